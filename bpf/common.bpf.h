@@ -1,0 +1,108 @@
+/* Maps and helpers shared by every tlstap BPF object. The objects are linked
+ * into one by `bpftool gen object`; definitions here are __weak so each file
+ * can include them and the linker keeps a single copy. */
+#ifndef TLSTAP_COMMON_BPF_H
+#define TLSTAP_COMMON_BPF_H
+
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "events.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* Filters, set by user space before load. */
+const volatile bool filter_by_pid __weak = false;
+const volatile bool filter_by_comm __weak = false;
+
+/* Plaintext chunks; sized by user space before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} data_events SEC(".maps") __weak;
+
+/* Process and library events: separate so a data flood cannot hide an exec. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} control_events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TLSTAP_DROP_REASON_MAX);
+	__type(key, u32);
+	__type(value, struct tlstap_drop_counter);
+} drop_counters SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, u8);
+} pid_filter SEC(".maps") __weak;
+
+struct comm_key {
+	char comm[TLSTAP_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct comm_key);
+	__type(value, u8);
+} comm_filter SEC(".maps") __weak;
+
+/* A TLS call between its entry and its return, per thread. */
+struct tls_call {
+	u64 conn_id;     /* SSL* */
+	u64 buf;         /* user buffer */
+	u64 len_ptr;     /* size_t* result of the _ex variants, 0 otherwise */
+	u64 sock_id;     /* struct sock* seen by the socket tracepoints during the call */
+	u8 library;
+	u8 function;
+	u8 direction;
+	u8 nesting; /* calls of traced functions made from inside this one */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64); /* pid_tgid */
+	__type(value, struct tls_call);
+} active_calls SEC(".maps") __weak;
+
+/* Role of a TCP socket, learned when it connected or was accepted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64); /* struct sock* */
+	__type(value, u8); /* enum tlstap_role */
+} socket_roles SEC(".maps") __weak;
+
+static __always_inline void count_drop(u32 reason, u64 bytes)
+{
+	struct tlstap_drop_counter *c = bpf_map_lookup_elem(&drop_counters, &reason);
+	if (c) {
+		c->events += 1;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline bool process_is_traced(u32 pid)
+{
+	if (filter_by_pid && bpf_map_lookup_elem(&pid_filter, &pid))
+		return true;
+	if (filter_by_comm) {
+		struct comm_key key = {};
+		bpf_get_current_comm(key.comm, sizeof(key.comm));
+		if (bpf_map_lookup_elem(&comm_filter, &key))
+			return true;
+	}
+	return !filter_by_pid && !filter_by_comm;
+}
+
+#endif /* TLSTAP_COMMON_BPF_H */

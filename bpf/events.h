@@ -1,0 +1,107 @@
+/* The only definitions shared by the kernel side and the user side.
+ * Plain C with fixed-width types so both compilers lay them out identically. */
+#ifndef TLSTAP_EVENTS_H
+#define TLSTAP_EVENTS_H
+
+#ifdef __BPF__
+typedef __u8 tt_u8;
+typedef __u16 tt_u16;
+typedef __u32 tt_u32;
+typedef __u64 tt_u64;
+#else
+#include <stdint.h>
+typedef uint8_t tt_u8;
+typedef uint16_t tt_u16;
+typedef uint32_t tt_u32;
+typedef uint64_t tt_u64;
+#endif
+
+#define TLSTAP_COMM_LEN 16
+/* Largest payload carried by one data event; bigger calls are split into
+ * consecutive chunks. A power of two so the verifier can bound reads. */
+#define TLSTAP_CHUNK_MAX 16384
+
+enum tlstap_event_kind {
+	TLSTAP_EVENT_DATA = 1,
+	TLSTAP_EVENT_EXEC = 2,         /* a process executed a new image */
+	TLSTAP_EVENT_EXIT = 3,         /* a process (thread group) ended */
+	TLSTAP_EVENT_LIBS_CHANGED = 4, /* the dynamic loader mapped or unmapped libraries */
+};
+
+enum tlstap_library {
+	TLSTAP_LIB_UNKNOWN = 0,
+	TLSTAP_LIB_OPENSSL = 1,
+};
+
+enum tlstap_function {
+	TLSTAP_FN_SSL_WRITE = 1,
+	TLSTAP_FN_SSL_READ = 2,
+	TLSTAP_FN_SSL_WRITE_EX = 3,
+	TLSTAP_FN_SSL_READ_EX = 4,
+};
+
+enum tlstap_direction {
+	TLSTAP_DIR_EGRESS = 1,  /* plaintext the process sends */
+	TLSTAP_DIR_INGRESS = 2, /* plaintext the process received */
+};
+
+enum tlstap_role {
+	TLSTAP_ROLE_UNKNOWN = 0,
+	TLSTAP_ROLE_CLIENT = 1,
+	TLSTAP_ROLE_SERVER = 2,
+};
+
+/* Why data could not be delivered; each has an event and a byte counter. */
+enum tlstap_drop_reason {
+	TLSTAP_DROP_RINGBUF_FULL = 0,  /* consumer too slow: ring buffer had no room */
+	TLSTAP_DROP_READ_FAILED = 1,   /* user memory unreadable (paged out, unmapped) */
+	TLSTAP_DROP_CONTROL_LOST = 2,  /* exec/exit/library event lost (control ring full) */
+	TLSTAP_DROP_REASON_MAX = 3,
+};
+
+struct tlstap_drop_counter {
+	tt_u64 events;
+	tt_u64 bytes;
+};
+
+/* One TCP endpoint pair as seen by the traced process. Addresses in network
+ * byte order, IPv4 in the first 4 bytes; ports in host byte order. */
+struct tlstap_conn_tuple {
+	tt_u16 family; /* AF_INET, AF_INET6, 0 when unknown */
+	tt_u16 local_port;
+	tt_u16 remote_port;
+	tt_u8 role; /* enum tlstap_role */
+	tt_u8 pad;
+	tt_u8 local_addr[16];
+	tt_u8 remote_addr[16];
+};
+
+struct tlstap_data_event {
+	tt_u32 kind; /* TLSTAP_EVENT_DATA */
+	tt_u32 pid;  /* thread group id */
+	tt_u32 tid;
+	tt_u8 library;   /* enum tlstap_library */
+	tt_u8 function;  /* enum tlstap_function */
+	tt_u8 direction; /* enum tlstap_direction */
+	tt_u8 pad;
+	tt_u64 timestamp_ns; /* CLOCK_BOOTTIME at the end of the call */
+	tt_u64 conn_id;      /* library connection object (SSL*), unique within pid */
+	tt_u64 sock_id;      /* kernel socket of the connection, 0 when not seen yet */
+	tt_u64 stream_offset; /* offset of data[0] in this direction's plaintext stream */
+	tt_u32 call_len;     /* bytes the whole call transferred */
+	tt_u32 chunk_offset; /* offset of data[0] within the call */
+	tt_u32 len;          /* valid bytes in data[] */
+	tt_u32 pad2;
+	char comm[TLSTAP_COMM_LEN];
+	struct tlstap_conn_tuple conn;
+	/* followed by len bytes of payload, then slack the reader ignores */
+};
+
+struct tlstap_process_event {
+	tt_u32 kind; /* EXEC, EXIT or LIBS_CHANGED */
+	tt_u32 pid;
+	tt_u64 timestamp_ns;
+	char comm[TLSTAP_COMM_LEN];
+};
+
+#endif /* TLSTAP_EVENTS_H */

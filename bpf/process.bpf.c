@@ -1,0 +1,49 @@
+/* Process lifecycle for discovery: new images (exec), libraries mapped by
+ * the dynamic loader (its debugger hook, hit at start-up and on every
+ * dlopen/dlclose) and exits, so user space attaches to new files in time and
+ * forgets dead processes. */
+#include "common.bpf.h"
+
+static __always_inline void send_process_event(u32 kind, u32 pid)
+{
+	struct tlstap_process_event *e = bpf_ringbuf_reserve(&control_events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(TLSTAP_DROP_CONTROL_LOST, 0);
+		return;
+	}
+	e->kind = kind;
+	e->pid = pid;
+	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp/sched/sched_process_exec")
+int process_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	send_process_event(TLSTAP_EVENT_EXEC, bpf_get_current_pid_tgid() >> 32);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int process_exit(struct trace_event_raw_sched_process_template *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	/* a thread that dies inside a TLS call never returns from it */
+	bpf_map_delete_elem(&active_calls, &pid_tgid);
+	if ((u32)pid_tgid == (u32)(pid_tgid >> 32))
+		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid >> 32);
+	return 0;
+}
+
+/* _dl_debug_state in ld.so: the r_debug rendezvous breakpoint of debuggers. */
+SEC("uprobe")
+int loader_libs_changed(struct pt_regs *ctx)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (process_is_traced(pid))
+		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,195 @@
+/* The library-independent half of a TLS probe: remember a call at its entry,
+ * and at its return copy the plaintext it moved into the ring buffer, whole,
+ * in chunks, tied to the connection the call used. Every TLS adapter
+ * (openssl.bpf.c, ...) only extracts arguments and calls these. */
+#ifndef TLSTAP_TLS_CALL_BPF_H
+#define TLSTAP_TLS_CALL_BPF_H
+
+#include "common.bpf.h"
+
+struct conn_key {
+	u32 pid;
+	u32 pad;
+	u64 conn_id;
+};
+
+/* What we know about one library connection object, so later calls are cheap. */
+struct conn_state {
+	u64 sock_id;
+	u64 stream_offset[2]; /* next offset per direction (egress, ingress) */
+	struct tlstap_conn_tuple tuple;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} connections SEC(".maps") __weak;
+
+static __always_inline int tls_call_enter(const void *conn_id, const void *buf, const void *len_ptr,
+					  u8 library, u8 function, u8 direction)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tls_call *outer = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	if (outer) {
+		/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call only */
+		outer->nesting++;
+		return 0;
+	}
+	if (!process_is_traced(pid_tgid >> 32))
+		return 0;
+	struct tls_call call = {
+		.conn_id = (u64)conn_id,
+		.buf = (u64)buf,
+		.len_ptr = (u64)len_ptr,
+		.library = library,
+		.function = function,
+		.direction = direction,
+	};
+	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void read_tuple(struct tlstap_conn_tuple *t, u64 sock_id)
+{
+	struct sock *sk = (struct sock *)sock_id;
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t->family == AF_INET) {
+		bpf_core_read(t->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(t->remote_addr, 4, &sk->__sk_common.skc_daddr);
+	} else if (t->family == AF_INET6) {
+		bpf_core_read(t->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	u8 *role = bpf_map_lookup_elem(&socket_roles, &sock_id);
+	t->role = role ? *role : TLSTAP_ROLE_UNKNOWN;
+}
+
+/* Finds (or starts) the state of the call's connection; a new socket under
+ * the same SSL* means the object was reused for a new connection. */
+static __always_inline struct conn_state *resolve_connection(u32 pid, const struct tls_call *call)
+{
+	struct conn_key key = {.pid = pid, .conn_id = call->conn_id};
+	struct conn_state *state = bpf_map_lookup_elem(&connections, &key);
+	if (state && (call->sock_id == 0 || call->sock_id == state->sock_id))
+		return state;
+	if (state && state->sock_id == 0) {
+		/* first socket seen for a connection whose data we already reported */
+		state->sock_id = call->sock_id;
+		read_tuple(&state->tuple, call->sock_id);
+		return state;
+	}
+	struct conn_state fresh = {.sock_id = call->sock_id};
+	if (call->sock_id)
+		read_tuple(&fresh.tuple, call->sock_id);
+	bpf_map_update_elem(&connections, &key, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&connections, &key);
+}
+
+struct emit_ctx {
+	struct tlstap_data_event header;
+	u64 buf;
+	u32 total;
+};
+
+/* One reservation sized to the chunk (rounded up to a size class): the
+ * verifier needs a constant size, and a fixed 16 KiB slot per event would
+ * waste the ring on small messages. */
+static __always_inline long emit_sized(struct emit_ctx *ctx, u32 offset, u32 len, const u32 capacity)
+{
+	struct tlstap_data_event *e =
+		bpf_ringbuf_reserve(&data_events, sizeof(*e) + capacity, 0);
+	if (!e) {
+		count_drop(TLSTAP_DROP_RINGBUF_FULL, len);
+		return 0;
+	}
+	__builtin_memcpy(e, &ctx->header, sizeof(*e));
+	e->chunk_offset = offset;
+	e->stream_offset = ctx->header.stream_offset + offset;
+	e->len = len;
+	/* len is in [1, capacity] and capacity a power of two: this is len, in a
+	 * form whose bounds the verifier can see. */
+	u32 read_len = ((len - 1) & (capacity - 1)) + 1;
+	if (bpf_probe_read_user((u8 *)(e + 1), read_len, (const void *)(ctx->buf + offset))) {
+		count_drop(TLSTAP_DROP_READ_FAILED, len);
+		bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static long emit_chunk(u32 index, void *data)
+{
+	struct emit_ctx *ctx = data;
+	u32 offset = index * TLSTAP_CHUNK_MAX;
+	if (offset >= ctx->total)
+		return 1;
+	u32 len = ctx->total - offset;
+	if (len > TLSTAP_CHUNK_MAX)
+		len = TLSTAP_CHUNK_MAX;
+	if (len <= 256)
+		return emit_sized(ctx, offset, len, 256);
+	if (len <= 1024)
+		return emit_sized(ctx, offset, len, 1024);
+	if (len <= 4096)
+		return emit_sized(ctx, offset, len, 4096);
+	return emit_sized(ctx, offset, len, TLSTAP_CHUNK_MAX);
+}
+
+/* Called at the return of a TLS call: `transferred` is what it moved, 0 on failure. */
+static __always_inline int tls_call_exit(long transferred, bool ex_success)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	if (!call)
+		return 0;
+	if (call->nesting) {
+		call->nesting--;
+		return 0;
+	}
+	if (call->len_ptr) {
+		/* SSL_*_ex: 1 on success, the count is in *len_ptr */
+		u64 count = 0;
+		if (ex_success && !bpf_probe_read_user(&count, sizeof(count), (const void *)call->len_ptr))
+			transferred = (long)count;
+		else
+			transferred = 0;
+	}
+	if (transferred <= 0 || transferred > 0x7fffffff) {
+		bpf_map_delete_elem(&active_calls, &pid_tgid);
+		return 0;
+	}
+
+	u32 pid = pid_tgid >> 32;
+	struct conn_state *conn = resolve_connection(pid, call);
+	struct emit_ctx ctx = {};
+	ctx.buf = call->buf;
+	ctx.total = (u32)transferred;
+	ctx.header.kind = TLSTAP_EVENT_DATA;
+	ctx.header.pid = pid;
+	ctx.header.tid = (u32)pid_tgid;
+	ctx.header.library = call->library;
+	ctx.header.function = call->function;
+	ctx.header.direction = call->direction;
+	ctx.header.timestamp_ns = bpf_ktime_get_boot_ns();
+	ctx.header.conn_id = call->conn_id;
+	ctx.header.call_len = ctx.total;
+	bpf_get_current_comm(ctx.header.comm, sizeof(ctx.header.comm));
+	if (conn) {
+		u32 dir = call->direction == TLSTAP_DIR_EGRESS ? 0 : 1;
+		ctx.header.sock_id = conn->sock_id;
+		ctx.header.stream_offset = __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
+		ctx.header.conn = conn->tuple;
+	}
+	bpf_map_delete_elem(&active_calls, &pid_tgid);
+
+	u32 chunks = (ctx.total + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
+	bpf_loop(chunks, emit_chunk, &ctx, 0);
+	return 0;
+}
+
+#endif /* TLSTAP_TLS_CALL_BPF_H */

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian package tlstap needs to build, test and benchmark.
+# Idempotent; run as root on Debian 12 (bookworm).
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build pkg-config g++ clang-format
+  clang-19 llvm-19            # BPF compiler, pinned: older clang output is rejected by the verifier
+  bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev
+  libcapstone-dev libnghttp2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+test_packages=(
+  openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps
+  golang-1.19-go gnutls-bin libnss3-tools android-libboringssl-dev
+  wrk nghttp2-client tshark
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: must run as root (apt-get)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${build_packages[@]}" "${test_packages[@]}"

@@ -1,0 +1,55 @@
+// Reads what tlstap needs from an ELF file: function symbols (.dynsym and
+// .symtab) with their file offsets, the soname, and strings in read-only data.
+// Parsing works on bytes in memory, so malformed files are an Error, never a
+// crash, and the parser can be fuzzed without touching the file system.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tlstap {
+
+struct ElfSymbol {
+  std::string name;
+  uint64_t address = 0;      // virtual address in the ELF
+  uint64_t size = 0;
+  uint64_t file_offset = 0;  // what uprobes attach to
+};
+
+enum class ElfMachine { x86_64, aarch64, other };
+
+class ElfImage {
+ public:
+  // Maps the file read-only and parses its headers.
+  static Result<ElfImage> open(const std::string& path);
+  // Parses an image already in memory; `bytes` must outlive the ElfImage.
+  static Result<ElfImage> parse(std::span<const std::byte> bytes);
+
+  ElfImage(ElfImage&&) noexcept;
+  ElfImage& operator=(ElfImage&&) noexcept;
+  ~ElfImage();
+
+  ElfMachine machine() const;
+  // Defined function symbols with one of these names (dynamic symbols first).
+  std::vector<ElfSymbol> find_functions(std::span<const std::string_view> names) const;
+  std::optional<ElfSymbol> find_function(std::string_view name) const;
+  std::optional<std::string> soname() const;
+  // First NUL-terminated string in a read-only data section starting with prefix.
+  std::optional<std::string> find_rodata_string(std::string_view prefix) const;
+  // Code bytes of a function, empty if they are not in the file.
+  std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
+
+ private:
+  struct State;
+  explicit ElfImage(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tlstap

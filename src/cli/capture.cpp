@@ -1,0 +1,223 @@
+#include "cli/capture.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "common/log.h"
+#include "conn/connection_table.h"
+#include "conn/listening_ports.h"
+#include "discovery/process_table.h"
+#include "discovery/target_attacher.h"
+#include "event/event.h"
+#include "probe/kernel_features.h"
+#include "probe/tracer.h"
+#include "sink/json_sink.h"
+#include "sink/output.h"
+#include "sink/text_sink.h"
+
+namespace tlstap {
+namespace {
+
+volatile sig_atomic_t g_stop_requested = 0;
+
+void request_stop(int) { g_stop_requested = 1; }
+
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = request_stop;  // no SA_RESTART: interrupt the poll at once
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+uint64_t clock_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+constexpr const char* kDropReasonNames[TLSTAP_DROP_REASON_MAX] = {"ring_buffer_full", "unreadable_memory",
+                                                                   "control_event_lost"};
+
+std::string describe_drops(const DropCounters& drops) {
+  std::string text;
+  for (int reason = 0; reason < TLSTAP_DROP_REASON_MAX; ++reason) {
+    if (!text.empty()) text += ", ";
+    text += fmt::format("{} {} events/{} bytes", kDropReasonNames[reason], drops[reason].events,
+                        drops[reason].bytes);
+  }
+  return text;
+}
+
+bool drops_grew(const DropCounters& now, const DropCounters& before) {
+  for (int reason = 0; reason < TLSTAP_DROP_REASON_MAX; ++reason)
+    if (now[reason].events != before[reason].events) return true;
+  return false;
+}
+
+// Everything the event handlers need, alive for the whole capture.
+class CaptureSession {
+ public:
+  CaptureSession(Sink& sink, Tracer& tracer)
+      : sink_(sink),
+        attacher_(tracer),
+        connections_([this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
+        boot_to_unix_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
+
+  TargetAttacher& attacher() { return attacher_; }
+
+  void on_data(std::span<const std::byte> bytes) {
+    auto event = decode_data_event(bytes);
+    if (!event) {
+      if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
+      return;
+    }
+    ConnectionView view = connections_.observe(*event);
+    DataRecord record{*event, event->boot_time_ns + boot_to_unix_ns_, processes_.exe(event->pid), view.role,
+                      view.gap_before};
+    sink_.write(record);
+    ++events_;
+    bytes_ += event->payload.size();
+  }
+
+  void on_control(std::span<const std::byte> bytes) {
+    auto event = decode_process_event(bytes);
+    if (!event) {
+      if (malformed_events_++ == 0) log::warn("malformed process event: {}", event.error().message);
+      return;
+    }
+    switch (event->kind) {
+      case ProcessEventKind::exec:
+        processes_.refresh(event->pid);
+        attacher_.scan_process(event->pid);
+        break;
+      case ProcessEventKind::libs_changed:
+        attacher_.scan_process(event->pid);
+        break;
+      case ProcessEventKind::exit:
+        // Data of the process may still sit in the other ring: forget it later.
+        exited_.push_back({event->pid, std::chrono::steady_clock::now()});
+        break;
+    }
+  }
+
+  void report_new_drops(const DropCounters& drops) {
+    if (drops_grew(drops, reported_drops_)) log::warn("data lost so far: {}", describe_drops(drops));
+    reported_drops_ = drops;
+  }
+
+  // Called between polls: flushes output, forgets processes that exited.
+  void housekeeping() {
+    sink_.flush();
+    auto now = std::chrono::steady_clock::now();
+    while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
+      uint32_t pid = exited_.front().first;
+      processes_.forget(pid);
+      connections_.forget_process(pid);
+      listening_.forget(pid);
+      exited_.erase(exited_.begin());
+    }
+  }
+
+  void print_summary(const DropCounters& drops) const {
+    fmt::print(stderr, "tlstap: summary: {} events, {} bytes captured; dropped: {}", events_, bytes_,
+               describe_drops(drops));
+    if (malformed_events_) fmt::print(stderr, "; {} malformed events", malformed_events_);
+    fmt::print(stderr, "\n");
+  }
+
+ private:
+  Sink& sink_;
+  TargetAttacher attacher_;
+  ProcessTable processes_;
+  ListeningPorts listening_;
+  ConnectionTable connections_;
+  uint64_t boot_to_unix_ns_;
+  uint64_t events_ = 0;
+  uint64_t bytes_ = 0;
+  uint64_t malformed_events_ = 0;
+  DropCounters reported_drops_{};
+  std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
+};
+
+std::unique_ptr<Sink> make_sink(OutputFormat format, Output& output) {
+  if (format == OutputFormat::json) return std::make_unique<JsonSink>(output);
+  return std::make_unique<TextSink>(output);
+}
+
+}  // namespace
+
+int run_capture(const Options& options) {
+  log::level = options.verbose ? log::Level::verbose : options.quiet ? log::Level::quiet : log::Level::normal;
+  auto features = probe_kernel_features();
+  if (!features) {
+    log::warn("{}", features.error().message);
+    fmt::print(stderr, "tlstap: error: cannot start: {}\n", features.error().message);
+    return geteuid() != 0 ? kExitNoPrivilege : kExitUnsupported;
+  }
+  for (const auto& warning : features->warnings) log::warn("{}", warning);
+
+  auto output = Output::open(options.output_path);
+  if (!output) {
+    fmt::print(stderr, "tlstap: error: {}\n", output.error().message);
+    return kExitRuntimeError;
+  }
+  if (!options.verbose)  // verbose keeps libbpf's own printer: verifier logs
+    libbpf_set_print([](libbpf_print_level, const char*, va_list) { return 0; });
+
+  TracerConfig config{options.pids, options.comms, options.buffer_mib << 20};
+  auto tracer = Tracer::load(config, *features);
+  if (!tracer) {
+    fmt::print(stderr, "tlstap: error: {}\n", tracer.error().message);
+    return kExitUnsupported;
+  }
+
+  auto sink = make_sink(options.format, *output);
+  CaptureSession session(*sink, *tracer);
+  auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
+                                          [&](auto bytes) { session.on_control(bytes); });
+  if (!opened) {
+    fmt::print(stderr, "tlstap: error: {}\n", opened.error().message);
+    return kExitUnsupported;
+  }
+  install_signal_handlers();
+  session.attacher().scan_library_directories();
+  session.attacher().scan_all_processes();
+  if (session.attacher().attached_files() == 0)
+    log::warn("no OpenSSL found yet; waiting for processes that load it");
+  fmt::print(stderr, "tlstap: ready: {} probes on {} files\n", tracer->uprobe_count(),
+             session.attacher().attached_files());
+
+  int exit_code = kExitOk;
+  auto last_drop_check = std::chrono::steady_clock::now();
+  while (!g_stop_requested) {
+    if (auto polled = tracer->poll(200); !polled) {
+      fmt::print(stderr, "tlstap: error: {}\n", polled.error().message);
+      exit_code = kExitRuntimeError;
+      break;
+    }
+    session.housekeeping();
+    if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
+      last_drop_check = now;
+      session.report_new_drops(tracer->drop_counters());
+    }
+    if (output->failed()) {
+      fmt::print(stderr, "tlstap: error: writing output failed\n");
+      exit_code = kExitRuntimeError;
+      break;
+    }
+  }
+  // Drain what the kernel already produced, then detach.
+  (void)tracer->poll(0);
+  DropCounters drops = tracer->drop_counters();
+  tracer = Error{"detached"};
+  sink->flush();
+  session.print_summary(drops);
+  return exit_code;
+}
+
+}  // namespace tlstap

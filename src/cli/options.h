@@ -1,0 +1,39 @@
+// Command-line options, parsed by CLI11 into plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tlstap {
+
+enum class OutputFormat { text, json };
+
+struct Options {
+  std::vector<uint32_t> pids;
+  std::vector<std::string> comms;
+  OutputFormat format = OutputFormat::text;
+  std::string output_path;  // "" = stdout
+  uint32_t buffer_mib = 32;
+  bool verbose = false;
+  bool quiet = false;
+  // --help or --version: print this and exit 0 instead of capturing.
+  std::optional<std::string> early_exit_text;
+};
+
+// Process exit codes, documented in the README.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitRuntimeError = 1,  // output could not be written, ring buffer poll failed
+  kExitUsage = 2,         // bad command line
+  kExitNoPrivilege = 3,   // not root
+  kExitUnsupported = 4,   // kernel lacks a required feature, or BPF load failed
+};
+
+// Usage errors come back as an Error whose message is ready to print.
+Result<Options> parse_options(int argc, const char* const* argv);
+
+}  // namespace tlstap

@@ -1,0 +1,35 @@
+#include "conn/connection_table.h"
+
+#include <iterator>
+
+namespace tlstap {
+
+Role ConnectionTable::resolve_role(const DataEvent& event, State& state) {
+  if (event.role != Role::unknown) return event.role;
+  if (state.role != Role::unknown || event.local.family == 0) return state.role;
+  return is_listening_(event.pid, event.local) ? Role::server : Role::client;
+}
+
+ConnectionView ConnectionTable::observe(const DataEvent& event) {
+  State& state = connections_[Key{event.pid, event.conn_id}];
+  if (event.sock_id != state.sock_id && state.sock_id != 0) {
+    // The library object now serves another socket: a new connection. The
+    // kernel restarted its stream offsets too.
+    state = State{};
+  }
+  state.sock_id = event.sock_id;
+  state.role = resolve_role(event, state);
+
+  ConnectionView view{state.role, 0};
+  uint64_t& expected = state.next_offset[event.direction == Direction::egress ? 0 : 1];
+  if (event.stream_offset > expected) view.gap_before = event.stream_offset - expected;
+  uint64_t end = event.stream_offset + event.payload.size();
+  if (end > expected) expected = end;
+  return view;
+}
+
+void ConnectionTable::forget_process(uint32_t pid) {
+  std::erase_if(connections_, [pid](const auto& entry) { return entry.first.pid == pid; });
+}
+
+}  // namespace tlstap

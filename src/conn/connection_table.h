@@ -1,0 +1,51 @@
+// What user space remembers per library connection (pid, SSL*): the role
+// once resolved and the next expected offset of each direction's stream, so a
+// chunk that does not follow its predecessor reveals the bytes lost between.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+
+#include "event/event.h"
+
+namespace tlstap {
+
+struct ConnectionView {
+  Role role = Role::unknown;
+  uint64_t gap_before = 0;  // bytes of this direction lost right before this chunk
+};
+
+class ConnectionTable {
+ public:
+  // Decides the role of a connection the kernel saw no connect/accept for.
+  using ListeningCheck = std::function<bool(uint32_t pid, const Endpoint& local)>;
+
+  explicit ConnectionTable(ListeningCheck is_listening) : is_listening_(std::move(is_listening)) {}
+
+  ConnectionView observe(const DataEvent& event);
+  void forget_process(uint32_t pid);
+  size_t size() const { return connections_.size(); }
+
+ private:
+  struct Key {
+    uint32_t pid;
+    uint64_t conn_id;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.conn_id ^ (uint64_t(k.pid) << 48)); }
+  };
+  struct State {
+    uint64_t sock_id = 0;
+    Role role = Role::unknown;
+    uint64_t next_offset[2] = {0, 0};
+  };
+
+  Role resolve_role(const DataEvent& event, State& state);
+
+  ListeningCheck is_listening_;
+  std::unordered_map<Key, State, KeyHash> connections_;
+};
+
+}  // namespace tlstap

@@ -1,0 +1,15 @@
+// The dynamic loader (ld.so) calls _dl_debug_state after it maps or unmaps
+// libraries, at start-up and on every dlopen/dlclose: probing it tells us
+// when to look at a process's mappings again.
+#pragma once
+
+#include <optional>
+
+#include "binary/elf_image.h"
+#include "tls/probe_plan.h"
+
+namespace tlstap {
+
+std::optional<ProbePlan> plan_loader_probe(const ElfImage& image);
+
+}  // namespace tlstap

@@ -1,0 +1,23 @@
+// Per-process facts the events do not carry (the executable path), read from
+// /proc once and kept until the process exits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+namespace tlstap {
+
+class ProcessTable {
+ public:
+  // The executable of pid, "" when it cannot be read (process gone).
+  const std::string& exe(uint32_t pid);
+  // Re-reads after an exec replaced the image.
+  void refresh(uint32_t pid);
+  void forget(uint32_t pid) { exe_.erase(pid); }
+
+ private:
+  std::unordered_map<uint32_t, std::string> exe_;
+};
+
+}  // namespace tlstap

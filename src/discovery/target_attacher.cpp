@@ -1,0 +1,114 @@
+#include "discovery/target_attacher.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "binary/elf_image.h"
+#include "common/log.h"
+#include "discovery/dynamic_loader.h"
+#include "discovery/proc_maps.h"
+#include "tls/openssl.h"
+
+namespace tlstap {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<ProbePlan> plan_for(const ElfImage& image) {
+  if (auto plan = plan_openssl_probes(image)) return plan;
+  return plan_loader_probe(image);
+}
+
+ElfMachine host_machine() {
+#if defined(__x86_64__)
+  return ElfMachine::x86_64;
+#elif defined(__aarch64__)
+  return ElfMachine::aarch64;
+#else
+  return ElfMachine::other;
+#endif
+}
+
+bool looks_like_tls_library(const std::string& path) {
+  std::string name = fs::path(path).filename();
+  return name.starts_with("libssl") || name.starts_with("libcrypto");
+}
+
+}  // namespace
+
+void TargetAttacher::consider_file(const std::string& path) {
+  auto id = file_id_of(path);
+  if (!id || !seen_.insert(*id).second) return;
+
+  auto image = ElfImage::open(path);
+  if (!image) {
+    log::debug("skipped {}: {}", path, image.error().message);
+    return;
+  }
+  if (image->machine() != host_machine()) {
+    log::debug("skipped {}: built for another architecture", path);
+    return;
+  }
+  auto plan = plan_for(*image);
+  if (!plan) {
+    if (looks_like_tls_library(path) && path.find("libssl") != std::string::npos)
+      log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
+    return;
+  }
+  size_t attached = 0;
+  for (const auto& site : plan->sites) {
+    if (auto r = tracer_.attach_uprobe(site.program, path, site.file_offset, site.is_return); !r) {
+      log::warn("{}: {} {}: {}", path, site.is_return ? "return of" : "entry of", site.symbol, r.error().message);
+      continue;
+    }
+    ++attached;
+    log::debug("  {} {} at file offset {:#x}", site.is_return ? "return" : "entry", site.symbol, site.file_offset);
+  }
+  for (const auto& warning : plan->warnings) log::debug("{}: {}", path, warning);
+  if (attached == 0) {
+    log::warn("{}: {} found but no probe could be attached", path, plan->description);
+    return;
+  }
+  ++attached_files_;
+  log::info("attached {} probes to {} ({})", attached, path, plan->description);
+}
+
+void TargetAttacher::scan_process(uint32_t pid) {
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream maps(proc + "/maps");
+  if (!maps) return;  // gone already, or a kernel thread
+  std::stringstream text;
+  text << maps.rdbuf();
+  for (const auto& file : parse_executable_mappings(text.str())) {
+    if (file.deleted) {
+      log::debug("pid {}: {} was replaced on disk since it was mapped; not probed", pid, file.path);
+      continue;
+    }
+    consider_file(proc + "/root" + file.path);
+  }
+}
+
+void TargetAttacher::scan_all_processes() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    scan_process(static_cast<uint32_t>(std::stoul(name)));
+  }
+}
+
+void TargetAttacher::scan_library_directories() {
+  for (const char* dir : {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"}) {
+    std::error_code ec;
+    auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it.depth() > 1) it.disable_recursion_pending();  // multiarch dirs, not whole trees
+      const std::string name = it->path().filename();
+      if ((name.starts_with("libssl.so") || name.starts_with("ld-linux")) && it->is_regular_file(ec))
+        consider_file(it->path());
+    }
+  }
+}
+
+}  // namespace tlstap

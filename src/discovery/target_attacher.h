@@ -1,0 +1,35 @@
+// Finds the files worth probing (libraries and executables implementing a
+// TLS API, and the dynamic loader) in running processes and on the host,
+// and attaches each file once, whatever path it is reached by.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "common/file_id.h"
+#include "probe/tracer.h"
+
+namespace tlstap {
+
+class TargetAttacher {
+ public:
+  explicit TargetAttacher(Tracer& tracer) : tracer_(tracer) {}
+
+  void scan_all_processes();
+  // Every executable file mapped by pid, reached through /proc/PID/root.
+  void scan_process(uint32_t pid);
+  // libssl and ld.so in the usual library directories, for processes yet to start.
+  void scan_library_directories();
+  void consider_file(const std::string& path);
+
+  size_t attached_files() const { return attached_files_; }
+
+ private:
+  Tracer& tracer_;
+  std::unordered_set<FileId, FileIdHash> seen_;
+  size_t attached_files_ = 0;
+};
+
+}  // namespace tlstap

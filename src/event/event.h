@@ -1,0 +1,67 @@
+// Events as user space sees them, decoded and validated from ring buffer
+// bytes. Data events borrow their payload from the ring: they are valid only
+// while the ring callback runs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "common/result.h"
+
+namespace tlstap {
+
+enum class Direction : uint8_t { egress, ingress };
+enum class Role : uint8_t { unknown, client, server };
+enum class Library : uint8_t { unknown, openssl };
+enum class TlsFunction : uint8_t { unknown, ssl_write, ssl_read, ssl_write_ex, ssl_read_ex };
+
+struct Endpoint {
+  uint16_t family = 0;  // AF_INET, AF_INET6 or 0 when unknown
+  std::array<uint8_t, 16> address{};
+  uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct DataEvent {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  Library library = Library::unknown;
+  TlsFunction function = TlsFunction::unknown;
+  Direction direction = Direction::egress;
+  uint64_t boot_time_ns = 0;
+  uint64_t conn_id = 0;
+  uint64_t sock_id = 0;
+  uint64_t stream_offset = 0;
+  uint32_t call_len = 0;
+  uint32_t chunk_offset = 0;
+  std::string_view comm;
+  Endpoint local;
+  Endpoint remote;
+  Role role = Role::unknown;
+  std::span<const std::byte> payload;
+};
+
+enum class ProcessEventKind : uint8_t { exec, exit, libs_changed };
+
+struct ProcessEvent {
+  ProcessEventKind kind = ProcessEventKind::exec;
+  uint32_t pid = 0;
+  uint64_t boot_time_ns = 0;
+  std::string_view comm;
+};
+
+Result<DataEvent> decode_data_event(std::span<const std::byte> bytes);
+Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes);
+
+std::string_view to_string(Direction);
+std::string_view to_string(Role);
+std::string_view to_string(Library);
+std::string_view to_string(TlsFunction);
+// "127.0.0.1:443", "[::1]:443", or "" when unknown.
+std::string format_endpoint(const Endpoint&);
+
+}  // namespace tlstap

@@ -1,0 +1,59 @@
+#include "probe/kernel_features.h"
+
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace tlstap {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string find_tracefs() {
+  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+    if (fs::exists(fs::path(root) / "events")) return root;
+  return {};
+}
+
+bool tracepoint_exists(const std::string& tracefs, const char* category, const char* name) {
+  return fs::exists(fs::path(tracefs) / "events" / category / name / "id");
+}
+
+}  // namespace
+
+Result<KernelFeatures> probe_kernel_features() {
+  if (geteuid() != 0)
+    return Error{"must run as root (loading BPF programs and attaching uprobes needs CAP_BPF, "
+                 "CAP_PERFMON and CAP_SYS_ADMIN)"};
+  if (!fs::exists("/sys/kernel/btf/vmlinux"))
+    return Error{"kernel has no BTF (/sys/kernel/btf/vmlinux missing): rebuild with "
+                 "CONFIG_DEBUG_INFO_BTF=y"};
+  KernelFeatures features;
+  features.tracefs_root = find_tracefs();
+  if (features.tracefs_root.empty())
+    return Error{"tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing"};
+  if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) != 1)
+    return Error{"kernel lacks BPF ring buffers (Linux 5.8+ required)"};
+  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) != 1)
+    return Error{"kernel lacks the bpf_loop helper (Linux 5.17+ required)"};
+  if (!tracepoint_exists(features.tracefs_root, "sched", "sched_process_exec") ||
+      !tracepoint_exists(features.tracefs_root, "sched", "sched_process_exit"))
+    return Error{"kernel lacks the sched:sched_process_exec/exit tracepoints"};
+
+  const auto& tracefs = features.tracefs_root;
+  features.socket_length_tracepoints = tracepoint_exists(tracefs, "sock", "sock_send_length") &&
+                                       tracepoint_exists(tracefs, "sock", "sock_recv_length");
+  features.socket_state_tracepoint = tracepoint_exists(tracefs, "sock", "inet_sock_set_state");
+  if (!features.socket_length_tracepoints)
+    features.warnings.push_back(
+        "kernel lacks sock:sock_send_length/sock_recv_length (Linux 6.3+): "
+        "connections will have no addresses");
+  if (!features.socket_state_tracepoint)
+    features.warnings.push_back(
+        "kernel lacks sock:inet_sock_set_state: roles come from listening ports only");
+  return features;
+}
+
+}  // namespace tlstap

@@ -1,0 +1,22 @@
+// What the running kernel offers, probed once at start-up and passed to
+// whoever needs to choose. Required features missing -> a clear Error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tlstap {
+
+struct KernelFeatures {
+  std::string tracefs_root;        // e.g. /sys/kernel/tracing
+  bool socket_length_tracepoints;  // sock:sock_send_length / sock_recv_length (6.3+)
+  bool socket_state_tracepoint;    // sock:inet_sock_set_state (4.16+)
+  std::vector<std::string> warnings;  // optional features missing and what that costs
+};
+
+// Checks privileges, BTF, tracefs, ring buffers, bpf_loop and tracepoints.
+Result<KernelFeatures> probe_kernel_features();
+
+}  // namespace tlstap

@@ -1,0 +1,128 @@
+#include "probe/tracer.h"
+
+#include <bpf/bpf.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "tlstap.skel.h"
+
+namespace tlstap {
+
+void SkeletonDeleter::operator()(tlstap_bpf* skeleton) const { tlstap_bpf__destroy(skeleton); }
+
+namespace {
+
+bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
+  switch (program) {
+    case UprobeProgram::openssl_write_enter: return skel->progs.openssl_write_enter;
+    case UprobeProgram::openssl_read_enter: return skel->progs.openssl_read_enter;
+    case UprobeProgram::openssl_write_ex_enter: return skel->progs.openssl_write_ex_enter;
+    case UprobeProgram::openssl_read_ex_enter: return skel->progs.openssl_read_ex_enter;
+    case UprobeProgram::openssl_call_exit: return skel->progs.openssl_call_exit;
+    case UprobeProgram::loader_libs_changed: return skel->progs.loader_libs_changed;
+  }
+  return nullptr;
+}
+
+Result<void> fill_filters(tlstap_bpf* skel, const TracerConfig& config) {
+  const uint8_t yes = 1;
+  for (uint32_t pid : config.pids)
+    if (bpf_map__update_elem(skel->maps.pid_filter, &pid, sizeof(pid), &yes, sizeof(yes), BPF_ANY) != 0)
+      return Error::from_errno("pid filter");
+  for (const auto& comm : config.comms) {
+    char key[TLSTAP_COMM_LEN] = {};
+    std::strncpy(key, comm.c_str(), sizeof(key) - 1);  // the kernel keeps 15 characters
+    if (bpf_map__update_elem(skel->maps.comm_filter, key, sizeof(key), &yes, sizeof(yes), BPF_ANY) != 0)
+      return Error::from_errno("comm filter");
+  }
+  return {};
+}
+
+int dispatch(void* ctx, void* data, size_t size) {
+  auto* handler = static_cast<EventHandler*>(ctx);
+  (*handler)(std::span<const std::byte>(static_cast<const std::byte*>(data), size));
+  return 0;
+}
+
+}  // namespace
+
+Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& features) {
+  libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+  Tracer tracer;
+  tracer.skeleton_.reset(tlstap_bpf__open());
+  if (!tracer.skeleton_) return Error::from_errno("opening the BPF object");
+  tlstap_bpf* skel = tracer.skeleton_.get();
+
+  skel->rodata->filter_by_pid = !config.pids.empty();
+  skel->rodata->filter_by_comm = !config.comms.empty();
+  // Ring sizes must be a power of two multiple of the page size.
+  uint32_t ring = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  while (ring < config.data_ring_bytes) ring <<= 1;
+  bpf_map__set_max_entries(skel->maps.data_events, ring);
+  bpf_program__set_autoload(skel->progs.sock_send, features.socket_length_tracepoints);
+  bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);
+  bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
+
+  if (int err = tlstap_bpf__load(skel); err != 0)
+    return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
+  if (auto filled = fill_filters(skel, config); !filled) return filled.error();
+
+  bpf_program* tracepoint_programs[] = {skel->progs.process_exec, skel->progs.process_exit,
+                                        skel->progs.sock_send, skel->progs.sock_recv,
+                                        skel->progs.sock_state};
+  for (bpf_program* prog : tracepoint_programs) {
+    if (!bpf_program__autoload(prog)) continue;
+    BpfLink link(bpf_program__attach(prog));
+    if (!link) return Error::from_errno(fmt::format("attaching tracepoint {}", bpf_program__name(prog)));
+    tracer.tracepoints_.push_back(std::move(link));
+  }
+  return tracer;
+}
+
+Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
+                                   bool is_return) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = is_return);
+  BpfLink link(bpf_program__attach_uprobe_opts(program_of(skeleton_.get(), program), -1, path.c_str(),
+                                               file_offset, &opts));
+  if (!link) return Error::from_errno(fmt::format("uprobe at {}+{:#x}", path, file_offset));
+  uprobes_.push_back(std::move(link));
+  return {};
+}
+
+Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_control) {
+  handlers_ = std::make_unique<std::array<EventHandler, 2>>();
+  (*handlers_)[0] = std::move(on_data);
+  (*handlers_)[1] = std::move(on_control);
+  rings_.reset(ring_buffer__new(bpf_map__fd(skeleton_->maps.control_events), dispatch, &(*handlers_)[1], nullptr));
+  if (!rings_) return Error::from_errno("control ring buffer");
+  if (ring_buffer__add(rings_.get(), bpf_map__fd(skeleton_->maps.data_events), dispatch, &(*handlers_)[0]) != 0)
+    return Error::from_errno("data ring buffer");
+  return {};
+}
+
+Result<void> Tracer::poll(int timeout_ms) {
+  int n = ring_buffer__poll(rings_.get(), timeout_ms);
+  if (n < 0 && n != -EINTR) return Error::from_errno("polling ring buffers", -n);
+  return {};
+}
+
+DropCounters Tracer::drop_counters() const {
+  DropCounters totals{};
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return totals;
+  std::vector<tlstap_drop_counter> per_cpu(cpus);
+  for (uint32_t reason = 0; reason < TLSTAP_DROP_REASON_MAX; ++reason) {
+    if (bpf_map__lookup_elem(skeleton_->maps.drop_counters, &reason, sizeof(reason), per_cpu.data(),
+                             per_cpu.size() * sizeof(tlstap_drop_counter), 0) != 0)
+      continue;
+    for (const auto& c : per_cpu) {
+      totals[reason].events += c.events;
+      totals[reason].bytes += c.bytes;
+    }
+  }
+  return totals;
+}
+
+}  // namespace tlstap

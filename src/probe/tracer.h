@@ -1,0 +1,65 @@
+// The loaded BPF side: owns the skeleton, the tracepoint links and every
+// uprobe link, and exposes the two ring buffers and the drop counters.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "probe/bpf_handles.h"
+#include "probe/kernel_features.h"
+
+extern "C" {
+#include "events.h"
+}
+
+namespace tlstap {
+
+// The uprobe programs user space can attach; tracepoints attach on load.
+enum class UprobeProgram {
+  openssl_write_enter,
+  openssl_read_enter,
+  openssl_write_ex_enter,
+  openssl_read_ex_enter,
+  openssl_call_exit,  // uretprobe
+  loader_libs_changed,
+};
+
+struct TracerConfig {
+  std::vector<uint32_t> pids;        // empty: every process
+  std::vector<std::string> comms;    // empty: every command name
+  uint32_t data_ring_bytes = 32u << 20;
+};
+
+using DropCounters = std::array<tlstap_drop_counter, TLSTAP_DROP_REASON_MAX>;
+using EventHandler = std::function<void(std::span<const std::byte>)>;
+
+class Tracer {
+ public:
+  static Result<Tracer> load(const TracerConfig& config, const KernelFeatures& features);
+
+  // Attaches `program` at `file_offset` of the file at `path`, in every process.
+  Result<void> attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
+                             bool is_return);
+  // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
+  Result<void> poll(int timeout_ms);
+  // Sets the handlers; must be called once before poll().
+  Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
+  DropCounters drop_counters() const;
+  size_t uprobe_count() const { return uprobes_.size(); }
+
+ private:
+  Tracer() = default;
+  Skeleton skeleton_;
+  std::vector<BpfLink> tracepoints_;
+  std::vector<BpfLink> uprobes_;
+  // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.
+  std::unique_ptr<std::array<EventHandler, 2>> handlers_;
+  RingBuffer rings_;
+};
+
+}  // namespace tlstap
