@@ -11,6 +11,7 @@ build_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_packages=(
+  python3-pytest
   openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps
   golang-1.19-go gnutls-bin libnss3-tools android-libboringssl-dev
   wrk nghttp2-client tshark
