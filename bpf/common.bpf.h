@@ -58,10 +58,10 @@ struct {
 
 /* A TLS call between its entry and its return, per thread. */
 struct tls_call {
-	u64 conn_id;     /* SSL* */
-	u64 buf;         /* user buffer */
-	u64 len_ptr;     /* size_t* result of the _ex variants, 0 otherwise */
-	u64 sock_id;     /* struct sock* seen by the socket tracepoints during the call */
+	u64 conn_id; /* SSL* */
+	u64 buf;     /* user buffer */
+	u64 len_ptr; /* size_t* result of the _ex variants, 0 otherwise */
+	u64 sock_id; /* struct sock* seen by the socket tracepoints during the call */
 	u8 library;
 	u8 function;
 	u8 direction;
@@ -79,7 +79,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, u64); /* struct sock* */
+	__type(key, u64);  /* struct sock* */
 	__type(value, u8); /* enum tlstap_role */
 } socket_roles SEC(".maps") __weak;
 

@@ -23,8 +23,8 @@ typedef uint64_t tt_u64;
 
 enum tlstap_event_kind {
 	TLSTAP_EVENT_DATA = 1,
-	TLSTAP_EVENT_EXEC = 2,         /* a process executed a new image */
-	TLSTAP_EVENT_EXIT = 3,         /* a process (thread group) ended */
+	TLSTAP_EVENT_EXEC = 2,	       /* a process executed a new image */
+	TLSTAP_EVENT_EXIT = 3,	       /* a process (thread group) ended */
 	TLSTAP_EVENT_LIBS_CHANGED = 4, /* the dynamic loader mapped or unmapped libraries */
 };
 
@@ -41,7 +41,7 @@ enum tlstap_function {
 };
 
 enum tlstap_direction {
-	TLSTAP_DIR_EGRESS = 1,  /* plaintext the process sends */
+	TLSTAP_DIR_EGRESS = 1,	/* plaintext the process sends */
 	TLSTAP_DIR_INGRESS = 2, /* plaintext the process received */
 };
 
@@ -53,9 +53,9 @@ enum tlstap_role {
 
 /* Why data could not be delivered; each has an event and a byte counter. */
 enum tlstap_drop_reason {
-	TLSTAP_DROP_RINGBUF_FULL = 0,  /* consumer too slow: ring buffer had no room */
-	TLSTAP_DROP_READ_FAILED = 1,   /* user memory unreadable (paged out, unmapped) */
-	TLSTAP_DROP_CONTROL_LOST = 2,  /* exec/exit/library event lost (control ring full) */
+	TLSTAP_DROP_RINGBUF_FULL = 0, /* consumer too slow: ring buffer had no room */
+	TLSTAP_DROP_READ_FAILED = 1,  /* user memory unreadable (paged out, unmapped) */
+	TLSTAP_DROP_CONTROL_LOST = 2, /* exec/exit/library event lost (control ring full) */
 	TLSTAP_DROP_REASON_MAX = 3,
 };
 
@@ -80,17 +80,17 @@ struct tlstap_data_event {
 	tt_u32 kind; /* TLSTAP_EVENT_DATA */
 	tt_u32 pid;  /* thread group id */
 	tt_u32 tid;
-	tt_u8 library;   /* enum tlstap_library */
-	tt_u8 function;  /* enum tlstap_function */
+	tt_u8 library;	 /* enum tlstap_library */
+	tt_u8 function;	 /* enum tlstap_function */
 	tt_u8 direction; /* enum tlstap_direction */
 	tt_u8 pad;
-	tt_u64 timestamp_ns; /* CLOCK_BOOTTIME at the end of the call */
-	tt_u64 conn_id;      /* library connection object (SSL*), unique within pid */
-	tt_u64 sock_id;      /* kernel socket of the connection, 0 when not seen yet */
+	tt_u64 timestamp_ns;  /* CLOCK_BOOTTIME at the end of the call */
+	tt_u64 conn_id;	      /* library connection object (SSL*), unique within pid */
+	tt_u64 sock_id;	      /* kernel socket of the connection, 0 when not seen yet */
 	tt_u64 stream_offset; /* offset of data[0] in this direction's plaintext stream */
-	tt_u32 call_len;     /* bytes the whole call transferred */
-	tt_u32 chunk_offset; /* offset of data[0] within the call */
-	tt_u32 len;          /* valid bytes in data[] */
+	tt_u32 call_len;      /* bytes the whole call transferred */
+	tt_u32 chunk_offset;  /* offset of data[0] within the call */
+	tt_u32 len;	      /* valid bytes in data[] */
 	tt_u32 pad2;
 	char comm[TLSTAP_COMM_LEN];
 	struct tlstap_conn_tuple conn;

@@ -7,13 +7,15 @@
 SEC("uprobe")
 int BPF_KPROBE(openssl_write_enter, void *ssl, const void *buf)
 {
-	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE, TLSTAP_DIR_EGRESS);
+	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE,
+			      TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(openssl_read_enter, void *ssl, void *buf)
 {
-	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ, TLSTAP_DIR_INGRESS);
+	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ,
+			      TLSTAP_DIR_INGRESS);
 }
 
 SEC("uprobe")

@@ -40,12 +40,12 @@ static __always_inline int tls_call_enter(const void *conn_id, const void *buf, 
 	if (!process_is_traced(pid_tgid >> 32))
 		return 0;
 	struct tls_call call = {
-		.conn_id = (u64)conn_id,
-		.buf = (u64)buf,
-		.len_ptr = (u64)len_ptr,
-		.library = library,
-		.function = function,
-		.direction = direction,
+	    .conn_id = (u64)conn_id,
+	    .buf = (u64)buf,
+	    .len_ptr = (u64)len_ptr,
+	    .library = library,
+	    .function = function,
+	    .direction = direction,
 	};
 	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
 	return 0;
@@ -98,10 +98,10 @@ struct emit_ctx {
 /* One reservation sized to the chunk (rounded up to a size class): the
  * verifier needs a constant size, and a fixed 16 KiB slot per event would
  * waste the ring on small messages. */
-static __always_inline long emit_sized(struct emit_ctx *ctx, u32 offset, u32 len, const u32 capacity)
+static __always_inline long emit_sized(struct emit_ctx *ctx, u32 offset, u32 len,
+				       const u32 capacity)
 {
-	struct tlstap_data_event *e =
-		bpf_ringbuf_reserve(&data_events, sizeof(*e) + capacity, 0);
+	struct tlstap_data_event *e = bpf_ringbuf_reserve(&data_events, sizeof(*e) + capacity, 0);
 	if (!e) {
 		count_drop(TLSTAP_DROP_RINGBUF_FULL, len);
 		return 0;
@@ -154,7 +154,8 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 	if (call->len_ptr) {
 		/* SSL_*_ex: 1 on success, the count is in *len_ptr */
 		u64 count = 0;
-		if (ex_success && !bpf_probe_read_user(&count, sizeof(count), (const void *)call->len_ptr))
+		if (ex_success &&
+		    !bpf_probe_read_user(&count, sizeof(count), (const void *)call->len_ptr))
 			transferred = (long)count;
 		else
 			transferred = 0;
@@ -182,7 +183,8 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 	if (conn) {
 		u32 dir = call->direction == TLSTAP_DIR_EGRESS ? 0 : 1;
 		ctx.header.sock_id = conn->sock_id;
-		ctx.header.stream_offset = __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
+		ctx.header.stream_offset =
+		    __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
 		ctx.header.conn = conn->tuple;
 	}
 	bpf_map_delete_elem(&active_calls, &pid_tgid);

@@ -116,8 +116,7 @@ std::vector<ElfSymbol> ElfImage::find_functions(std::span<const std::string_view
       for (size_t i = 0; i < count; ++i) {
         GElf_Sym sym;
         if (!gelf_getsym(data, static_cast<int>(i), &sym)) break;
-        if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-          continue;
+        if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
         const char* name = elf_strptr(state_->elf, shdr.sh_link, sym.st_name);
         if (!name || !wanted(name)) continue;
         auto offset = file_offset_of(state_->elf, sym.st_value);
@@ -160,9 +159,9 @@ std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix)
     if (result || shdr.sh_type != SHT_PROGBITS || (shdr.sh_flags & (SHF_WRITE | SHF_EXECINSTR))) return;
     const char* name = elf_strptr(state_->elf, shstrndx, shdr.sh_name);
     if (!name || std::strncmp(name, ".rodata", 7) != 0) return;
-    if (shdr.sh_offset > state_->bytes.size() || shdr.sh_size > state_->bytes.size() - shdr.sh_offset)
-      return;
-    std::string_view section(reinterpret_cast<const char*>(state_->bytes.data()) + shdr.sh_offset, shdr.sh_size);
+    if (shdr.sh_offset > state_->bytes.size() || shdr.sh_size > state_->bytes.size() - shdr.sh_offset) return;
+    std::string_view section(reinterpret_cast<const char*>(state_->bytes.data()) + shdr.sh_offset,
+                             shdr.sh_size);
     for (size_t at = section.find(prefix); at != std::string_view::npos; at = section.find(prefix, at + 1)) {
       // Must start a string: preceded by NUL (or the section start).
       if (at != 0 && section[at - 1] != '\0') continue;
@@ -173,6 +172,11 @@ std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix)
     }
   });
   return result;
+}
+
+std::span<const std::byte> ElfImage::file_bytes(uint64_t offset, uint64_t size) const {
+  if (offset >= state_->bytes.size()) return {};
+  return state_->bytes.subspan(offset, std::min<uint64_t>(size, state_->bytes.size() - offset));
 }
 
 std::span<const std::byte> ElfImage::function_bytes(const ElfSymbol& symbol) const {

@@ -18,7 +18,7 @@ namespace tlstap {
 
 struct ElfSymbol {
   std::string name;
-  uint64_t address = 0;      // virtual address in the ELF
+  uint64_t address = 0;  // virtual address in the ELF
   uint64_t size = 0;
   uint64_t file_offset = 0;  // what uprobes attach to
 };
@@ -45,6 +45,8 @@ class ElfImage {
   std::optional<std::string> find_rodata_string(std::string_view prefix) const;
   // Code bytes of a function, empty if they are not in the file.
   std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
+  // Up to `size` bytes at a file offset (fewer at the end of the file).
+  std::span<const std::byte> file_bytes(uint64_t offset, uint64_t size) const;
 
  private:
   struct State;

@@ -24,7 +24,9 @@ namespace {
 
 volatile sig_atomic_t g_stop_requested = 0;
 
-void request_stop(int) { g_stop_requested = 1; }
+void request_stop(int) {
+  g_stop_requested = 1;
+}
 
 void install_signal_handlers() {
   struct sigaction action {};
@@ -41,7 +43,7 @@ uint64_t clock_ns(clockid_t clock) {
 }
 
 constexpr const char* kDropReasonNames[TLSTAP_DROP_REASON_MAX] = {"ring_buffer_full", "unreadable_memory",
-                                                                   "control_event_lost"};
+                                                                  "control_event_lost"};
 
 std::string describe_drops(const DropCounters& drops) {
   std::string text;
@@ -65,7 +67,8 @@ class CaptureSession {
   CaptureSession(Sink& sink, Tracer& tracer)
       : sink_(sink),
         attacher_(tracer),
-        connections_([this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
+        connections_(
+            [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
         boot_to_unix_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
 
   TargetAttacher& attacher() { return attacher_; }

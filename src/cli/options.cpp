@@ -1,7 +1,6 @@
 #include "cli/options.h"
 
 #include <CLI/CLI.hpp>
-
 #include <map>
 
 #include "version.h"
@@ -15,10 +14,12 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   app.add_option("-p,--pid", options.pids, "Only capture these processes (repeatable)");
   app.add_option("-c,--comm", options.comms, "Only capture processes with this command name (repeatable)")
       ->check([](const std::string& name) {
-        return name.empty() || name.size() > 15 ? std::string("command names are 1 to 15 characters (the kernel's limit)")
-                                                : std::string();
+        return name.empty() || name.size() > 15
+                   ? std::string("command names are 1 to 15 characters (the kernel's limit)")
+                   : std::string();
       });
-  const std::map<std::string, OutputFormat> formats{{"text", OutputFormat::text}, {"json", OutputFormat::json}};
+  const std::map<std::string, OutputFormat> formats{{"text", OutputFormat::text},
+                                                    {"json", OutputFormat::json}};
   app.add_option("-f,--format", options.format, "Output format: text or json (one object per line)")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
   app.add_option("-o,--output", options.output_path, "Write to FILE (created 0600) instead of stdout");

@@ -34,7 +34,9 @@ class ConnectionTable {
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.conn_id ^ (uint64_t(k.pid) << 48)); }
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.conn_id ^ (uint64_t(k.pid) << 48));
+    }
   };
   struct State {
     uint64_t sock_id = 0;

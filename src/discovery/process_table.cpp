@@ -21,6 +21,8 @@ const std::string& ProcessTable::exe(uint32_t pid) {
   return it->second;
 }
 
-void ProcessTable::refresh(uint32_t pid) { exe_[pid] = read_exe(pid); }
+void ProcessTable::refresh(uint32_t pid) {
+  exe_[pid] = read_exe(pid);
+}
 
 }  // namespace tlstap

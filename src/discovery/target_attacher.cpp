@@ -1,10 +1,12 @@
 #include "discovery/target_attacher.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "binary/elf_image.h"
+#include "binary/instruction.h"
 #include "common/log.h"
 #include "discovery/dynamic_loader.h"
 #include "discovery/proc_maps.h"
@@ -56,14 +58,25 @@ void TargetAttacher::consider_file(const std::string& path) {
       log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
     return;
   }
-  size_t attached = 0;
+  size_t attached = 0, emulated = 0;
   for (const auto& site : plan->sites) {
+    const char* kind = site.is_return ? "return of" : "entry of";
+    // Decode before attaching: once attached, the page cache holds an int3 there.
+    auto insn =
+        decode_instruction(image->file_bytes(site.file_offset, 16), image->machine(), site.file_offset);
     if (auto r = tracer_.attach_uprobe(site.program, path, site.file_offset, site.is_return); !r) {
-      log::warn("{}: {} {}: {}", path, site.is_return ? "return of" : "entry of", site.symbol, r.error().message);
+      log::warn("{}: {} {}: {}", path, kind, site.symbol, r.error().message);
       continue;
     }
     ++attached;
-    log::debug("  {} {} at file offset {:#x}", site.is_return ? "return" : "entry", site.symbol, site.file_offset);
+    if (site.is_return) {
+      log::debug("  {} {}: uretprobe", kind, site.symbol);
+      continue;
+    }
+    if (insn && insn->kernel_emulates) ++emulated;
+    log::debug("  {} {} at file offset {:#x}: {} ({})", kind, site.symbol, site.file_offset,
+               insn ? insn->text : insn.error().message,
+               insn && insn->kernel_emulates ? "emulated" : "single-stepped");
   }
   for (const auto& warning : plan->warnings) log::debug("{}: {}", path, warning);
   if (attached == 0) {
@@ -71,7 +84,10 @@ void TargetAttacher::consider_file(const std::string& path) {
     return;
   }
   ++attached_files_;
-  log::info("attached {} probes to {} ({})", attached, path, plan->description);
+  size_t entries =
+      std::count_if(plan->sites.begin(), plan->sites.end(), [](auto& s) { return !s.is_return; });
+  log::info("attached {} probes to {} ({}; {} of {} entry probes on emulated instructions)", attached, path,
+            plan->description, emulated, entries);
 }
 
 void TargetAttacher::scan_process(uint32_t pid) {

@@ -63,8 +63,8 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   e.pid = raw->pid;
   e.tid = raw->tid;
   e.library = raw->library == TLSTAP_LIB_OPENSSL ? Library::openssl : Library::unknown;
-  e.function = raw->function <= TLSTAP_FN_SSL_READ_EX ? static_cast<TlsFunction>(raw->function)
-                                                       : TlsFunction::unknown;
+  e.function =
+      raw->function <= TLSTAP_FN_SSL_READ_EX ? static_cast<TlsFunction>(raw->function) : TlsFunction::unknown;
   e.direction = raw->direction == TLSTAP_DIR_EGRESS ? Direction::egress : Direction::ingress;
   e.boot_time_ns = raw->timestamp_ns;
   e.conn_id = raw->conn_id;
@@ -85,10 +85,17 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   if (!raw) return raw.error();
   ProcessEvent e;
   switch (raw->kind) {
-    case TLSTAP_EVENT_EXEC: e.kind = ProcessEventKind::exec; break;
-    case TLSTAP_EVENT_EXIT: e.kind = ProcessEventKind::exit; break;
-    case TLSTAP_EVENT_LIBS_CHANGED: e.kind = ProcessEventKind::libs_changed; break;
-    default: return Error{fmt::format("unexpected process event kind {}", raw->kind)};
+    case TLSTAP_EVENT_EXEC:
+      e.kind = ProcessEventKind::exec;
+      break;
+    case TLSTAP_EVENT_EXIT:
+      e.kind = ProcessEventKind::exit;
+      break;
+    case TLSTAP_EVENT_LIBS_CHANGED:
+      e.kind = ProcessEventKind::libs_changed;
+      break;
+    default:
+      return Error{fmt::format("unexpected process event kind {}", raw->kind)};
   }
   e.pid = raw->pid;
   e.boot_time_ns = raw->timestamp_ns;
@@ -96,25 +103,37 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   return e;
 }
 
-std::string_view to_string(Direction d) { return d == Direction::egress ? "egress" : "ingress"; }
+std::string_view to_string(Direction d) {
+  return d == Direction::egress ? "egress" : "ingress";
+}
 
 std::string_view to_string(Role r) {
   switch (r) {
-    case Role::client: return "client";
-    case Role::server: return "server";
-    default: return "unknown";
+    case Role::client:
+      return "client";
+    case Role::server:
+      return "server";
+    default:
+      return "unknown";
   }
 }
 
-std::string_view to_string(Library l) { return l == Library::openssl ? "openssl" : "unknown"; }
+std::string_view to_string(Library l) {
+  return l == Library::openssl ? "openssl" : "unknown";
+}
 
 std::string_view to_string(TlsFunction f) {
   switch (f) {
-    case TlsFunction::ssl_write: return "SSL_write";
-    case TlsFunction::ssl_read: return "SSL_read";
-    case TlsFunction::ssl_write_ex: return "SSL_write_ex";
-    case TlsFunction::ssl_read_ex: return "SSL_read_ex";
-    default: return "unknown";
+    case TlsFunction::ssl_write:
+      return "SSL_write";
+    case TlsFunction::ssl_read:
+      return "SSL_read";
+    case TlsFunction::ssl_write_ex:
+      return "SSL_write_ex";
+    case TlsFunction::ssl_read_ex:
+      return "SSL_read_ex";
+    default:
+      return "unknown";
   }
 }
 

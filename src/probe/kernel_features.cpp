@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,10 +12,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr const char* kTracefs = "/sys/kernel/tracing";
+
 std::string find_tracefs() {
-  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+  for (const char* root : {kTracefs, "/sys/kernel/debug/tracing"})
     if (fs::exists(fs::path(root) / "events")) return root;
   return {};
+}
+
+// Minimal hosts and containers often boot without tracefs mounted.
+std::string mount_tracefs(std::vector<std::string>& notes) {
+  if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0) return {};
+  notes.push_back(std::string("tracefs was not mounted; mounted it at ") + kTracefs);
+  return kTracefs;
 }
 
 bool tracepoint_exists(const std::string& tracefs, const char* category, const char* name) {
@@ -25,15 +35,20 @@ bool tracepoint_exists(const std::string& tracefs, const char* category, const c
 
 Result<KernelFeatures> probe_kernel_features() {
   if (geteuid() != 0)
-    return Error{"must run as root (loading BPF programs and attaching uprobes needs CAP_BPF, "
-                 "CAP_PERFMON and CAP_SYS_ADMIN)"};
+    return Error{
+        "must run as root (loading BPF programs and attaching uprobes needs CAP_BPF, "
+        "CAP_PERFMON and CAP_SYS_ADMIN)"};
   if (!fs::exists("/sys/kernel/btf/vmlinux"))
-    return Error{"kernel has no BTF (/sys/kernel/btf/vmlinux missing): rebuild with "
-                 "CONFIG_DEBUG_INFO_BTF=y"};
+    return Error{
+        "kernel has no BTF (/sys/kernel/btf/vmlinux missing): rebuild with "
+        "CONFIG_DEBUG_INFO_BTF=y"};
   KernelFeatures features;
   features.tracefs_root = find_tracefs();
+  if (features.tracefs_root.empty()) features.tracefs_root = mount_tracefs(features.warnings);
   if (features.tracefs_root.empty())
-    return Error{"tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing"};
+    return Error::from_errno(
+        "tracefs is not mounted and mounting it failed (mount -t tracefs nodev "
+        "/sys/kernel/tracing)");
   if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) != 1)
     return Error{"kernel lacks BPF ring buffers (Linux 5.8+ required)"};
   if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) != 1)

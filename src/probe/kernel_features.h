@@ -10,9 +10,9 @@
 namespace tlstap {
 
 struct KernelFeatures {
-  std::string tracefs_root;        // e.g. /sys/kernel/tracing
-  bool socket_length_tracepoints;  // sock:sock_send_length / sock_recv_length (6.3+)
-  bool socket_state_tracepoint;    // sock:inet_sock_set_state (4.16+)
+  std::string tracefs_root;           // e.g. /sys/kernel/tracing
+  bool socket_length_tracepoints;     // sock:sock_send_length / sock_recv_length (6.3+)
+  bool socket_state_tracepoint;       // sock:inet_sock_set_state (4.16+)
   std::vector<std::string> warnings;  // optional features missing and what that costs
 };
 

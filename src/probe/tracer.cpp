@@ -10,18 +10,26 @@
 
 namespace tlstap {
 
-void SkeletonDeleter::operator()(tlstap_bpf* skeleton) const { tlstap_bpf__destroy(skeleton); }
+void SkeletonDeleter::operator()(tlstap_bpf* skeleton) const {
+  tlstap_bpf__destroy(skeleton);
+}
 
 namespace {
 
 bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
   switch (program) {
-    case UprobeProgram::openssl_write_enter: return skel->progs.openssl_write_enter;
-    case UprobeProgram::openssl_read_enter: return skel->progs.openssl_read_enter;
-    case UprobeProgram::openssl_write_ex_enter: return skel->progs.openssl_write_ex_enter;
-    case UprobeProgram::openssl_read_ex_enter: return skel->progs.openssl_read_ex_enter;
-    case UprobeProgram::openssl_call_exit: return skel->progs.openssl_call_exit;
-    case UprobeProgram::loader_libs_changed: return skel->progs.loader_libs_changed;
+    case UprobeProgram::openssl_write_enter:
+      return skel->progs.openssl_write_enter;
+    case UprobeProgram::openssl_read_enter:
+      return skel->progs.openssl_read_enter;
+    case UprobeProgram::openssl_write_ex_enter:
+      return skel->progs.openssl_write_ex_enter;
+    case UprobeProgram::openssl_read_ex_enter:
+      return skel->progs.openssl_read_ex_enter;
+    case UprobeProgram::openssl_call_exit:
+      return skel->progs.openssl_call_exit;
+    case UprobeProgram::loader_libs_changed:
+      return skel->progs.loader_libs_changed;
   }
   return nullptr;
 }
@@ -70,8 +78,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   if (auto filled = fill_filters(skel, config); !filled) return filled.error();
 
   bpf_program* tracepoint_programs[] = {skel->progs.process_exec, skel->progs.process_exit,
-                                        skel->progs.sock_send, skel->progs.sock_recv,
-                                        skel->progs.sock_state};
+                                        skel->progs.sock_send, skel->progs.sock_recv, skel->progs.sock_state};
   for (bpf_program* prog : tracepoint_programs) {
     if (!bpf_program__autoload(prog)) continue;
     BpfLink link(bpf_program__attach(prog));
@@ -95,9 +102,11 @@ Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_con
   handlers_ = std::make_unique<std::array<EventHandler, 2>>();
   (*handlers_)[0] = std::move(on_data);
   (*handlers_)[1] = std::move(on_control);
-  rings_.reset(ring_buffer__new(bpf_map__fd(skeleton_->maps.control_events), dispatch, &(*handlers_)[1], nullptr));
+  rings_.reset(
+      ring_buffer__new(bpf_map__fd(skeleton_->maps.control_events), dispatch, &(*handlers_)[1], nullptr));
   if (!rings_) return Error::from_errno("control ring buffer");
-  if (ring_buffer__add(rings_.get(), bpf_map__fd(skeleton_->maps.data_events), dispatch, &(*handlers_)[0]) != 0)
+  if (ring_buffer__add(rings_.get(), bpf_map__fd(skeleton_->maps.data_events), dispatch, &(*handlers_)[0]) !=
+      0)
     return Error::from_errno("data ring buffer");
   return {};
 }

@@ -30,8 +30,8 @@ enum class UprobeProgram {
 };
 
 struct TracerConfig {
-  std::vector<uint32_t> pids;        // empty: every process
-  std::vector<std::string> comms;    // empty: every command name
+  std::vector<uint32_t> pids;      // empty: every process
+  std::vector<std::string> comms;  // empty: every command name
   uint32_t data_ring_bytes = 32u << 20;
 };
 

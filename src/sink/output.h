@@ -23,8 +23,10 @@ class Output {
   struct Closer {
     bool owned = true;
     void operator()(std::FILE* f) const {
-      if (owned) std::fclose(f);
-      else std::fflush(f);
+      if (owned)
+        std::fclose(f);
+      else
+        std::fflush(f);
     }
   };
   explicit Output(std::unique_ptr<std::FILE, Closer> file) : file_(std::move(file)) {}

@@ -16,7 +16,9 @@ std::string clock_time(uint64_t wall_time_ns) {
                      (wall_time_ns / 1000) % 1'000'000);
 }
 
-std::string or_unknown(std::string text) { return text.empty() ? "?" : text; }
+std::string or_unknown(std::string text) {
+  return text.empty() ? "?" : text;
+}
 
 }  // namespace
 
@@ -50,10 +52,11 @@ std::string hexdump(std::span<const std::byte> bytes) {
 std::string format_text_record(const DataRecord& r) {
   const DataEvent& e = r.event;
   bool egress = e.direction == Direction::egress;
-  std::string header = fmt::format(
-      "{} {}[{}/{}] {} {} {} {} {} {} ({}) {} bytes", clock_time(r.wall_time_ns), e.comm, e.pid, e.tid,
-      to_string(e.library), to_string(e.function), to_string(e.direction), or_unknown(format_endpoint(e.local)),
-      egress ? "->" : "<-", or_unknown(format_endpoint(e.remote)), to_string(r.role), e.payload.size());
+  std::string header =
+      fmt::format("{} {}[{}/{}] {} {} {} {} {} {} ({}) {} bytes", clock_time(r.wall_time_ns), e.comm, e.pid,
+                  e.tid, to_string(e.library), to_string(e.function), to_string(e.direction),
+                  or_unknown(format_endpoint(e.local)), egress ? "->" : "<-",
+                  or_unknown(format_endpoint(e.remote)), to_string(r.role), e.payload.size());
   if (e.call_len != e.payload.size())
     header += fmt::format(" [{}..{} of {}]", e.chunk_offset, e.chunk_offset + e.payload.size(), e.call_len);
   if (r.gap_before) header += fmt::format(" (after {} lost bytes)", r.gap_before);

@@ -25,7 +25,8 @@ constexpr std::array kFunctions = {
 std::string openssl_version(const ElfImage& image) {
   if (auto banner = image.find_rodata_string("OpenSSL ")) {
     std::string_view rest = std::string_view(*banner).substr(8);
-    if (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') return std::string(rest.substr(0, rest.find(' ')));
+    if (!rest.empty() && rest.front() >= '0' && rest.front() <= '9')
+      return std::string(rest.substr(0, rest.find(' ')));
   }
   if (auto soname = image.soname()) {
     constexpr std::string_view prefix = "libssl.so.";
