@@ -151,7 +151,8 @@ std::optional<std::string> ElfImage::soname() const {
   return result;
 }
 
-std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix) const {
+std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix,
+                                                        bool (*accept)(std::string_view)) const {
   std::optional<std::string> result;
   size_t shstrndx = 0;
   if (elf_getshdrstrndx(state_->elf, &shstrndx) != 0) return std::nullopt;
@@ -167,7 +168,9 @@ std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix)
       if (at != 0 && section[at - 1] != '\0') continue;
       size_t end = section.find('\0', at);
       if (end == std::string_view::npos) return;
-      result = std::string(section.substr(at, end - at));
+      std::string_view candidate = section.substr(at, end - at);
+      if (accept && !accept(candidate)) continue;
+      result = std::string(candidate);
       return;
     }
   });

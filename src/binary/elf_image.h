@@ -41,8 +41,10 @@ class ElfImage {
   std::vector<ElfSymbol> find_functions(std::span<const std::string_view> names) const;
   std::optional<ElfSymbol> find_function(std::string_view name) const;
   std::optional<std::string> soname() const;
-  // First NUL-terminated string in a read-only data section starting with prefix.
-  std::optional<std::string> find_rodata_string(std::string_view prefix) const;
+  // First NUL-terminated string in a read-only data section that starts with
+  // prefix and, when given, is accepted by `accept`.
+  std::optional<std::string> find_rodata_string(std::string_view prefix,
+                                                bool (*accept)(std::string_view) = nullptr) const;
   // Code bytes of a function, empty if they are not in the file.
   std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
   // Up to `size` bytes at a file offset (fewer at the end of the file).

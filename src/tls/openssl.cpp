@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace tlstap {
 namespace {
@@ -23,10 +24,14 @@ constexpr std::array kFunctions = {
 }  // namespace
 
 std::string openssl_version(const ElfImage& image) {
-  if (auto banner = image.find_rodata_string("OpenSSL ")) {
-    std::string_view rest = std::string_view(*banner).substr(8);
-    if (!rest.empty() && rest.front() >= '0' && rest.front() <= '9')
-      return std::string(rest.substr(0, rest.find(' ')));
+  // The banner OpenSSL_version() returns: "OpenSSL 3.0.19 27 Jan 2026".
+  constexpr std::string_view prefix = "OpenSSL ";
+  auto is_banner = [](std::string_view s) {
+    return s.size() > prefix.size() && std::isdigit(static_cast<unsigned char>(s[prefix.size()]));
+  };
+  if (auto banner = image.find_rodata_string(prefix, is_banner)) {
+    std::string_view rest = std::string_view(*banner).substr(prefix.size());
+    return std::string(rest.substr(0, rest.find(' ')));
   }
   if (auto soname = image.soname()) {
     constexpr std::string_view prefix = "libssl.so.";
