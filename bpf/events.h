@@ -26,6 +26,7 @@ enum tlstap_event_kind {
 	TLSTAP_EVENT_EXEC = 2,	       /* a process executed a new image */
 	TLSTAP_EVENT_EXIT = 3,	       /* a process (thread group) ended */
 	TLSTAP_EVENT_LIBS_CHANGED = 4, /* the dynamic loader mapped or unmapped libraries */
+	TLSTAP_EVENT_EXIT_IN_CALL = 5, /* a thread ended inside a TLS call */
 };
 
 enum tlstap_library {
@@ -98,8 +99,10 @@ struct tlstap_data_event {
 };
 
 struct tlstap_process_event {
-	tt_u32 kind; /* EXEC, EXIT or LIBS_CHANGED */
+	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED or EXIT_IN_CALL */
 	tt_u32 pid;
+	tt_u32 tid;
+	tt_u32 pad;
 	tt_u64 timestamp_ns;
 	char comm[TLSTAP_COMM_LEN];
 };

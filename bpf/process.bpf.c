@@ -4,7 +4,7 @@
  * forgets dead processes. */
 #include "common.bpf.h"
 
-static __always_inline void send_process_event(u32 kind, u32 pid)
+static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
 {
 	struct tlstap_process_event *e = bpf_ringbuf_reserve(&control_events, sizeof(*e), 0);
 	if (!e) {
@@ -12,7 +12,8 @@ static __always_inline void send_process_event(u32 kind, u32 pid)
 		return;
 	}
 	e->kind = kind;
-	e->pid = pid;
+	e->pid = pid_tgid >> 32;
+	e->tid = (u32)pid_tgid;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
@@ -21,7 +22,7 @@ static __always_inline void send_process_event(u32 kind, u32 pid)
 SEC("tp/sched/sched_process_exec")
 int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	send_process_event(TLSTAP_EVENT_EXEC, bpf_get_current_pid_tgid() >> 32);
+	send_process_event(TLSTAP_EVENT_EXEC, bpf_get_current_pid_tgid());
 	return 0;
 }
 
@@ -30,9 +31,10 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	/* a thread that dies inside a TLS call never returns from it */
-	bpf_map_delete_elem(&active_calls, &pid_tgid);
+	if (bpf_map_delete_elem(&active_calls, &pid_tgid) == 0)
+		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid);
 	if ((u32)pid_tgid == (u32)(pid_tgid >> 32))
-		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid >> 32);
+		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid);
 	return 0;
 }
 
@@ -40,9 +42,9 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 SEC("uprobe")
 int loader_libs_changed(struct pt_regs *ctx)
 {
-	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (process_is_traced(pid))
-		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid);
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (process_is_traced(pid_tgid >> 32))
+		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
 	return 0;
 }
 

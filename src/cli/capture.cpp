@@ -101,6 +101,10 @@ class CaptureSession {
       case ProcessEventKind::libs_changed:
         attacher_.scan_process(event->pid);
         break;
+      case ProcessEventKind::exit_in_call:
+        log::info("{}[{}/{}] exited inside a TLS call; that call moved no data we could see", event->comm,
+                  event->pid, event->tid);
+        break;
       case ProcessEventKind::exit:
         // Data of the process may still sit in the other ring: forget it later.
         exited_.push_back({event->pid, std::chrono::steady_clock::now()});

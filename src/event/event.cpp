@@ -91,6 +91,9 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
     case TLSTAP_EVENT_EXIT:
       e.kind = ProcessEventKind::exit;
       break;
+    case TLSTAP_EVENT_EXIT_IN_CALL:
+      e.kind = ProcessEventKind::exit_in_call;
+      break;
     case TLSTAP_EVENT_LIBS_CHANGED:
       e.kind = ProcessEventKind::libs_changed;
       break;
@@ -98,6 +101,7 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
       return Error{fmt::format("unexpected process event kind {}", raw->kind)};
   }
   e.pid = raw->pid;
+  e.tid = raw->tid;
   e.boot_time_ns = raw->timestamp_ns;
   e.comm = comm_view(bytes.data(), offsetof(tlstap_process_event, comm));
   return e;

@@ -45,11 +45,12 @@ struct DataEvent {
   std::span<const std::byte> payload;
 };
 
-enum class ProcessEventKind : uint8_t { exec, exit, libs_changed };
+enum class ProcessEventKind : uint8_t { exec, exit, libs_changed, exit_in_call };
 
 struct ProcessEvent {
   ProcessEventKind kind = ProcessEventKind::exec;
   uint32_t pid = 0;
+  uint32_t tid = 0;
   uint64_t boot_time_ns = 0;
   std::string_view comm;
 };

@@ -21,16 +21,18 @@ constexpr std::array kFunctions = {
     FunctionProbe{"SSL_read_ex", UprobeProgram::openssl_read_ex_enter},
 };
 
+// The banner OpenSSL_version() returns: "OpenSSL 3.0.19 27 Jan 2026".
+constexpr std::string_view kBannerPrefix = "OpenSSL ";
+
+bool is_version_banner(std::string_view s) {
+  return s.size() > kBannerPrefix.size() && std::isdigit(static_cast<unsigned char>(s[kBannerPrefix.size()]));
+}
+
 }  // namespace
 
 std::string openssl_version(const ElfImage& image) {
-  // The banner OpenSSL_version() returns: "OpenSSL 3.0.19 27 Jan 2026".
-  constexpr std::string_view prefix = "OpenSSL ";
-  auto is_banner = [](std::string_view s) {
-    return s.size() > prefix.size() && std::isdigit(static_cast<unsigned char>(s[prefix.size()]));
-  };
-  if (auto banner = image.find_rodata_string(prefix, is_banner)) {
-    std::string_view rest = std::string_view(*banner).substr(prefix.size());
+  if (auto banner = image.find_rodata_string(kBannerPrefix, is_version_banner)) {
+    std::string_view rest = std::string_view(*banner).substr(kBannerPrefix.size());
     return std::string(rest.substr(0, rest.find(' ')));
   }
   if (auto soname = image.soname()) {
