@@ -39,6 +39,10 @@ enum tlstap_function {
 	TLSTAP_FN_SSL_READ = 2,
 	TLSTAP_FN_SSL_WRITE_EX = 3,
 	TLSTAP_FN_SSL_READ_EX = 4,
+	/* OpenSSL's internal write/read that every public function funnels
+	 * into, called directly by its SSL BIO (BIO_f_ssl) */
+	TLSTAP_FN_SSL_WRITE_INTERNAL = 5,
+	TLSTAP_FN_SSL_READ_INTERNAL = 6,
 };
 
 enum tlstap_direction {

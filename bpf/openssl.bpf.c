@@ -40,4 +40,41 @@ int BPF_KRETPROBE(openssl_call_exit, int ret)
 	return tls_call_exit(ret, ret == 1);
 }
 
+/* Cheaper sites, used when the public functions can be traced to the internal
+ * write/read they call (see DESIGN.md): a probe on that call instruction,
+ * which the kernel emulates, names the public function (the attach cookie);
+ * entry and return probes on the internal function (whose entry is typically
+ * an emulated push) do the rest and also see the SSL BIO's direct calls.
+ * Internal signature: int ssl_{write,read}_internal(SSL *, void *buf, size_t num,
+ * size_t *processed), returning > 0 on success. */
+static __always_inline u8 direction_of(u8 function)
+{
+	return function == TLSTAP_FN_SSL_WRITE || function == TLSTAP_FN_SSL_WRITE_EX ||
+		       function == TLSTAP_FN_SSL_WRITE_INTERNAL
+		   ? TLSTAP_DIR_EGRESS
+		   : TLSTAP_DIR_INGRESS;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(openssl_call_site, void *ssl, const void *buf, u64 num, u64 *processed)
+{
+	u8 function = bpf_get_attach_cookie(ctx);
+	return tls_call_site(ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
+			     direction_of(function));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(openssl_internal_enter, void *ssl, const void *buf, u64 num, u64 *processed)
+{
+	u8 function = bpf_get_attach_cookie(ctx);
+	return tls_call_enter(ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
+			      direction_of(function));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(openssl_internal_exit, int ret)
+{
+	return tls_call_exit(ret, ret > 0);
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -1,33 +1,42 @@
 /* Connection identity from socket tracepoints: which kernel socket a TLS call
  * in progress uses, and whether that socket connected or was accepted. */
-#include "common.bpf.h"
+#include "conn.bpf.h"
 
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
-static __always_inline int note_socket_of_call(struct trace_event_raw_sock_msg_length *ctx)
+static __always_inline bool is_tcp(struct trace_event_raw_sock_msg_length *ctx)
 {
-	if (ctx->protocol != IPPROTO_TCP || (ctx->family != AF_INET && ctx->family != AF_INET6))
-		return 0;
+	return ctx->protocol == IPPROTO_TCP && (ctx->family == AF_INET || ctx->family == AF_INET6);
+}
+
+/* The socket a TLS call in progress on this thread uses. */
+static __always_inline struct tls_call *
+note_socket_of_call(struct trace_event_raw_sock_msg_length *ctx)
+{
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tls_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
 	if (call)
 		call->sock_id = (u64)ctx->sk;
-	return 0;
+	return call;
 }
 
 SEC("tp/sock/sock_send_length")
 int sock_send(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return note_socket_of_call(ctx);
+	if (is_tcp(ctx) && !note_socket_of_call(ctx))
+		bind_unbound(bpf_get_current_pid_tgid(), (u64)ctx->sk);
+	return 0;
 }
 
 SEC("tp/sock/sock_recv_length")
 int sock_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return note_socket_of_call(ctx);
+	if (is_tcp(ctx))
+		note_socket_of_call(ctx);
+	return 0;
 }
 
 SEC("tp/sock/inet_sock_set_state")

@@ -5,27 +5,7 @@
 #ifndef TLSTAP_TLS_CALL_BPF_H
 #define TLSTAP_TLS_CALL_BPF_H
 
-#include "common.bpf.h"
-
-struct conn_key {
-	u32 pid;
-	u32 pad;
-	u64 conn_id;
-};
-
-/* What we know about one library connection object, so later calls are cheap. */
-struct conn_state {
-	u64 sock_id;
-	u64 stream_offset[2]; /* next offset per direction (egress, ingress) */
-	struct tlstap_conn_tuple tuple;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct conn_key);
-	__type(value, struct conn_state);
-} connections SEC(".maps") __weak;
+#include "conn.bpf.h"
 
 static __always_inline int tls_call_enter(const void *conn_id, const void *buf, const void *len_ptr,
 					  u8 library, u8 function, u8 direction)
@@ -33,8 +13,13 @@ static __always_inline int tls_call_enter(const void *conn_id, const void *buf, 
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tls_call *outer = bpf_map_lookup_elem(&active_calls, &pid_tgid);
 	if (outer) {
-		/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call only */
-		outer->nesting++;
+		if (outer->awaiting_callee)
+			/* the call-site probe already recorded this very call */
+			outer->awaiting_callee = 0;
+		else
+			/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call
+			 * only */
+			outer->nesting++;
 		return 0;
 	}
 	if (!process_is_traced(pid_tgid >> 32))
@@ -51,42 +36,26 @@ static __always_inline int tls_call_enter(const void *conn_id, const void *buf, 
 	return 0;
 }
 
-static __always_inline void read_tuple(struct tlstap_conn_tuple *t, u64 sock_id)
+/* A probe on the instruction that calls the library's internal function:
+ * the arguments are already in the callee's registers, and the callee's own
+ * entry probe will find this call instead of starting a new one. */
+static __always_inline int tls_call_site(const void *conn_id, const void *buf, const void *len_ptr,
+					 u8 library, u8 function, u8 direction)
 {
-	struct sock *sk = (struct sock *)sock_id;
-	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (t->family == AF_INET) {
-		bpf_core_read(t->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(t->remote_addr, 4, &sk->__sk_common.skc_daddr);
-	} else if (t->family == AF_INET6) {
-		bpf_core_read(t->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(t->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
-	u8 *role = bpf_map_lookup_elem(&socket_roles, &sock_id);
-	t->role = role ? *role : TLSTAP_ROLE_UNKNOWN;
-}
-
-/* Finds (or starts) the state of the call's connection; a new socket under
- * the same SSL* means the object was reused for a new connection. */
-static __always_inline struct conn_state *resolve_connection(u32 pid, const struct tls_call *call)
-{
-	struct conn_key key = {.pid = pid, .conn_id = call->conn_id};
-	struct conn_state *state = bpf_map_lookup_elem(&connections, &key);
-	if (state && (call->sock_id == 0 || call->sock_id == state->sock_id))
-		return state;
-	if (state && state->sock_id == 0) {
-		/* first socket seen for a connection whose data we already reported */
-		state->sock_id = call->sock_id;
-		read_tuple(&state->tuple, call->sock_id);
-		return state;
-	}
-	struct conn_state fresh = {.sock_id = call->sock_id};
-	if (call->sock_id)
-		read_tuple(&fresh.tuple, call->sock_id);
-	bpf_map_update_elem(&connections, &key, &fresh, BPF_ANY);
-	return bpf_map_lookup_elem(&connections, &key);
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (bpf_map_lookup_elem(&active_calls, &pid_tgid) || !process_is_traced(pid_tgid >> 32))
+		return 0;
+	struct tls_call call = {
+	    .conn_id = (u64)conn_id,
+	    .buf = (u64)buf,
+	    .len_ptr = (u64)len_ptr,
+	    .library = library,
+	    .function = function,
+	    .direction = direction,
+	    .awaiting_callee = 1,
+	};
+	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
+	return 0;
 }
 
 struct emit_ctx {
@@ -151,6 +120,13 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 		call->nesting--;
 		return 0;
 	}
+	if (call->awaiting_callee) {
+		/* this return belongs to a call that never reached the callee */
+		bpf_map_delete_elem(&active_calls, &pid_tgid);
+		return 0;
+	}
+	if (!call->sock_id)
+		remember_unbound(pid_tgid, call->conn_id);
 	if (call->len_ptr) {
 		/* SSL_*_ex: 1 on success, the count is in *len_ptr */
 		u64 count = 0;
@@ -166,7 +142,7 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 	}
 
 	u32 pid = pid_tgid >> 32;
-	struct conn_state *conn = resolve_connection(pid, call);
+	struct conn_state *conn = resolve_connection(pid, call->conn_id, call->sock_id);
 	struct emit_ctx ctx = {};
 	ctx.buf = call->buf;
 	ctx.total = (u32)transferred;

@@ -80,7 +80,9 @@ Result<ElfImage> ElfImage::open(const std::string& path) {
   if (fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + path);
   if (!S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(sizeof(Elf64_Ehdr)))
     return Error{path + ": not a regular ELF file"};
-  void* mapping = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  // MAP_SHARED: uprobes skip shared mappings, so probes (ours or another
+  // tracer's) never show up as int3 in the bytes we decode.
+  void* mapping = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd.get(), 0);
   if (mapping == MAP_FAILED) return Error::from_errno("mmap " + path);
   std::span<const std::byte> bytes(static_cast<const std::byte*>(mapping), st.st_size);
   auto image = parse(bytes);
@@ -175,6 +177,24 @@ std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix,
     }
   });
   return result;
+}
+
+std::optional<uint64_t> ElfImage::file_offset(uint64_t address) const {
+  return file_offset_of(state_->elf, address);
+}
+
+bool ElfImage::is_own_code(uint64_t address) const {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(state_->elf, &shstrndx) != 0) return false;
+  bool found = false;
+  for_each_section(state_->elf, [&](Elf_Scn*, const GElf_Shdr& shdr) {
+    if (found || !(shdr.sh_flags & SHF_EXECINSTR) || address < shdr.sh_addr ||
+        address >= shdr.sh_addr + shdr.sh_size)
+      return;
+    const char* name = elf_strptr(state_->elf, shstrndx, shdr.sh_name);
+    found = name && !std::string_view(name).starts_with(".plt");
+  });
+  return found;
 }
 
 std::span<const std::byte> ElfImage::file_bytes(uint64_t offset, uint64_t size) const {

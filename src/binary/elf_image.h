@@ -47,6 +47,10 @@ class ElfImage {
                                                 bool (*accept)(std::string_view) = nullptr) const;
   // Code bytes of a function, empty if they are not in the file.
   std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
+  // File offset of a virtual address in a loaded segment.
+  std::optional<uint64_t> file_offset(uint64_t address) const;
+  // Whether address is code of the file itself (not a PLT stub, not data).
+  bool is_own_code(uint64_t address) const;
   // Up to `size` bytes at a file offset (fewer at the end of the file).
   std::span<const std::byte> file_bytes(uint64_t offset, uint64_t size) const;
 

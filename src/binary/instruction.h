@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "binary/elf_image.h"
 #include "common/result.h"
@@ -20,5 +22,22 @@ struct DecodedInstruction {
 
 Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address);
+
+// A call or unconditional jump to a fixed address (call rel32 / jmp rel32, bl / b).
+struct DirectBranch {
+  uint64_t address = 0;  // of the branch instruction
+  uint64_t target = 0;
+  bool is_call = false;
+};
+
+// When the first control transfer in `code` is a direct call or jump and no
+// instruction before it writes the first four argument registers, the
+// function forwards its first four arguments to that target: returns it.
+std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,
+                                              uint64_t address);
+
+// Every direct call or jump in `code`, which starts at `address`.
+std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, ElfMachine machine,
+                                               uint64_t address);
 
 }  // namespace tlstap

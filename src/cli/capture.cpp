@@ -64,9 +64,9 @@ bool drops_grew(const DropCounters& now, const DropCounters& before) {
 // Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
-  CaptureSession(Sink& sink, Tracer& tracer)
+  CaptureSession(Sink& sink, Tracer& tracer, const KernelFeatures& features)
       : sink_(sink),
-        attacher_(tracer),
+        attacher_(tracer, OpensslPlanOptions{features.attach_cookies}),
         connections_(
             [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
         boot_to_unix_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
@@ -184,7 +184,7 @@ int run_capture(const Options& options) {
   }
 
   auto sink = make_sink(options.format, *output);
-  CaptureSession session(*sink, *tracer);
+  CaptureSession session(*sink, *tracer, *features);
   auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
                                           [&](auto bytes) { session.on_control(bytes); });
   if (!opened) {

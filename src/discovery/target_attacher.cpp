@@ -17,8 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::optional<ProbePlan> plan_for(const ElfImage& image) {
-  if (auto plan = plan_openssl_probes(image)) return plan;
+std::optional<ProbePlan> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
+  if (auto plan = plan_openssl_probes(image, openssl)) return plan;
   return plan_loader_probe(image);
 }
 
@@ -52,7 +52,7 @@ void TargetAttacher::consider_file(const std::string& path) {
     log::debug("skipped {}: built for another architecture", path);
     return;
   }
-  auto plan = plan_for(*image);
+  auto plan = plan_for(*image, openssl_);
   if (!plan) {
     if (looks_like_tls_library(path) && path.find("libssl") != std::string::npos)
       log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
@@ -64,7 +64,8 @@ void TargetAttacher::consider_file(const std::string& path) {
     // Decode before attaching: once attached, the page cache holds an int3 there.
     auto insn =
         decode_instruction(image->file_bytes(site.file_offset, 16), image->machine(), site.file_offset);
-    if (auto r = tracer_.attach_uprobe(site.program, path, site.file_offset, site.is_return); !r) {
+    if (auto r = tracer_.attach_uprobe(site.program, path, site.file_offset, site.is_return, site.cookie);
+        !r) {
       log::warn("{}: {} {}: {}", path, kind, site.symbol, r.error().message);
       continue;
     }

@@ -10,12 +10,13 @@
 
 #include "common/file_id.h"
 #include "probe/tracer.h"
+#include "tls/openssl.h"
 
 namespace tlstap {
 
 class TargetAttacher {
  public:
-  explicit TargetAttacher(Tracer& tracer) : tracer_(tracer) {}
+  TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
 
   void scan_all_processes();
   // Every executable file mapped by pid, reached through /proc/PID/root.
@@ -28,6 +29,7 @@ class TargetAttacher {
 
  private:
   Tracer& tracer_;
+  OpensslPlanOptions openssl_;
   std::unordered_set<FileId, FileIdHash> seen_;
   size_t attached_files_ = 0;
 };

@@ -63,8 +63,8 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   e.pid = raw->pid;
   e.tid = raw->tid;
   e.library = raw->library == TLSTAP_LIB_OPENSSL ? Library::openssl : Library::unknown;
-  e.function =
-      raw->function <= TLSTAP_FN_SSL_READ_EX ? static_cast<TlsFunction>(raw->function) : TlsFunction::unknown;
+  e.function = raw->function <= TLSTAP_FN_SSL_READ_INTERNAL ? static_cast<TlsFunction>(raw->function)
+                                                            : TlsFunction::unknown;
   e.direction = raw->direction == TLSTAP_DIR_EGRESS ? Direction::egress : Direction::ingress;
   e.boot_time_ns = raw->timestamp_ns;
   e.conn_id = raw->conn_id;
@@ -136,6 +136,10 @@ std::string_view to_string(TlsFunction f) {
       return "SSL_write_ex";
     case TlsFunction::ssl_read_ex:
       return "SSL_read_ex";
+    case TlsFunction::ssl_write_internal:
+      return "ssl_write_internal";
+    case TlsFunction::ssl_read_internal:
+      return "ssl_read_internal";
     default:
       return "unknown";
   }

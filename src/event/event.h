@@ -17,7 +17,15 @@ namespace tlstap {
 enum class Direction : uint8_t { egress, ingress };
 enum class Role : uint8_t { unknown, client, server };
 enum class Library : uint8_t { unknown, openssl };
-enum class TlsFunction : uint8_t { unknown, ssl_write, ssl_read, ssl_write_ex, ssl_read_ex };
+enum class TlsFunction : uint8_t {
+  unknown,
+  ssl_write,
+  ssl_read,
+  ssl_write_ex,
+  ssl_read_ex,
+  ssl_write_internal,  // OpenSSL's SSL BIO calls the internal functions directly
+  ssl_read_internal,
+};
 
 struct Endpoint {
   uint16_t family = 0;  // AF_INET, AF_INET6 or 0 when unknown

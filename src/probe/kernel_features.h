@@ -13,6 +13,7 @@ struct KernelFeatures {
   std::string tracefs_root;           // e.g. /sys/kernel/tracing
   bool socket_length_tracepoints;     // sock:sock_send_length / sock_recv_length (6.3+)
   bool socket_state_tracepoint;       // sock:inet_sock_set_state (4.16+)
+  bool attach_cookies;                // bpf_get_attach_cookie for uprobes (5.15+)
   std::vector<std::string> warnings;  // optional features missing and what that costs
 };
 

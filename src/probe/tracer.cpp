@@ -28,6 +28,12 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.openssl_read_ex_enter;
     case UprobeProgram::openssl_call_exit:
       return skel->progs.openssl_call_exit;
+    case UprobeProgram::openssl_call_site:
+      return skel->progs.openssl_call_site;
+    case UprobeProgram::openssl_internal_enter:
+      return skel->progs.openssl_internal_enter;
+    case UprobeProgram::openssl_internal_exit:
+      return skel->progs.openssl_internal_exit;
     case UprobeProgram::loader_libs_changed:
       return skel->progs.loader_libs_changed;
   }
@@ -72,6 +78,8 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.sock_send, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
+  bpf_program__set_autoload(skel->progs.openssl_call_site, features.attach_cookies);
+  bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
 
   if (int err = tlstap_bpf__load(skel); err != 0)
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
@@ -89,8 +97,8 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
 }
 
 Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
-                                   bool is_return) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = is_return);
+                                   bool is_return, uint64_t cookie) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = is_return);
   BpfLink link(bpf_program__attach_uprobe_opts(program_of(skeleton_.get(), program), -1, path.c_str(),
                                                file_offset, &opts));
   if (!link) return Error::from_errno(fmt::format("uprobe at {}+{:#x}", path, file_offset));

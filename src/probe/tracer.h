@@ -25,7 +25,10 @@ enum class UprobeProgram {
   openssl_read_enter,
   openssl_write_ex_enter,
   openssl_read_ex_enter,
-  openssl_call_exit,  // uretprobe
+  openssl_call_exit,       // uretprobe
+  openssl_call_site,       // cookie: the public function
+  openssl_internal_enter,  // cookie: TLSTAP_FN_SSL_*_INTERNAL
+  openssl_internal_exit,   // uretprobe
   loader_libs_changed,
 };
 
@@ -42,9 +45,10 @@ class Tracer {
  public:
   static Result<Tracer> load(const TracerConfig& config, const KernelFeatures& features);
 
-  // Attaches `program` at `file_offset` of the file at `path`, in every process.
+  // Attaches `program` at `file_offset` of the file at `path`, in every
+  // process; the program reads `cookie` with bpf_get_attach_cookie().
   Result<void> attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
-                             bool is_return);
+                             bool is_return, uint64_t cookie = 0);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
   Result<void> poll(int timeout_ms);
   // Sets the handlers; must be called once before poll().

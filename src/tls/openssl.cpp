@@ -6,20 +6,75 @@
 #include <array>
 #include <cctype>
 
+#include "binary/instruction.h"
+
 namespace tlstap {
 namespace {
 
-struct FunctionProbe {
-  std::string_view symbol;
-  UprobeProgram entry;
+// A public function and its _ex twin, which share one internal callee.
+struct FunctionPair {
+  std::string_view plain, ex;
+  tlstap_function plain_id, ex_id, internal_id;
+  UprobeProgram plain_entry, ex_entry;
+  std::string_view internal_name;
 };
 
-constexpr std::array kFunctions = {
-    FunctionProbe{"SSL_write", UprobeProgram::openssl_write_enter},
-    FunctionProbe{"SSL_read", UprobeProgram::openssl_read_enter},
-    FunctionProbe{"SSL_write_ex", UprobeProgram::openssl_write_ex_enter},
-    FunctionProbe{"SSL_read_ex", UprobeProgram::openssl_read_ex_enter},
+constexpr std::array kPairs = {
+    FunctionPair{"SSL_write", "SSL_write_ex", TLSTAP_FN_SSL_WRITE, TLSTAP_FN_SSL_WRITE_EX,
+                 TLSTAP_FN_SSL_WRITE_INTERNAL, UprobeProgram::openssl_write_enter,
+                 UprobeProgram::openssl_write_ex_enter, "ssl_write_internal"},
+    FunctionPair{"SSL_read", "SSL_read_ex", TLSTAP_FN_SSL_READ, TLSTAP_FN_SSL_READ_EX,
+                 TLSTAP_FN_SSL_READ_INTERNAL, UprobeProgram::openssl_read_enter,
+                 UprobeProgram::openssl_read_ex_enter, "ssl_read_internal"},
 };
+
+struct InternalRoute {
+  uint64_t plain_call = 0, ex_call = 0;  // file offsets of the branch to the callee
+  uint64_t callee = 0;                   // file offset of the callee's entry
+};
+
+// The callee is trusted only when the _ex function hands its own four
+// arguments (ssl, buf, num, processed) to it unchanged, so the callee's
+// signature is known; the plain function must call it as well.
+std::optional<InternalRoute> find_internal_route(const ElfImage& image, const ElfSymbol& plain,
+                                                 const ElfSymbol& ex) {
+  auto callee = forwarded_call_target(image.function_bytes(ex), image.machine(), ex.address);
+  if (!callee || !image.is_own_code(*callee) || (*callee >= ex.address && *callee < ex.address + ex.size))
+    return std::nullopt;
+  auto ex_branch = find_direct_branches(image.function_bytes(ex), image.machine(), ex.address);
+  auto plain_branch = find_direct_branches(image.function_bytes(plain), image.machine(), plain.address);
+  auto to_callee = [&](const DirectBranch& b) { return b.target == *callee; };
+  auto ex_call = std::find_if(ex_branch.begin(), ex_branch.end(), to_callee);
+  auto plain_call = std::find_if(plain_branch.begin(), plain_branch.end(), to_callee);
+  if (ex_call == ex_branch.end() || plain_call == plain_branch.end()) return std::nullopt;
+  if (std::count_if(plain_branch.begin(), plain_branch.end(), to_callee) != 1) return std::nullopt;
+  auto plain_offset = image.file_offset(plain_call->address);
+  auto ex_offset = image.file_offset(ex_call->address);
+  auto callee_offset = image.file_offset(*callee);
+  if (!plain_offset || !ex_offset || !callee_offset) return std::nullopt;
+  return InternalRoute{*plain_offset, *ex_offset, *callee_offset};
+}
+
+void add_entry_and_return(ProbePlan& plan, const ElfSymbol& symbol, UprobeProgram entry) {
+  plan.sites.push_back({symbol.name, symbol.file_offset, entry, false});
+  plan.sites.push_back({symbol.name, symbol.file_offset, UprobeProgram::openssl_call_exit, true});
+}
+
+void add_internal_route(ProbePlan& plan, const FunctionPair& pair, const InternalRoute& route) {
+  plan.sites.push_back(
+      {std::string(pair.plain), route.plain_call, UprobeProgram::openssl_call_site, false, pair.plain_id});
+  plan.sites.push_back(
+      {std::string(pair.ex), route.ex_call, UprobeProgram::openssl_call_site, false, pair.ex_id});
+  std::string callee(pair.internal_name);
+  plan.sites.push_back(
+      {callee, route.callee, UprobeProgram::openssl_internal_enter, false, pair.internal_id});
+  plan.sites.push_back({callee, route.callee, UprobeProgram::openssl_internal_exit, true, pair.internal_id});
+}
+
+const ElfSymbol* find_symbol(const std::vector<ElfSymbol>& symbols, std::string_view name) {
+  auto it = std::find_if(symbols.begin(), symbols.end(), [&](const ElfSymbol& s) { return s.name == name; });
+  return it == symbols.end() ? nullptr : &*it;
+}
 
 // The banner OpenSSL_version() returns: "OpenSSL 3.0.19 27 Jan 2026".
 constexpr std::string_view kBannerPrefix = "OpenSSL ";
@@ -42,28 +97,30 @@ std::string openssl_version(const ElfImage& image) {
   return {};
 }
 
-std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image) {
-  std::array<std::string_view, kFunctions.size()> names;
-  for (size_t i = 0; i < kFunctions.size(); ++i) names[i] = kFunctions[i].symbol;
+std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options) {
+  constexpr std::array<std::string_view, 4> names = {"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"};
   auto symbols = image.find_functions(names);
-  auto has = [&](std::string_view name) {
-    return std::any_of(symbols.begin(), symbols.end(), [&](const ElfSymbol& s) { return s.name == name; });
-  };
-  if (!has("SSL_write") && !has("SSL_read")) return std::nullopt;
+  if (!find_symbol(symbols, "SSL_write") && !find_symbol(symbols, "SSL_read")) return std::nullopt;
 
   ProbePlan plan;
   std::string version = openssl_version(image);
   plan.description = version.empty() ? "openssl (version unknown)" : "openssl " + version;
-  for (const auto& function : kFunctions) {
-    auto symbol = std::find_if(symbols.begin(), symbols.end(),
-                               [&](const ElfSymbol& s) { return s.name == function.symbol; });
-    if (symbol == symbols.end()) {
-      // SSL_*_ex exist since OpenSSL 1.1.1; older builds only lack coverage, not correctness.
-      plan.warnings.push_back(fmt::format("{} not found", function.symbol));
-      continue;
+  for (const auto& pair : kPairs) {
+    const ElfSymbol* plain = find_symbol(symbols, pair.plain);
+    const ElfSymbol* ex = find_symbol(symbols, pair.ex);
+    if (options.call_sites && plain && ex) {
+      if (auto route = find_internal_route(image, *plain, *ex)) {
+        add_internal_route(plan, pair, *route);
+        continue;
+      }
+      plan.warnings.push_back(
+          fmt::format("no single internal callee of {} and {}: probing their entries", pair.plain, pair.ex));
     }
-    plan.sites.push_back({symbol->name, symbol->file_offset, function.entry, false});
-    plan.sites.push_back({symbol->name, symbol->file_offset, UprobeProgram::openssl_call_exit, true});
+    if (plain) add_entry_and_return(plan, *plain, pair.plain_entry);
+    if (ex) add_entry_and_return(plan, *ex, pair.ex_entry);
+    // SSL_*_ex exist since OpenSSL 1.1.1; older builds only lack coverage, not correctness.
+    if (!plain) plan.warnings.push_back(fmt::format("{} not found", pair.plain));
+    if (!ex) plan.warnings.push_back(fmt::format("{} not found", pair.ex));
   }
   return plan;
 }

@@ -1,6 +1,12 @@
 // The OpenSSL adapter: recognises a file that implements OpenSSL's SSL_read /
 // SSL_write API (libssl, or an executable with OpenSSL linked in statically
-// and its symbols kept) and plans entry and return probes for each function.
+// and its symbols kept) and plans where to probe.
+//
+// Preferred sites (DESIGN.md, "The cost of a uprobe here"): SSL_write and
+// SSL_write_ex both call one internal function (ssl_write_internal), likewise
+// for read. When the code shows exactly one such common callee, we probe the
+// call instructions (emulated by the kernel) and the callee's entry and
+// return; otherwise, the public functions' entries and returns.
 #pragma once
 
 #include <optional>
@@ -10,8 +16,12 @@
 
 namespace tlstap {
 
+struct OpensslPlanOptions {
+  bool call_sites = true;  // needs BPF attach cookies (Linux 5.15+)
+};
+
 // nullopt when the file carries neither SSL_write nor SSL_read.
-std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image);
+std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options = {});
 
 // "3.0.19" from an "OpenSSL 3.0.19 ..." string, else the soname's version, else "".
 std::string openssl_version(const ElfImage& image);

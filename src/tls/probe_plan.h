@@ -15,6 +15,7 @@ struct ProbeSite {
   uint64_t file_offset = 0;
   UprobeProgram program;
   bool is_return = false;
+  uint64_t cookie = 0;  // passed to the program (bpf_get_attach_cookie)
 };
 
 struct ProbePlan {

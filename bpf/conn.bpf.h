@@ -1,0 +1,109 @@
+/* Per library connection (pid, SSL*): its kernel socket, addresses, role
+ * and the next stream offset of each direction. Filled from the socket a
+ * TLS call uses; for libraries driven through memory BIOs (node, gRPC), whose
+ * calls touch no socket, from the socket the same thread uses next. */
+#ifndef TLSTAP_CONN_BPF_H
+#define TLSTAP_CONN_BPF_H
+
+#include "common.bpf.h"
+
+/* How long after a socket-less TLS call the thread's next socket write may be
+ * taken as that connection's socket. */
+#define TLSTAP_BIND_WINDOW_NS (1000ULL * 1000 * 1000)
+
+struct conn_key {
+	u32 pid;
+	u32 pad;
+	u64 conn_id;
+};
+
+struct conn_state {
+	u64 sock_id;
+	u64 stream_offset[2]; /* next offset per direction (egress, ingress) */
+	struct tlstap_conn_tuple tuple;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} connections SEC(".maps") __weak;
+
+/* A connection whose socket is not known yet, per thread that last used it. */
+struct unbound_conn {
+	u64 conn_id;
+	u64 since_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64); /* pid_tgid */
+	__type(value, struct unbound_conn);
+} unbound_conns SEC(".maps") __weak;
+
+static __always_inline void read_tuple(struct tlstap_conn_tuple *t, u64 sock_id)
+{
+	struct sock *sk = (struct sock *)sock_id;
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t->family == AF_INET) {
+		bpf_core_read(t->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(t->remote_addr, 4, &sk->__sk_common.skc_daddr);
+	} else if (t->family == AF_INET6) {
+		bpf_core_read(t->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	u8 *role = bpf_map_lookup_elem(&socket_roles, &sock_id);
+	t->role = role ? *role : TLSTAP_ROLE_UNKNOWN;
+}
+
+/* The state of (pid, conn_id) as used with sock_id (0: no socket seen).
+ * A different socket under the same SSL* means the object was reused for a
+ * new connection: its offsets restart. */
+static __always_inline struct conn_state *resolve_connection(u32 pid, u64 conn_id, u64 sock_id)
+{
+	struct conn_key key = {.pid = pid, .conn_id = conn_id};
+	struct conn_state *state = bpf_map_lookup_elem(&connections, &key);
+	if (state && (sock_id == 0 || sock_id == state->sock_id))
+		return state;
+	if (state && state->sock_id == 0) {
+		/* first socket seen for a connection whose data we already reported */
+		state->sock_id = sock_id;
+		read_tuple(&state->tuple, sock_id);
+		return state;
+	}
+	struct conn_state fresh = {.sock_id = sock_id};
+	if (sock_id)
+		read_tuple(&fresh.tuple, sock_id);
+	bpf_map_update_elem(&connections, &key, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&connections, &key);
+}
+
+/* After a TLS call that touched no socket: if its connection has none yet,
+ * let the thread's next socket write name it. */
+static __always_inline void remember_unbound(u64 pid_tgid, u64 conn_id)
+{
+	struct conn_key key = {.pid = pid_tgid >> 32, .conn_id = conn_id};
+	struct conn_state *state = bpf_map_lookup_elem(&connections, &key);
+	if (state && state->sock_id)
+		return;
+	struct unbound_conn unbound = {.conn_id = conn_id, .since_ns = bpf_ktime_get_ns()};
+	bpf_map_update_elem(&unbound_conns, &pid_tgid, &unbound, BPF_ANY);
+}
+
+/* A socket write outside any TLS call: the memory-BIO library's ciphertext
+ * on its way out, right after the call that produced it. */
+static __always_inline void bind_unbound(u64 pid_tgid, u64 sock_id)
+{
+	struct unbound_conn *unbound = bpf_map_lookup_elem(&unbound_conns, &pid_tgid);
+	if (!unbound)
+		return;
+	if (bpf_ktime_get_ns() - unbound->since_ns < TLSTAP_BIND_WINDOW_NS)
+		resolve_connection(pid_tgid >> 32, unbound->conn_id, sock_id);
+	bpf_map_delete_elem(&unbound_conns, &pid_tgid);
+}
+
+#endif /* TLSTAP_CONN_BPF_H */
