@@ -7,6 +7,22 @@
 
 #include "conn.bpf.h"
 
+static __always_inline void record_call(u64 pid_tgid, const void *conn_id, const void *buf,
+					const void *len_ptr, u8 library, u8 function, u8 direction,
+					bool awaiting_callee)
+{
+	struct tls_call call = {
+	    .conn_id = (u64)conn_id,
+	    .buf = (u64)buf,
+	    .len_ptr = (u64)len_ptr,
+	    .library = library,
+	    .function = function,
+	    .direction = direction,
+	    .awaiting_callee = awaiting_callee,
+	};
+	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
+}
+
 static __always_inline int tls_call_enter(const void *conn_id, const void *buf, const void *len_ptr,
 					  u8 library, u8 function, u8 direction)
 {
@@ -22,17 +38,8 @@ static __always_inline int tls_call_enter(const void *conn_id, const void *buf, 
 			outer->nesting++;
 		return 0;
 	}
-	if (!process_is_traced(pid_tgid >> 32))
-		return 0;
-	struct tls_call call = {
-	    .conn_id = (u64)conn_id,
-	    .buf = (u64)buf,
-	    .len_ptr = (u64)len_ptr,
-	    .library = library,
-	    .function = function,
-	    .direction = direction,
-	};
-	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
+	if (process_is_traced(pid_tgid >> 32))
+		record_call(pid_tgid, conn_id, buf, len_ptr, library, function, direction, false);
 	return 0;
 }
 
@@ -43,18 +50,8 @@ static __always_inline int tls_call_site(const void *conn_id, const void *buf, c
 					 u8 library, u8 function, u8 direction)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (bpf_map_lookup_elem(&active_calls, &pid_tgid) || !process_is_traced(pid_tgid >> 32))
-		return 0;
-	struct tls_call call = {
-	    .conn_id = (u64)conn_id,
-	    .buf = (u64)buf,
-	    .len_ptr = (u64)len_ptr,
-	    .library = library,
-	    .function = function,
-	    .direction = direction,
-	    .awaiting_callee = 1,
-	};
-	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
+	if (!bpf_map_lookup_elem(&active_calls, &pid_tgid) && process_is_traced(pid_tgid >> 32))
+		record_call(pid_tgid, conn_id, buf, len_ptr, library, function, direction, true);
 	return 0;
 }
 

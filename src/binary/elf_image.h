@@ -25,6 +25,17 @@ struct ElfSymbol {
 
 enum class ElfMachine { x86_64, aarch64, other };
 
+// The architecture tlstap runs on: only its binaries can be probed.
+constexpr ElfMachine host_elf_machine() {
+#if defined(__x86_64__)
+  return ElfMachine::x86_64;
+#elif defined(__aarch64__)
+  return ElfMachine::aarch64;
+#else
+  return ElfMachine::other;
+#endif
+}
+
 class ElfImage {
  public:
   // Maps the file read-only and parses its headers.

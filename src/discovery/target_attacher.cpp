@@ -22,16 +22,6 @@ std::optional<ProbePlan> plan_for(const ElfImage& image, OpensslPlanOptions open
   return plan_loader_probe(image);
 }
 
-ElfMachine host_machine() {
-#if defined(__x86_64__)
-  return ElfMachine::x86_64;
-#elif defined(__aarch64__)
-  return ElfMachine::aarch64;
-#else
-  return ElfMachine::other;
-#endif
-}
-
 bool looks_like_tls_library(const std::string& path) {
   std::string name = fs::path(path).filename();
   return name.starts_with("libssl") || name.starts_with("libcrypto");
@@ -48,7 +38,7 @@ void TargetAttacher::consider_file(const std::string& path) {
     log::debug("skipped {}: {}", path, image.error().message);
     return;
   }
-  if (image->machine() != host_machine()) {
+  if (image->machine() != host_elf_machine()) {
     log::debug("skipped {}: built for another architecture", path);
     return;
   }
