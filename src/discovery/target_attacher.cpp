@@ -22,9 +22,9 @@ std::optional<ProbePlan> plan_for(const ElfImage& image, OpensslPlanOptions open
   return plan_loader_probe(image);
 }
 
-bool looks_like_tls_library(const std::string& path) {
-  std::string name = fs::path(path).filename();
-  return name.starts_with("libssl") || name.starts_with("libcrypto");
+// A file named like OpenSSL's libssl that we cannot use deserves a word.
+bool named_like_libssl(const std::string& path) {
+  return fs::path(path).filename().string().starts_with("libssl");
 }
 
 }  // namespace
@@ -44,7 +44,7 @@ void TargetAttacher::consider_file(const std::string& path) {
   }
   auto plan = plan_for(*image, openssl_);
   if (!plan) {
-    if (looks_like_tls_library(path) && path.find("libssl") != std::string::npos)
+    if (named_like_libssl(path))
       log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
     return;
   }
