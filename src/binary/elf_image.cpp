@@ -179,6 +179,29 @@ std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix,
   return result;
 }
 
+std::optional<ElfImage::Section> ElfImage::section(std::string_view wanted) const {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(state_->elf, &shstrndx) != 0) return std::nullopt;
+  std::optional<Section> result;
+  for_each_section(state_->elf, [&](Elf_Scn*, const GElf_Shdr& shdr) {
+    const char* name = elf_strptr(state_->elf, shstrndx, shdr.sh_name);
+    if (result || !name || wanted != name) return;
+    result = Section{shdr.sh_addr, {}};
+    if (shdr.sh_type != SHT_NOBITS && shdr.sh_offset <= state_->bytes.size() &&
+        shdr.sh_size <= state_->bytes.size() - shdr.sh_offset)
+      result->bytes = state_->bytes.subspan(shdr.sh_offset, shdr.sh_size);
+  });
+  return result;
+}
+
+std::span<const std::byte> ElfImage::bytes_at_address(uint64_t address, uint64_t size) const {
+  auto offset = file_offset(address);
+  if (!offset || size == 0) return {};
+  auto last = file_offset(address + size - 1);
+  if (!last || *last - *offset != size - 1) return {};  // spans segments or file-less bytes
+  return file_bytes(*offset, size);
+}
+
 std::optional<uint64_t> ElfImage::file_offset(uint64_t address) const {
   return file_offset_of(state_->elf, address);
 }

@@ -58,6 +58,14 @@ class ElfImage {
                                                 bool (*accept)(std::string_view) = nullptr) const;
   // Code bytes of a function, empty if they are not in the file.
   std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
+  // A section's address and bytes (empty for SHT_NOBITS or out-of-file data).
+  struct Section {
+    uint64_t address = 0;
+    std::span<const std::byte> bytes;
+  };
+  std::optional<Section> section(std::string_view name) const;
+  // Bytes of the file backing [address, address + size), empty if not all in the file.
+  std::span<const std::byte> bytes_at_address(uint64_t address, uint64_t size) const;
   // File offset of a virtual address in a loaded segment.
   std::optional<uint64_t> file_offset(uint64_t address) const;
   // Whether address is code of the file itself (not a PLT stub, not data).
