@@ -32,6 +32,7 @@ enum tlstap_event_kind {
 enum tlstap_library {
 	TLSTAP_LIB_UNKNOWN = 0,
 	TLSTAP_LIB_OPENSSL = 1,
+	TLSTAP_LIB_GO = 2, /* Go's crypto/tls */
 };
 
 enum tlstap_function {
@@ -43,6 +44,8 @@ enum tlstap_function {
 	 * into, called directly by its SSL BIO (BIO_f_ssl) */
 	TLSTAP_FN_SSL_WRITE_INTERNAL = 5,
 	TLSTAP_FN_SSL_READ_INTERNAL = 6,
+	TLSTAP_FN_GO_WRITE = 7, /* crypto/tls.(*Conn).Write */
+	TLSTAP_FN_GO_READ = 8,	/* crypto/tls.(*Conn).Read */
 };
 
 enum tlstap_direction {

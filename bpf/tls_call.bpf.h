@@ -106,7 +106,50 @@ static long emit_chunk(u32 index, void *data)
 	return emit_sized(ctx, offset, len, TLSTAP_CHUNK_MAX);
 }
 
-/* Called at the return of a TLS call: `transferred` is what it moved, 0 on failure. */
+/* What one completed TLS call moved, ready to be reported. */
+struct plaintext {
+	u64 conn_id;
+	u64 sock_id; /* 0 when the call touched no socket */
+	u64 buf;
+	u32 len;
+	u8 library;
+	u8 function;
+	u8 direction;
+};
+
+/* Copies the plaintext into the ring buffer, in chunks, tied to its
+ * connection; offsets advance even for chunks that cannot be delivered, so
+ * user space sees the gap. */
+static __always_inline void emit_plaintext(u64 pid_tgid, const struct plaintext *p)
+{
+	u32 pid = pid_tgid >> 32;
+	struct conn_state *conn = resolve_connection(pid, p->conn_id, p->sock_id);
+	struct emit_ctx ctx = {};
+	ctx.buf = p->buf;
+	ctx.total = p->len;
+	ctx.header.kind = TLSTAP_EVENT_DATA;
+	ctx.header.pid = pid;
+	ctx.header.tid = (u32)pid_tgid;
+	ctx.header.library = p->library;
+	ctx.header.function = p->function;
+	ctx.header.direction = p->direction;
+	ctx.header.timestamp_ns = bpf_ktime_get_boot_ns();
+	ctx.header.conn_id = p->conn_id;
+	ctx.header.call_len = ctx.total;
+	bpf_get_current_comm(ctx.header.comm, sizeof(ctx.header.comm));
+	if (conn) {
+		u32 dir = p->direction == TLSTAP_DIR_EGRESS ? 0 : 1;
+		ctx.header.sock_id = conn->sock_id;
+		ctx.header.stream_offset =
+		    __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
+		ctx.header.conn = conn->tuple;
+	}
+	u32 chunks = (ctx.total + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
+	bpf_loop(chunks, emit_chunk, &ctx, 0);
+}
+
+/* Called at the return of a C library's TLS call: `transferred` is what it
+ * moved, 0 on failure. */
 static __always_inline int tls_call_exit(long transferred, bool ex_success)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -133,37 +176,21 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 		else
 			transferred = 0;
 	}
-	if (transferred <= 0 || transferred > 0x7fffffff) {
+	if (transferred > 0 && transferred <= 0x7fffffff) {
+		struct plaintext p = {
+		    .conn_id = call->conn_id,
+		    .sock_id = call->sock_id,
+		    .buf = call->buf,
+		    .len = (u32)transferred,
+		    .library = call->library,
+		    .function = call->function,
+		    .direction = call->direction,
+		};
 		bpf_map_delete_elem(&active_calls, &pid_tgid);
+		emit_plaintext(pid_tgid, &p);
 		return 0;
 	}
-
-	u32 pid = pid_tgid >> 32;
-	struct conn_state *conn = resolve_connection(pid, call->conn_id, call->sock_id);
-	struct emit_ctx ctx = {};
-	ctx.buf = call->buf;
-	ctx.total = (u32)transferred;
-	ctx.header.kind = TLSTAP_EVENT_DATA;
-	ctx.header.pid = pid;
-	ctx.header.tid = (u32)pid_tgid;
-	ctx.header.library = call->library;
-	ctx.header.function = call->function;
-	ctx.header.direction = call->direction;
-	ctx.header.timestamp_ns = bpf_ktime_get_boot_ns();
-	ctx.header.conn_id = call->conn_id;
-	ctx.header.call_len = ctx.total;
-	bpf_get_current_comm(ctx.header.comm, sizeof(ctx.header.comm));
-	if (conn) {
-		u32 dir = call->direction == TLSTAP_DIR_EGRESS ? 0 : 1;
-		ctx.header.sock_id = conn->sock_id;
-		ctx.header.stream_offset =
-		    __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
-		ctx.header.conn = conn->tuple;
-	}
 	bpf_map_delete_elem(&active_calls, &pid_tgid);
-
-	u32 chunks = (ctx.total + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
-	bpf_loop(chunks, emit_chunk, &ctx, 0);
 	return 0;
 }
 

@@ -113,6 +113,33 @@ struct sock {
 	struct sock_common __sk_common;
 };
 
+/* fd -> struct sock, for libraries whose connection object holds an fd (Go) */
+struct file {
+	void *private_data;
+	struct inode *f_inode;
+};
+
+struct inode {
+	unsigned short i_mode;
+};
+
+struct socket {
+	struct sock *sk;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct task_struct {
+	struct files_struct *files;
+};
+
 struct trace_entry {
 	short unsigned int type;
 	unsigned char flags;

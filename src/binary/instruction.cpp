@@ -3,9 +3,7 @@
 #include <capstone/capstone.h>
 
 #include <algorithm>
-#include <iterator>
 #include <memory>
-#include <optional>
 #include <string_view>
 
 namespace tlstap {
@@ -20,28 +18,6 @@ struct HandleCloser {
 struct InsnFree {
   void operator()(cs_insn* insn) const { cs_free(insn, 1); }
 };
-
-// x86 uprobes emulate nop, push of a register, and relative jmp/jcc/call
-// (arch/x86/kernel/uprobes.c); everything else is single-stepped.
-bool x86_emulated(const cs_insn& insn) {
-  std::string_view mnemonic = insn.mnemonic;
-  const cs_x86& x86 = insn.detail->x86;
-  if (mnemonic == "nop") return true;
-  if (mnemonic == "push") return x86.op_count == 1 && x86.operands[0].type == X86_OP_REG;
-  bool relative_branch = x86.op_count == 1 && x86.operands[0].type == X86_OP_IMM;
-  if (mnemonic == "call" || mnemonic == "jmp") return relative_branch;
-  return mnemonic.starts_with("j") && relative_branch;  // jcc
-}
-
-// arm64 uprobes simulate PC-relative branches and address/literal loads.
-bool arm64_simulated(const cs_insn& insn) {
-  std::string_view m = insn.mnemonic;
-  return m == "b" || m == "bl" || m.starts_with("b.") || m == "cbz" || m == "cbnz" || m == "tbz" ||
-         m == "tbnz" || m == "adr" || m == "adrp" || m == "nop" ||
-         (m.starts_with("ldr") && std::string_view(insn.op_str).find('#') != std::string_view::npos &&
-          std::string_view(insn.op_str).find('[') == std::string_view::npos);
-}
-
 using Decoder = std::unique_ptr<csh, HandleCloser>;
 
 Result<Decoder> open_decoder(ElfMachine machine) {
@@ -63,6 +39,46 @@ Result<Decoder> open_decoder(ElfMachine machine) {
   return Decoder(handle.release());
 }
 
+// Decodes `code` instruction by instruction until `visit` returns false or an
+// undecodable byte ends the walk.
+template <class Visit>
+void for_each_instruction(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                          Visit&& visit) {
+  auto decoder = open_decoder(machine);
+  if (!decoder) return;
+  std::unique_ptr<cs_insn, InsnFree> insn(cs_malloc(**decoder));
+  const auto* bytes = reinterpret_cast<const uint8_t*>(code.data());
+  size_t size = code.size();
+  while (cs_disasm_iter(**decoder, &bytes, &size, &address, insn.get()))
+    if (!visit(**decoder, *insn)) return;
+}
+
+// x86 uprobes emulate nop, push of a register, and relative jmp/jcc/call
+// (arch/x86/kernel/uprobes.c); everything else is single-stepped.
+bool x86_emulated(const cs_insn& insn) {
+  std::string_view mnemonic = insn.mnemonic;
+  const cs_x86& x86 = insn.detail->x86;
+  if (mnemonic == "nop") return true;
+  if (mnemonic == "push") return x86.op_count == 1 && x86.operands[0].type == X86_OP_REG;
+  bool relative_branch = x86.op_count == 1 && x86.operands[0].type == X86_OP_IMM;
+  if (mnemonic == "call" || mnemonic == "jmp") return relative_branch;
+  return mnemonic.starts_with("j") && relative_branch;  // jcc
+}
+
+// arm64 uprobes simulate PC-relative branches and address/literal loads.
+bool arm64_simulated(const cs_insn& insn) {
+  std::string_view m = insn.mnemonic;
+  std::string_view ops = insn.op_str;
+  return m == "b" || m == "bl" || m.starts_with("b.") || m == "cbz" || m == "cbnz" || m == "tbz" ||
+         m == "tbnz" || m == "adr" || m == "adrp" || m == "nop" ||
+         (m.starts_with("ldr") && ops.find('#') != std::string_view::npos &&
+          ops.find('[') == std::string_view::npos);
+}
+
+bool kernel_emulates(const cs_insn& insn, ElfMachine machine) {
+  return machine == ElfMachine::x86_64 ? x86_emulated(insn) : arm64_simulated(insn);
+}
+
 // The target of a call/jmp/bl/b with an immediate operand.
 std::optional<uint64_t> direct_target(const cs_insn& insn, ElfMachine machine) {
   std::string_view m = insn.mnemonic;
@@ -78,86 +94,103 @@ std::optional<uint64_t> direct_target(const cs_insn& insn, ElfMachine machine) {
   return std::nullopt;
 }
 
-bool writes_argument_register(csh handle, const cs_insn& insn, ElfMachine machine) {
-  static constexpr x86_reg kX86[] = {X86_REG_RDI, X86_REG_EDI, X86_REG_DI,  X86_REG_DIL, X86_REG_RSI,
-                                     X86_REG_ESI, X86_REG_SI,  X86_REG_SIL, X86_REG_RDX, X86_REG_EDX,
-                                     X86_REG_DX,  X86_REG_DL,  X86_REG_DH,  X86_REG_RCX, X86_REG_ECX,
-                                     X86_REG_CX,  X86_REG_CL,  X86_REG_CH};
-  static constexpr arm64_reg kArm64[] = {ARM64_REG_X0, ARM64_REG_X1, ARM64_REG_X2, ARM64_REG_X3,
+std::span<const uint16_t> argument_registers(ElfMachine machine, CallingConvention convention) {
+  static constexpr uint16_t kX86C[] = {X86_REG_RDI, X86_REG_EDI, X86_REG_DI,  X86_REG_DIL, X86_REG_RSI,
+                                       X86_REG_ESI, X86_REG_SI,  X86_REG_SIL, X86_REG_RDX, X86_REG_EDX,
+                                       X86_REG_DX,  X86_REG_DL,  X86_REG_DH,  X86_REG_RCX, X86_REG_ECX,
+                                       X86_REG_CX,  X86_REG_CL,  X86_REG_CH};
+  static constexpr uint16_t kX86Go[] = {X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH,
+                                        X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH,
+                                        X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH};
+  static constexpr uint16_t kArm64C[] = {ARM64_REG_X0, ARM64_REG_X1, ARM64_REG_X2, ARM64_REG_X3,
                                          ARM64_REG_W0, ARM64_REG_W1, ARM64_REG_W2, ARM64_REG_W3};
+  static constexpr uint16_t kArm64Go[] = {ARM64_REG_X0, ARM64_REG_X1, ARM64_REG_X2,
+                                          ARM64_REG_W0, ARM64_REG_W1, ARM64_REG_W2};
+  bool c = convention == CallingConvention::c;
+  if (machine == ElfMachine::x86_64) return c ? std::span<const uint16_t>(kX86C) : kX86Go;
+  return c ? std::span<const uint16_t>(kArm64C) : kArm64Go;
+}
+
+bool writes_argument_register(csh handle, const cs_insn& insn, ElfMachine machine,
+                              CallingConvention convention) {
   cs_regs read, written;
   uint8_t read_count = 0, write_count = 0;
   if (cs_regs_access(handle, &insn, read, &read_count, written, &write_count) != CS_ERR_OK) return true;
-  for (uint8_t i = 0; i < write_count; ++i) {
-    if (machine == ElfMachine::x86_64 &&
-        std::find(std::begin(kX86), std::end(kX86), written[i]) != std::end(kX86))
-      return true;
-    if (machine == ElfMachine::aarch64 &&
-        std::find(std::begin(kArm64), std::end(kArm64), written[i]) != std::end(kArm64))
-      return true;
-  }
-  return false;
+  auto arguments = argument_registers(machine, convention);
+  return std::any_of(written, written + write_count, [&](uint16_t reg) {
+    return std::find(arguments.begin(), arguments.end(), reg) != arguments.end();
+  });
+}
+
+bool in_group(const cs_insn& insn, std::initializer_list<uint8_t> groups) {
+  const cs_detail& d = *insn.detail;
+  return std::any_of(d.groups, d.groups + d.groups_count,
+                     [&](uint8_t g) { return std::find(groups.begin(), groups.end(), g) != groups.end(); });
 }
 
 bool transfers_control(const cs_insn& insn) {
-  for (uint8_t i = 0; i < insn.detail->groups_count; ++i) {
-    uint8_t group = insn.detail->groups[i];
-    if (group == CS_GRP_JUMP || group == CS_GRP_CALL || group == CS_GRP_RET || group == CS_GRP_INT)
-      return true;
-  }
-  return false;
+  return in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT});
 }
 
 }  // namespace
 
-std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,
-                                              uint64_t address) {
-  auto decoder = open_decoder(machine);
-  if (!decoder) return std::nullopt;
-  std::unique_ptr<cs_insn, InsnFree> insn(cs_malloc(**decoder));
-  const auto* bytes = reinterpret_cast<const uint8_t*>(code.data());
-  size_t size = code.size();
-  uint64_t at = address;
-  while (cs_disasm_iter(**decoder, &bytes, &size, &at, insn.get())) {
-    if (transfers_control(*insn)) return direct_target(*insn, machine);
-    if (writes_argument_register(**decoder, *insn, machine)) return std::nullopt;
-  }
-  return std::nullopt;
-}
-
 Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address) {
-  auto decoder = open_decoder(machine);
-  if (!decoder) return decoder.error();
-  cs_insn* raw = nullptr;
-  size_t count =
-      cs_disasm(**decoder, reinterpret_cast<const uint8_t*>(code.data()), code.size(), address, 1, &raw);
-  if (count == 0) return Error{"cannot decode instruction"};
-  std::unique_ptr<cs_insn, InsnFree> insn(raw);
-  DecodedInstruction decoded;
-  decoded.text = std::string(insn->mnemonic) + (insn->op_str[0] ? " " : "") + insn->op_str;
-  decoded.size = insn->size;
-  decoded.kernel_emulates = machine == ElfMachine::x86_64 ? x86_emulated(*insn) : arm64_simulated(*insn);
-  return decoded;
+  std::optional<DecodedInstruction> decoded;
+  for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
+    decoded = DecodedInstruction{std::string(insn.mnemonic) + (insn.op_str[0] ? " " : "") + insn.op_str,
+                                 insn.size, kernel_emulates(insn, machine)};
+    return false;
+  });
+  if (!decoded) return Error{"cannot decode instruction"};
+  return *decoded;
 }
 
 std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, ElfMachine machine,
                                                uint64_t address) {
   std::vector<DirectBranch> branches;
-  auto decoder = open_decoder(machine);
-  if (!decoder) return branches;
-  std::unique_ptr<cs_insn, InsnFree> insn(cs_malloc(**decoder));
-  const auto* bytes = reinterpret_cast<const uint8_t*>(code.data());
-  size_t size = code.size();
-  uint64_t at = address;
-  // cs_disasm_iter stops at the first undecodable byte: enough for code.
-  while (cs_disasm_iter(**decoder, &bytes, &size, &at, insn.get())) {
-    if (auto target = direct_target(*insn, machine))
-      branches.push_back(
-          {insn->address, *target,
-           std::string_view(insn->mnemonic) != "jmp" && std::string_view(insn->mnemonic) != "b"});
-  }
+  for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
+    if (auto target = direct_target(insn, machine))
+      branches.push_back({insn.address, *target, in_group(insn, {CS_GRP_CALL})});
+    return true;
+  });
   return branches;
+}
+
+std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,
+                                              uint64_t address) {
+  std::optional<uint64_t> target;
+  for_each_instruction(code, machine, address, [&](csh handle, const cs_insn& insn) {
+    if (transfers_control(insn)) {
+      target = direct_target(insn, machine);
+      return false;
+    }
+    return !writes_argument_register(handle, insn, machine, CallingConvention::c);
+  });
+  return target;
+}
+
+std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine machine, uint64_t address) {
+  std::vector<uint64_t> returns;
+  for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
+    if (in_group(insn, {CS_GRP_RET})) returns.push_back(insn.address);
+    return true;
+  });
+  return returns;
+}
+
+uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                        CallingConvention convention) {
+  uint64_t chosen = address;
+  for_each_instruction(code, machine, address, [&](csh handle, const cs_insn& insn) {
+    if (kernel_emulates(insn, machine)) {
+      chosen = insn.address;
+      return false;
+    }
+    // A branch we do not emulate ends straight-line code; a write clobbers an argument.
+    return !transfers_control(insn) && !writes_argument_register(handle, insn, machine, convention);
+  });
+  return chosen;
 }
 
 }  // namespace tlstap

@@ -1,6 +1,7 @@
-// Decodes the instruction a probe lands on and says whether the kernel
-// emulates it (cheap, ~0.4 us here) or must single-step it out of line
-// (expensive, ~14 us in a VM): see DESIGN.md, "The cost of a uprobe here".
+// Instruction-level facts tlstap needs to place probes, from Capstone:
+// what a probe lands on and whether the kernel emulates it (cheap, ~0.4 us
+// here) or single-steps it out of line (~14 us in a VM; DESIGN.md, "The cost
+// of a uprobe here"), where a function returns, and whom it calls.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,10 @@ struct DecodedInstruction {
   bool kernel_emulates = false;
 };
 
+// Whose argument registers matter: C (System V / AAPCS64, first four) or Go's
+// ABIInternal (first three: receiver, slice data, slice length).
+enum class CallingConvention { c, go };
+
 Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address);
 
@@ -30,14 +35,23 @@ struct DirectBranch {
   bool is_call = false;
 };
 
-// When the first control transfer in `code` is a direct call or jump and no
-// instruction before it writes the first four argument registers, the
-// function forwards its first four arguments to that target: returns it.
-std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,
-                                              uint64_t address);
-
 // Every direct call or jump in `code`, which starts at `address`.
 std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, ElfMachine machine,
                                                uint64_t address);
+
+// When the first control transfer in `code` is a direct call or jump and no
+// instruction before it writes the first four (C) argument registers, the
+// function forwards its arguments to that target: returns it.
+std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,
+                                              uint64_t address);
+
+// Addresses of every return instruction in `code`.
+std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine machine, uint64_t address);
+
+// The first instruction the kernel emulates that is reached, in straight-line
+// code from the entry, before any argument register of `convention` is
+// written: a probe there sees the arguments for less. Falls back to `address`.
+uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                        CallingConvention convention);
 
 }  // namespace tlstap

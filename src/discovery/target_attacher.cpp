@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "discovery/dynamic_loader.h"
 #include "discovery/proc_maps.h"
+#include "tls/go_tls.h"
 #include "tls/openssl.h"
 
 namespace tlstap {
@@ -17,8 +18,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::optional<ProbePlan> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
+// Asks each adapter in turn; an Error means "recognised, but cannot probe".
+Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
   if (auto plan = plan_openssl_probes(image, openssl)) return plan;
+  auto go = plan_go_probes(image);
+  if (!go || *go) return go;
   return plan_loader_probe(image);
 }
 
@@ -44,41 +48,42 @@ void TargetAttacher::consider_file(const std::string& path) {
   }
   auto plan = plan_for(*image, openssl_);
   if (!plan) {
-    if (named_like_libssl(path))
-      log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
-    return;
+    log::warn("skipped {}: {}", path, plan.error().message);
+  } else if (*plan) {
+    attach_plan(path, *image, **plan);
+  } else if (named_like_libssl(path)) {
+    log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
   }
-  size_t attached = 0, emulated = 0;
-  for (const auto& site : plan->sites) {
-    const char* kind = site.is_return ? "return of" : "entry of";
-    // Decode before attaching: once attached, the page cache holds an int3 there.
-    auto insn =
-        decode_instruction(image->file_bytes(site.file_offset, 16), image->machine(), site.file_offset);
+}
+
+void TargetAttacher::attach_plan(const std::string& path, const ElfImage& image, const ProbePlan& plan) {
+  size_t attached = 0, instruction_probes = 0, emulated = 0;
+  for (const auto& site : plan.sites) {
     if (auto r = tracer_.attach_uprobe(site.program, path, site.file_offset, site.is_return, site.cookie);
         !r) {
-      log::warn("{}: {} {}: {}", path, kind, site.symbol, r.error().message);
+      log::warn("{}: {}: {}", path, site.symbol, r.error().message);
       continue;
     }
     ++attached;
     if (site.is_return) {
-      log::debug("  {} {}: uretprobe", kind, site.symbol);
+      log::debug("  {}: uretprobe", site.symbol);
       continue;
     }
+    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), site.file_offset);
+    ++instruction_probes;
     if (insn && insn->kernel_emulates) ++emulated;
-    log::debug("  {} {} at file offset {:#x}: {} ({})", kind, site.symbol, site.file_offset,
+    log::debug("  {} at file offset {:#x}: {} ({})", site.symbol, site.file_offset,
                insn ? insn->text : insn.error().message,
                insn && insn->kernel_emulates ? "emulated" : "single-stepped");
   }
-  for (const auto& warning : plan->warnings) log::debug("{}: {}", path, warning);
+  for (const auto& warning : plan.warnings) log::debug("{}: {}", path, warning);
   if (attached == 0) {
-    log::warn("{}: {} found but no probe could be attached", path, plan->description);
+    log::warn("{}: {} found but no probe could be attached", path, plan.description);
     return;
   }
   ++attached_files_;
-  size_t entries =
-      std::count_if(plan->sites.begin(), plan->sites.end(), [](auto& s) { return !s.is_return; });
-  log::info("attached {} probes to {} ({}; {} of {} entry probes on emulated instructions)", attached, path,
-            plan->description, emulated, entries);
+  log::info("attached {} probes to {} ({}; {} of {} instruction probes on emulated instructions)", attached,
+            path, plan.description, emulated, instruction_probes);
 }
 
 void TargetAttacher::scan_process(uint32_t pid) {

@@ -8,9 +8,11 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "binary/elf_image.h"
 #include "common/file_id.h"
 #include "probe/tracer.h"
 #include "tls/openssl.h"
+#include "tls/probe_plan.h"
 
 namespace tlstap {
 
@@ -28,6 +30,8 @@ class TargetAttacher {
   size_t attached_files() const { return attached_files_; }
 
  private:
+  void attach_plan(const std::string& path, const ElfImage& image, const ProbePlan& plan);
+
   Tracer& tracer_;
   OpensslPlanOptions openssl_;
   std::unordered_set<FileId, FileIdHash> seen_;

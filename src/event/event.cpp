@@ -62,9 +62,9 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   DataEvent e;
   e.pid = raw->pid;
   e.tid = raw->tid;
-  e.library = raw->library == TLSTAP_LIB_OPENSSL ? Library::openssl : Library::unknown;
-  e.function = raw->function <= TLSTAP_FN_SSL_READ_INTERNAL ? static_cast<TlsFunction>(raw->function)
-                                                            : TlsFunction::unknown;
+  e.library = raw->library <= TLSTAP_LIB_GO ? static_cast<Library>(raw->library) : Library::unknown;
+  e.function =
+      raw->function <= TLSTAP_FN_GO_READ ? static_cast<TlsFunction>(raw->function) : TlsFunction::unknown;
   e.direction = raw->direction == TLSTAP_DIR_EGRESS ? Direction::egress : Direction::ingress;
   e.boot_time_ns = raw->timestamp_ns;
   e.conn_id = raw->conn_id;
@@ -123,7 +123,14 @@ std::string_view to_string(Role r) {
 }
 
 std::string_view to_string(Library l) {
-  return l == Library::openssl ? "openssl" : "unknown";
+  switch (l) {
+    case Library::openssl:
+      return "openssl";
+    case Library::go:
+      return "go";
+    default:
+      return "unknown";
+  }
 }
 
 std::string_view to_string(TlsFunction f) {
@@ -140,6 +147,10 @@ std::string_view to_string(TlsFunction f) {
       return "ssl_write_internal";
     case TlsFunction::ssl_read_internal:
       return "ssl_read_internal";
+    case TlsFunction::go_write:
+      return "crypto/tls.(*Conn).Write";
+    case TlsFunction::go_read:
+      return "crypto/tls.(*Conn).Read";
     default:
       return "unknown";
   }

@@ -16,7 +16,7 @@ namespace tlstap {
 
 enum class Direction : uint8_t { egress, ingress };
 enum class Role : uint8_t { unknown, client, server };
-enum class Library : uint8_t { unknown, openssl };
+enum class Library : uint8_t { unknown, openssl, go };
 enum class TlsFunction : uint8_t {
   unknown,
   ssl_write,
@@ -25,6 +25,8 @@ enum class TlsFunction : uint8_t {
   ssl_read_ex,
   ssl_write_internal,  // OpenSSL's SSL BIO calls the internal functions directly
   ssl_read_internal,
+  go_write,  // crypto/tls.(*Conn).Write
+  go_read,
 };
 
 struct Endpoint {

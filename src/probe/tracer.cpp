@@ -34,6 +34,10 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.openssl_internal_enter;
     case UprobeProgram::openssl_internal_exit:
       return skel->progs.openssl_internal_exit;
+    case UprobeProgram::go_tls_enter:
+      return skel->progs.go_tls_enter;
+    case UprobeProgram::go_tls_return:
+      return skel->progs.go_tls_return;
     case UprobeProgram::loader_libs_changed:
       return skel->progs.loader_libs_changed;
   }
@@ -80,6 +84,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
   bpf_program__set_autoload(skel->progs.openssl_call_site, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
+  bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
 
   if (int err = tlstap_bpf__load(skel); err != 0)
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);

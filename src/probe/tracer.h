@@ -29,6 +29,8 @@ enum class UprobeProgram {
   openssl_call_site,       // cookie: the public function
   openssl_internal_enter,  // cookie: TLSTAP_FN_SSL_*_INTERNAL
   openssl_internal_exit,   // uretprobe
+  go_tls_enter,            // cookie: TLSTAP_FN_GO_WRITE / _READ
+  go_tls_return,           // on a return instruction
   loader_libs_changed,
 };
 
