@@ -6,6 +6,7 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build pkg-config g++ clang-format
   clang-19 llvm-19            # BPF compiler, pinned: older clang output is rejected by the verifier
+  libclang-rt-19-dev          # libFuzzer and sanitizer runtimes for the fuzz targets
   bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev
   libcapstone-dev libnghttp2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
