@@ -17,6 +17,7 @@
 #include "probe/tracer.h"
 #include "sink/json_sink.h"
 #include "sink/output.h"
+#include "sink/pcapng_sink.h"
 #include "sink/text_sink.h"
 
 namespace tlstap {
@@ -61,11 +62,52 @@ bool drops_grew(const DropCounters& now, const DropCounters& before) {
   return false;
 }
 
+// Every destination the user asked for: text or JSON (stdout or a file) and pcapng.
+class SinkSet {
+ public:
+  static Result<SinkSet> open(const Options& options) {
+    SinkSet set;
+    // `-w -` alone sends pcapng to stdout: the text output then has no place.
+    bool pcap_on_stdout = options.pcap_path == "-";
+    if (!(pcap_on_stdout && (options.output_path.empty() || options.output_path == "-"))) {
+      auto output = Output::open(options.output_path);
+      if (!output) return output.error();
+      set.text_output_ = std::make_unique<Output>(std::move(*output));
+      if (options.format == OutputFormat::json)
+        set.sinks_.push_back(std::make_unique<JsonSink>(*set.text_output_));
+      else
+        set.sinks_.push_back(std::make_unique<TextSink>(*set.text_output_));
+    }
+    if (!options.pcap_path.empty()) {
+      auto pcap = PcapngSink::open(
+          {options.pcap_path, options.pcap_mode, uint64_t{options.rotate_mib} << 20, options.keep_files});
+      if (!pcap) return pcap.error();
+      set.sinks_.push_back(std::make_unique<PcapngSink>(std::move(*pcap)));
+    }
+    return set;
+  }
+
+  void write(const DataRecord& record) {
+    for (auto& sink : sinks_) sink->write(record);
+  }
+  void flush() {
+    for (auto& sink : sinks_) sink->flush();
+  }
+  void forget_process(uint32_t pid) {
+    for (auto& sink : sinks_) sink->forget_process(pid);
+  }
+  bool failed() const { return text_output_ && text_output_->failed(); }
+
+ private:
+  std::unique_ptr<Output> text_output_;  // on the heap: sinks keep a reference
+  std::vector<std::unique_ptr<Sink>> sinks_;
+};
+
 // Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
-  CaptureSession(Sink& sink, Tracer& tracer, const KernelFeatures& features)
-      : sink_(sink),
+  CaptureSession(SinkSet& sinks, Tracer& tracer, const KernelFeatures& features)
+      : sinks_(sinks),
         attacher_(tracer, OpensslPlanOptions{features.attach_cookies}),
         connections_(
             [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
@@ -82,7 +124,7 @@ class CaptureSession {
     ConnectionView view = connections_.observe(*event);
     DataRecord record{*event, event->boot_time_ns + boot_to_unix_ns_, processes_.exe(event->pid), view.role,
                       view.gap_before};
-    sink_.write(record);
+    sinks_.write(record);
     ++events_;
     bytes_ += event->payload.size();
   }
@@ -119,13 +161,14 @@ class CaptureSession {
 
   // Called between polls: flushes output, forgets processes that exited.
   void housekeeping() {
-    sink_.flush();
+    sinks_.flush();
     auto now = std::chrono::steady_clock::now();
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;
       processes_.forget(pid);
       connections_.forget_process(pid);
       listening_.forget(pid);
+      sinks_.forget_process(pid);
       exited_.erase(exited_.begin());
     }
   }
@@ -138,7 +181,7 @@ class CaptureSession {
   }
 
  private:
-  Sink& sink_;
+  SinkSet& sinks_;
   TargetAttacher attacher_;
   ProcessTable processes_;
   ListeningPorts listening_;
@@ -150,11 +193,6 @@ class CaptureSession {
   DropCounters reported_drops_{};
   std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
 };
-
-std::unique_ptr<Sink> make_sink(OutputFormat format, Output& output) {
-  if (format == OutputFormat::json) return std::make_unique<JsonSink>(output);
-  return std::make_unique<TextSink>(output);
-}
 
 }  // namespace
 
@@ -168,9 +206,9 @@ int run_capture(const Options& options) {
   }
   for (const auto& warning : features->warnings) log::warn("{}", warning);
 
-  auto output = Output::open(options.output_path);
-  if (!output) {
-    fmt::print(stderr, "tlstap: error: {}\n", output.error().message);
+  auto sinks = SinkSet::open(options);
+  if (!sinks) {
+    fmt::print(stderr, "tlstap: error: {}\n", sinks.error().message);
     return kExitRuntimeError;
   }
   if (!options.verbose)  // verbose keeps libbpf's own printer: verifier logs
@@ -183,8 +221,7 @@ int run_capture(const Options& options) {
     return kExitUnsupported;
   }
 
-  auto sink = make_sink(options.format, *output);
-  CaptureSession session(*sink, *tracer, *features);
+  CaptureSession session(*sinks, *tracer, *features);
   auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
                                           [&](auto bytes) { session.on_control(bytes); });
   if (!opened) {
@@ -212,7 +249,7 @@ int run_capture(const Options& options) {
       last_drop_check = now;
       session.report_new_drops(tracer->drop_counters());
     }
-    if (output->failed()) {
+    if (sinks->failed()) {
       fmt::print(stderr, "tlstap: error: writing output failed\n");
       exit_code = kExitRuntimeError;
       break;
@@ -222,7 +259,7 @@ int run_capture(const Options& options) {
   (void)tracer->poll(0);
   DropCounters drops = tracer->drop_counters();
   tracer = Error{"detached"};
-  sink->flush();
+  sinks->flush();
   session.print_summary(drops);
   return exit_code;
 }

@@ -23,6 +23,17 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   app.add_option("-f,--format", options.format, "Output format: text or json (one object per line)")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
   app.add_option("-o,--output", options.output_path, "Write to FILE (created 0600) instead of stdout");
+  app.add_option("-w,--write", options.pcap_path, "Also write pcapng to FILE (created 0600); - for stdout");
+  const std::map<std::string, PcapMode> pcap_modes{{"pdu", PcapMode::pdu}, {"tcp", PcapMode::tcp}};
+  app.add_option("--pcap-mode", options.pcap_mode,
+                 "pdu: packets Wireshark dissects as HTTP/HTTP2 on any port (default); "
+                 "tcp: synthesized TCP/IP packets for stream tools")
+      ->transform(CLI::CheckedTransformer(pcap_modes, CLI::ignore_case));
+  app.add_option("-C,--rotate-size", options.rotate_mib,
+                 "Start a new pcapng file past this many MB (FILE.1, ...)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("-W,--rotate-keep", options.keep_files, "With -C: keep at most this many pcapng files")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--buffer-size", options.buffer_mib, "Kernel ring buffer size in MiB")
       ->check(CLI::Range(1, 1024));
   app.add_flag("-v,--verbose", options.verbose, "Log every probe site and every skipped file");
@@ -40,6 +51,8 @@ Result<Options> parse_options(int argc, const char* const* argv) {
     return Error{std::string(e.what()) + "\nRun with --help for more information."};
   }
   if (options.verbose && options.quiet) return Error{"--verbose and --quiet exclude each other"};
+  if ((options.rotate_mib || options.keep_files) && (options.pcap_path.empty() || options.pcap_path == "-"))
+    return Error{"-C and -W rotate pcapng files: they need -w FILE"};
   return options;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "sink/pcapng_sink.h"
 
 namespace tlstap {
 
@@ -17,6 +18,10 @@ struct Options {
   std::vector<std::string> comms;
   OutputFormat format = OutputFormat::text;
   std::string output_path;  // "" = stdout
+  std::string pcap_path;    // -w: pcapng file, "-" = stdout, "" = none
+  PcapMode pcap_mode = PcapMode::pdu;
+  uint32_t rotate_mib = 0;  // -C: start a new pcapng file past this size
+  uint32_t keep_files = 0;  // -W: keep at most this many pcapng files
   uint32_t buffer_mib = 32;
   bool verbose = false;
   bool quiet = false;

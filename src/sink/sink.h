@@ -22,6 +22,8 @@ class Sink {
   virtual ~Sink() = default;
   virtual void write(const DataRecord& record) = 0;
   virtual void flush() = 0;
+  // The process exited: per-connection state of it can go.
+  virtual void forget_process(uint32_t /*pid*/) {}
 };
 
 }  // namespace tlstap

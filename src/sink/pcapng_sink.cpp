@@ -1,0 +1,205 @@
+#include "sink/pcapng_sink.h"
+
+#include <fmt/format.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "sink/packet_builder.h"
+#include "sink/pcapng_format.h"
+#include "version.h"
+
+namespace tlstap {
+namespace {
+
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr size_t kHttp2FrameHeader = 9;
+// Past this, a "frame" is garbage or a stream we joined mid-frame: stop aligning.
+constexpr size_t kMaxPendingFrameBytes = 16u << 20;
+
+std::string_view as_text(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+bool looks_like_http1(std::string_view start) {
+  for (std::string_view token :
+       {"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "HTTP/1."})
+    if (start.starts_with(token)) return true;
+  return false;
+}
+
+pcapng::SectionInfo section_info() {
+  struct utsname host {};
+  uname(&host);
+  return {host.machine, std::string(host.sysname) + " " + host.release,
+          std::string("tlstap ") + kTlstapVersion,
+          std::string("TLS plaintext captured by tlstap on ") + host.nodename};
+}
+
+std::string packet_comment(const DataRecord& r) {
+  return fmt::format("pid={} tid={} comm={} exe={} library={} function={} role={}", r.event.pid, r.event.tid,
+                     r.event.comm, r.exe, to_string(r.event.library), to_string(r.event.function),
+                     to_string(r.role));
+}
+
+// Length of the longest prefix of `bytes` made of whole HTTP/2 frames
+// (after the client preface when `at_start`).
+size_t whole_frames(std::string_view bytes, bool at_start) {
+  size_t taken = at_start && bytes.starts_with(kHttp2Preface) ? kHttp2Preface.size() : 0;
+  while (bytes.size() - taken >= kHttp2FrameHeader) {
+    size_t length = (static_cast<uint8_t>(bytes[taken]) << 16) |
+                    (static_cast<uint8_t>(bytes[taken + 1]) << 8) | static_cast<uint8_t>(bytes[taken + 2]);
+    if (bytes.size() - taken < kHttp2FrameHeader + length) break;
+    taken += kHttp2FrameHeader + length;
+  }
+  return taken;
+}
+
+}  // namespace
+
+Result<PcapngSink> PcapngSink::open(const PcapngOptions& options) {
+  PcapngSink sink(options);
+  if (auto opened = sink.open_file(); !opened) return opened.error();
+  return sink;
+}
+
+Result<void> PcapngSink::open_file() {
+  bool rotated = file_index_ > 0;
+  std::string name = rotated ? fmt::format("{}.{}", options_.path, file_index_) : options_.path;
+  auto output = Output::open(name);
+  if (!output) return output.error();
+  file_.emplace(std::move(*output));
+  file_bytes_ = 0;
+  write_block(pcapng::section_header(section_info()));
+  uint16_t linktype = options_.mode == PcapMode::tcp ? pcapng::kLinktypeRaw : pcapng::kLinktypeUpperPdu;
+  write_block(pcapng::interface_description(linktype, "tlstap"));
+  if (options_.keep_files && file_index_ >= options_.keep_files) {
+    uint32_t oldest = file_index_ - options_.keep_files;
+    std::string doomed = oldest == 0 ? options_.path : fmt::format("{}.{}", options_.path, oldest);
+    std::remove(doomed.c_str());
+  }
+  return {};
+}
+
+void PcapngSink::write_block(const std::string& block) {
+  file_->write(block);
+  file_bytes_ += block.size();
+}
+
+void PcapngSink::write_packet(const DataRecord& record, const std::string& packet) {
+  bool stdout_stream = options_.path == "-";
+  if (!stdout_stream && options_.rotate_bytes && file_bytes_ >= options_.rotate_bytes) {
+    file_->flush();
+    ++file_index_;
+    if (auto opened = open_file(); !opened) {
+      fmt::print(stderr, "tlstap: error: pcapng rotation: {}\n", opened.error().message);
+      --file_index_;
+    }
+  }
+  auto bytes = std::span(reinterpret_cast<const std::byte*>(packet.data()), packet.size());
+  write_block(pcapng::enhanced_packet(0, record.wall_time_ns, bytes, packet_comment(record)));
+}
+
+namespace {
+
+// Without addresses, a flow is one direction of one library connection.
+auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destination) {
+  if (source.family != 0)
+    return std::make_tuple(source.family, source.address, source.port, destination.address, destination.port);
+  std::array<uint8_t, 16> id{};
+  std::memcpy(id.data(), &e.pid, sizeof(e.pid));
+  std::memcpy(id.data() + 8, &e.conn_id, sizeof(e.conn_id));
+  return std::make_tuple(uint16_t{0}, id, static_cast<uint16_t>(e.direction), id, uint16_t{0});
+}
+
+}  // namespace
+
+void PcapngSink::write(const DataRecord& record) {
+  const DataEvent& e = record.event;
+  bool egress = e.direction == Direction::egress;
+  const Endpoint& source = egress ? e.local : e.remote;
+  const Endpoint& destination = egress ? e.remote : e.local;
+  if (options_.mode == PcapMode::tcp && source.family == 0) return;  // nothing a TCP tool could use
+  Flow& flow = flows_[flow_key(e, source, destination)];
+  const Flow& reverse = flows_[flow_key(e, destination, source)];
+  flow.pid = e.pid;
+
+  // Skip what this flow already carried (the other end's copy), keep the rest.
+  uint64_t end = e.stream_offset + e.payload.size();
+  if (source.family != 0 && end <= flow.next_offset && e.stream_offset < flow.next_offset) return;
+  uint64_t skip =
+      source.family != 0 && e.stream_offset < flow.next_offset ? flow.next_offset - e.stream_offset : 0;
+  auto payload = e.payload.subspan(skip);
+  uint64_t offset = e.stream_offset + skip;
+  if (options_.mode == PcapMode::tcp)
+    write_tcp(record, reverse, payload, offset);
+  else
+    write_pdu(record, flow, reverse.protocol, payload, offset);
+  flow.next_offset = std::max(flow.next_offset, end);
+}
+
+void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Protocol reverse_protocol,
+                           std::span<const std::byte> payload, uint64_t offset) {
+  const DataEvent& e = record.event;
+  bool egress = e.direction == Direction::egress;
+  const Endpoint& source = egress ? e.local : e.remote;
+  const Endpoint& destination = egress ? e.remote : e.local;
+  std::string_view text = as_text(payload);
+  if (flow.protocol == Protocol::undecided) {
+    // The connection's protocol shows in whichever direction speaks first.
+    if (reverse_protocol != Protocol::undecided)
+      flow.protocol = reverse_protocol;
+    else if (offset == 0 && text.starts_with(kHttp2Preface))
+      flow.protocol = Protocol::http2;
+    else if (offset == 0 && looks_like_http1(text))
+      flow.protocol = Protocol::http1;
+    else
+      flow.protocol = Protocol::other;
+  }
+  if (flow.protocol != Protocol::http2) {
+    const char* dissector = flow.protocol == Protocol::http1 ? "http" : "data";
+    write_packet(record, exported_pdu(dissector, source, destination, payload));
+    return;
+  }
+  if (record.gap_before || offset != flow.next_offset) {
+    flow.pending.clear();
+    flow.aligned = false;  // frame boundaries are lost with the missing bytes
+  }
+  if (!flow.aligned) {
+    write_packet(record, exported_pdu("http2", source, destination, payload));
+    return;
+  }
+  bool at_start = offset == flow.pending.size() && offset <= kHttp2Preface.size();
+  flow.pending += text;
+  size_t complete = whole_frames(flow.pending, at_start && offset == 0);
+  if (complete == 0 && flow.pending.size() > kMaxPendingFrameBytes) complete = flow.pending.size();
+  if (complete == 0) return;
+  auto frames = std::span(reinterpret_cast<const std::byte*>(flow.pending.data()), complete);
+  write_packet(record, exported_pdu("http2", source, destination, frames));
+  flow.pending.erase(0, complete);
+}
+
+void PcapngSink::write_tcp(const DataRecord& record, const Flow& reverse, std::span<const std::byte> payload,
+                           uint64_t offset) {
+  const DataEvent& e = record.event;
+  bool egress = e.direction == Direction::egress;
+  const Endpoint& source = egress ? e.local : e.remote;
+  const Endpoint& destination = egress ? e.remote : e.local;
+  // Sequence numbers are stream offsets (+1 for the SYN we did not see).
+  uint32_t seq = static_cast<uint32_t>(offset + 1);
+  uint32_t ack = static_cast<uint32_t>(reverse.next_offset + 1);
+  write_packet(record, tcp_packet(source, destination, seq, ack, kTcpAck | kTcpPsh, payload));
+}
+
+void PcapngSink::flush() {
+  if (file_) file_->flush();
+}
+
+void PcapngSink::forget_process(uint32_t pid) {
+  std::erase_if(flows_, [pid](const auto& entry) { return entry.second.pid == pid; });
+}
+
+}  // namespace tlstap

@@ -1,0 +1,72 @@
+// Writes captured plaintext as pcapng that Wireshark and tshark dissect.
+//
+// pdu mode (default): one exported PDU per message-aligned piece of
+// plaintext, tagged with the dissector ("http", "http2", "data") and the
+// connection's addresses: dissected with no option set, on any port, but
+// without a TCP layer. HTTP/2 is cut at frame boundaries so each packet holds
+// whole frames.
+// tcp mode: real IPv4/IPv6 + TCP packets whose sequence numbers are the
+// stream offsets, so follow-TCP-stream and TCP tools work; bytes lost to
+// drops appear as sequence gaps.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "sink/output.h"
+#include "sink/sink.h"
+
+namespace tlstap {
+
+enum class PcapMode { pdu, tcp };
+
+struct PcapngOptions {
+  std::string path;  // "-" = stdout
+  PcapMode mode = PcapMode::pdu;
+  uint64_t rotate_bytes = 0;  // 0: never rotate
+  uint32_t keep_files = 0;    // 0: keep all rotated files
+};
+
+class PcapngSink : public Sink {
+ public:
+  static Result<PcapngSink> open(const PcapngOptions& options);
+
+  void write(const DataRecord& record) override;
+  void flush() override;
+  void forget_process(uint32_t pid) override;
+
+ private:
+  enum class Protocol { undecided, http1, http2, other };
+  // One direction of a TCP connection, keyed by (source, destination): when
+  // both ends are traced, the receiver's copy of bytes the sender already
+  // delivered is skipped, so each connection appears once.
+  struct Flow {
+    uint32_t pid = 0;          // of the process that last wrote to this flow
+    uint64_t next_offset = 0;  // bytes of the stream written so far
+    Protocol protocol = Protocol::undecided;
+    std::string pending;  // http2: bytes of an incomplete frame
+    bool aligned = true;  // false once a gap broke HTTP/2 frame alignment
+  };
+  using FlowKey = std::tuple<uint16_t, std::array<uint8_t, 16>, uint16_t, std::array<uint8_t, 16>, uint16_t>;
+
+  explicit PcapngSink(PcapngOptions options) : options_(std::move(options)) {}
+  Result<void> open_file();
+  void write_block(const std::string& block);
+  void write_pdu(const DataRecord& record, Flow& flow, Protocol reverse_protocol,
+                 std::span<const std::byte> payload, uint64_t offset);
+  void write_tcp(const DataRecord& record, const Flow& reverse, std::span<const std::byte> payload,
+                 uint64_t offset);
+  void write_packet(const DataRecord& record, const std::string& packet);
+
+  PcapngOptions options_;
+  std::optional<Output> file_;
+  uint64_t file_bytes_ = 0;
+  uint32_t file_index_ = 0;
+  std::map<FlowKey, Flow> flows_;
+};
+
+}  // namespace tlstap
