@@ -1,0 +1,423 @@
+"""Shared machinery of the bpf tier: processes, tlstap runs, TLS servers, streams.
+
+Every process a test starts goes through ProcessGroup so teardown can end it;
+every wait is bounded.
+"""
+import base64
+import hashlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TESTPROGS = REPO / "tests" / "testprogs"
+TLSTAP_BIN = os.environ.get("TLSTAP_BIN", str(REPO / "build" / "tlstap"))
+PYTHON = "/usr/bin/python3"  # Debian's: links the system libssl.so.3 dynamically
+CURL = "/usr/bin/curl"
+NODE = "/usr/bin/node"  # OpenSSL 3 linked statically, symbols exported
+OPENSSL = "/usr/bin/openssl"
+
+CHUNK = 16384  # largest payload of one event: bigger calls come as several chunks
+READY_TIMEOUT = 30
+STOP_TIMEOUT = 30
+RUN_TIMEOUT = 60
+
+SUMMARY_RE = re.compile(
+    r"^tlstap: summary: (\d+) events, (\d+) bytes captured; dropped: "
+    r"ring_buffer_full (\d+) events/(\d+) bytes, unreadable_memory (\d+) events/(\d+) bytes, "
+    r"control_event_lost (\d+) events/(\d+) bytes")
+DROP_REASONS = ("ring_buffer_full", "unreadable_memory", "control_event_lost")
+
+
+def real_exe(path):
+    return os.path.realpath(path)
+
+
+def format_endpoint(host, port):
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# ---------------------------------------------------------------- processes
+
+class LineReader:
+    """Reads a pipe line by line in a thread so waits can time out."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.data = bytearray()  # everything read so far, raw
+        self._queue = queue.Queue()
+        self._grew = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream):
+        pending = b""
+        while chunk := stream.read1(65536):  # not readline: output may lack a final newline
+            *complete, pending = (pending + chunk).split(b"\n")
+            with self._grew:
+                self.data += chunk
+                self._grew.notify_all()
+            for raw in complete:
+                self._add_line(raw)
+        if pending:
+            self._add_line(pending)
+        self._queue.put(None)
+
+    def _add_line(self, raw):
+        line = raw.decode(errors="replace")
+        self.lines.append(line)
+        self._queue.put(line)
+
+    def next(self, timeout):
+        """The next line, or None at end of stream; raises TimeoutError."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no line within {timeout} s") from None
+
+    def wait_for(self, needle, timeout):
+        """Waits until the raw output contains needle (bytes, or a compiled regex: returns the match)."""
+        def found():
+            return needle.search(self.data) if isinstance(needle, re.Pattern) else needle in self.data
+        with self._grew:
+            match = self._grew.wait_for(found, timeout)
+        if not match:
+            raise TimeoutError(f"{needle!r:.80} not seen within {timeout} s; got {bytes(self.data[-300:])!r}")
+        return match
+
+    def finish(self, timeout=10):
+        self._thread.join(timeout)
+        return self.lines
+
+
+@dataclass
+class Finished:
+    pid: int
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+class ProcessGroup:
+    """Owns the processes of one test; teardown ends those still running."""
+
+    def __init__(self):
+        self._procs = []
+
+    def start(self, argv, stop_signal=signal.SIGKILL, **kwargs):
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen([str(a) for a in argv], **kwargs)
+        self._procs.append((proc, stop_signal))
+        return proc
+
+    def run(self, argv, timeout=RUN_TIMEOUT, check=True, input=None, **kwargs):
+        """Runs to completion (bounded); returns a Finished."""
+        proc = self.start(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+        out, err = proc.communicate(input, timeout=timeout)
+        done = Finished(proc.pid, proc.returncode, out, err.decode(errors="replace"))
+        if check:
+            assert done.returncode == 0, f"{argv} exited {done.returncode}: {done.stderr}"
+        return done
+
+    def cleanup(self):
+        for proc, stop_signal in reversed(self._procs):
+            if proc.poll() is None:
+                proc.send_signal(stop_signal)
+                try:
+                    proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe:
+                    pipe.close()
+
+
+# ---------------------------------------------------------------- capture
+
+@dataclass
+class Stream:
+    """One direction of one connection, reassembled by stream_offset."""
+    events: list
+    data: bytes = b""
+    gaps: list = field(default_factory=list)  # (offset, length) of bytes never captured
+
+    def __post_init__(self):
+        self.events.sort(key=lambda e: e["stream_offset"])
+        data, expected = bytearray(), 0
+        for e in self.events:
+            offset = e["stream_offset"]
+            assert offset >= expected, f"chunks overlap at stream offset {offset}: {summarize(self.events)}"
+            if offset > expected:
+                self.gaps.append((expected, offset - expected))
+                data += bytes(offset - expected)  # keep offsets aligned
+            data += e["payload"]
+            expected = offset + len(e["payload"])
+        self.data = bytes(data)
+
+    @property
+    def captured_bytes(self):
+        return sum(len(e["payload"]) for e in self.events)
+
+
+@dataclass
+class Connection:
+    pid: int
+    conn_id: int
+    local: str
+    remote: str
+    events: list
+
+    def __post_init__(self):
+        self.egress = Stream([e for e in self.events if e["direction"] == "egress"])
+        self.ingress = Stream([e for e in self.events if e["direction"] == "ingress"])
+
+    def field_values(self, name):
+        return {e[name] for e in self.events}
+
+
+def summarize(events, limit=20):
+    keys = ("pid", "comm", "function", "direction", "local", "remote", "role", "conn_id", "stream_offset", "len")
+    rows = [{k: e.get(k) for k in keys} for e in events[:limit]]
+    return "\n".join(map(str, rows)) + (f"\n... {len(events) - limit} more" if len(events) > limit else "")
+
+
+EVENT_KEYS = {"type", "ts", "pid", "tid", "comm", "exe", "library", "function", "direction", "local",
+              "remote", "role", "conn_id", "stream_offset", "call_len", "len", "data"}
+
+
+def parse_event(line):
+    event = json.loads(line)
+    missing = EVENT_KEYS - event.keys()
+    assert not missing, f"event lacks {missing}: {line[:300]}"
+    assert event["type"] == "data"
+    event["payload"] = base64.b64decode(event["data"], validate=True)
+    assert event["len"] == len(event["payload"]), f"len {event['len']} != {len(event['payload'])} decoded bytes"
+    assert 0 < event["len"] <= CHUNK and event["len"] <= event["call_len"], line[:300]
+    assert event["direction"] == ("egress" if "write" in event["function"].lower() else "ingress"), line[:300]
+    return event
+
+
+@dataclass
+class Capture:
+    events: list
+    summary: dict
+    stderr: list
+
+    def of_pid(self, pid):
+        return [e for e in self.events if e["pid"] == pid]
+
+    def connections(self, pid):
+        """Connections of a process, keyed by (conn_id, local, remote): an SSL*
+        may be reused for a later connection, which then has another tuple."""
+        groups = {}
+        for e in self.of_pid(pid):
+            groups.setdefault((e["conn_id"], e["local"], e["remote"]), []).append(e)
+        return [Connection(pid, *key, events) for key, events in groups.items()]
+
+    def connection(self, pid, local=None, remote=None):
+        """The one connection of pid matching the given addresses."""
+        found = [c for c in self.connections(pid)
+                 if (local is None or c.local == local) and (remote is None or c.remote == remote)]
+        assert len(found) == 1, (f"expected one connection of pid {pid} local={local} remote={remote}, "
+                                 f"found {len(found)}; events of that pid:\n{summarize(self.of_pid(pid))}")
+        return found[0]
+
+    def dropped_bytes(self):
+        return sum(self.summary["dropped"][r][1] for r in DROP_REASONS)
+
+
+def parse_summary(lines):
+    for line in lines:
+        m = SUMMARY_RE.match(line)
+        if m:
+            n = list(map(int, m.groups()))
+            return {"events": n[0], "bytes": n[1],
+                    "dropped": {r: (n[2 + 2 * i], n[3 + 2 * i]) for i, r in enumerate(DROP_REASONS)}}
+    raise AssertionError("no summary line on tlstap's stderr:\n" + "\n".join(lines))
+
+
+class Tlstap:
+    """One tlstap run writing JSON to a file; start() returns once it is ready."""
+
+    def __init__(self, procs, output, args=(), **popen_kwargs):
+        self.output = Path(output)
+        self.argv = [TLSTAP_BIN, "--format", "json", "--output", self.output, *args]
+        self.proc = procs.start(self.argv, stop_signal=signal.SIGINT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen_kwargs)
+        self.stderr = LineReader(self.proc.stderr)
+        self._wait_ready()
+
+    def _wait_ready(self):
+        while True:
+            try:
+                line = self.stderr.next(READY_TIMEOUT)
+            except TimeoutError:
+                raise AssertionError("tlstap not ready within %d s:\n%s" % (READY_TIMEOUT, "\n".join(self.stderr.lines)))
+            if line is None:
+                self.proc.wait(10)
+                raise AssertionError(f"tlstap exited {self.proc.returncode} before ready:\n" + "\n".join(self.stderr.lines))
+            if line.startswith("tlstap: ready"):
+                return
+
+    def stop(self):
+        """SIGINT, wait for the drain and exit 0, parse the output and the summary."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"tlstap did not exit within {STOP_TIMEOUT} s of SIGINT")
+        lines = self.stderr.finish()
+        assert code == 0, f"tlstap exited {code}:\n" + "\n".join(lines)
+        events = [parse_event(line) for line in self.output.read_text().splitlines()]
+        summary = parse_summary(lines)
+        assert summary["events"] == len(events), f"summary counts {summary['events']} events, file has {len(events)}"
+        assert summary["bytes"] == sum(e["len"] for e in events), "summary bytes != bytes in the file"
+        return Capture(events, summary, lines)
+
+
+# ---------------------------------------------------------------- servers and clients
+
+@dataclass
+class ServerConnection:
+    """What tls_server.py really received and sent on one connection."""
+    peer: str
+    local: str
+    received: bytes
+    received_len: int
+    received_sha256: str
+    sent: bytes
+
+
+class TlsServer:
+    """tests/testprogs/tls_server.py: threaded HTTP/1.1 over Python ssl."""
+
+    def __init__(self, procs, cert, host="127.0.0.1", response_padding=0):
+        self.host = host
+        self.proc = procs.start([PYTHON, TESTPROGS / "tls_server.py", "--cert", cert.cert, "--key", cert.key,
+                                 "--host", host, "--response-padding", response_padding],
+                                stdout=subprocess.PIPE)
+        self.log = LineReader(self.proc.stdout)
+        first = self.log.next(RUN_TIMEOUT)
+        assert first, f"tls_server.py exited with {self.proc.wait(10)}"
+        self.port = json.loads(first)["port"]
+        self.address = format_endpoint(host, self.port)
+        self.pid = self.proc.pid
+
+    def url(self, path="/"):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}{path}"
+
+    def next_connection(self, timeout=RUN_TIMEOUT):
+        line = self.log.next(timeout)
+        assert line, "tls_server.py ended"
+        record = json.loads(line)
+        assert "error" not in record, f"server connection failed: {record}"
+        return ServerConnection(record["peer"], record["local"],
+                                base64.b64decode(record["received"]) if "received" in record else None,
+                                record["received_len"], record["received_sha256"],
+                                base64.b64decode(record["sent"]))
+
+
+def http_post(host_header, body, path="/upload"):
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+def pattern(size, seed):
+    """Deterministic, seed-specific bytes: a misplaced chunk cannot match."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def start_py_client(procs, host, port, cafile, request, *extra):
+    """tests/testprogs/tls_client.py, connected; returns (proc, its stdout LineReader, its local address)."""
+    proc = procs.start([PYTHON, TESTPROGS / "tls_client.py", "--host", host, "--port", port,
+                        "--cafile", cafile, "--request", request, *extra],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = LineReader(proc.stdout)
+    line = out.next(RUN_TIMEOUT)
+    assert line, f"tls_client.py exited {proc.wait(10)} before connecting"
+    return proc, out, json.loads(line)["local"]
+
+
+def read_response(out):
+    """The response tls_client.py read (it printed it as its last line)."""
+    line = out.next(RUN_TIMEOUT)
+    assert line, "tls_client.py ended without a response"
+    return base64.b64decode(json.loads(line)["response"])
+
+
+def finish_py_client(proc, out):
+    """Waits for tls_client.py to end; returns the response it read."""
+    response = read_response(out)
+    assert proc.wait(RUN_TIMEOUT) == 0, f"tls_client.py exited {proc.returncode}"
+    return response
+
+
+def go(proc):
+    """Releases a client started with --wait-go (or WAIT_GO=1)."""
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+
+
+# ---------------------------------------------------------------- assertions
+
+def assert_bytes_equal(actual, expected, what):
+    if actual == expected:
+        return
+    first = next((i for i, (a, b) in enumerate(zip(actual, expected)) if a != b), min(len(actual), len(expected)))
+    raise AssertionError(
+        f"{what}: {len(actual)} bytes captured, {len(expected)} expected; first difference at offset {first}: "
+        f"captured {actual[first:first + 48]!r} expected {expected[first:first + 48]!r}")
+
+
+def assert_connection(conn, *, comm, exe, local, remote, role, egress, ingress,
+                      egress_functions, ingress_functions):
+    """Everything tlstap says about one connection matches the truth."""
+    where = f"pid {conn.pid} {conn.local} -> {conn.remote}"
+    assert (conn.local, conn.remote) == (local, remote), where
+    assert conn.field_values("comm") == {comm}, where
+    assert conn.field_values("exe") == {exe}, where
+    assert conn.field_values("library") == {"openssl"}, where
+    assert conn.field_values("role") == {role}, where
+    assert {e["function"] for e in conn.egress.events} <= set(egress_functions), where
+    assert {e["function"] for e in conn.ingress.events} <= set(ingress_functions), where
+    for name, stream, expected in (("egress", conn.egress, egress), ("ingress", conn.ingress, ingress)):
+        assert not stream.gaps, f"{where} {name} has gaps {stream.gaps}"
+        assert not any("gap_before" in e for e in stream.events), f"{where} {name} reports gap_before"
+        assert_bytes_equal(stream.data, expected, f"{where} {name}")
+
+
+PY_EGRESS = ("SSL_write_ex",)
+PY_INGRESS = ("SSL_read_ex",)
+
+
+def assert_exchange(capture, server, record, client_pid, *, comm, exe, egress_functions, ingress_functions):
+    """Both ends of one connection to tls_server.py carry exactly what was really
+    sent, with the right process, addresses and roles. Returns (client, server) sides."""
+    client = capture.connection(client_pid)
+    assert_connection(client, comm=comm, exe=exe, local=record.peer, remote=server.address, role="client",
+                      egress=record.received, ingress=record.sent,
+                      egress_functions=egress_functions, ingress_functions=ingress_functions)
+    server_side = capture.connection(server.pid, remote=record.peer)
+    assert_connection(server_side, comm="python3", exe=real_exe(PYTHON), local=server.address, remote=record.peer,
+                      role="server", egress=record.sent, ingress=record.received,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+    return client, server_side
+
+
+def http_body(response):
+    return response.split(b"\r\n\r\n", 1)[1]

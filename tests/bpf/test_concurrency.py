@@ -1,0 +1,38 @@
+"""Eight clients talking at once to one threaded server: every chunk lands on the
+right process and connection, nothing is missing, nothing is duplicated."""
+from harness import (PYTHON, PY_EGRESS, PY_INGRESS, assert_exchange, finish_py_client, go, http_post, pattern,
+                     real_exe, start_py_client)
+
+CLIENTS = 8
+
+
+def test_concurrent_clients(procs, tlstap, server, cert, tmp_path):
+    requests = []
+    for i in range(CLIENTS):
+        requests.append(http_post(server.address, pattern(30_000 + 1111 * i, f"client {i}"), path=f"/client{i}"))
+        (tmp_path / f"request{i}").write_bytes(requests[i])
+    tap = tlstap()
+    # All connect first, then all send at once, in 4000-byte calls so writes interleave.
+    clients = [start_py_client(procs, server.host, server.port, cert.cert, tmp_path / f"request{i}",
+                               "--wait-go", "--write-size", "4000") for i in range(CLIENTS)]
+    for proc, _, _ in clients:
+        go(proc)
+    responses = [finish_py_client(proc, out) for proc, out, _ in clients]
+    records = {r.peer: r for r in (server.next_connection() for _ in range(CLIENTS))}
+    capture = tap.stop()
+
+    assert sorted(records) == sorted(local for _, _, local in clients)
+    for (proc, _, local), request, response in zip(clients, requests, responses):
+        record = records[local]
+        assert (record.received, record.sent) == (request, response)
+        client_side, server_side = assert_exchange(capture, server, record, proc.pid, comm="python3",
+                                                   exe=real_exe(PYTHON), egress_functions=PY_EGRESS,
+                                                   ingress_functions=PY_INGRESS)
+        assert client_side.field_values("tid") == {proc.pid}
+        # The server serves each connection on its own thread, not the main one.
+        assert len(server_side.field_values("tid")) == 1 and server.pid not in server_side.field_values("tid")
+    # Nothing beyond these connections from these processes.
+    ours = {server.pid} | {proc.pid for proc, _, _ in clients}
+    expected_bytes = 2 * sum(len(r) for r in requests) + 2 * sum(len(r) for r in responses)
+    assert sum(e["len"] for e in capture.events if e["pid"] in ours) == expected_bytes
+    assert len(capture.connections(server.pid)) == CLIENTS

@@ -1,0 +1,41 @@
+"""--pid and --comm: traffic of other processes is not reported, the chosen
+process's traffic is, whole."""
+from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, go,
+                     http_post, pattern, read_response, real_exe,
+                     start_py_client)
+
+
+def test_pid_filter(procs, tlstap, server, cert, tmp_path):
+    clients = []
+    for name in ("chosen", "other"):
+        (tmp_path / name).write_bytes(http_post(server.address, pattern(20_000, name)))
+        # --pid needs them running before tlstap; --linger keeps them up until the capture ends.
+        clients.append(start_py_client(procs, server.host, server.port, cert.cert, tmp_path / name,
+                                       "--wait-go", "--linger"))
+    chosen, _, chosen_local = clients[0]
+    tap = tlstap("--pid", chosen.pid)
+    for proc, _, _ in clients:  # both talk at the same time
+        go(proc)
+    responses = [read_response(out) for _, out, _ in clients]
+    server.next_connection(), server.next_connection()
+    capture = tap.stop()
+
+    assert {e["pid"] for e in capture.events} == {chosen.pid}, "other processes leaked through --pid"
+    assert_connection(capture.connection(chosen.pid), comm="python3", exe=real_exe(PYTHON), local=chosen_local,
+                      remote=server.address, role="client", egress=(tmp_path / "chosen").read_bytes(),
+                      ingress=responses[0], egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+
+
+def test_comm_filter(procs, tlstap, server, cert, tmp_path):
+    tap = tlstap("--comm", "curl")
+    curl = procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/by-comm")])
+    curl_record = server.next_connection()
+    procs.run([PYTHON, TESTPROGS / "urllib_client.py", server.url("/not-me"), cert.cert])
+    server.next_connection()
+    capture = tap.stop()
+
+    assert {(e["pid"], e["comm"]) for e in capture.events} == {(curl.pid, "curl")}, \
+        "processes with another comm leaked through --comm"
+    assert_connection(capture.connection(curl.pid), comm="curl", exe=CURL, local=curl_record.peer,
+                      remote=server.address, role="client", egress=curl_record.received, ingress=curl_record.sent,
+                      egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
