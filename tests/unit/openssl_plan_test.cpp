@@ -1,0 +1,272 @@
+// Probe plans for OpenSSL builds and for the dynamic loader. Expected sites
+// come from binutils (nm, readelf, objdump), not from our own ELF reader.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "binary/instruction.h"
+#include "discovery/dynamic_loader.h"
+#include "test_support.h"
+#include "tls/openssl.h"
+
+namespace tlstap {
+namespace {
+
+constexpr const char* kSystemLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+
+// Names for the programs these tests expect; any other shows as its number.
+std::string program_name(UprobeProgram program) {
+  switch (program) {
+    case UprobeProgram::openssl_write_enter:
+      return "openssl_write_enter";
+    case UprobeProgram::openssl_read_enter:
+      return "openssl_read_enter";
+    case UprobeProgram::openssl_write_ex_enter:
+      return "openssl_write_ex_enter";
+    case UprobeProgram::openssl_read_ex_enter:
+      return "openssl_read_ex_enter";
+    case UprobeProgram::openssl_call_exit:
+      return "openssl_call_exit";
+    case UprobeProgram::openssl_call_site:
+      return "openssl_call_site";
+    case UprobeProgram::openssl_internal_enter:
+      return "openssl_internal_enter";
+    case UprobeProgram::openssl_internal_exit:
+      return "openssl_internal_exit";
+    case UprobeProgram::loader_libs_changed:
+      return "loader_libs_changed";
+    default:
+      return fmt::format("program {}", static_cast<int>(program));
+  }
+}
+
+// One line per site, so a mismatch shows which site is wrong and how.
+std::string describe(const ProbeSite& site) {
+  return fmt::format("{} {:#x} {} {} cookie={}", site.symbol, site.file_offset, program_name(site.program),
+                     site.is_return ? "return" : "entry", site.cookie);
+}
+
+std::vector<std::string> describe(const std::vector<ProbeSite>& sites) {
+  std::vector<std::string> lines;
+  for (const auto& site : sites) lines.push_back(describe(site));
+  return lines;
+}
+
+uint64_t offset_of(const std::string& path, uint64_t address) {
+  auto offset = test::readelf_file_offset(path, address);
+  if (!offset) throw std::runtime_error(fmt::format("readelf maps no segment over {:#x}", address));
+  return *offset;
+}
+
+uint64_t function_address(const std::string& path, std::string_view symbol, bool dynamic = true) {
+  auto nm = test::nm_function(path, symbol, dynamic);
+  if (!nm) throw std::runtime_error(fmt::format("nm finds no {} in {}", symbol, path));
+  return nm->address;
+}
+
+// The one direct call from `function` to `callee`, as objdump disassembles it.
+uint64_t call_site(const std::string& path, std::string_view function, uint64_t callee) {
+  std::vector<uint64_t> calls;
+  for (const auto& branch : test::objdump_branches(path, function))
+    if (branch.target == callee) calls.push_back(branch.address);
+  if (calls.size() != 1)
+    throw std::runtime_error(fmt::format("{} calls {:#x} {} times", function, callee, calls.size()));
+  return calls[0];
+}
+
+struct Pair {
+  const char* plain;
+  const char* ex;
+  const char* internal;
+  UprobeProgram plain_entry, ex_entry;
+  tlstap_function plain_id, ex_id, internal_id;
+};
+
+constexpr Pair kWrite = {"SSL_write",
+                         "SSL_write_ex",
+                         "ssl_write_internal",
+                         UprobeProgram::openssl_write_enter,
+                         UprobeProgram::openssl_write_ex_enter,
+                         TLSTAP_FN_SSL_WRITE,
+                         TLSTAP_FN_SSL_WRITE_EX,
+                         TLSTAP_FN_SSL_WRITE_INTERNAL};
+constexpr Pair kRead = {"SSL_read",
+                        "SSL_read_ex",
+                        "ssl_read_internal",
+                        UprobeProgram::openssl_read_enter,
+                        UprobeProgram::openssl_read_ex_enter,
+                        TLSTAP_FN_SSL_READ,
+                        TLSTAP_FN_SSL_READ_EX,
+                        TLSTAP_FN_SSL_READ_INTERNAL};
+
+// Preferred plan: the calls of both public functions into the internal one
+// (emulated instructions), and the internal function's entry and return.
+std::vector<std::string> internal_route(const std::string& path, const Pair& pair, uint64_t callee) {
+  const uint64_t callee_offset = offset_of(path, callee);
+  return {
+      describe({pair.plain, offset_of(path, call_site(path, pair.plain, callee)),
+                UprobeProgram::openssl_call_site, false, pair.plain_id}),
+      describe({pair.ex, offset_of(path, call_site(path, pair.ex, callee)), UprobeProgram::openssl_call_site,
+                false, pair.ex_id}),
+      describe(
+          {pair.internal, callee_offset, UprobeProgram::openssl_internal_enter, false, pair.internal_id}),
+      describe({pair.internal, callee_offset, UprobeProgram::openssl_internal_exit, true, pair.internal_id}),
+  };
+}
+
+// Fallback plan: entry and return of a public function.
+std::vector<std::string> entry_and_return(const std::string& path, const char* symbol, UprobeProgram entry,
+                                          bool dynamic = true) {
+  const uint64_t offset = offset_of(path, function_address(path, symbol, dynamic));
+  return {describe({symbol, offset, entry, false}),
+          describe({symbol, offset, UprobeProgram::openssl_call_exit, true})};
+}
+
+std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> parts) {
+  std::vector<std::string> all;
+  for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+// Both routes of a fake libssl; its internal functions are local symbols,
+// so their addresses come from the unstripped build.
+std::vector<std::string> fixture_routes(const std::string& path) {
+  return concat({internal_route(path, kWrite, function_address(FIXTURE_LIBSSL, "ssl_write_internal", false)),
+                 internal_route(path, kRead, function_address(FIXTURE_LIBSSL, "ssl_read_internal", false))});
+}
+
+// The loader's path (the ABI's PT_INTERP) and its soname.
+std::pair<std::string, std::string> system_loader() {
+#if defined(__x86_64__)
+  return {"/lib64/ld-linux-x86-64.so.2", "ld-linux-x86-64.so.2"};
+#elif defined(__aarch64__)
+  return {"/lib/ld-linux-aarch64.so.1", "ld-linux-aarch64.so.1"};
+#else
+  return {};
+#endif
+}
+
+ElfImage open_or_die(const std::string& path) {
+  auto image = ElfImage::open(path);
+  if (!image) throw std::runtime_error(path + ": " + image.error().message);
+  return std::move(image).value();
+}
+
+TEST(OpensslPlan, ProbesCallSitesAndInternalFunctions) {
+  auto plan = plan_openssl_probes(open_or_die(FIXTURE_LIBSSL));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describe(plan->sites), fixture_routes(FIXTURE_LIBSSL));
+  EXPECT_EQ(plan->description, "openssl 3.9.9");
+  EXPECT_EQ(plan->warnings, std::vector<std::string>{});
+}
+
+TEST(OpensslPlan, StrippedLibraryKeepsItsPlan) {
+  // The internal functions have no symbol left: the plan follows the code.
+  auto plan = plan_openssl_probes(open_or_die(FIXTURE_LIBSSL_STRIPPED));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describe(plan->sites), fixture_routes(FIXTURE_LIBSSL_STRIPPED));
+}
+
+TEST(OpensslPlan, StaticallyLinkedFunctionsFoundInSymtab) {
+  auto plan = plan_openssl_probes(open_or_die(FIXTURE_LIBSSL_HIDDEN));
+  ASSERT_TRUE(plan);
+  const std::string path = FIXTURE_LIBSSL_HIDDEN;
+  EXPECT_EQ(describe(plan->sites),
+            concat({internal_route(path, kWrite, function_address(path, "ssl_write_internal", false)),
+                    internal_route(path, kRead, function_address(path, "ssl_read_internal", false))}));
+}
+
+TEST(OpensslPlan, WithoutAttachCookiesProbesPublicEntries) {
+  const std::string path = FIXTURE_LIBSSL;
+  auto plan = plan_openssl_probes(open_or_die(path), {.call_sites = false});
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describe(plan->sites), concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
+                                           entry_and_return(path, "SSL_write_ex", kWrite.ex_entry),
+                                           entry_and_return(path, "SSL_read", kRead.plain_entry),
+                                           entry_and_return(path, "SSL_read_ex", kRead.ex_entry)}));
+  EXPECT_EQ(plan->warnings, std::vector<std::string>{});
+}
+
+TEST(OpensslPlan, NoSharedCalleeFallsBackToPublicEntries) {
+  const std::string path = FIXTURE_LIBSSL_FLAT;
+  auto plan = plan_openssl_probes(open_or_die(path));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describe(plan->sites), concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
+                                           entry_and_return(path, "SSL_write_ex", kWrite.ex_entry),
+                                           entry_and_return(path, "SSL_read", kRead.plain_entry),
+                                           entry_and_return(path, "SSL_read_ex", kRead.ex_entry)}));
+  EXPECT_EQ(plan->warnings,
+            (std::vector<std::string>{
+                "no single internal callee of SSL_write and SSL_write_ex: probing their entries",
+                "no single internal callee of SSL_read and SSL_read_ex: probing their entries"}));
+}
+
+TEST(OpensslPlan, OldApiGetsFourSitesAndWarnings) {
+  const std::string path = FIXTURE_LIBSSL_BASIC;
+  auto plan = plan_openssl_probes(open_or_die(path));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describe(plan->sites), concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
+                                           entry_and_return(path, "SSL_read", kRead.plain_entry)}));
+  EXPECT_EQ(plan->warnings, (std::vector<std::string>{"SSL_write_ex not found", "SSL_read_ex not found"}));
+  // No banner: the version comes from the soname.
+  EXPECT_EQ(plan->description, "openssl 1.1.x");
+}
+
+TEST(OpensslPlan, NoSslFunctionsNoPlan) {
+  EXPECT_FALSE(plan_openssl_probes(open_or_die(FIXTURE_LIBSSL_HIDDEN_STRIPPED)));
+  EXPECT_FALSE(plan_openssl_probes(open_or_die("/proc/self/exe")));
+}
+
+TEST(OpensslVersion, BannerThenSoname) {
+  // The fixture's rodata holds "OpenSSL default" before the banner.
+  EXPECT_EQ(openssl_version(open_or_die(FIXTURE_LIBSSL)), "3.9.9");
+  EXPECT_EQ(openssl_version(open_or_die(FIXTURE_LIBSSL_STRIPPED)), "3.9.9");
+  EXPECT_EQ(openssl_version(open_or_die(FIXTURE_LIBSSL_BASIC)), "1.1.x");
+  // Neither banner nor libssl soname (this test binary holds the fixture's banner text).
+  EXPECT_EQ(openssl_version(open_or_die(system_loader().first)), "");
+}
+
+TEST(OpensslPlan, SystemLibssl) {
+  if (access(kSystemLibssl, R_OK) != 0) GTEST_SKIP() << kSystemLibssl << " is not installed";
+  const std::string path = kSystemLibssl;
+  ElfImage image = open_or_die(path);
+  auto plan = plan_openssl_probes(image);
+  ASSERT_TRUE(plan);
+  // The internal functions are not exported: take what SSL_*_ex call first.
+  auto first_call = [&](const char* function) {
+    auto branches = test::objdump_branches(path, function);
+    if (branches.empty()) throw std::runtime_error(std::string(function) + " has no direct branch");
+    return branches.front().target;
+  };
+  EXPECT_EQ(describe(plan->sites), concat({internal_route(path, kWrite, first_call("SSL_write_ex")),
+                                           internal_route(path, kRead, first_call("SSL_read_ex"))}));
+  EXPECT_EQ(plan->warnings, std::vector<std::string>{});
+  EXPECT_TRUE(plan->description.starts_with("openssl 3.")) << plan->description;
+  // The point of this plan: every entry probe lands on an instruction the kernel emulates.
+  for (const auto& site : plan->sites) {
+    if (site.is_return) continue;
+    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), 0);
+    ASSERT_TRUE(insn) << describe(site);
+    EXPECT_TRUE(insn->kernel_emulates) << describe(site) << ": " << insn->text;
+  }
+}
+
+TEST(LoaderPlan, ProbesDlDebugStateOfTheSystemLoader) {
+  const auto [path, soname] = system_loader();
+  if (path.empty() || access(path.c_str(), R_OK) != 0) GTEST_SKIP() << "no known dynamic loader here";
+  auto plan = plan_loader_probe(open_or_die(path));
+  ASSERT_TRUE(plan);
+  ProbeSite expected{"_dl_debug_state", offset_of(path, function_address(path, "_dl_debug_state")),
+                     UprobeProgram::loader_libs_changed, false};
+  ASSERT_EQ(plan->sites.size(), 1u);
+  EXPECT_EQ(describe(plan->sites[0]), describe(expected));
+  EXPECT_EQ(plan->description, "dynamic loader " + soname);
+}
+
+TEST(LoaderPlan, OtherLibrariesAreNotTheLoader) {
+  EXPECT_FALSE(plan_loader_probe(open_or_die(FIXTURE_LIBSSL)));
+  EXPECT_FALSE(plan_loader_probe(open_or_die("/proc/self/exe")));
+}
+
+}  // namespace
+}  // namespace tlstap

@@ -1,0 +1,95 @@
+// Command-line parsing into Options, and the usage errors users see.
+#include "cli/options.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+
+#include "version.h"
+
+namespace tlstap {
+namespace {
+
+Result<Options> parse(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv = {"tlstap"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+Options parse_or_die(std::initializer_list<const char*> args) {
+  auto options = parse(args);
+  if (!options) throw std::runtime_error(options.error().message);
+  return *options;
+}
+
+// The usage error for `args`, or "" if they parsed.
+std::string usage_error(std::initializer_list<const char*> args) {
+  auto options = parse(args);
+  return options ? "" : options.error().message;
+}
+
+TEST(ParseOptions, Defaults) {
+  Options o = parse_or_die({});
+  EXPECT_TRUE(o.pids.empty());
+  EXPECT_TRUE(o.comms.empty());
+  EXPECT_EQ(o.format, OutputFormat::text);
+  EXPECT_EQ(o.output_path, "");
+  EXPECT_EQ(o.buffer_mib, 32u);
+  EXPECT_FALSE(o.verbose);
+  EXPECT_FALSE(o.quiet);
+  EXPECT_FALSE(o.early_exit_text);
+}
+
+TEST(ParseOptions, PidsAndCommsAreRepeatable) {
+  Options o = parse_or_die({"-p", "12", "--pid", "34", "--pid=56", "-c", "nginx", "--comm", "curl"});
+  EXPECT_EQ(o.pids, (std::vector<uint32_t>{12, 34, 56}));
+  EXPECT_EQ(o.comms, (std::vector<std::string>{"nginx", "curl"}));
+}
+
+TEST(ParseOptions, FormatOutputBufferAndLogging) {
+  Options o = parse_or_die({"-f", "json", "-o", "/tmp/capture.jsonl", "--buffer-size", "64", "-v"});
+  EXPECT_EQ(o.format, OutputFormat::json);
+  EXPECT_EQ(o.output_path, "/tmp/capture.jsonl");
+  EXPECT_EQ(o.buffer_mib, 64u);
+  EXPECT_TRUE(o.verbose);
+  EXPECT_EQ(parse_or_die({"--format", "TEXT"}).format, OutputFormat::text);
+  EXPECT_EQ(parse_or_die({"--format=Json"}).format, OutputFormat::json);
+  EXPECT_TRUE(parse_or_die({"--quiet"}).quiet);
+}
+
+TEST(ParseOptions, CommNamesFitTheKernelField) {
+  EXPECT_EQ(parse_or_die({"-c", "fifteen_chars_x"}).comms, std::vector<std::string>{"fifteen_chars_x"});
+  EXPECT_NE(usage_error({"-c", "sixteen_chars_xx"}).find("1 to 15 characters"), std::string::npos);
+  EXPECT_NE(usage_error({"--comm="}), "");
+}
+
+TEST(ParseOptions, UsageErrors) {
+  std::string bad_format = usage_error({"-f", "xml"});
+  EXPECT_NE(bad_format.find("xml"), std::string::npos) << bad_format;
+  EXPECT_NE(bad_format.find("--help"), std::string::npos) << bad_format;
+  EXPECT_NE(usage_error({"-p", "abc"}), "");
+  EXPECT_NE(usage_error({"--pid=-1"}), "");
+  EXPECT_NE(usage_error({"--pid=4294967296"}), "");
+  EXPECT_NE(usage_error({"--buffer-size", "0"}), "");
+  EXPECT_NE(usage_error({"--buffer-size", "1025"}), "");
+  EXPECT_NE(usage_error({"--no-such-option"}), "");
+  EXPECT_NE(usage_error({"-p"}), "");
+}
+
+TEST(ParseOptions, VerboseAndQuietExcludeEachOther) {
+  EXPECT_EQ(usage_error({"--verbose", "--quiet"}), "--verbose and --quiet exclude each other");
+  EXPECT_EQ(usage_error({"-q", "-v"}), "--verbose and --quiet exclude each other");
+}
+
+TEST(ParseOptions, HelpAndVersionExitEarly) {
+  Options help = parse_or_die({"--help"});
+  ASSERT_TRUE(help.early_exit_text);
+  for (const char* option :
+       {"--pid", "--comm", "--format", "--output", "--buffer-size", "--verbose", "--quiet"})
+    EXPECT_NE(help.early_exit_text->find(option), std::string::npos) << option;
+  EXPECT_EQ(parse_or_die({"-h"}).early_exit_text, help.early_exit_text);
+  EXPECT_EQ(parse_or_die({"--version"}).early_exit_text, std::string("tlstap ") + kTlstapVersion + "\n");
+}
+
+}  // namespace
+}  // namespace tlstap

@@ -1,0 +1,69 @@
+// Helpers shared by the unit tests: files, external tools, and decoded events.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "event/event.h"
+
+namespace tlstap::test {
+
+std::string read_text_file(const std::string& path);
+std::vector<std::byte> read_binary_file(const std::string& path);
+void write_text_file(const std::string& path, std::string_view text);
+
+inline std::span<const std::byte> as_bytes(std::string_view text) {
+  return std::as_bytes(std::span(text.data(), text.size()));
+}
+
+// A fresh directory, removed with its contents at the end of the test.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path(std::string_view name) const { return (dir_ / name).string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// Standard output of a shell command; empty when it fails.
+std::string run_command(const std::string& command);
+
+// What binutils says about a file, independently of our ELF reader.
+struct ToolSymbol {
+  uint64_t address = 0;
+  uint64_t size = 0;
+  char type = 0;  // nm's letter: T/t text, R/r read-only data, B/b bss...
+};
+// `nm -S` (or `nm -D -S` for the dynamic table), defined symbols only.
+std::optional<ToolSymbol> nm_symbol(const std::string& path, std::string_view name, bool dynamic);
+// The same, when the symbol is in a text section.
+std::optional<ToolSymbol> nm_function(const std::string& path, std::string_view name, bool dynamic);
+// Maps a virtual address to a file offset with the PT_LOAD rows of `readelf -lW`.
+std::optional<uint64_t> readelf_file_offset(const std::string& path, uint64_t address);
+// Address and size of a section, from `readelf -SW`.
+std::optional<ToolSymbol> readelf_section(const std::string& path, std::string_view name);
+struct ToolBranch {
+  uint64_t address = 0;  // of the call or jmp instruction
+  uint64_t target = 0;
+  bool is_call = false;
+};
+// The direct calls and jumps in `function`, from `objdump -d`.
+std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function);
+
+Endpoint ipv4_endpoint(std::string_view address, uint16_t port);
+Endpoint ipv6_endpoint(std::string_view address, uint16_t port);
+
+// A decoded data event with every field set to a distinct non-default value.
+DataEvent sample_data_event(std::span<const std::byte> payload);
+
+}  // namespace tlstap::test

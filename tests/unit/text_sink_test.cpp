@@ -1,0 +1,90 @@
+// Human-readable records: header line, then text or a hexdump.
+#include "sink/text_sink.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <ctime>
+
+#include "test_support.h"
+
+namespace tlstap {
+namespace {
+
+using test::as_bytes;
+
+constexpr uint64_t kWallTime = 1700000000123456789ULL;  // 22:13:20.123456 UTC
+
+class FormatTextRecord : public testing::Test {
+ protected:
+  // The header shows local time: pin the zone so the expected text is exact.
+  static void SetUpTestSuite() {
+    setenv("TZ", "UTC", 1);
+    tzset();
+  }
+};
+
+TEST_F(FormatTextRecord, PrintablePayloadFollowsTheHeader) {
+  DataEvent e = test::sample_data_event(as_bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\n"));
+  EXPECT_EQ(format_text_record({e, kWallTime, "/usr/bin/curl", Role::client, 0}),
+            "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress 10.1.2.3:51000 <- 93.184.216.34:443 "
+            "(client) 41 bytes\n"
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\n");
+}
+
+TEST_F(FormatTextRecord, EgressChunkOfALargerCallAfterAGap) {
+  DataEvent e = test::sample_data_event(as_bytes("GET /"));
+  e.direction = Direction::egress;
+  e.function = TlsFunction::ssl_write;
+  e.call_len = 9;
+  e.chunk_offset = 4;
+  EXPECT_EQ(format_text_record({e, kWallTime, "", Role::client, 512}),
+            "22:13:20.123456 curl[4242/4243] openssl SSL_write egress 10.1.2.3:51000 -> 93.184.216.34:443 "
+            "(client) 5 bytes [4..9 of 9] (after 512 lost bytes)\n"
+            "GET /\n");
+}
+
+TEST_F(FormatTextRecord, BinaryPayloadIsHexdumped) {
+  constexpr unsigned char kTlsAlert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28};
+  DataEvent e = test::sample_data_event(std::as_bytes(std::span(kTlsAlert)));
+  e.local = Endpoint{};
+  e.remote = test::ipv6_endpoint("::1", 8443);
+  EXPECT_EQ(format_text_record({e, kWallTime, "", Role::unknown, 0}),
+            "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress ? <- [::1]:8443 (unknown) 7 bytes\n"
+            "  00000000  15 03 03 00 02 02 28                              |......(|\n");
+}
+
+TEST_F(FormatTextRecord, EmptyPayloadIsJustTheHeader) {
+  DataEvent e = test::sample_data_event({});
+  EXPECT_EQ(format_text_record({e, kWallTime, "", Role::server, 0}),
+            "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress 10.1.2.3:51000 <- 93.184.216.34:443 "
+            "(server) 0 bytes\n");
+}
+
+TEST(IsPrintableText, TextControlsOnly) {
+  EXPECT_TRUE(is_printable_text(as_bytes("")));
+  EXPECT_TRUE(is_printable_text(as_bytes("plain ~ text\twith\r\nbreaks")));
+  EXPECT_FALSE(is_printable_text(as_bytes(std::string_view("nul\0", 4))));
+  EXPECT_FALSE(is_printable_text(as_bytes("escape \x1b[0m")));
+  EXPECT_FALSE(is_printable_text(as_bytes("del \x7f")));
+  EXPECT_FALSE(is_printable_text(as_bytes("utf-8 \xc3\xa9")));
+}
+
+TEST(Hexdump, SixteenBytesPerRowWithAsciiColumn) {
+  std::string bytes;
+  for (int i = 0; i < 17; ++i) bytes += static_cast<char>(0x3a + i);  // ":;<=>?@ABC..."
+  bytes[1] = '\0';
+  EXPECT_EQ(hexdump(as_bytes(bytes)),
+            "  00000000  3a 00 3c 3d 3e 3f 40 41  42 43 44 45 46 47 48 49  |:.<=>?@ABCDEFGHI|\n"
+            "  00000010  4a                                                |J|\n");
+  EXPECT_EQ(hexdump({}), "");
+}
+
+TEST(Hexdump, ExactlyOneRow) {
+  std::string bytes(16, '\xff');
+  EXPECT_EQ(hexdump(as_bytes(bytes)),
+            "  00000000  ff ff ff ff ff ff ff ff  ff ff ff ff ff ff ff ff  |................|\n");
+}
+
+}  // namespace
+}  // namespace tlstap
