@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ PYTHON = "/usr/bin/python3"  # Debian's: links the system libssl.so.3 dynamicall
 CURL = "/usr/bin/curl"
 NODE = "/usr/bin/node"  # OpenSSL 3 linked statically, symbols exported
 OPENSSL = "/usr/bin/openssl"
+PY_EGRESS = ("SSL_write_ex",)  # what CPython's ssl module calls
+PY_INGRESS = ("SSL_read_ex",)
 
 CHUNK = 16384  # largest payload of one event: bigger calls come as several chunks
 READY_TIMEOUT = 30
@@ -46,7 +49,7 @@ def format_endpoint(host, port):
 # ---------------------------------------------------------------- processes
 
 class LineReader:
-    """Reads a pipe line by line in a thread so waits can time out."""
+    """Reads a pipe in a thread, keeping lines and raw bytes, so waits can time out."""
 
     def __init__(self, stream):
         self.lines = []
@@ -230,9 +233,6 @@ class Capture:
                                  f"found {len(found)}; events of that pid:\n{summarize(self.of_pid(pid))}")
         return found[0]
 
-    def dropped_bytes(self):
-        return sum(self.summary["dropped"][r][1] for r in DROP_REASONS)
-
 
 def parse_summary(lines):
     for line in lines:
@@ -245,9 +245,10 @@ def parse_summary(lines):
 
 
 class Tlstap:
-    """One tlstap run writing JSON to a file; start() returns once it is ready."""
+    """One tlstap run writing JSON to a file; the constructor returns once it is ready."""
 
     def __init__(self, procs, output, args=(), **popen_kwargs):
+        self.started_ns = time.time_ns()
         self.output = Path(output)
         self.argv = [TLSTAP_BIN, "--format", "json", "--output", self.output, *args]
         self.proc = procs.start(self.argv, stop_signal=signal.SIGINT,
@@ -260,10 +261,11 @@ class Tlstap:
             try:
                 line = self.stderr.next(READY_TIMEOUT)
             except TimeoutError:
-                raise AssertionError("tlstap not ready within %d s:\n%s" % (READY_TIMEOUT, "\n".join(self.stderr.lines)))
+                raise AssertionError(f"tlstap not ready within {READY_TIMEOUT} s:\n" + "\n".join(self.stderr.lines))
             if line is None:
                 self.proc.wait(10)
-                raise AssertionError(f"tlstap exited {self.proc.returncode} before ready:\n" + "\n".join(self.stderr.lines))
+                raise AssertionError(f"tlstap exited {self.proc.returncode} before ready:\n"
+                                     + "\n".join(self.stderr.lines))
             if line.startswith("tlstap: ready"):
                 return
 
@@ -280,6 +282,9 @@ class Tlstap:
         summary = parse_summary(lines)
         assert summary["events"] == len(events), f"summary counts {summary['events']} events, file has {len(events)}"
         assert summary["bytes"] == sum(e["len"] for e in events), "summary bytes != bytes in the file"
+        # ts is wall-clock (unix ns): every event happened while tlstap ran (1 s of slack for clock steps).
+        late = [e["ts"] for e in events if not self.started_ns - 10**9 <= e["ts"] <= time.time_ns() + 10**9]
+        assert not late, f"{len(late)} events with ts outside the capture's lifetime, e.g. {late[0]}"
         return Capture(events, summary, lines)
 
 
@@ -378,7 +383,8 @@ def go(proc):
 def assert_bytes_equal(actual, expected, what):
     if actual == expected:
         return
-    first = next((i for i, (a, b) in enumerate(zip(actual, expected)) if a != b), min(len(actual), len(expected)))
+    first = next((i for i, (a, b) in enumerate(zip(actual, expected)) if a != b),
+                 min(len(actual), len(expected)))
     raise AssertionError(
         f"{what}: {len(actual)} bytes captured, {len(expected)} expected; first difference at offset {first}: "
         f"captured {actual[first:first + 48]!r} expected {expected[first:first + 48]!r}")
@@ -401,14 +407,14 @@ def assert_connection(conn, *, comm, exe, local, remote, role, egress, ingress,
         assert_bytes_equal(stream.data, expected, f"{where} {name}")
 
 
-PY_EGRESS = ("SSL_write_ex",)
-PY_INGRESS = ("SSL_read_ex",)
-
-
-def assert_exchange(capture, server, record, client_pid, *, comm, exe, egress_functions, ingress_functions):
+def assert_exchange(capture, server, record, client_pid, *, comm, exe, egress_functions, ingress_functions,
+                    sole=True):
     """Both ends of one connection to tls_server.py carry exactly what was really
-    sent, with the right process, addresses and roles. Returns (client, server) sides."""
-    client = capture.connection(client_pid)
+    sent, with the right process, addresses and roles. Returns (client, server) sides.
+    sole: the client made no other connection."""
+    if sole:
+        assert len(capture.connections(client_pid)) == 1, summarize(capture.of_pid(client_pid))
+    client = capture.connection(client_pid, local=record.peer)
     assert_connection(client, comm=comm, exe=exe, local=record.peer, remote=server.address, role="client",
                       egress=record.received, ingress=record.sent,
                       egress_functions=egress_functions, ingress_functions=ingress_functions)

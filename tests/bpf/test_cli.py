@@ -34,12 +34,12 @@ def test_not_root_exits_3(procs, tmp_path):
 
 
 @pytest.mark.parametrize("args, complaint", [
-    (["--bogus"], "--bogus"),
-    (["--format", "xml"], "xml"),
-    (["--buffer-size", "0"], "buffer-size"),
-    (["--pid", "abc"], "abc"),
-    (["--comm", "a-name-of-16-chr"], "15 characters"),
-    (["--verbose", "--quiet"], "exclude"),
+    pytest.param(["--bogus"], "--bogus", id="unknown-option"),
+    pytest.param(["--format", "xml"], "xml", id="bad-format"),
+    pytest.param(["--buffer-size", "0"], "buffer-size", id="buffer-size-0"),
+    pytest.param(["--pid", "abc"], "abc", id="pid-not-a-number"),
+    pytest.param(["--comm", "a-name-of-16-chr"], "15 characters", id="comm-too-long"),
+    pytest.param(["--verbose", "--quiet"], "exclude", id="verbose-and-quiet"),
 ])
 def test_usage_errors_exit_2(procs, tmp_path, args, complaint):
     output = tmp_path / "never.json"

@@ -1,7 +1,11 @@
 """Real HTTPS clients (curl, Python urllib, Node) against the Python TLS server:
 both directions captured byte for byte, tied to the right process and connection."""
+import pytest
+
 from harness import (CURL, NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_bytes_equal, assert_exchange,
-                     http_body, pattern, real_exe)
+                     http_body, pattern, real_exe, summarize)
+
+SEQUENTIAL = 12  # enough that curl's SSL object and kernel socket both get reused
 
 
 def test_curl(procs, tlstap, server, cert):
@@ -47,3 +51,23 @@ def test_node(procs, tlstap, server, cert, tmp_path):
     # Node's OpenSSL sits behind a memory BIO: addresses must still be the socket's.
     assert_exchange(capture, server, record, node.pid, comm="node", exe=real_exe(NODE),
                     egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "tlstap bug: when a process frees a connection and the next one reuses both the SSL* address and the "
+    "struct sock address, the kernel side keeps the old (pid, SSL*) state: the new connection's chunks get "
+    "the old connection's local/remote and continue its stream offsets"))
+def test_curl_sequential_connections(procs, tlstap, server, cert):
+    """One process, several connections one after another (the server closes each):
+    a freed and reused SSL object must not merge or shift their streams."""
+    urls = [server.url(f"/seq{i}") for i in range(SEQUENTIAL)]
+    tap = tlstap()
+    curl = procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, *urls])
+    records = [server.next_connection() for _ in urls]
+    capture = tap.stop()
+
+    assert sorted(r.received.split(b" ")[1] for r in records) == sorted(f"/seq{i}".encode() for i in range(SEQUENTIAL))
+    assert len(capture.connections(curl.pid)) == len(urls), summarize(capture.of_pid(curl.pid))
+    for record in records:
+        assert_exchange(capture, server, record, curl.pid, comm="curl", exe=CURL, egress_functions=("SSL_write",),
+                        ingress_functions=("SSL_read",), sole=False)

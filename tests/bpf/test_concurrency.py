@@ -1,9 +1,13 @@
-"""Eight clients talking at once to one threaded server: every chunk lands on the
-right process and connection, nothing is missing, nothing is duplicated."""
-from harness import (PYTHON, PY_EGRESS, PY_INGRESS, assert_exchange, finish_py_client, go, http_post, pattern,
-                     real_exe, start_py_client)
+"""Many connections at once: eight client processes against one threaded server, and
+six connections on one Node event loop. Every chunk lands on the right process and
+connection, nothing is missing, nothing is duplicated."""
+import os
+
+from harness import (NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_exchange, finish_py_client, go, http_body,
+                     http_post, pattern, real_exe, start_py_client)
 
 CLIENTS = 8
+NODE_CONNECTIONS = 6
 
 
 def test_concurrent_clients(procs, tlstap, server, cert, tmp_path):
@@ -36,3 +40,21 @@ def test_concurrent_clients(procs, tlstap, server, cert, tmp_path):
     expected_bytes = 2 * sum(len(r) for r in requests) + 2 * sum(len(r) for r in responses)
     assert sum(e["len"] for e in capture.events if e["pid"] in ours) == expected_bytes
     assert len(capture.connections(server.pid)) == CLIENTS
+
+
+def test_node_event_loop_connections(procs, tlstap, server, cert, tmp_path):
+    """One Node thread drives several TLS connections through memory BIOs: each
+    chunk must still land on the connection it belongs to."""
+    (tmp_path / "body").write_bytes(pattern(20_000, "node parallel"))
+    tap = tlstap()
+    node = procs.run([NODE, TESTPROGS / "https_client.js", server.url("/parallel"), cert.cert, tmp_path / "body"],
+                     env={**os.environ, "PARALLEL": str(NODE_CONNECTIONS)})
+    records = [server.next_connection() for _ in range(NODE_CONNECTIONS)]
+    capture = tap.stop()
+
+    bodies = sorted(http_body(r.received).split(b"\n", 1)[0] for r in records)
+    assert bodies == sorted(f"request {i}".encode() for i in range(NODE_CONNECTIONS))
+    assert len(capture.connections(node.pid)) == NODE_CONNECTIONS
+    for record in records:
+        assert_exchange(capture, server, record, node.pid, comm="node", exe=real_exe(NODE),
+                        egress_functions=("SSL_write",), ingress_functions=("SSL_read",), sole=False)

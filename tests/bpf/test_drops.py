@@ -30,7 +30,8 @@ def test_drops_are_accounted_exactly(procs, tlstap, server, cert, tmp_path):
     assert {e["pid"] for e in capture.events} <= {client.pid}, "--pid filter leaked other processes"
     conn = capture.connection(client.pid)
     assert not conn.ingress.events
-    assert conn.local == local and conn.remote == server.address
+    assert (conn.local, conn.remote) == (local, server.address)
+    assert conn.field_values("comm") == {"python3"} and conn.field_values("role") == {"client"}
     for e in conn.egress.events:  # what was captured is exact, at the right offset
         assert e["payload"] == request[e["stream_offset"]:e["stream_offset"] + e["len"]], e["stream_offset"]
 

@@ -1,8 +1,7 @@
 """--pid and --comm: traffic of other processes is not reported, the chosen
 process's traffic is, whole."""
-from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, go,
-                     http_post, pattern, read_response, real_exe,
-                     start_py_client)
+from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, go, http_post, pattern,
+                     read_response, real_exe, start_py_client)
 
 
 def test_pid_filter(procs, tlstap, server, cert, tmp_path):

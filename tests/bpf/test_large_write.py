@@ -4,9 +4,8 @@ import hashlib
 
 import pytest
 
-from harness import CHUNK, PYTHON, PY_EGRESS, PY_INGRESS, assert_exchange, finish_py_client, http_post, pattern, real_exe, start_py_client
-
-
+from harness import (CHUNK, PYTHON, PY_EGRESS, PY_INGRESS, assert_exchange, finish_py_client, http_post, pattern,
+                     real_exe, start_py_client)
 
 
 @pytest.mark.parametrize("body_size", [(1 << 20) + 123, (6 << 20) + 5])

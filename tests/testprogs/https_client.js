@@ -1,35 +1,43 @@
 // Node https client (OpenSSL 3 linked statically into /usr/bin/node).
 // usage: node https_client.js URL CAFILE [BODYFILE]
 // Sends one request (POST with the file as body, else GET) and writes the
-// response body to stdout. With WAIT_GO=1 in the environment it first waits
-// for a line on stdin, so a test can start tlstap while node already runs, and
-// after the response it stays until stdin ends.
+// response body to stdout.
+// PARALLEL=N: N requests at once on N connections of the one event loop,
+// request i's body prefixed with "request i\n" so each is distinct.
+// WAIT_GO=1: first waits for a line on stdin, so a test can start tlstap while
+// node already runs, and after the responses stays until stdin ends.
 'use strict';
 const fs = require('fs');
 const https = require('https');
 
 const [url, cafile, bodyFile] = process.argv.slice(2);
 const body = bodyFile ? fs.readFileSync(bodyFile) : null;
+const parallel = Number(process.env.PARALLEL || 1);
 
-function send() {
+function send(index) {
+  const payload = body && parallel > 1 ? Buffer.concat([Buffer.from(`request ${index}\n`), body]) : body;
   const request = https.request(url, {
-    method: body ? 'POST' : 'GET',
+    method: payload ? 'POST' : 'GET',
     ca: fs.readFileSync(cafile),
     agent: false,
-    headers: body ? {'Content-Length': body.length} : {},
+    headers: payload ? {'Content-Length': payload.length} : {},
   }, (response) => {
     const pieces = [];
     response.on('data', (piece) => pieces.push(piece));
     response.on('end', () => process.stdout.write(Buffer.concat(pieces)));
   });
   request.on('error', (error) => { console.error(error); process.exit(1); });
-  request.end(body);
+  request.end(payload);
+}
+
+function sendAll() {
+  for (let i = 0; i < parallel; i++) send(i);
 }
 
 if (process.env.WAIT_GO === '1') {
   process.stdout.write('waiting\n');
-  process.stdin.once('data', send);
+  process.stdin.once('data', sendAll);
   process.stdin.on('end', () => process.exit(0));
 } else {
-  send();
+  sendAll();
 }
