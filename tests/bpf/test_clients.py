@@ -10,8 +10,7 @@ SEQUENTIAL = 12  # enough that curl's SSL object and kernel socket both get reus
 
 def test_curl(procs, tlstap, server, cert):
     tap = tlstap()
-    curl = procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, "-A", "tlstap-test",
-                            server.url("/curl")])
+    curl = procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, "-A", "tlstap-test", server.url("/curl")])
     record = server.next_connection()
     capture = tap.stop()
 
