@@ -1,7 +1,5 @@
 """Real HTTPS clients (curl, Python urllib, Node) against the Python TLS server:
 both directions captured byte for byte, tied to the right process and connection."""
-import pytest
-
 from harness import (CURL, NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_bytes_equal, assert_exchange,
                      http_body, pattern, real_exe, summarize)
 
@@ -52,10 +50,6 @@ def test_node(procs, tlstap, server, cert, tmp_path):
                     egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "tlstap bug: when a process frees a connection and the next one reuses both the SSL* address and the "
-    "struct sock address, the kernel side keeps the old (pid, SSL*) state: the new connection's chunks get "
-    "the old connection's local/remote and continue its stream offsets"))
 def test_curl_sequential_connections(procs, tlstap, server, cert):
     """One process, several connections one after another (the server closes each):
     a freed and reused SSL object must not merge or shift their streams."""

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from harness import (CURL, NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
-                     assert_bytes_equal, assert_connection, assert_exchange, go, http_body, http_post, pattern,
-                     read_response, real_exe, start_py_client)
+                     assert_bytes_equal, assert_connection, assert_exchange, finish_py_client, go, http_body,
+                     http_post, pattern, read_response, real_exe, start_py_client)
 
 
 def assert_first_call_captured(conn, request_line):
@@ -83,17 +83,55 @@ def test_running_before_tlstap(procs, tlstap, server, cert, tmp_path):
     assert_first_call_captured(node_side, b"GET /early-node HTTP/1.1\r\n")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tlstap bug: exe is read from /proc/PID/exe only when tlstap handles the exec or first data event; "
-    "if the process has exited by then (consumer lagging), exe is \"\""))
+class Paused:
+    """tlstap stopped (SIGSTOP) for a while: a consumer lagging behind, as under load.
+    Its probes keep firing; it reads the events only after the processes are gone."""
+
+    def __init__(self, tap):
+        self.tap = tap
+
+    def __enter__(self):
+        self.tap.proc.send_signal(signal.SIGSTOP)
+
+    def __exit__(self, *exc):
+        self.tap.proc.send_signal(signal.SIGCONT)
+
+
 def test_exe_of_process_gone_before_tlstap_reads(procs, tlstap, server, cert):
     tap = tlstap()
-    tap.proc.send_signal(signal.SIGSTOP)  # a consumer that lags, as under load
-    try:
+    with Paused(tap):
         run = run_client(procs, "curl", server, cert, "/short")
         record = server.next_connection()
-    finally:
-        tap.proc.send_signal(signal.SIGCONT)
     capture = tap.stop()
     assert_exchange(capture, server, record, run.pid, comm="curl", exe=CURL,
                     egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+@pytest.mark.parametrize("started", [
+    pytest.param("before-tlstap", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+        "tlstap bug: a process running before tlstap started has no exec event; its exe is read from "
+        "/proc/PID/exe only at its first data event and is \"\" if it has exited by then"))),
+    pytest.param("via-symlink", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+        "tlstap bug: when /proc/PID/exe is gone, exe falls back to the path given to execve, unresolved: "
+        "/usr/bin/python3 instead of /usr/bin/python3.11 (what it reports when it keeps up)"))),
+])
+def test_exe_of_python_gone_before_tlstap_reads(procs, tlstap, server, cert, tmp_path, started):
+    """Whenever tlstap reads the events, exe is the same canonical path."""
+    (tmp_path / "request").write_bytes(http_post(server.address, pattern(100, "short-lived")))
+    if started == "before-tlstap":
+        client, out, _ = start_py_client(procs, server.host, server.port, cert.cert, tmp_path / "request",
+                                         "--wait-go")
+        tap = tlstap()
+        with Paused(tap):
+            go(client)
+            finish_py_client(client, out)
+            record = server.next_connection()
+        pid = client.pid
+    else:
+        tap = tlstap()
+        with Paused(tap):  # started as /usr/bin/python3, a symlink to python3.X
+            pid = procs.run([PYTHON, TESTPROGS / "urllib_client.py", server.url("/short"), cert.cert]).pid
+            record = server.next_connection()
+    capture = tap.stop()
+    assert_exchange(capture, server, record, pid, comm="python3", exe=real_exe(PYTHON),
+                    egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
