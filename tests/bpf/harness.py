@@ -22,6 +22,10 @@ TLSTAP_BIN = os.environ.get("TLSTAP_BIN", str(REPO / "build" / "tlstap"))
 PYTHON = "/usr/bin/python3"  # Debian's: links the system libssl.so.3 dynamically
 CURL = "/usr/bin/curl"
 NODE = "/usr/bin/node"  # OpenSSL 3 linked statically, symbols exported
+# tlstap attaches to node's own OpenSSL when it sees the exec (~40 ms when idle,
+# more under load); a node whose first TLS call comes sooner is missed. Node
+# clients started after tlstap is ready wait this long so the tests do not race it.
+NODE_ENV = {**os.environ, "DELAY_MS": "1000"}
 OPENSSL = "/usr/bin/openssl"
 PY_EGRESS = ("SSL_write_ex",)  # what CPython's ssl module calls
 PY_INGRESS = ("SSL_read_ex",)

@@ -1,7 +1,7 @@
 """Real HTTPS clients (curl, Python urllib, Node) against the Python TLS server:
 both directions captured byte for byte, tied to the right process and connection."""
-from harness import (CURL, NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_bytes_equal, assert_exchange,
-                     http_body, pattern, real_exe, summarize)
+from harness import (CURL, NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_bytes_equal,
+                     assert_exchange, http_body, pattern, real_exe, summarize)
 
 SEQUENTIAL = 12  # enough that curl's SSL object and kernel socket both get reused
 
@@ -39,7 +39,8 @@ def test_node(procs, tlstap, server, cert, tmp_path):
     body = pattern(3000, "node")
     (tmp_path / "body").write_bytes(body)
     tap = tlstap()
-    node = procs.run([NODE, TESTPROGS / "https_client.js", server.url("/node"), cert.cert, tmp_path / "body"])
+    node = procs.run([NODE, TESTPROGS / "https_client.js", server.url("/node"), cert.cert, tmp_path / "body"],
+                     env=NODE_ENV)
     record = server.next_connection()
     capture = tap.stop()
 

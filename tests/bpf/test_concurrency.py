@@ -1,10 +1,8 @@
 """Many connections at once: eight client processes against one threaded server, and
 six connections on one Node event loop. Every chunk lands on the right process and
 connection, nothing is missing, nothing is duplicated."""
-import os
-
-from harness import (NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_exchange, finish_py_client, go, http_body,
-                     http_post, pattern, real_exe, start_py_client)
+from harness import (NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_exchange, finish_py_client,
+                     go, http_body, http_post, pattern, real_exe, start_py_client)
 
 CLIENTS = 8
 NODE_CONNECTIONS = 6
@@ -48,7 +46,7 @@ def test_node_event_loop_connections(procs, tlstap, server, cert, tmp_path):
     (tmp_path / "body").write_bytes(pattern(20_000, "node parallel"))
     tap = tlstap()
     node = procs.run([NODE, TESTPROGS / "https_client.js", server.url("/parallel"), cert.cert, tmp_path / "body"],
-                     env={**os.environ, "PARALLEL": str(NODE_CONNECTIONS)})
+                     env={**NODE_ENV, "PARALLEL": str(NODE_CONNECTIONS)})
     records = [server.next_connection() for _ in range(NODE_CONNECTIONS)]
     capture = tap.stop()
 

