@@ -18,6 +18,7 @@ struct conn_key {
 };
 
 struct conn_state {
+	u64 uid; /* unique on the host: tells reused SSL* and sock addresses apart */
 	u64 sock_id;
 	u64 stream_offset[2]; /* next offset per direction (egress, ingress) */
 	struct tlstap_conn_tuple tuple;
@@ -60,14 +61,24 @@ static __always_inline void read_tuple(struct tlstap_conn_tuple *t, u64 sock_id)
 	t->role = role ? *role : TLSTAP_ROLE_UNKNOWN;
 }
 
+/* Whether sock_id still is the connection the tuple was read from: freed
+ * sockets are reallocated at the same address for the next connection. */
+static __always_inline bool same_connection(u64 sock_id, const struct tlstap_conn_tuple *t)
+{
+	struct sock *sk = (struct sock *)sock_id;
+	return BPF_CORE_READ(sk, __sk_common.skc_num) == t->local_port &&
+	       bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) == t->remote_port;
+}
+
 /* The state of (pid, conn_id) as used with sock_id (0: no socket seen).
- * A different socket under the same SSL* means the object was reused for a
- * new connection: its offsets restart. */
+ * A different socket under the same SSL*, or the same socket address now
+ * holding another connection, means a new connection: offsets restart. */
 static __always_inline struct conn_state *resolve_connection(u32 pid, u64 conn_id, u64 sock_id)
 {
 	struct conn_key key = {.pid = pid, .conn_id = conn_id};
 	struct conn_state *state = bpf_map_lookup_elem(&connections, &key);
-	if (state && (sock_id == 0 || sock_id == state->sock_id))
+	if (state && (sock_id == 0 ||
+		      (sock_id == state->sock_id && same_connection(sock_id, &state->tuple))))
 		return state;
 	if (state && state->sock_id == 0) {
 		/* first socket seen for a connection whose data we already reported */
@@ -75,11 +86,21 @@ static __always_inline struct conn_state *resolve_connection(u32 pid, u64 conn_i
 		read_tuple(&state->tuple, sock_id);
 		return state;
 	}
-	struct conn_state fresh = {.sock_id = sock_id};
+	struct conn_state fresh = {
+	    .uid = bpf_ktime_get_ns() ^ ((u64)bpf_get_smp_processor_id() << 56),
+	    .sock_id = sock_id,
+	};
 	if (sock_id)
 		read_tuple(&fresh.tuple, sock_id);
 	bpf_map_update_elem(&connections, &key, &fresh, BPF_ANY);
 	return bpf_map_lookup_elem(&connections, &key);
+}
+
+/* The library freed its connection object: the address will be reused. */
+static __always_inline void forget_connection(u32 pid, u64 conn_id)
+{
+	struct conn_key key = {.pid = pid, .conn_id = conn_id};
+	bpf_map_delete_elem(&connections, &key);
 }
 
 /* After a TLS call that touched no socket: if its connection has none yet,

@@ -93,7 +93,8 @@ struct tlstap_data_event {
 	tt_u8 direction; /* enum tlstap_direction */
 	tt_u8 pad;
 	tt_u64 timestamp_ns;  /* CLOCK_BOOTTIME at the end of the call */
-	tt_u64 conn_id;	      /* library connection object (SSL*), unique within pid */
+	tt_u64 conn_id;	      /* library connection object (SSL*), reused after it is freed */
+	tt_u64 conn_uid;      /* this connection, unique on the host */
 	tt_u64 sock_id;	      /* kernel socket of the connection, 0 when not seen yet */
 	tt_u64 stream_offset; /* offset of data[0] in this direction's plaintext stream */
 	tt_u32 call_len;      /* bytes the whole call transferred */
@@ -105,6 +106,8 @@ struct tlstap_data_event {
 	/* followed by len bytes of payload, then slack the reader ignores */
 };
 
+#define TLSTAP_PATH_MAX 256
+
 struct tlstap_process_event {
 	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED or EXIT_IN_CALL */
 	tt_u32 pid;
@@ -112,6 +115,7 @@ struct tlstap_process_event {
 	tt_u32 pad;
 	tt_u64 timestamp_ns;
 	char comm[TLSTAP_COMM_LEN];
+	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */
 };
 
 #endif /* TLSTAP_EVENTS_H */

@@ -77,4 +77,12 @@ int BPF_KRETPROBE(openssl_internal_exit, int ret)
 	return tls_call_exit(ret, ret > 0);
 }
 
+/* SSL_free(ssl): the next SSL_new may return the same address. */
+SEC("uprobe")
+int BPF_KPROBE(openssl_free, void *ssl)
+{
+	forget_connection(bpf_get_current_pid_tgid() >> 32, (u64)ssl);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

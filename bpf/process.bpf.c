@@ -4,25 +4,40 @@
  * forgets dead processes. */
 #include "common.bpf.h"
 
-static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
+static __always_inline struct tlstap_process_event *reserve_process_event(u32 kind, u64 pid_tgid)
 {
 	struct tlstap_process_event *e = bpf_ringbuf_reserve(&control_events, sizeof(*e), 0);
 	if (!e) {
 		count_drop(TLSTAP_DROP_CONTROL_LOST, 0);
-		return;
+		return 0;
 	}
 	e->kind = kind;
 	e->pid = pid_tgid >> 32;
 	e->tid = (u32)pid_tgid;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	e->filename[0] = 0;
+	return e;
+}
+
+static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
+{
+	struct tlstap_process_event *e = reserve_process_event(kind, pid_tgid);
+	if (e)
+		bpf_ringbuf_submit(e, 0);
 }
 
 SEC("tp/sched/sched_process_exec")
 int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	send_process_event(TLSTAP_EVENT_EXEC, bpf_get_current_pid_tgid());
+	struct tlstap_process_event *e =
+	    reserve_process_event(TLSTAP_EVENT_EXEC, bpf_get_current_pid_tgid());
+	if (!e)
+		return 0;
+	/* Kept for when the process is gone before user space reads /proc/PID/exe. */
+	u32 offset = ctx->__data_loc_filename & 0xffff;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + offset);
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

@@ -140,6 +140,7 @@ static __always_inline void emit_plaintext(u64 pid_tgid, const struct plaintext 
 	if (conn) {
 		u32 dir = p->direction == TLSTAP_DIR_EGRESS ? 0 : 1;
 		ctx.header.sock_id = conn->sock_id;
+		ctx.header.conn_uid = conn->uid;
 		ctx.header.stream_offset =
 		    __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
 		ctx.header.conn = conn->tuple;

@@ -114,6 +114,7 @@ class CaptureSession {
         boot_to_unix_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
 
   TargetAttacher& attacher() { return attacher_; }
+  ProcessTable& processes() { return processes_; }
 
   void on_data(std::span<const std::byte> bytes) {
     auto event = decode_data_event(bytes);
@@ -137,7 +138,7 @@ class CaptureSession {
     }
     switch (event->kind) {
       case ProcessEventKind::exec:
-        processes_.refresh(event->pid);
+        processes_.refresh(event->pid, event->filename);
         attacher_.scan_process(event->pid);
         break;
       case ProcessEventKind::libs_changed:
@@ -231,6 +232,7 @@ int run_capture(const Options& options) {
   install_signal_handlers();
   session.attacher().scan_library_directories();
   session.attacher().scan_all_processes();
+  session.processes().scan_all();
   if (session.attacher().attached_files() == 0)
     log::warn("no OpenSSL found yet; waiting for processes that load it");
   fmt::print(stderr, "tlstap: ready: {} probes on {} files\n", tracer->uprobe_count(),

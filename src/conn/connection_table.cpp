@@ -1,7 +1,5 @@
 #include "conn/connection_table.h"
 
-#include <iterator>
-
 namespace tlstap {
 
 Role ConnectionTable::resolve_role(const DataEvent& event, State& state) {
@@ -11,13 +9,8 @@ Role ConnectionTable::resolve_role(const DataEvent& event, State& state) {
 }
 
 ConnectionView ConnectionTable::observe(const DataEvent& event) {
-  State& state = connections_[Key{event.pid, event.conn_id}];
-  if (event.sock_id != state.sock_id && state.sock_id != 0) {
-    // The library object now serves another socket: a new connection. The
-    // kernel restarted its stream offsets too.
-    state = State{};
-  }
-  state.sock_id = event.sock_id;
+  // A reused SSL* gets a new conn_uid from the kernel, and so a new state here.
+  State& state = connections_[Key{event.pid, event.conn_uid}];
   state.role = resolve_role(event, state);
 
   ConnectionView view{state.role, 0};

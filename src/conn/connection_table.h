@@ -28,18 +28,16 @@ class ConnectionTable {
   size_t size() const { return connections_.size(); }
 
  private:
+  // conn_uid alone is unique; the pid lets a process's connections go at its exit.
   struct Key {
     uint32_t pid;
-    uint64_t conn_id;
+    uint64_t conn_uid;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const {
-      return std::hash<uint64_t>()(k.conn_id ^ (uint64_t(k.pid) << 48));
-    }
+    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.conn_uid); }
   };
   struct State {
-    uint64_t sock_id = 0;
     Role role = Role::unknown;
     uint64_t next_offset[2] = {0, 0};
   };

@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 namespace tlstap {
 namespace {
 
@@ -21,8 +23,25 @@ const std::string& ProcessTable::exe(uint32_t pid) {
   return it->second;
 }
 
-void ProcessTable::refresh(uint32_t pid) {
-  exe_[pid] = read_exe(pid);
+void ProcessTable::refresh(uint32_t pid, std::string_view executed) {
+  std::string exe = read_exe(pid);
+  if (exe.empty() && !executed.empty()) {
+    // /proc/PID/exe shows the file behind symlinks; do the same for the path.
+    std::error_code ec;
+    auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(executed), ec);
+    exe = ec ? std::string(executed) : resolved.string();
+  }
+  exe_[pid] = exe;
+}
+
+void ProcessTable::scan_all() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    uint32_t pid = static_cast<uint32_t>(std::stoul(name));
+    if (std::string exe = read_exe(pid); !exe.empty()) exe_[pid] = exe;
+  }
 }
 
 }  // namespace tlstap

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace tlstap {
@@ -12,9 +13,12 @@ class ProcessTable {
  public:
   // The executable of pid, "" when it cannot be read (process gone).
   const std::string& exe(uint32_t pid);
-  // Re-reads after an exec replaced the image.
-  void refresh(uint32_t pid);
+  // Re-reads after an exec replaced the image; `executed` (the path given to
+  // execve) stands in when the process is already gone.
+  void refresh(uint32_t pid, std::string_view executed);
   void forget(uint32_t pid) { exe_.erase(pid); }
+  // Reads every running process now, while they exist.
+  void scan_all();
 
  private:
   std::unordered_map<uint32_t, std::string> exe_;

@@ -1,5 +1,8 @@
 #include "discovery/target_attacher.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +11,7 @@
 #include "binary/elf_image.h"
 #include "binary/instruction.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "discovery/dynamic_loader.h"
 #include "discovery/proc_maps.h"
 #include "tls/go_tls.h"
@@ -34,10 +38,15 @@ bool named_like_libssl(const std::string& path) {
 }  // namespace
 
 void TargetAttacher::consider_file(const std::string& path) {
-  auto id = file_id_of(path);
-  if (!id || !seen_.insert(*id).second) return;
+  // Hold the file open and reach it through our own fd from here on: a path
+  // under /proc/PID/root vanishes when that process exits mid-attach.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (!seen_.insert(FileId{st.st_dev, st.st_ino}).second) return;
+  std::string stable_path = "/proc/self/fd/" + std::to_string(fd.get());
 
-  auto image = ElfImage::open(path);
+  auto image = ElfImage::open(stable_path);
   if (!image) {
     log::debug("skipped {}: {}", path, image.error().message);
     return;
@@ -50,16 +59,18 @@ void TargetAttacher::consider_file(const std::string& path) {
   if (!plan) {
     log::warn("skipped {}: {}", path, plan.error().message);
   } else if (*plan) {
-    attach_plan(path, *image, **plan);
+    attach_plan(path, stable_path, *image, **plan);
   } else if (named_like_libssl(path)) {
     log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
   }
 }
 
-void TargetAttacher::attach_plan(const std::string& path, const ElfImage& image, const ProbePlan& plan) {
+void TargetAttacher::attach_plan(const std::string& path, const std::string& stable_path,
+                                 const ElfImage& image, const ProbePlan& plan) {
   size_t attached = 0, instruction_probes = 0, emulated = 0;
   for (const auto& site : plan.sites) {
-    if (auto r = tracer_.attach_uprobe(site.program, path, site.file_offset, site.is_return, site.cookie);
+    if (auto r =
+            tracer_.attach_uprobe(site.program, stable_path, site.file_offset, site.is_return, site.cookie);
         !r) {
       log::warn("{}: {}: {}", path, site.symbol, r.error().message);
       continue;

@@ -30,7 +30,9 @@ class TargetAttacher {
   size_t attached_files() const { return attached_files_; }
 
  private:
-  void attach_plan(const std::string& path, const ElfImage& image, const ProbePlan& plan);
+  // `path` names the file in logs; `stable_path` reaches it while we attach.
+  void attach_plan(const std::string& path, const std::string& stable_path, const ElfImage& image,
+                   const ProbePlan& plan);
 
   Tracer& tracer_;
   OpensslPlanOptions openssl_;

@@ -68,6 +68,7 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   e.direction = raw->direction == TLSTAP_DIR_EGRESS ? Direction::egress : Direction::ingress;
   e.boot_time_ns = raw->timestamp_ns;
   e.conn_id = raw->conn_id;
+  e.conn_uid = raw->conn_uid;
   e.sock_id = raw->sock_id;
   e.stream_offset = raw->stream_offset;
   e.call_len = raw->call_len;
@@ -104,6 +105,9 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   e.tid = raw->tid;
   e.boot_time_ns = raw->timestamp_ns;
   e.comm = comm_view(bytes.data(), offsetof(tlstap_process_event, comm));
+  const char* filename =
+      reinterpret_cast<const char*>(bytes.data()) + offsetof(tlstap_process_event, filename);
+  e.filename = std::string_view(filename, strnlen(filename, TLSTAP_PATH_MAX));
   return e;
 }
 

@@ -43,7 +43,8 @@ struct DataEvent {
   TlsFunction function = TlsFunction::unknown;
   Direction direction = Direction::egress;
   uint64_t boot_time_ns = 0;
-  uint64_t conn_id = 0;
+  uint64_t conn_id = 0;   // the library's connection object (SSL*), reused once freed
+  uint64_t conn_uid = 0;  // this connection, unique on the host
   uint64_t sock_id = 0;
   uint64_t stream_offset = 0;
   uint32_t call_len = 0;
@@ -63,6 +64,7 @@ struct ProcessEvent {
   uint32_t tid = 0;
   uint64_t boot_time_ns = 0;
   std::string_view comm;
+  std::string_view filename;  // exec: the path executed
 };
 
 Result<DataEvent> decode_data_event(std::span<const std::byte> bytes);

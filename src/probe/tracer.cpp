@@ -38,6 +38,8 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.go_tls_enter;
     case UprobeProgram::go_tls_return:
       return skel->progs.go_tls_return;
+    case UprobeProgram::openssl_free:
+      return skel->progs.openssl_free;
     case UprobeProgram::loader_libs_changed:
       return skel->progs.loader_libs_changed;
   }

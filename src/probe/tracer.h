@@ -31,6 +31,7 @@ enum class UprobeProgram {
   openssl_internal_exit,   // uretprobe
   go_tls_enter,            // cookie: TLSTAP_FN_GO_WRITE / _READ
   go_tls_return,           // on a return instruction
+  openssl_free,            // SSL_free: forget the connection
   loader_libs_changed,
 };
 

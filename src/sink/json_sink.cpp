@@ -33,7 +33,7 @@ std::string format_json_record(const DataRecord& r) {
   j["local"] = format_endpoint(e.local);
   j["remote"] = format_endpoint(e.remote);
   j["role"] = to_string(r.role);
-  j["conn_id"] = e.conn_id;
+  j["conn_id"] = e.conn_uid;
   j["stream_offset"] = e.stream_offset;
   if (r.gap_before) j["gap_before"] = r.gap_before;
   j["call_len"] = e.call_len;

@@ -111,7 +111,7 @@ auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destin
     return std::make_tuple(source.family, source.address, source.port, destination.address, destination.port);
   std::array<uint8_t, 16> id{};
   std::memcpy(id.data(), &e.pid, sizeof(e.pid));
-  std::memcpy(id.data() + 8, &e.conn_id, sizeof(e.conn_id));
+  std::memcpy(id.data() + 8, &e.conn_uid, sizeof(e.conn_uid));
   return std::make_tuple(uint16_t{0}, id, static_cast<uint16_t>(e.direction), id, uint16_t{0});
 }
 

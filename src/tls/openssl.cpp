@@ -98,7 +98,8 @@ std::string openssl_version(const ElfImage& image) {
 }
 
 std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options) {
-  constexpr std::array<std::string_view, 4> names = {"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"};
+  constexpr std::array<std::string_view, 5> names = {"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex",
+                                                     "SSL_free"};
   auto symbols = image.find_functions(names);
   if (!find_symbol(symbols, "SSL_write") && !find_symbol(symbols, "SSL_read")) return std::nullopt;
 
@@ -121,6 +122,14 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
     // SSL_*_ex exist since OpenSSL 1.1.1; older builds only lack coverage, not correctness.
     if (!plain) plan.warnings.push_back(fmt::format("{} not found", pair.plain));
     if (!ex) plan.warnings.push_back(fmt::format("{} not found", pair.ex));
+  }
+  // Without it a freed SSL* reused for a new connection on the same socket
+  // address goes unnoticed only if the ports match too; with it, never.
+  if (const ElfSymbol* free = find_symbol(symbols, "SSL_free")) {
+    uint64_t entry =
+        cheapest_entry(image.function_bytes(*free), image.machine(), free->address, CallingConvention::c);
+    if (auto offset = image.file_offset(entry))
+      plan.sites.push_back({"SSL_free", *offset, UprobeProgram::openssl_free, false});
   }
   return plan;
 }
