@@ -11,17 +11,17 @@ namespace tlstap {
 namespace {
 
 constexpr uint32_t kPid = 700;
-constexpr uint64_t kConn = 0x5000;
+constexpr uint64_t kUid = 0x5000;  // the kernel's id for one connection
 constexpr uint64_t kSock = 0xffff0001;
 
 // Chunk contents do not matter here, only their length.
 const std::array<std::byte, 4096> kZeros{};
 
-DataEvent chunk(Direction direction, uint64_t stream_offset, size_t len, uint64_t sock_id = kSock,
-                uint64_t conn_id = kConn, uint32_t pid = kPid) {
+DataEvent chunk(Direction direction, uint64_t stream_offset, size_t len, uint64_t conn_uid = kUid,
+                uint32_t pid = kPid, uint64_t sock_id = kSock) {
   DataEvent e = test::sample_data_event(std::span(kZeros).first(len));
   e.pid = pid;
-  e.conn_id = conn_id;
+  e.conn_uid = conn_uid;
   e.sock_id = sock_id;
   e.direction = direction;
   e.stream_offset = stream_offset;
@@ -75,12 +75,15 @@ TEST_F(ConnectionTableTest, NotListeningMeansClient) {
 }
 
 TEST_F(ConnectionTableTest, UnknownLocalEndpointLeavesRoleUnknown) {
-  auto e = chunk(Direction::egress, 0, 10, /*sock_id=*/0);
+  // sock_id 0: the kernel has not seen the socket yet.
+  auto e = chunk(Direction::egress, 0, 10, kUid, kPid, /*sock_id=*/0);
   e.local = Endpoint{};
   EXPECT_EQ(table.observe(e).role, Role::unknown);
   EXPECT_TRUE(check.calls.empty());
-  // Once the kernel knows the socket, the role is resolved.
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 10, 10)).role, Role::client);
+  // Once it has, the role is resolved and the stream goes on.
+  auto later = chunk(Direction::egress, 10, 10);
+  EXPECT_EQ(table.observe(later).role, Role::client);
+  EXPECT_EQ(table.observe(later).gap_before, 0u);
 }
 
 TEST_F(ConnectionTableTest, GapsAreCountedPerDirection) {
@@ -100,46 +103,42 @@ TEST_F(ConnectionTableTest, RepeatedChunkIsNoGapAndDoesNotRewind) {
   EXPECT_EQ(table.observe(chunk(Direction::ingress, 110, 1)).gap_before, 10u);
 }
 
-TEST_F(ConnectionTableTest, NewSocketUnderTheSameSslResetsTheConnection) {
-  // A reused SSL*: the kernel restarts the offsets at 0 and the role is asked again.
-  table.observe(chunk(Direction::egress, 0, 100, kSock));
-  table.observe(chunk(Direction::ingress, 0, 100, kSock));
+TEST_F(ConnectionTableTest, ReusedSslIsANewConnection) {
+  // A freed SSL* reused for another connection gets a new conn_uid from the
+  // kernel, whose offsets restart at 0; the role is asked again.
+  auto first = chunk(Direction::egress, 0, 100, kUid);
+  table.observe(first);
+  table.observe(chunk(Direction::ingress, 0, 100, kUid));
   check.listening = true;
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 0, 10, kSock + 1)).role, Role::server);
+  auto second = chunk(Direction::egress, 0, 10, kUid + 1, kPid, kSock + 1);
+  second.conn_id = first.conn_id;
+  EXPECT_EQ(table.observe(second).role, Role::server);
   EXPECT_EQ(check.calls.size(), 2u);
-  EXPECT_EQ(table.observe(chunk(Direction::ingress, 0, 10, kSock + 1)).gap_before, 0u);
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 15, 10, kSock + 1)).gap_before, 5u);
-  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.observe(chunk(Direction::ingress, 0, 10, kUid + 1)).gap_before, 0u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 15, 10, kUid + 1)).gap_before, 5u);
 }
 
-TEST_F(ConnectionTableTest, FirstSocketSeenLateKeepsTheStream) {
-  // Data reported before the kernel saw the socket belongs to the same stream.
-  table.observe(chunk(Direction::egress, 0, 100, /*sock_id=*/0));
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kSock)).gap_before, 0u);
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 120, 10, kSock)).gap_before, 10u);
-}
-
-TEST_F(ConnectionTableTest, ConnectionsAreKeyedByPidAndSsl) {
-  table.observe(chunk(Direction::egress, 0, 100, kSock, kConn, 1));
-  // Same SSL* value in another process, another SSL* in the same process.
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 0, 10, kSock, kConn, 2)).gap_before, 0u);
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 0, 10, kSock + 1, kConn + 8, 1)).gap_before, 0u);
+TEST_F(ConnectionTableTest, ConnectionsAreKeyedByPidAndConnUid) {
+  table.observe(chunk(Direction::egress, 0, 100, kUid, 1));
+  // Another connection in the same process, and the same uid under another pid.
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 0, 10, kUid + 1, 1)).gap_before, 0u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 0, 10, kUid, 2)).gap_before, 0u);
   EXPECT_EQ(table.size(), 3u);
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kSock, kConn, 1)).gap_before, 0u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kUid, 1)).gap_before, 0u);
 }
 
 TEST_F(ConnectionTableTest, ForgetProcessDropsOnlyItsConnections) {
-  table.observe(chunk(Direction::egress, 0, 100, kSock, kConn, 1));
-  table.observe(chunk(Direction::egress, 0, 100, kSock, kConn + 8, 1));
-  table.observe(chunk(Direction::egress, 0, 100, kSock, kConn, 2));
+  table.observe(chunk(Direction::egress, 0, 100, kUid, 1));
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 1, 1));
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 2, 2));
   ASSERT_EQ(table.size(), 3u);
   table.forget_process(1);
   EXPECT_EQ(table.size(), 1u);
   table.forget_process(99);
   EXPECT_EQ(table.size(), 1u);
   // pid 2 keeps its stream position; pid 1's connection starts afresh.
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kSock, kConn, 2)).gap_before, 0u);
-  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kSock, kConn, 1)).gap_before, 100u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kUid + 2, 2)).gap_before, 0u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kUid, 1)).gap_before, 100u);
 }
 
 }  // namespace

@@ -19,18 +19,13 @@
 namespace tlstap {
 namespace {
 
+using test::kSystemLibssl;
 using test::nm_function;
+using test::open_elf;
 using test::readelf_file_offset;
 
 constexpr std::array<std::string_view, 4> kSslFunctions = {"SSL_write", "SSL_read", "SSL_write_ex",
                                                            "SSL_read_ex"};
-constexpr const char* kSystemLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
-
-ElfImage open_or_die(const std::string& path) {
-  auto image = ElfImage::open(path);
-  if (!image) throw std::runtime_error(path + ": " + image.error().message);
-  return std::move(image).value();
-}
 
 ElfMachine native_machine() {
 #if defined(__x86_64__)
@@ -105,7 +100,7 @@ class FixtureSymbols : public testing::TestWithParam<SymbolCase> {};
 
 TEST_P(FixtureSymbols, MatchNmAndProgramHeaders) {
   const SymbolCase& c = GetParam();
-  ElfImage image = open_or_die(c.path);
+  ElfImage image = open_elf(c.path);
   for (std::string_view name : kSslFunctions) {
     SCOPED_TRACE(name);
     auto expected = nm_function(c.path, name, c.in_dynsym);
@@ -145,7 +140,7 @@ TEST(ElfFixtures, AreBuiltAsIntended) {
 }
 
 TEST(ElfImage, FileOffsetPointsAtTheCodeTheLoaderMaps) {
-  ElfImage image = open_or_die(FIXTURE_LIBSSL);
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
   void* handle = dlopen(FIXTURE_LIBSSL, RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(handle, nullptr) << dlerror();
   link_map* map = nullptr;
@@ -166,7 +161,7 @@ TEST(ElfImage, FileOffsetPointsAtTheCodeTheLoaderMaps) {
 
 TEST(ElfImage, FindFunctionsReportsEachNameOnce) {
   // SSL_write is in both .dynsym and .symtab of this fixture.
-  ElfImage image = open_or_die(FIXTURE_LIBSSL);
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
   auto found = image.find_functions(kSslFunctions);
   std::vector<std::string> names;
   for (const auto& symbol : found) names.push_back(symbol.name);
@@ -175,7 +170,7 @@ TEST(ElfImage, FindFunctionsReportsEachNameOnce) {
 }
 
 TEST(ElfImage, IgnoresMissingNamesAndDataObjects) {
-  ElfImage image = open_or_die(FIXTURE_LIBSSL);
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
   EXPECT_FALSE(image.find_function("SSL_shutdown"));
   EXPECT_FALSE(image.find_function("fake_openssl_strings"));  // an STT_OBJECT
   EXPECT_FALSE(image.find_function(""));
@@ -184,19 +179,19 @@ TEST(ElfImage, IgnoresMissingNamesAndDataObjects) {
 TEST(ElfImage, ReadsSonameRodataAndMachine) {
   for (const char* path : {FIXTURE_LIBSSL, FIXTURE_LIBSSL_STRIPPED, FIXTURE_LIBSSL_HIDDEN}) {
     SCOPED_TRACE(path);
-    ElfImage image = open_or_die(path);
+    ElfImage image = open_elf(path);
     EXPECT_EQ(image.soname(), "libssl.so.3");
     EXPECT_EQ(image.find_rodata_string("OpenSSL 3.9"), "OpenSSL 3.9.9 fixture");
     EXPECT_EQ(image.machine(), native_machine());
   }
-  ElfImage basic = open_or_die(FIXTURE_LIBSSL_BASIC);
+  ElfImage basic = open_elf(FIXTURE_LIBSSL_BASIC);
   EXPECT_EQ(basic.soname(), "libssl.so.1.1");
   EXPECT_EQ(basic.find_rodata_string("OpenSSL "), std::nullopt);
 }
 
 TEST(ElfImage, RodataStringsInOrderUnlessRejected) {
   // The fixture lays out "OpenSSL default" before "OpenSSL 3.9.9 fixture".
-  ElfImage image = open_or_die(FIXTURE_LIBSSL);
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
   EXPECT_EQ(image.find_rodata_string("OpenSSL "), "OpenSSL default");
   auto digit_follows = [](std::string_view s) { return s.size() > 8 && s[8] >= '0' && s[8] <= '9'; };
   EXPECT_EQ(image.find_rodata_string("OpenSSL ", digit_follows), "OpenSSL 3.9.9 fixture");
@@ -205,14 +200,14 @@ TEST(ElfImage, RodataStringsInOrderUnlessRejected) {
 
 TEST(ElfImage, RodataStringMustStartAString) {
   // "3.9.9 fixture" is inside the banner, not at the start of a string.
-  ElfImage image = open_or_die(FIXTURE_LIBSSL);
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
   EXPECT_EQ(image.find_rodata_string("3.9.9"), std::nullopt);
   EXPECT_EQ(image.find_rodata_string("OpenSSL 4"), std::nullopt);
 }
 
 TEST(ElfImage, FileOffsetOfAddresses) {
   const std::string path = FIXTURE_LIBSSL;
-  ElfImage image = open_or_die(path);
+  ElfImage image = open_elf(path);
   auto write = nm_function(path, "SSL_write", true);
   ASSERT_TRUE(write);
   EXPECT_EQ(image.file_offset(write->address), readelf_file_offset(path, write->address));
@@ -227,7 +222,7 @@ TEST(ElfImage, FileOffsetOfAddresses) {
 
 TEST(ElfImage, IsOwnCode) {
   const std::string path = FIXTURE_LIBSSL;
-  ElfImage image = open_or_die(path);
+  ElfImage image = open_elf(path);
   auto text = test::readelf_section(path, ".text");
   auto rodata = test::readelf_section(path, ".rodata");
   ASSERT_TRUE(text && rodata);
@@ -241,7 +236,7 @@ TEST(ElfImage, IsOwnCode) {
 TEST(ElfImage, PltStubsAreNotOwnCode) {
   // libssl calls libcrypto through its PLT.
   if (access(kSystemLibssl, R_OK) != 0) GTEST_SKIP() << kSystemLibssl << " is not installed";
-  ElfImage image = open_or_die(kSystemLibssl);
+  ElfImage image = open_elf(kSystemLibssl);
   int plt_sections = 0;
   for (const char* name : {".plt", ".plt.sec", ".plt.got"}) {
     auto plt = test::readelf_section(kSystemLibssl, name);
@@ -256,7 +251,7 @@ TEST(ElfImage, PltStubsAreNotOwnCode) {
 
 TEST(ElfImage, FileBytesAreClippedToTheFile) {
   const auto bytes = test::read_binary_file(FIXTURE_LIBSSL);
-  ElfImage image = open_or_die(FIXTURE_LIBSSL);
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
   auto header = image.file_bytes(0, 4);
   EXPECT_TRUE(std::ranges::equal(header, std::span(bytes).first(4)));
   EXPECT_EQ(image.file_bytes(bytes.size() - 3, 16).size(), 3u);
@@ -285,7 +280,7 @@ TEST(ElfImage, ParseAndOpenAgree) {
   auto bytes = test::read_binary_file(FIXTURE_LIBSSL);
   auto parsed = ElfImage::parse(bytes);
   ASSERT_TRUE(parsed) << parsed.error().message;
-  ElfImage opened = open_or_die(FIXTURE_LIBSSL);
+  ElfImage opened = open_elf(FIXTURE_LIBSSL);
   auto a = parsed->find_function("SSL_read_ex");
   auto b = opened.find_function("SSL_read_ex");
   ASSERT_TRUE(a && b);
@@ -296,7 +291,7 @@ TEST(ElfImage, ParseAndOpenAgree) {
 
 TEST(ElfImage, ReadsTheSystemLibssl) {
   if (access(kSystemLibssl, R_OK) != 0) GTEST_SKIP() << kSystemLibssl << " is not installed";
-  ElfImage image = open_or_die(kSystemLibssl);
+  ElfImage image = open_elf(kSystemLibssl);
   EXPECT_EQ(image.soname(), "libssl.so.3");
   for (std::string_view name : kSslFunctions) {
     SCOPED_TRACE(name);
@@ -343,7 +338,7 @@ TEST(ElfImageMalformed, EmptyAndRandomBytesAreErrors) {
 
 TEST(ElfImageMalformed, TruncatedImagesNeverInventSymbols) {
   const auto full_bytes = test::read_binary_file(FIXTURE_LIBSSL);
-  ElfImage full = open_or_die(FIXTURE_LIBSSL);
+  ElfImage full = open_elf(FIXTURE_LIBSSL);
   const auto reference = full.find_functions(kSslFunctions);
   for (size_t size : {1ul, 4ul, 16ul, 63ul}) {
     GuardedBytes guarded{std::span(full_bytes).first(size)};

@@ -35,6 +35,7 @@ tlstap_data_event raw_data_event(uint32_t len) {
   raw.direction = TLSTAP_DIR_EGRESS;
   raw.timestamp_ns = 123456789012ULL;
   raw.conn_id = 0x55aa00112233ULL;
+  raw.conn_uid = 0x2000000000000007ULL;
   raw.sock_id = 0xffff888012345678ULL;
   raw.stream_offset = 70000;
   raw.call_len = 40000;
@@ -77,6 +78,7 @@ TEST(DecodeDataEvent, DecodesEveryField) {
   EXPECT_EQ(e.direction, Direction::egress);
   EXPECT_EQ(e.boot_time_ns, 123456789012ULL);
   EXPECT_EQ(e.conn_id, 0x55aa00112233ULL);
+  EXPECT_EQ(e.conn_uid, 0x2000000000000007ULL);
   EXPECT_EQ(e.sock_id, 0xffff888012345678ULL);
   EXPECT_EQ(e.stream_offset, 70000u);
   EXPECT_EQ(e.call_len, 40000u);
@@ -213,6 +215,7 @@ tlstap_process_event raw_process_event(tt_u32 kind) {
   raw.tid = 31338;
   raw.timestamp_ns = 5550001;
   std::memcpy(raw.comm, "python3", 8);
+  std::memcpy(raw.filename, "/usr/bin/python3.11", 20);
   return raw;
 }
 
@@ -231,7 +234,17 @@ TEST(DecodeProcessEvent, EveryKind) {
     EXPECT_EQ(e->tid, 31338u);
     EXPECT_EQ(e->boot_time_ns, 5550001u);
     EXPECT_EQ(e->comm, "python3");
+    EXPECT_EQ(e->filename, "/usr/bin/python3.11");
   }
+}
+
+TEST(DecodeProcessEvent, FilenameFillingTheWholeFieldIsNotOverread) {
+  auto raw = raw_process_event(TLSTAP_EVENT_EXEC);
+  std::memset(raw.filename, 'a', TLSTAP_PATH_MAX);  // no NUL
+  auto bytes = serialize(raw);
+  auto e = decode_process_event(bytes);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->filename, std::string(TLSTAP_PATH_MAX, 'a'));
 }
 
 TEST(DecodeProcessEvent, BadKindOrTruncatedIsAnError) {

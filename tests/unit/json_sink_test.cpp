@@ -41,7 +41,7 @@ TEST(FormatJsonRecord, EveryField) {
                      {"local", "[2001:db8::1]:443"},
                      {"remote", "[2001:db8::2]:50000"},
                      {"role", "server"},
-                     {"conn_id", 0x7f12deadbeefULL},
+                     {"conn_id", 0x100000000000002aULL},  // the connection's unique id, not the SSL*
                      {"stream_offset", 1000},
                      {"call_len", 20000},
                      {"len", 7},

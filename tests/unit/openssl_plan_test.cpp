@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "binary/instruction.h"
 #include "discovery/dynamic_loader.h"
 #include "test_support.h"
@@ -12,7 +15,8 @@
 namespace tlstap {
 namespace {
 
-constexpr const char* kSystemLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+using test::kSystemLibssl;
+using test::open_elf;
 
 // Names for the programs these tests expect; any other shows as its number.
 std::string program_name(UprobeProgram program) {
@@ -33,6 +37,8 @@ std::string program_name(UprobeProgram program) {
       return "openssl_internal_enter";
     case UprobeProgram::openssl_internal_exit:
       return "openssl_internal_exit";
+    case UprobeProgram::openssl_free:
+      return "openssl_free";
     case UprobeProgram::loader_libs_changed:
       return "loader_libs_changed";
     default:
@@ -44,12 +50,6 @@ std::string program_name(UprobeProgram program) {
 std::string describe(const ProbeSite& site) {
   return fmt::format("{} {:#x} {} {} cookie={}", site.symbol, site.file_offset, program_name(site.program),
                      site.is_return ? "return" : "entry", site.cookie);
-}
-
-std::vector<std::string> describe(const std::vector<ProbeSite>& sites) {
-  std::vector<std::string> lines;
-  for (const auto& site : sites) lines.push_back(describe(site));
-  return lines;
 }
 
 uint64_t offset_of(const std::string& path, uint64_t address) {
@@ -128,11 +128,64 @@ std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> 
   return all;
 }
 
-// Both routes of a fake libssl; its internal functions are local symbols,
-// so their addresses come from the unstripped build.
-std::vector<std::string> fixture_routes(const std::string& path) {
-  return concat({internal_route(path, kWrite, function_address(FIXTURE_LIBSSL, "ssl_write_internal", false)),
-                 internal_route(path, kRead, function_address(FIXTURE_LIBSSL, "ssl_read_internal", false))});
+// Both routes of a fake libssl. Its internal functions are local symbols,
+// so their addresses come from `symbols`, an unstripped build of the same code.
+std::vector<std::string> fixture_routes(const std::string& path, const std::string& symbols) {
+  return concat({internal_route(path, kWrite, function_address(symbols, "ssl_write_internal", false)),
+                 internal_route(path, kRead, function_address(symbols, "ssl_read_internal", false))});
+}
+
+// Entry and return of the four public functions, in plan order.
+std::vector<std::string> public_entries(const std::string& path) {
+  return concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
+                 entry_and_return(path, "SSL_write_ex", kWrite.ex_entry),
+                 entry_and_return(path, "SSL_read", kRead.plain_entry),
+                 entry_and_return(path, "SSL_read_ex", kRead.ex_entry)});
+}
+
+// The plan's sites but SSL_free's, in order.
+std::vector<std::string> data_sites(const ProbePlan& plan) {
+  std::vector<std::string> lines;
+  for (const auto& site : plan.sites)
+    if (site.program != UprobeProgram::openssl_free) lines.push_back(describe(site));
+  return lines;
+}
+
+// SSL_free's probe goes on its first cheap instruction; binutils cannot name
+// it without re-implementing that choice, so check what the choice promises:
+// an instruction of SSL_free, reached without a branch, that is the entry or
+// one the kernel emulates.
+void expect_free_probe(const std::string& path, const ElfImage& image, const ProbePlan& plan) {
+  std::vector<ProbeSite> frees;
+  std::copy_if(plan.sites.begin(), plan.sites.end(), std::back_inserter(frees),
+               [](const ProbeSite& s) { return s.program == UprobeProgram::openssl_free; });
+  ASSERT_EQ(frees.size(), 1u);
+  const ProbeSite& site = frees[0];
+  EXPECT_EQ(site.symbol, "SSL_free");
+  EXPECT_FALSE(site.is_return);
+  auto instructions = test::objdump_function(path, "SSL_free");
+  auto at = std::find_if(instructions.begin(), instructions.end(),
+                         [&](const auto& insn) { return offset_of(path, insn.address) == site.file_offset; });
+  ASSERT_NE(at, instructions.end()) << describe(site) << " is not an instruction of SSL_free";
+  for (auto before = instructions.begin(); before != at; ++before) {
+    const std::string& m = before->mnemonic;
+    EXPECT_FALSE(m.starts_with('j') || m.starts_with("call") || m.starts_with("ret"))
+        << m << " before the probe";
+  }
+  if (at == instructions.begin()) return;
+  auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), 0);
+  ASSERT_TRUE(insn);
+  EXPECT_TRUE(insn->kernel_emulates) << insn->text;
+}
+
+// The plan's data sites are exactly `expected`, and its SSL_free probe is sound.
+void expect_sites(const std::string& path, const std::vector<std::string>& expected,
+                  OpensslPlanOptions options = {}) {
+  ElfImage image = open_elf(path);
+  auto plan = plan_openssl_probes(image, options);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(data_sites(*plan), expected);
+  expect_free_probe(path, image, *plan);
 }
 
 // The loader's path (the ABI's PT_INTERP) and its soname.
@@ -146,55 +199,34 @@ std::pair<std::string, std::string> system_loader() {
 #endif
 }
 
-ElfImage open_or_die(const std::string& path) {
-  auto image = ElfImage::open(path);
-  if (!image) throw std::runtime_error(path + ": " + image.error().message);
-  return std::move(image).value();
-}
-
 TEST(OpensslPlan, ProbesCallSitesAndInternalFunctions) {
-  auto plan = plan_openssl_probes(open_or_die(FIXTURE_LIBSSL));
+  expect_sites(FIXTURE_LIBSSL, fixture_routes(FIXTURE_LIBSSL, FIXTURE_LIBSSL));
+  auto plan = plan_openssl_probes(open_elf(FIXTURE_LIBSSL));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(describe(plan->sites), fixture_routes(FIXTURE_LIBSSL));
   EXPECT_EQ(plan->description, "openssl 3.9.9");
   EXPECT_EQ(plan->warnings, std::vector<std::string>{});
 }
 
 TEST(OpensslPlan, StrippedLibraryKeepsItsPlan) {
   // The internal functions have no symbol left: the plan follows the code.
-  auto plan = plan_openssl_probes(open_or_die(FIXTURE_LIBSSL_STRIPPED));
-  ASSERT_TRUE(plan);
-  EXPECT_EQ(describe(plan->sites), fixture_routes(FIXTURE_LIBSSL_STRIPPED));
+  expect_sites(FIXTURE_LIBSSL_STRIPPED, fixture_routes(FIXTURE_LIBSSL_STRIPPED, FIXTURE_LIBSSL));
 }
 
 TEST(OpensslPlan, StaticallyLinkedFunctionsFoundInSymtab) {
-  auto plan = plan_openssl_probes(open_or_die(FIXTURE_LIBSSL_HIDDEN));
-  ASSERT_TRUE(plan);
-  const std::string path = FIXTURE_LIBSSL_HIDDEN;
-  EXPECT_EQ(describe(plan->sites),
-            concat({internal_route(path, kWrite, function_address(path, "ssl_write_internal", false)),
-                    internal_route(path, kRead, function_address(path, "ssl_read_internal", false))}));
+  expect_sites(FIXTURE_LIBSSL_HIDDEN, fixture_routes(FIXTURE_LIBSSL_HIDDEN, FIXTURE_LIBSSL_HIDDEN));
 }
 
 TEST(OpensslPlan, WithoutAttachCookiesProbesPublicEntries) {
-  const std::string path = FIXTURE_LIBSSL;
-  auto plan = plan_openssl_probes(open_or_die(path), {.call_sites = false});
+  expect_sites(FIXTURE_LIBSSL, public_entries(FIXTURE_LIBSSL), {.call_sites = false});
+  auto plan = plan_openssl_probes(open_elf(FIXTURE_LIBSSL), {.call_sites = false});
   ASSERT_TRUE(plan);
-  EXPECT_EQ(describe(plan->sites), concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
-                                           entry_and_return(path, "SSL_write_ex", kWrite.ex_entry),
-                                           entry_and_return(path, "SSL_read", kRead.plain_entry),
-                                           entry_and_return(path, "SSL_read_ex", kRead.ex_entry)}));
   EXPECT_EQ(plan->warnings, std::vector<std::string>{});
 }
 
 TEST(OpensslPlan, NoSharedCalleeFallsBackToPublicEntries) {
-  const std::string path = FIXTURE_LIBSSL_FLAT;
-  auto plan = plan_openssl_probes(open_or_die(path));
+  expect_sites(FIXTURE_LIBSSL_FLAT, public_entries(FIXTURE_LIBSSL_FLAT));
+  auto plan = plan_openssl_probes(open_elf(FIXTURE_LIBSSL_FLAT));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(describe(plan->sites), concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
-                                           entry_and_return(path, "SSL_write_ex", kWrite.ex_entry),
-                                           entry_and_return(path, "SSL_read", kRead.plain_entry),
-                                           entry_and_return(path, "SSL_read_ex", kRead.ex_entry)}));
   EXPECT_EQ(plan->warnings,
             (std::vector<std::string>{
                 "no single internal callee of SSL_write and SSL_write_ex: probing their entries",
@@ -203,43 +235,43 @@ TEST(OpensslPlan, NoSharedCalleeFallsBackToPublicEntries) {
 
 TEST(OpensslPlan, OldApiGetsFourSitesAndWarnings) {
   const std::string path = FIXTURE_LIBSSL_BASIC;
-  auto plan = plan_openssl_probes(open_or_die(path));
+  expect_sites(path, concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
+                             entry_and_return(path, "SSL_read", kRead.plain_entry)}));
+  auto plan = plan_openssl_probes(open_elf(path));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(describe(plan->sites), concat({entry_and_return(path, "SSL_write", kWrite.plain_entry),
-                                           entry_and_return(path, "SSL_read", kRead.plain_entry)}));
   EXPECT_EQ(plan->warnings, (std::vector<std::string>{"SSL_write_ex not found", "SSL_read_ex not found"}));
   // No banner: the version comes from the soname.
   EXPECT_EQ(plan->description, "openssl 1.1.x");
 }
 
 TEST(OpensslPlan, NoSslFunctionsNoPlan) {
-  EXPECT_FALSE(plan_openssl_probes(open_or_die(FIXTURE_LIBSSL_HIDDEN_STRIPPED)));
-  EXPECT_FALSE(plan_openssl_probes(open_or_die("/proc/self/exe")));
+  EXPECT_FALSE(plan_openssl_probes(open_elf(FIXTURE_LIBSSL_HIDDEN_STRIPPED)));
+  EXPECT_FALSE(plan_openssl_probes(open_elf("/proc/self/exe")));
 }
 
 TEST(OpensslVersion, BannerThenSoname) {
   // The fixture's rodata holds "OpenSSL default" before the banner.
-  EXPECT_EQ(openssl_version(open_or_die(FIXTURE_LIBSSL)), "3.9.9");
-  EXPECT_EQ(openssl_version(open_or_die(FIXTURE_LIBSSL_STRIPPED)), "3.9.9");
-  EXPECT_EQ(openssl_version(open_or_die(FIXTURE_LIBSSL_BASIC)), "1.1.x");
+  EXPECT_EQ(openssl_version(open_elf(FIXTURE_LIBSSL)), "3.9.9");
+  EXPECT_EQ(openssl_version(open_elf(FIXTURE_LIBSSL_STRIPPED)), "3.9.9");
+  EXPECT_EQ(openssl_version(open_elf(FIXTURE_LIBSSL_BASIC)), "1.1.x");
   // Neither banner nor libssl soname (this test binary holds the fixture's banner text).
-  EXPECT_EQ(openssl_version(open_or_die(system_loader().first)), "");
+  EXPECT_EQ(openssl_version(open_elf(system_loader().first)), "");
 }
 
 TEST(OpensslPlan, SystemLibssl) {
   if (access(kSystemLibssl, R_OK) != 0) GTEST_SKIP() << kSystemLibssl << " is not installed";
   const std::string path = kSystemLibssl;
-  ElfImage image = open_or_die(path);
-  auto plan = plan_openssl_probes(image);
-  ASSERT_TRUE(plan);
   // The internal functions are not exported: take what SSL_*_ex call first.
   auto first_call = [&](const char* function) {
     auto branches = test::objdump_branches(path, function);
     if (branches.empty()) throw std::runtime_error(std::string(function) + " has no direct branch");
     return branches.front().target;
   };
-  EXPECT_EQ(describe(plan->sites), concat({internal_route(path, kWrite, first_call("SSL_write_ex")),
-                                           internal_route(path, kRead, first_call("SSL_read_ex"))}));
+  expect_sites(path, concat({internal_route(path, kWrite, first_call("SSL_write_ex")),
+                             internal_route(path, kRead, first_call("SSL_read_ex"))}));
+  ElfImage image = open_elf(path);
+  auto plan = plan_openssl_probes(image);
+  ASSERT_TRUE(plan);
   EXPECT_EQ(plan->warnings, std::vector<std::string>{});
   EXPECT_TRUE(plan->description.starts_with("openssl 3.")) << plan->description;
   // The point of this plan: every entry probe lands on an instruction the kernel emulates.
@@ -254,7 +286,7 @@ TEST(OpensslPlan, SystemLibssl) {
 TEST(LoaderPlan, ProbesDlDebugStateOfTheSystemLoader) {
   const auto [path, soname] = system_loader();
   if (path.empty() || access(path.c_str(), R_OK) != 0) GTEST_SKIP() << "no known dynamic loader here";
-  auto plan = plan_loader_probe(open_or_die(path));
+  auto plan = plan_loader_probe(open_elf(path));
   ASSERT_TRUE(plan);
   ProbeSite expected{"_dl_debug_state", offset_of(path, function_address(path, "_dl_debug_state")),
                      UprobeProgram::loader_libs_changed, false};
@@ -264,8 +296,8 @@ TEST(LoaderPlan, ProbesDlDebugStateOfTheSystemLoader) {
 }
 
 TEST(LoaderPlan, OtherLibrariesAreNotTheLoader) {
-  EXPECT_FALSE(plan_loader_probe(open_or_die(FIXTURE_LIBSSL)));
-  EXPECT_FALSE(plan_loader_probe(open_or_die("/proc/self/exe")));
+  EXPECT_FALSE(plan_loader_probe(open_elf(FIXTURE_LIBSSL)));
+  EXPECT_FALSE(plan_loader_probe(open_elf("/proc/self/exe")));
 }
 
 }  // namespace

@@ -53,6 +53,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
+ElfImage open_elf(const std::string& path) {
+  auto image = ElfImage::open(path);
+  if (!image) throw std::runtime_error(path + ": " + image.error().message);
+  return std::move(image).value();
+}
+
 std::string run_command(const std::string& command) {
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return {};
@@ -63,8 +69,8 @@ std::string run_command(const std::string& command) {
 }
 
 std::optional<ToolSymbol> nm_symbol(const std::string& path, std::string_view name, bool dynamic) {
-  std::istringstream lines(run_command(std::string("nm -S --defined-only ") + (dynamic ? "-D " : "") + "'" +
-                                       path + "' 2>/dev/null"));
+  std::istringstream lines(run_command(std::string(TOOL_NM " -S --defined-only ") + (dynamic ? "-D " : "") +
+                                       "'" + path + "' 2>/dev/null"));
   for (std::string line; std::getline(lines, line);) {
     // "<address> [<size>] <type> <name>[@version]": the size is absent for some symbols.
     std::vector<std::string> f = split(line);
@@ -85,7 +91,7 @@ std::optional<ToolSymbol> nm_function(const std::string& path, std::string_view 
 }
 
 std::optional<uint64_t> readelf_file_offset(const std::string& path, uint64_t address) {
-  std::istringstream lines(run_command("readelf -lW '" + path + "' 2>/dev/null"));
+  std::istringstream lines(run_command(TOOL_READELF " -lW '" + path + "' 2>/dev/null"));
   for (std::string line; std::getline(lines, line);) {
     // "LOAD <offset> <vaddr> <paddr> <filesz> <memsz> <flags> <align>"
     std::istringstream fields(line);
@@ -99,7 +105,7 @@ std::optional<uint64_t> readelf_file_offset(const std::string& path, uint64_t ad
 }
 
 std::optional<ToolSymbol> readelf_section(const std::string& path, std::string_view name) {
-  std::istringstream lines(run_command("readelf -SW '" + path + "' 2>/dev/null"));
+  std::istringstream lines(run_command(TOOL_READELF " -SW '" + path + "' 2>/dev/null"));
   for (std::string line; std::getline(lines, line);) {
     // "[Nr] Name Type Address Off Size ...", with "[ 1]" split in two for small numbers.
     std::vector<std::string> f = split(line.substr(std::min(line.find(']') + 1, line.size())));
@@ -109,9 +115,9 @@ std::optional<ToolSymbol> readelf_section(const std::string& path, std::string_v
   return std::nullopt;
 }
 
-std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function) {
-  std::istringstream lines(run_command("objdump -d --no-show-raw-insn '" + path + "' 2>/dev/null"));
-  std::vector<ToolBranch> branches;
+std::vector<ToolInstruction> objdump_function(const std::string& path, std::string_view function) {
+  std::istringstream lines(run_command(TOOL_OBJDUMP " -d --no-show-raw-insn '" + path + "' 2>/dev/null"));
+  std::vector<ToolInstruction> instructions;
   bool inside = false;
   for (std::string line; std::getline(lines, line);) {
     std::vector<std::string> f = split(line);
@@ -122,9 +128,19 @@ std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_vi
       continue;
     }
     // "  20114f:  call   201100 <ssl_write_internal>"
-    if (!inside || f.size() < 3 || (f[1] != "call" && f[1] != "jmp")) continue;
-    if (f[2].find_first_not_of("0123456789abcdef") != std::string::npos) continue;  // indirect
-    branches.push_back({std::stoull(f[0], nullptr, 16), std::stoull(f[2], nullptr, 16), f[1] == "call"});
+    if (!inside || f.size() < 2 || !f[0].ends_with(':')) continue;
+    instructions.push_back({std::stoull(f[0], nullptr, 16), f[1], {f.begin() + 2, f.end()}});
+  }
+  return instructions;
+}
+
+std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function) {
+  std::vector<ToolBranch> branches;
+  for (const auto& insn : objdump_function(path, function)) {
+    if ((insn.mnemonic != "call" && insn.mnemonic != "jmp") || insn.operands.empty()) continue;
+    const std::string& target = insn.operands[0];
+    if (target.find_first_not_of("0123456789abcdef") != std::string::npos) continue;  // indirect
+    branches.push_back({insn.address, std::stoull(target, nullptr, 16), insn.mnemonic == "call"});
   }
   return branches;
 }
@@ -152,6 +168,7 @@ DataEvent sample_data_event(std::span<const std::byte> payload) {
   e.direction = Direction::ingress;
   e.boot_time_ns = 987654321;
   e.conn_id = 0x7f12deadbeefULL;
+  e.conn_uid = 0x100000000000002aULL;
   e.sock_id = 0xffff8881c0ffee00ULL;
   e.stream_offset = 1000;
   e.call_len = static_cast<uint32_t>(payload.size());

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "binary/elf_image.h"
 #include "event/event.h"
 
 namespace tlstap::test {
@@ -35,6 +36,12 @@ class TempDir {
   std::filesystem::path dir_;
 };
 
+// Where Debian keeps the system's OpenSSL; tests using it skip when it is absent.
+inline constexpr const char* kSystemLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+
+// Opens an ELF file the test cannot do without; throws (failing the test) otherwise.
+ElfImage open_elf(const std::string& path);
+
 // Standard output of a shell command; empty when it fails.
 std::string run_command(const std::string& command);
 
@@ -52,12 +59,20 @@ std::optional<ToolSymbol> nm_function(const std::string& path, std::string_view 
 std::optional<uint64_t> readelf_file_offset(const std::string& path, uint64_t address);
 // Address and size of a section, from `readelf -SW`.
 std::optional<ToolSymbol> readelf_section(const std::string& path, std::string_view name);
+struct ToolInstruction {
+  uint64_t address = 0;
+  std::string mnemonic;
+  std::vector<std::string> operands;  // AT&T syntax, as objdump prints them
+};
+// The instructions of `function`, from `objdump -d`.
+std::vector<ToolInstruction> objdump_function(const std::string& path, std::string_view function);
+
 struct ToolBranch {
   uint64_t address = 0;  // of the call or jmp instruction
   uint64_t target = 0;
   bool is_call = false;
 };
-// The direct calls and jumps in `function`, from `objdump -d`.
+// The direct calls and jumps in `function`.
 std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function);
 
 Endpoint ipv4_endpoint(std::string_view address, uint16_t port);
