@@ -1,4 +1,4 @@
-// ConnectionTable: role resolution and gap detection per (pid, SSL*).
+// ConnectionTable: role resolution and gap detection per connection (pid, conn_uid).
 #include "conn/connection_table.h"
 
 #include <gtest/gtest.h>
@@ -81,9 +81,9 @@ TEST_F(ConnectionTableTest, UnknownLocalEndpointLeavesRoleUnknown) {
   EXPECT_EQ(table.observe(e).role, Role::unknown);
   EXPECT_TRUE(check.calls.empty());
   // Once it has, the role is resolved and the stream goes on.
-  auto later = chunk(Direction::egress, 10, 10);
-  EXPECT_EQ(table.observe(later).role, Role::client);
-  EXPECT_EQ(table.observe(later).gap_before, 0u);
+  ConnectionView later = table.observe(chunk(Direction::egress, 10, 10));
+  EXPECT_EQ(later.role, Role::client);
+  EXPECT_EQ(later.gap_before, 0u);
 }
 
 TEST_F(ConnectionTableTest, GapsAreCountedPerDirection) {
