@@ -150,8 +150,11 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
                                                uint64_t address) {
   std::vector<DirectBranch> branches;
   for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
-    if (auto target = direct_target(insn, machine))
-      branches.push_back({insn.address, *target, in_group(insn, {CS_GRP_CALL})});
+    if (auto target = direct_target(insn, machine)) {
+      // Capstone 4 tags x86 calls with CS_GRP_CALL but not arm64's bl.
+      std::string_view m = insn.mnemonic;
+      branches.push_back({insn.address, *target, m == "call" || m == "bl"});
+    }
     return true;
   });
   return branches;

@@ -123,8 +123,12 @@ class CaptureSession {
       return;
     }
     ConnectionView view = connections_.observe(*event);
-    DataRecord record{*event, event->boot_time_ns + boot_to_unix_ns_, processes_.exe(event->pid), view.role,
-                      view.gap_before};
+    DataRecord record{*event,
+                      event->boot_time_ns + boot_to_unix_ns_,
+                      processes_.exe(event->pid),
+                      view.role,
+                      view.gap_before,
+                      view.opened_before_capture};
     sinks_.write(record);
     ++events_;
     bytes_ += event->payload.size();
@@ -231,6 +235,7 @@ int run_capture(const Options& options) {
   }
   install_signal_handlers();
   session.attacher().scan_library_directories();
+  session.attacher().scan_executable_directories();
   session.attacher().scan_all_processes();
   session.processes().scan_all();
   if (session.attacher().attached_files() == 0)

@@ -13,7 +13,7 @@ ConnectionView ConnectionTable::observe(const DataEvent& event) {
   State& state = connections_[Key{event.pid, event.conn_uid}];
   state.role = resolve_role(event, state);
 
-  ConnectionView view{state.role, 0};
+  ConnectionView view{state.role, 0, event.role == Role::unknown && event.local.family != 0};
   uint64_t& expected = state.next_offset[event.direction == Direction::egress ? 0 : 1];
   if (event.stream_offset > expected) view.gap_before = event.stream_offset - expected;
   uint64_t end = event.stream_offset + event.payload.size();

@@ -14,6 +14,9 @@ namespace tlstap {
 struct ConnectionView {
   Role role = Role::unknown;
   uint64_t gap_before = 0;  // bytes of this direction lost right before this chunk
+  // The kernel did not see this connection open: it predates tlstap, and a
+  // call already in progress when tlstap attached may have gone unseen.
+  bool opened_before_capture = false;
 };
 
 class ConnectionTable {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace tlstap {
@@ -31,6 +32,14 @@ bool parse_endpoint(std::string_view text, uint16_t family, Endpoint& out) {
   if (!parse_hex(text.substr(colon + 1), port) || port > 0xffff) return false;
   out.family = family;
   out.port = static_cast<uint16_t>(port);
+  static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (family == AF_INET6 && std::equal(std::begin(kV4Mapped), std::end(kV4Mapped), out.address.begin())) {
+    // A listener bound to ::ffff:a.b.c.d (Java's default sockets) accepts
+    // connections whose addresses decode as plain IPv4.
+    std::copy_n(out.address.begin() + 12, 4, out.address.begin());
+    std::fill(out.address.begin() + 4, out.address.end(), 0);
+    out.family = AF_INET;
+  }
   return true;
 }
 

@@ -121,6 +121,16 @@ void TargetAttacher::scan_all_processes() {
   }
 }
 
+void TargetAttacher::scan_executable_directories() {
+  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec))
+      if (entry.is_regular_file(ec) &&
+          (entry.status(ec).permissions() & fs::perms::owner_exec) != fs::perms::none)
+        consider_file(entry.path());
+  }
+}
+
 void TargetAttacher::scan_library_directories() {
   for (const char* dir : {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"}) {
     std::error_code ec;

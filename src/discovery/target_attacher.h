@@ -25,6 +25,9 @@ class TargetAttacher {
   void scan_process(uint32_t pid);
   // libssl and ld.so in the usual library directories, for processes yet to start.
   void scan_library_directories();
+  // Executables with TLS built in (node, Go programs) in the usual bin
+  // directories: attached before they start, so their first call is seen.
+  void scan_executable_directories();
   void consider_file(const std::string& path);
 
   size_t attached_files() const { return attached_files_; }

@@ -36,6 +36,7 @@ std::string format_json_record(const DataRecord& r) {
   j["conn_id"] = e.conn_uid;
   j["stream_offset"] = e.stream_offset;
   if (r.gap_before) j["gap_before"] = r.gap_before;
+  if (r.opened_before_capture) j["opened_before_capture"] = true;
   j["call_len"] = e.call_len;
   j["len"] = e.payload.size();
   j["data"] = base64(e.payload);

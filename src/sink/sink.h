@@ -14,7 +14,8 @@ struct DataRecord {
   uint64_t wall_time_ns;  // unix time
   std::string_view exe;   // executable path, "" when the process is already gone
   Role role;
-  uint64_t gap_before;  // bytes lost right before this chunk in its direction
+  uint64_t gap_before;         // bytes lost right before this chunk in its direction
+  bool opened_before_capture;  // the connection predates tlstap: its start may be missing
 };
 
 class Sink {

@@ -109,9 +109,6 @@ TEST(FindDirectBranches, Arm64) {
   EXPECT_EQ(arm[1].address, 0x1008u);
   EXPECT_EQ(arm[1].target, 0x1108u);
   EXPECT_FALSE(arm[1].is_call);
-  if (!arm[0].is_call)
-    GTEST_SKIP() << "known bug in src/binary/instruction.cpp: is_call comes from CS_GRP_CALL, which "
-                    "Capstone 4 does not set on arm64 bl, so every arm64 call is reported as a jump";
   EXPECT_TRUE(arm[0].is_call);
 }
 
