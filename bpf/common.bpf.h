@@ -18,6 +18,8 @@
 /* Filters, set by user space before load. */
 const volatile bool filter_by_pid __weak = false;
 const volatile bool filter_by_comm __weak = false;
+/* Data the ring holds before the consumer is woken (it also polls on a timer). */
+const volatile __u64 wakeup_batch_bytes __weak = 256 << 10;
 
 /* Plaintext chunks; sized by user space before load. */
 struct {

@@ -61,6 +61,14 @@ struct emit_ctx {
 	u32 total;
 };
 
+/* Waking the consumer costs the traced thread an IPI or a context switch:
+ * only wake it once a batch has accumulated; it also polls on a timer. */
+static __always_inline u64 wakeup_flags(void)
+{
+	u64 pending = bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA);
+	return pending >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* One reservation sized to the chunk (rounded up to a size class): the
  * verifier needs a constant size, and a fixed 16 KiB slot per event would
  * waste the ring on small messages. */
@@ -84,7 +92,7 @@ static __always_inline long emit_sized(struct emit_ctx *ctx, u32 offset, u32 len
 		bpf_ringbuf_discard(e, 0);
 		return 0;
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 	return 0;
 }
 

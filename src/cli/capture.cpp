@@ -246,7 +246,9 @@ int run_capture(const Options& options) {
   int exit_code = kExitOk;
   auto last_drop_check = std::chrono::steady_clock::now();
   while (!g_stop_requested) {
-    if (auto polled = tracer->poll(200); !polled) {
+    // The kernel wakes us only per batch of events; the timeout bounds the
+    // delay of a lone event.
+    if (auto polled = tracer->poll(50); !polled) {
       fmt::print(stderr, "tlstap: error: {}\n", polled.error().message);
       exit_code = kExitRuntimeError;
       break;
