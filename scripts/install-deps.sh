@@ -13,7 +13,7 @@ build_packages=(
 )
 test_packages=(
   python3-pytest
-  openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps
+  openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
   golang-1.19-go gnutls-bin libnss3-tools android-libboringssl-dev
   wrk nghttp2-client tshark
 )
@@ -23,5 +23,11 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages like nginx must not start services on this machine: tests start their own.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update
 apt-get install -y --no-install-recommends "${build_packages[@]}" "${test_packages[@]}"
