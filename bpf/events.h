@@ -33,6 +33,7 @@ enum tlstap_library {
 	TLSTAP_LIB_UNKNOWN = 0,
 	TLSTAP_LIB_OPENSSL = 1,
 	TLSTAP_LIB_GO = 2, /* Go's crypto/tls */
+	TLSTAP_LIB_GNUTLS = 3,
 };
 
 enum tlstap_function {
@@ -46,6 +47,8 @@ enum tlstap_function {
 	TLSTAP_FN_SSL_READ_INTERNAL = 6,
 	TLSTAP_FN_GO_WRITE = 7, /* crypto/tls.(*Conn).Write */
 	TLSTAP_FN_GO_READ = 8,	/* crypto/tls.(*Conn).Read */
+	TLSTAP_FN_GNUTLS_RECORD_SEND = 9,
+	TLSTAP_FN_GNUTLS_RECORD_RECV = 10,
 };
 
 enum tlstap_direction {

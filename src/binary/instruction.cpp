@@ -94,31 +94,35 @@ std::optional<uint64_t> direct_target(const cs_insn& insn, ElfMachine machine) {
   return std::nullopt;
 }
 
-std::span<const uint16_t> argument_registers(ElfMachine machine, CallingConvention convention) {
-  static constexpr uint16_t kX86C[] = {X86_REG_RDI, X86_REG_EDI, X86_REG_DI,  X86_REG_DIL, X86_REG_RSI,
-                                       X86_REG_ESI, X86_REG_SI,  X86_REG_SIL, X86_REG_RDX, X86_REG_EDX,
-                                       X86_REG_DX,  X86_REG_DL,  X86_REG_DH,  X86_REG_RCX, X86_REG_ECX,
-                                       X86_REG_CX,  X86_REG_CL,  X86_REG_CH};
-  static constexpr uint16_t kX86Go[] = {X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH,
-                                        X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH,
-                                        X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH};
-  static constexpr uint16_t kArm64C[] = {ARM64_REG_X0, ARM64_REG_X1, ARM64_REG_X2, ARM64_REG_X3,
-                                         ARM64_REG_W0, ARM64_REG_W1, ARM64_REG_W2, ARM64_REG_W3};
-  static constexpr uint16_t kArm64Go[] = {ARM64_REG_X0, ARM64_REG_X1, ARM64_REG_X2,
-                                          ARM64_REG_W0, ARM64_REG_W1, ARM64_REG_W2};
-  bool c = convention == CallingConvention::c;
-  if (machine == ElfMachine::x86_64) return c ? std::span<const uint16_t>(kX86C) : kX86Go;
-  return c ? std::span<const uint16_t>(kArm64C) : kArm64Go;
+// Registers holding the first `count` arguments, every width of each.
+std::vector<uint16_t> argument_registers(ElfMachine machine, CallingConvention convention, int count) {
+  using Arg = std::vector<uint16_t>;
+  static const std::vector<Arg> kX86C = {{X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL},
+                                         {X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL},
+                                         {X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL, X86_REG_DH},
+                                         {X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH}};
+  static const std::vector<Arg> kX86Go = {{X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH},
+                                          {X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH},
+                                          {X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH}};
+  static const std::vector<Arg> kArm64 = {{ARM64_REG_X0, ARM64_REG_W0},
+                                          {ARM64_REG_X1, ARM64_REG_W1},
+                                          {ARM64_REG_X2, ARM64_REG_W2},
+                                          {ARM64_REG_X3, ARM64_REG_W3}};
+  const auto& table = machine == ElfMachine::aarch64       ? kArm64
+                      : convention == CallingConvention::c ? kX86C
+                                                           : kX86Go;
+  std::vector<uint16_t> registers;
+  for (int i = 0; i < count && i < static_cast<int>(table.size()); ++i)
+    registers.insert(registers.end(), table[i].begin(), table[i].end());
+  return registers;
 }
 
-bool writes_argument_register(csh handle, const cs_insn& insn, ElfMachine machine,
-                              CallingConvention convention) {
+bool writes_any(csh handle, const cs_insn& insn, const std::vector<uint16_t>& registers) {
   cs_regs read, written;
   uint8_t read_count = 0, write_count = 0;
   if (cs_regs_access(handle, &insn, read, &read_count, written, &write_count) != CS_ERR_OK) return true;
-  auto arguments = argument_registers(machine, convention);
   return std::any_of(written, written + write_count, [&](uint16_t reg) {
-    return std::find(arguments.begin(), arguments.end(), reg) != arguments.end();
+    return std::find(registers.begin(), registers.end(), reg) != registers.end();
   });
 }
 
@@ -163,12 +167,13 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
 std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address) {
   std::optional<uint64_t> target;
+  auto arguments = argument_registers(machine, CallingConvention::c, 4);
   for_each_instruction(code, machine, address, [&](csh handle, const cs_insn& insn) {
     if (transfers_control(insn)) {
       target = direct_target(insn, machine);
       return false;
     }
-    return !writes_argument_register(handle, insn, machine, CallingConvention::c);
+    return !writes_any(handle, insn, arguments);
   });
   return target;
 }
@@ -183,15 +188,16 @@ std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine m
 }
 
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
-                        CallingConvention convention) {
+                        CallingConvention convention, int arguments) {
   uint64_t chosen = address;
+  auto registers = argument_registers(machine, convention, arguments);
   for_each_instruction(code, machine, address, [&](csh handle, const cs_insn& insn) {
     if (kernel_emulates(insn, machine)) {
       chosen = insn.address;
       return false;
     }
     // A branch we do not emulate ends straight-line code; a write clobbers an argument.
-    return !transfers_control(insn) && !writes_argument_register(handle, insn, machine, convention);
+    return !transfers_control(insn) && !writes_any(handle, insn, registers);
   });
   return chosen;
 }

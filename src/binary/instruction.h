@@ -49,9 +49,10 @@ std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, E
 std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine machine, uint64_t address);
 
 // The first instruction the kernel emulates that is reached, in straight-line
-// code from the entry, before any argument register of `convention` is
-// written: a probe there sees the arguments for less. Falls back to `address`.
+// code from the entry, before any of the first `arguments` argument registers
+// of `convention` is written: a probe there sees those arguments for less.
+// Falls back to `address`.
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
-                        CallingConvention convention);
+                        CallingConvention convention, int arguments = 4);
 
 }  // namespace tlstap

@@ -14,6 +14,7 @@
 #include "common/unique_fd.h"
 #include "discovery/dynamic_loader.h"
 #include "discovery/proc_maps.h"
+#include "tls/gnutls.h"
 #include "tls/go_tls.h"
 #include "tls/openssl.h"
 
@@ -25,6 +26,7 @@ namespace fs = std::filesystem;
 // Asks each adapter in turn; an Error means "recognised, but cannot probe".
 Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
   if (auto plan = plan_openssl_probes(image, openssl)) return plan;
+  if (auto plan = plan_gnutls_probes(image)) return plan;
   auto go = plan_go_probes(image);
   if (!go || *go) return go;
   return plan_loader_probe(image);
@@ -37,7 +39,7 @@ bool named_like_libssl(const std::string& path) {
 
 }  // namespace
 
-void TargetAttacher::consider_file(const std::string& path) {
+void TargetAttacher::consider_file(const std::string& path, Scope scope) {
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -53,6 +55,10 @@ void TargetAttacher::consider_file(const std::string& path) {
   }
   if (image->machine() != host_elf_machine()) {
     log::debug("skipped {}: built for another architecture", path);
+    return;
+  }
+  if (scope == Scope::c_libraries && image->section(".go.buildinfo")) {
+    seen_.erase(FileId{st.st_dev, st.st_ino});  // left for when it runs
     return;
   }
   auto plan = plan_for(*image, openssl_);
@@ -127,7 +133,7 @@ void TargetAttacher::scan_executable_directories() {
     for (const auto& entry : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec))
       if (entry.is_regular_file(ec) &&
           (entry.status(ec).permissions() & fs::perms::owner_exec) != fs::perms::none)
-        consider_file(entry.path());
+        consider_file(entry.path(), Scope::c_libraries);
   }
 }
 
@@ -138,8 +144,9 @@ void TargetAttacher::scan_library_directories() {
     for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it.depth() > 1) it.disable_recursion_pending();  // multiarch dirs, not whole trees
       const std::string name = it->path().filename();
-      if ((name.starts_with("libssl.so") || name.starts_with("ld-linux")) && it->is_regular_file(ec))
-        consider_file(it->path());
+      bool wanted =
+          name.starts_with("libssl.so") || name.starts_with("libgnutls.so") || name.starts_with("ld-linux");
+      if (wanted && it->is_regular_file(ec)) consider_file(it->path());
     }
   }
 }

@@ -25,10 +25,13 @@ class TargetAttacher {
   void scan_process(uint32_t pid);
   // libssl and ld.so in the usual library directories, for processes yet to start.
   void scan_library_directories();
-  // Executables with TLS built in (node, Go programs) in the usual bin
+  // Executables with a C TLS library built in (node) in the usual bin
   // directories: attached before they start, so their first call is seen.
   void scan_executable_directories();
-  void consider_file(const std::string& path);
+  // Which adapters may claim a file: every one, or only the C libraries'
+  // (Go programs on disk are many and attached when they run).
+  enum class Scope { all, c_libraries };
+  void consider_file(const std::string& path, Scope scope = Scope::all);
 
   size_t attached_files() const { return attached_files_; }
 

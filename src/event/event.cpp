@@ -62,9 +62,9 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   DataEvent e;
   e.pid = raw->pid;
   e.tid = raw->tid;
-  e.library = raw->library <= TLSTAP_LIB_GO ? static_cast<Library>(raw->library) : Library::unknown;
-  e.function =
-      raw->function <= TLSTAP_FN_GO_READ ? static_cast<TlsFunction>(raw->function) : TlsFunction::unknown;
+  e.library = raw->library <= TLSTAP_LIB_GNUTLS ? static_cast<Library>(raw->library) : Library::unknown;
+  e.function = raw->function <= TLSTAP_FN_GNUTLS_RECORD_RECV ? static_cast<TlsFunction>(raw->function)
+                                                             : TlsFunction::unknown;
   e.direction = raw->direction == TLSTAP_DIR_EGRESS ? Direction::egress : Direction::ingress;
   e.boot_time_ns = raw->timestamp_ns;
   e.conn_id = raw->conn_id;
@@ -132,6 +132,8 @@ std::string_view to_string(Library l) {
       return "openssl";
     case Library::go:
       return "go";
+    case Library::gnutls:
+      return "gnutls";
     default:
       return "unknown";
   }
@@ -155,6 +157,10 @@ std::string_view to_string(TlsFunction f) {
       return "crypto/tls.(*Conn).Write";
     case TlsFunction::go_read:
       return "crypto/tls.(*Conn).Read";
+    case TlsFunction::gnutls_record_send:
+      return "gnutls_record_send";
+    case TlsFunction::gnutls_record_recv:
+      return "gnutls_record_recv";
     default:
       return "unknown";
   }

@@ -16,7 +16,7 @@ namespace tlstap {
 
 enum class Direction : uint8_t { egress, ingress };
 enum class Role : uint8_t { unknown, client, server };
-enum class Library : uint8_t { unknown, openssl, go };
+enum class Library : uint8_t { unknown, openssl, go, gnutls };
 enum class TlsFunction : uint8_t {
   unknown,
   ssl_write,
@@ -27,6 +27,8 @@ enum class TlsFunction : uint8_t {
   ssl_read_internal,
   go_write,  // crypto/tls.(*Conn).Write
   go_read,
+  gnutls_record_send,
+  gnutls_record_recv,
 };
 
 struct Endpoint {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "tlstap.skel.h"
 
@@ -35,6 +36,14 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.openssl_internal_enter;
     case UprobeProgram::openssl_internal_exit:
       return skel->progs.openssl_internal_exit;
+    case UprobeProgram::gnutls_send_enter:
+      return skel->progs.gnutls_send_enter;
+    case UprobeProgram::gnutls_recv_enter:
+      return skel->progs.gnutls_recv_enter;
+    case UprobeProgram::gnutls_call_exit:
+      return skel->progs.gnutls_call_exit;
+    case UprobeProgram::gnutls_free:
+      return skel->progs.gnutls_free;
     case UprobeProgram::go_tls_enter:
       return skel->progs.go_tls_enter;
     case UprobeProgram::go_tls_return:
@@ -115,6 +124,20 @@ Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& pat
   return {};
 }
 
+void Tracer::detach_uprobes() {
+  constexpr size_t kThreads = 32;
+  std::vector<std::thread> threads;
+  size_t per_thread = (uprobes_.size() + kThreads - 1) / kThreads;
+  for (size_t first = 0; first < uprobes_.size(); first += per_thread) {
+    size_t last = std::min(first + per_thread, uprobes_.size());
+    threads.emplace_back([this, first, last] {
+      for (size_t i = first; i < last; ++i) uprobes_[i].reset();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  uprobes_.clear();
+}
+
 Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_control) {
   handlers_ = std::make_unique<std::array<EventHandler, 2>>();
   (*handlers_)[0] = std::move(on_data);
@@ -131,6 +154,10 @@ Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_con
 Result<void> Tracer::poll(int timeout_ms) {
   int n = ring_buffer__poll(rings_.get(), timeout_ms);
   if (n < 0 && n != -EINTR) return Error::from_errno("polling ring buffers", -n);
+  // The kernel side wakes us only per batch: whatever arrived since is read
+  // here, on the timer, wake-up or not.
+  n = ring_buffer__consume(rings_.get());
+  if (n < 0 && n != -EINTR) return Error::from_errno("reading ring buffers", -n);
   return {};
 }
 

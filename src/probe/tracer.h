@@ -29,9 +29,13 @@ enum class UprobeProgram {
   openssl_call_site,       // cookie: the public function
   openssl_internal_enter,  // cookie: TLSTAP_FN_SSL_*_INTERNAL
   openssl_internal_exit,   // uretprobe
-  go_tls_enter,            // cookie: TLSTAP_FN_GO_WRITE / _READ
-  go_tls_return,           // on a return instruction
-  openssl_free,            // SSL_free: forget the connection
+  gnutls_send_enter,
+  gnutls_recv_enter,
+  gnutls_call_exit,  // uretprobe
+  gnutls_free,       // gnutls_deinit: forget the connection
+  go_tls_enter,      // cookie: TLSTAP_FN_GO_WRITE / _READ
+  go_tls_return,     // on a return instruction
+  openssl_free,      // SSL_free: forget the connection
   loader_libs_changed,
 };
 
@@ -58,6 +62,13 @@ class Tracer {
   Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
   DropCounters drop_counters() const;
   size_t uprobe_count() const { return uprobes_.size(); }
+  // Removes every uprobe. Each removal waits for an RCU grace period in the
+  // kernel; they are done in parallel so that waiting overlaps.
+  void detach_uprobes();
+
+  Tracer(Tracer&&) = default;
+  Tracer& operator=(Tracer&&) = default;
+  ~Tracer() { detach_uprobes(); }
 
  private:
   Tracer() = default;

@@ -1,0 +1,36 @@
+/* GnuTLS: gnutls_record_send2 (what gnutls_record_send tail-calls),
+ * gnutls_record_send, gnutls_record_recv and gnutls_record_recv_seq. All take
+ * (session, data, size, ...) and return the bytes moved as ssize_t, < 0 on
+ * error. The connection is the socket the session's push/pull functions use
+ * during the call. */
+#include "tls_call.bpf.h"
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_send_enter, void *session, const void *data)
+{
+	return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_SEND,
+			      TLSTAP_DIR_EGRESS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_recv_enter, void *session, void *data)
+{
+	return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_RECV,
+			      TLSTAP_DIR_INGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(gnutls_call_exit, long ret)
+{
+	return tls_call_exit(ret, ret > 0);
+}
+
+/* gnutls_deinit(session): the next session may get the same address. */
+SEC("uprobe")
+int BPF_KPROBE(gnutls_free, void *session)
+{
+	forget_connection(bpf_get_current_pid_tgid() >> 32, (u64)session);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
