@@ -66,8 +66,12 @@ static __always_inline void read_tuple(struct tlstap_conn_tuple *t, u64 sock_id)
 static __always_inline bool same_connection(u64 sock_id, const struct tlstap_conn_tuple *t)
 {
 	struct sock *sk = (struct sock *)sock_id;
-	return BPF_CORE_READ(sk, __sk_common.skc_num) == t->local_port &&
-	       bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) == t->remote_port;
+	u16 local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	/* A closed socket has given its port back (0) while data it received is
+	 * still being read: still the same connection. */
+	return local_port == 0 ||
+	       (local_port == t->local_port &&
+		bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) == t->remote_port);
 }
 
 /* The state of (pid, conn_id) as used with sock_id (0: no socket seen).

@@ -208,7 +208,8 @@ def parse_event(line):
     event["payload"] = base64.b64decode(event["data"], validate=True)
     assert event["len"] == len(event["payload"]), f"len {event['len']} != {len(event['payload'])} decoded bytes"
     assert 0 < event["len"] <= CHUNK and event["len"] <= event["call_len"], line[:300]
-    assert event["direction"] == ("egress" if "write" in event["function"].lower() else "ingress"), line[:300]
+    sends = any(verb in event["function"].lower() for verb in ("write", "send"))
+    assert event["direction"] == ("egress" if sends else "ingress"), line[:300]
     return event
 
 
@@ -395,13 +396,13 @@ def assert_bytes_equal(actual, expected, what):
 
 
 def assert_connection(conn, *, comm, exe, local, remote, role, egress, ingress,
-                      egress_functions, ingress_functions):
+                      egress_functions, ingress_functions, library="openssl"):
     """Everything tlstap says about one connection matches the truth."""
     where = f"pid {conn.pid} {conn.local} -> {conn.remote}"
     assert (conn.local, conn.remote) == (local, remote), where
     assert conn.field_values("comm") == {comm}, where
     assert conn.field_values("exe") == {exe}, where
-    assert conn.field_values("library") == {"openssl"}, where
+    assert conn.field_values("library") == {library}, where
     assert conn.field_values("role") == {role}, where
     assert {e["function"] for e in conn.egress.events} <= set(egress_functions), where
     assert {e["function"] for e in conn.ingress.events} <= set(ingress_functions), where
@@ -412,16 +413,16 @@ def assert_connection(conn, *, comm, exe, local, remote, role, egress, ingress,
 
 
 def assert_exchange(capture, server, record, client_pid, *, comm, exe, egress_functions, ingress_functions,
-                    sole=True):
+                    sole=True, library="openssl"):
     """Both ends of one connection to tls_server.py carry exactly what was really
     sent, with the right process, addresses and roles. Returns (client, server) sides.
-    sole: the client made no other connection."""
+    sole: the client made no other connection; library: the client's TLS library."""
     if sole:
         assert len(capture.connections(client_pid)) == 1, summarize(capture.of_pid(client_pid))
     client = capture.connection(client_pid, local=record.peer)
     assert_connection(client, comm=comm, exe=exe, local=record.peer, remote=server.address, role="client",
                       egress=record.received, ingress=record.sent,
-                      egress_functions=egress_functions, ingress_functions=ingress_functions)
+                      egress_functions=egress_functions, ingress_functions=ingress_functions, library=library)
     server_side = capture.connection(server.pid, remote=record.peer)
     assert_connection(server_side, comm="python3", exe=real_exe(PYTHON), local=server.address, remote=record.peer,
                       role="server", egress=record.sent, ingress=record.received,
