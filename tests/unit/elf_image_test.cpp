@@ -27,16 +27,6 @@ using test::readelf_file_offset;
 constexpr std::array<std::string_view, 4> kSslFunctions = {"SSL_write", "SSL_read", "SSL_write_ex",
                                                            "SSL_read_ex"};
 
-ElfMachine native_machine() {
-#if defined(__x86_64__)
-  return ElfMachine::x86_64;
-#elif defined(__aarch64__)
-  return ElfMachine::aarch64;
-#else
-  return ElfMachine::other;
-#endif
-}
-
 // Holds bytes right before an inaccessible page, read-only, like the mapping
 // ElfImage::open makes: any read past the end or any write faults, even inside
 // libelf, which the sanitizers do not instrument.
@@ -182,7 +172,7 @@ TEST(ElfImage, ReadsSonameRodataAndMachine) {
     ElfImage image = open_elf(path);
     EXPECT_EQ(image.soname(), "libssl.so.3");
     EXPECT_EQ(image.find_rodata_string("OpenSSL 3.9"), "OpenSSL 3.9.9 fixture");
-    EXPECT_EQ(image.machine(), native_machine());
+    EXPECT_EQ(image.machine(), host_elf_machine());
   }
   ElfImage basic = open_elf(FIXTURE_LIBSSL_BASIC);
   EXPECT_EQ(basic.soname(), "libssl.so.1.1");
