@@ -1,0 +1,257 @@
+"""Go's crypto/tls, compiled into each Go executable, stripped or not: HTTPS
+clients and servers on net/http (HTTP/1.1 and HTTP/2), 64 goroutines on two
+threads, a 4 MiB Write and a long Read loop, calls that grow (move) the
+goroutine stack while they run. Every byte, process and connection is checked
+against what the programs really sent and received.
+
+The programs (tests/testprogs/go) are built once per session; clients wait on
+stdin until tlstap logged its attach to their executable."""
+import base64
+import functools
+import hashlib
+
+import pytest
+
+from go_programs import (GO_READ, GO_WRITE, GoProcess, build_go_program, count_returns, go_version, h2_data,
+                         h2_frames, wait_attached, H2_HEADERS)
+from harness import (CHUNK, PY_EGRESS, PY_INGRESS, PYTHON, TlsServer, assert_bytes_equal, assert_connection,
+                     assert_exchange, finish_py_client, format_endpoint, http_body, http_post, pattern, real_exe,
+                     start_py_client, summarize)
+
+GOROUTINES = 64
+STACK_CHUNK = 512  # tlsclient's stackChunk
+VARIANTS = pytest.mark.parametrize("stripped", [False, True], ids=["unstripped", "stripped"])
+
+
+@pytest.fixture(scope="session")
+def go_binary(tmp_path_factory):
+    """go_binary(program, stripped) builds tests/testprogs/go/<program> once per session."""
+    cache = tmp_path_factory.mktemp("go-cache")
+    out = tmp_path_factory.mktemp("go-bin")
+    return functools.cache(lambda program, stripped: build_go_program(program, out, cache, stripped))
+
+
+def check_attach_log(tap, binary, go_binary):
+    """tlstap names the Go version and probes the entry and every RET of both functions."""
+    attached = wait_attached(tap, binary)
+    assert attached.version == go_version(binary)
+    assert attached.probes == attached.instruction_probes == 2 + count_returns(go_binary(binary.program, False))
+    assert attached.emulated >= 2, "the entry probes should sit on emulated instructions"
+
+
+def assert_go_side(conn, binary, *, local, remote, role, egress, ingress):
+    assert_connection(conn, comm=binary.comm, exe=binary.exe, local=local, remote=remote, role=role,
+                      egress=egress, ingress=ingress, egress_functions=(GO_WRITE,), ingress_functions=(GO_READ,),
+                      library="go")
+
+
+def assert_go_exchange(capture, server, record, client, **kwargs):
+    """assert_exchange for a Go client of tls_server.py; returns (client, server) sides."""
+    return assert_exchange(capture, server, record, client.pid, comm=client.binary.comm, exe=client.binary.exe,
+                           egress_functions=(GO_WRITE,), ingress_functions=(GO_READ,), library="go", **kwargs)
+
+
+def assert_no_drops(capture):
+    assert all(n == (0, 0) for n in capture.summary["dropped"].values()), capture.summary
+
+
+def go_h1_request(host, path, body):
+    """What Go 1.19's net/http client sends for client.Post(url, "application/octet-stream", body)."""
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Go-http-client/1.1\r\n"
+            f"Content-Length: {len(body)}\r\nContent-Type: application/octet-stream\r\n"
+            f"Accept-Encoding: gzip\r\n\r\n").encode() + body
+
+
+def tlsclient_request(host, index, size):
+    """What tlsclient sends on connection `index`."""
+    return http_post(host, pattern(size + 97 * index, f"go conn {index}"), path=f"/conn{index}")
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def start_tlsclient(procs, go_binary, server, cert, *args, stripped=False, env=None):
+    return GoProcess(procs, go_binary("tlsclient", stripped),
+                     ["-addr", server.address, "-cafile", cert.cert, "-wait", *args], env=env)
+
+
+def start_go_server(procs, go_binary, cert, stripped):
+    server = GoProcess(procs, go_binary("httpsserver", stripped), ["-cert", cert.cert, "-key", cert.key])
+    server.address = format_endpoint("127.0.0.1", server.first["port"])
+    return server
+
+
+# ---------------------------------------------------------------- net/http
+
+
+@VARIANTS
+def test_http1_client(procs, tlstap, server, cert, tmp_path, go_binary, stripped):
+    """Started while tlstap runs: attached when it executes, before it sends."""
+    body = pattern(5000, "go http/1.1 client")
+    (tmp_path / "body").write_bytes(body)
+    tap = tlstap()
+    client = GoProcess(procs, go_binary("httpsclient", stripped),
+                       ["-url", server.url("/go-h1"), "-cafile", cert.cert, "-body", tmp_path / "body", "-wait"])
+    check_attach_log(tap, client.binary, go_binary)
+    client.release(tap)
+    result = client.finish()
+    record = server.next_connection()
+    capture = tap.stop()
+
+    assert_bytes_equal(record.received, go_h1_request(server.address, "/go-h1", body), "what the server received")
+    assert (result["proto"], result["local"]) == ("HTTP/1.1", record.peer)
+    assert base64.b64decode(result["body"]) == http_body(record.sent)
+    assert_go_exchange(capture, server, record, client)
+    assert_no_drops(capture)
+
+
+def http1_close_request(host, path, body):
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    return head + body
+
+
+@VARIANTS
+def test_http1_server(procs, tlstap, cert, tmp_path, go_binary, stripped):
+    """Running before tlstap starts: attached by the start-up scan. A Python client
+    (OpenSSL, traced too) is the other end."""
+    server = start_go_server(procs, go_binary, cert, stripped)
+    tap = tlstap()
+    check_attach_log(tap, server.binary, go_binary)
+    body = pattern(7000, "go http/1.1 server")
+    request = http1_close_request(server.address, "/go-server", body)
+    (tmp_path / "request").write_bytes(request)
+    client, out, local = start_py_client(procs, "127.0.0.1", server.first["port"], cert.cert, tmp_path / "request")
+    response = finish_py_client(client, out)
+    served = server.next()
+    capture = tap.stop()
+
+    assert (served["peer"], served["proto"], served["path"]) == (local, "HTTP/1.1", "/go-server")
+    assert base64.b64decode(served["received"]) == body
+    assert http_body(response) == base64.b64decode(served["sent"])
+    assert_go_side(capture.connection(server.pid, remote=local), server.binary, local=server.address, remote=local,
+                   role="server", egress=response, ingress=request)
+    assert_connection(capture.connection(client.pid), comm="python3", exe=real_exe(PYTHON), local=local,
+                      remote=server.address, role="client", egress=request, ingress=response,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+    assert_no_drops(capture)
+
+
+@VARIANTS
+def test_http2_client_and_server(procs, tlstap, cert, tmp_path, go_binary, stripped):
+    """Both ends Go: each side's capture must mirror the other's exactly, and
+    parse as whole HTTP/2 frames carrying the real request and response bodies."""
+    body = pattern(40_000, "go http/2")  # several DATA frames and TLS records
+    (tmp_path / "body").write_bytes(body)
+    server = start_go_server(procs, go_binary, cert, stripped)
+    tap = tlstap()
+    client = GoProcess(procs, go_binary("httpsclient", stripped),
+                       ["-url", f"https://{server.address}/go-h2", "-cafile", cert.cert, "-body", tmp_path / "body",
+                        "-http2", "-wait"])
+    client.release(tap)
+    result = client.finish()
+    served = server.next()
+    capture = tap.stop()
+
+    local = result["local"]
+    assert (result["proto"], served["proto"], served["peer"]) == ("HTTP/2.0", "HTTP/2.0", local)
+    assert base64.b64decode(served["received"]) == body
+    sent = base64.b64decode(served["sent"])
+    assert base64.b64decode(result["body"]) == sent
+    client_side = capture.connection(client.pid)
+    server_side = capture.connection(server.pid, remote=local)
+    assert_go_side(client_side, client.binary, local=local, remote=server.address, role="client",
+                   egress=server_side.ingress.data, ingress=server_side.egress.data)
+    assert_go_side(server_side, server.binary, local=server.address, remote=local, role="server",
+                   egress=client_side.ingress.data, ingress=client_side.egress.data)
+    requests, responses = h2_frames(client_side.egress.data, client=True), h2_frames(client_side.ingress.data, False)
+    assert any(f.type == H2_HEADERS and f.stream == 1 for f in requests), "no request HEADERS"
+    assert any(f.type == H2_HEADERS and f.stream == 1 for f in responses), "no response HEADERS"
+    assert_bytes_equal(h2_data(requests, 1), body, "request DATA")
+    assert_bytes_equal(h2_data(responses, 1), sent, "response DATA")
+    assert_no_drops(capture)
+
+
+# ---------------------------------------------------------------- crypto/tls directly
+
+
+def test_goroutines_on_two_threads(procs, tlstap, server, cert, go_binary):
+    """64 connections, one goroutine each, on GOMAXPROCS=2, writing in 1000-byte
+    pieces at once: goroutines hop threads, calls are matched by goroutine."""
+    size = 12_000
+    tap = tlstap()
+    client = start_tlsclient(procs, go_binary, server, cert, "-conns", GOROUTINES, "-size", size,
+                             "-write-size", 1000, "-read-size", 4096, stripped=True, env={"GOMAXPROCS": "2"})
+    locals_ = client.first["locals"]
+    client.release(tap)
+    results = client.finish()["connections"]
+    records = {r.peer: r for r in (server.next_connection() for _ in range(GOROUTINES))}
+    capture = tap.stop()
+
+    assert sorted(records) == sorted(locals_)
+    for index, (local, result) in enumerate(zip(locals_, results)):
+        record = records[local]
+        assert (result["local"], result.get("error")) == (local, None)
+        assert_bytes_equal(record.received, tlsclient_request(server.address, index, size), f"connection {index}")
+        assert (result["response_len"], result["response_sha256"]) == (len(record.sent), sha256(record.sent))
+        assert_go_exchange(capture, server, record, client, sole=False)
+    assert len(capture.connections(client.pid)) == GOROUTINES, summarize(capture.of_pid(client.pid))
+    # Nothing beyond these connections, and really more than one thread at work.
+    expected = sum(len(r.received) + len(r.sent) for r in records.values())
+    assert sum(e["len"] for e in capture.of_pid(client.pid)) == expected
+    assert len({e["tid"] for e in capture.of_pid(client.pid)}) >= 2
+    assert_no_drops(capture)
+
+
+def test_large_write_and_read_loop(procs, tlstap, cert, go_binary):
+    """One Write of a 4 MiB body; a 3 MiB response read by a loop of Reads."""
+    size = 4 << 20
+    server = TlsServer(procs, cert, response_padding=3 << 20)
+    tap = tlstap()
+    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-write-size", 0,
+                             "-read-size", 65536)
+    client.release(tap)
+    result = client.finish()["connections"][0]
+    record = server.next_connection()
+    capture = tap.stop()
+
+    request = tlsclient_request(server.address, 0, size)
+    assert record.received_sha256 == sha256(request) and result["writes"] == 1
+    assert (result["response_len"], result["response_sha256"]) == (len(record.sent), sha256(record.sent))
+    client_side, _ = assert_go_exchange(capture, server, record, client)
+    # The Write: one call cut into consecutive full chunks and a remainder.
+    chunks = client_side.egress.events
+    assert {e["call_len"] for e in chunks} == {len(request)}
+    assert [e["stream_offset"] for e in chunks] == list(range(0, len(request), CHUNK))
+    # The Reads: one event per Read that returned data (one TLS record, at most
+    # 16 KiB, each); the last Read returned EOF.
+    reads = client_side.ingress.events
+    assert len(reads) == result["reads"] - 1 and all(e["call_len"] == e["len"] for e in reads)
+    assert_no_drops(capture)
+
+
+def test_stack_growth_during_calls(procs, tlstap, server, cert, go_binary):
+    """Writes from and Reads into buffers on the goroutine stack, each from a fresh
+    goroutine one recursion level deeper than the last: some calls grow the stack,
+    which Go moves (buffer included) while the call runs. No crash, no loss.
+    GODEBUG=efence=1 makes Go unmap a stack it moved away from: reading a buffer
+    where it was when the call began then fails instead of finding stale bytes."""
+    size = 100_000
+    tap = tlstap()
+    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-stack", env={"GODEBUG": "efence=1"})
+    client.release(tap)
+    result = client.finish()["connections"][0]
+    record = server.next_connection()
+    capture = tap.stop()
+
+    request = tlsclient_request(server.address, 0, size)
+    assert result.get("error") is None and record.received == request
+    # The case under test happened: the stack moved during some Writes and some Reads.
+    assert result["writes_moved"] > 0 and result["reads_moved"] > 0, result
+    client_side, _ = assert_go_exchange(capture, server, record, client)
+    head = len(request) - size
+    assert [e["call_len"] for e in client_side.egress.events] == [head] + [
+        min(STACK_CHUNK, len(request) - offset) for offset in range(head, len(request), STACK_CHUNK)]
+    assert len(client_side.ingress.events) == result["reads"] - 1
+    assert_no_drops(capture)
