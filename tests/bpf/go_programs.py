@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import RUN_TIMEOUT, TESTPROGS, LineReader
+from harness import RUN_TIMEOUT, TESTPROGS, LineReader, format_endpoint
 
 GO = "/usr/lib/go-1.19/bin/go"
 GO_SOURCES = TESTPROGS / "go"
@@ -112,6 +112,22 @@ class GoProcess:
         """Its last line, once it exited 0."""
         record = self.next()
         assert self.proc.wait(RUN_TIMEOUT) == 0, f"{self.binary.path.name} exited {self.proc.returncode}"
+        return record
+
+
+class GoServer(GoProcess):
+    """tests/testprogs/go/httpsserver, on 127.0.0.1."""
+
+    def __init__(self, procs, binary, cert):
+        super().__init__(procs, binary, ["-cert", cert.cert, "-key", cert.key])
+        self.address = format_endpoint("127.0.0.1", self.first["port"])
+
+    def served(self, peer):
+        """The record of the one request from peer, once the server saw the connection
+        close (then it has read all the peer sent)."""
+        record = self.next()
+        assert record.get("peer") == peer and "error" not in record, record
+        assert self.next() == {"closed": peer}
         return record
 
 

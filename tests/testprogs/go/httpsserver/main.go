@@ -1,8 +1,8 @@
 // Command httpsserver is an HTTPS server on net/http, HTTP/1.1 and HTTP/2 (by
 // ALPN), listening on a port the OS picks. It prints {"port": N} once
-// listening, then one JSON line per request it served: the peer, the protocol,
-// and the request and response bodies, so tests compare tlstap's capture with
-// the truth.
+// listening, then one JSON line per request it served (the peer, the protocol,
+// the request and response bodies) and one per connection closed, so tests
+// compare tlstap's capture with the truth.
 package main
 
 import (
@@ -66,6 +66,13 @@ func main() {
 		emit(map[string]interface{}{"peer": r.RemoteAddr, "proto": r.Proto, "path": r.URL.Path,
 			"received": received, "sent": body})
 	})
-	server := &http.Server{Handler: handler, ErrorLog: log.New(io.Discard, "", 0)}
+	// Once a connection is closed the server has read all its peer sent: tests
+	// wait for this line before they compare both ends.
+	closed := func(conn net.Conn, state http.ConnState) {
+		if state == http.StateClosed {
+			emit(map[string]interface{}{"closed": conn.RemoteAddr().String()})
+		}
+	}
+	server := &http.Server{Handler: handler, ConnState: closed, ErrorLog: log.New(io.Discard, "", 0)}
 	log.Fatal(server.ServeTLS(listener, *cert, *key))
 }
