@@ -170,7 +170,8 @@ Result<std::vector<GoFunction>> find_go_functions(std::span<const std::byte> pcl
     auto entry = functab_entry(pclntab, *header, i);
     if (!entry) return Error{fmt::format("pclntab: function {} of {} out of bounds", i, header->nfunc)};
     auto name = function_name(pclntab, *header, entry->func_offset);
-    if (!name || std::find(names.begin(), names.end(), *name) == names.end()) continue;
+    if (!name) return Error{fmt::format("pclntab: name of function {} out of bounds (truncated table?)", i)};
+    if (std::find(names.begin(), names.end(), *name) == names.end()) continue;
     // The table ends with a sentinel entry: the next entry is this function's end.
     auto next = functab_entry(pclntab, *header, i + 1);
     if (!next || next->entry <= entry->entry) return Error{fmt::format("pclntab: bad bounds for {}", *name)};

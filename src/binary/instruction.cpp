@@ -39,18 +39,29 @@ Result<Decoder> open_decoder(ElfMachine machine) {
   return Decoder(handle.release());
 }
 
-// Decodes `code` instruction by instruction until `visit` returns false or an
-// undecodable byte ends the walk.
+// What to do at an instruction Capstone cannot decode (e.g. ARMv8.1 atomics
+// in Capstone 4): stop, or, where instructions have a fixed size (arm64),
+// step over it. Walks that must see every instruction's effect stop.
+enum class Undecodable { stop, skip_if_fixed_size };
+
+// Decodes `code` instruction by instruction until `visit` returns false or
+// the code ends (or an undecodable instruction does, see above).
 template <class Visit>
 void for_each_instruction(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
-                          Visit&& visit) {
+                          Undecodable undecodable, Visit&& visit) {
   auto decoder = open_decoder(machine);
   if (!decoder) return;
   std::unique_ptr<cs_insn, InsnFree> insn(cs_malloc(**decoder));
   const auto* bytes = reinterpret_cast<const uint8_t*>(code.data());
   size_t size = code.size();
-  while (cs_disasm_iter(**decoder, &bytes, &size, &address, insn.get()))
-    if (!visit(**decoder, *insn)) return;
+  while (size > 0) {
+    if (cs_disasm_iter(**decoder, &bytes, &size, &address, insn.get())) {
+      if (!visit(**decoder, *insn)) return;
+      continue;
+    }
+    if (undecodable == Undecodable::stop || machine != ElfMachine::aarch64 || size < 4) return;
+    bytes += 4, size -= 4, address += 4;
+  }
 }
 
 // x86 uprobes emulate nop, push of a register, and relative jmp/jcc/call
@@ -141,7 +152,7 @@ bool transfers_control(const cs_insn& insn) {
 Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address) {
   std::optional<DecodedInstruction> decoded;
-  for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
+  for_each_instruction(code, machine, address, Undecodable::stop, [&](csh, const cs_insn& insn) {
     decoded = DecodedInstruction{std::string(insn.mnemonic) + (insn.op_str[0] ? " " : "") + insn.op_str,
                                  insn.size, kernel_emulates(insn, machine)};
     return false;
@@ -153,14 +164,15 @@ Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, E
 std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, ElfMachine machine,
                                                uint64_t address) {
   std::vector<DirectBranch> branches;
-  for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
-    if (auto target = direct_target(insn, machine)) {
-      // Capstone 4 tags x86 calls with CS_GRP_CALL but not arm64's bl.
-      std::string_view m = insn.mnemonic;
-      branches.push_back({insn.address, *target, m == "call" || m == "bl"});
-    }
-    return true;
-  });
+  for_each_instruction(code, machine, address, Undecodable::skip_if_fixed_size,
+                       [&](csh, const cs_insn& insn) {
+                         if (auto target = direct_target(insn, machine)) {
+                           // Capstone 4 tags x86 calls with CS_GRP_CALL but not arm64's bl.
+                           std::string_view m = insn.mnemonic;
+                           branches.push_back({insn.address, *target, m == "call" || m == "bl"});
+                         }
+                         return true;
+                       });
   return branches;
 }
 
@@ -168,7 +180,7 @@ std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, E
                                               uint64_t address) {
   std::optional<uint64_t> target;
   auto arguments = argument_registers(machine, CallingConvention::c, 4);
-  for_each_instruction(code, machine, address, [&](csh handle, const cs_insn& insn) {
+  for_each_instruction(code, machine, address, Undecodable::stop, [&](csh handle, const cs_insn& insn) {
     if (transfers_control(insn)) {
       target = direct_target(insn, machine);
       return false;
@@ -180,10 +192,11 @@ std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, E
 
 std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine machine, uint64_t address) {
   std::vector<uint64_t> returns;
-  for_each_instruction(code, machine, address, [&](csh, const cs_insn& insn) {
-    if (in_group(insn, {CS_GRP_RET})) returns.push_back(insn.address);
-    return true;
-  });
+  for_each_instruction(code, machine, address, Undecodable::skip_if_fixed_size,
+                       [&](csh, const cs_insn& insn) {
+                         if (in_group(insn, {CS_GRP_RET})) returns.push_back(insn.address);
+                         return true;
+                       });
   return returns;
 }
 
@@ -191,7 +204,7 @@ uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uin
                         CallingConvention convention, int arguments) {
   uint64_t chosen = address;
   auto registers = argument_registers(machine, convention, arguments);
-  for_each_instruction(code, machine, address, [&](csh handle, const cs_insn& insn) {
+  for_each_instruction(code, machine, address, Undecodable::stop, [&](csh handle, const cs_insn& insn) {
     if (kernel_emulates(insn, machine)) {
       chosen = insn.address;
       return false;

@@ -105,14 +105,26 @@ void PcapngSink::write_packet(const DataRecord& record, const std::string& packe
 
 namespace {
 
-// Without addresses, a flow is one direction of one library connection.
-auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destination) {
+// A flow runs from source to destination. Without addresses, it is one
+// direction of one library connection; `reverse` names the other direction.
+auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destination, bool reverse) {
   if (source.family != 0)
     return std::make_tuple(source.family, source.address, source.port, destination.address, destination.port);
   std::array<uint8_t, 16> id{};
   std::memcpy(id.data(), &e.pid, sizeof(e.pid));
   std::memcpy(id.data() + 8, &e.conn_uid, sizeof(e.conn_uid));
-  return std::make_tuple(uint16_t{0}, id, static_cast<uint16_t>(e.direction), id, uint16_t{0});
+  uint16_t direction =
+      static_cast<uint16_t>(e.direction == Direction::egress) ^ static_cast<uint16_t>(reverse);
+  return std::make_tuple(uint16_t{0}, id, direction, id, uint16_t{0});
+}
+
+// An HTTP/2 server's first bytes: a SETTINGS frame (type 4) on stream 0.
+bool looks_like_http2_settings(std::string_view start) {
+  if (start.size() < kHttp2FrameHeader) return false;
+  auto byte = [&](size_t i) { return static_cast<uint8_t>(start[i]); };
+  uint32_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+  bool stream_zero = byte(5) == 0 && byte(6) == 0 && byte(7) == 0 && byte(8) == 0;
+  return byte(3) == 0x04 && (byte(4) & ~0x01) == 0 && stream_zero && length % 6 == 0;
 }
 
 }  // namespace
@@ -123,8 +135,8 @@ void PcapngSink::write(const DataRecord& record) {
   const Endpoint& source = egress ? e.local : e.remote;
   const Endpoint& destination = egress ? e.remote : e.local;
   if (options_.mode == PcapMode::tcp && source.family == 0) return;  // nothing a TCP tool could use
-  Flow& flow = flows_[flow_key(e, source, destination)];
-  const Flow& reverse = flows_[flow_key(e, destination, source)];
+  Flow& flow = flows_[flow_key(e, source, destination, false)];
+  Flow& reverse = flows_[flow_key(e, destination, source, true)];
   flow.pid = e.pid;
 
   // Skip what this flow already carried (the other end's copy), keep the rest.
@@ -137,11 +149,11 @@ void PcapngSink::write(const DataRecord& record) {
   if (options_.mode == PcapMode::tcp)
     write_tcp(record, reverse, payload, offset);
   else
-    write_pdu(record, flow, reverse.protocol, payload, offset);
+    write_pdu(record, flow, reverse, payload, offset);
   flow.next_offset = std::max(flow.next_offset, end);
 }
 
-void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Protocol reverse_protocol,
+void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
                            std::span<const std::byte> payload, uint64_t offset) {
   const DataEvent& e = record.event;
   bool egress = e.direction == Direction::egress;
@@ -149,15 +161,17 @@ void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Protocol revers
   const Endpoint& destination = egress ? e.remote : e.local;
   std::string_view text = as_text(payload);
   if (flow.protocol == Protocol::undecided) {
-    // The connection's protocol shows in whichever direction speaks first.
-    if (reverse_protocol != Protocol::undecided)
-      flow.protocol = reverse_protocol;
-    else if (offset == 0 && text.starts_with(kHttp2Preface))
-      flow.protocol = Protocol::http2;
+    // A direction seen from its start tells the protocol and tells the other
+    // direction too (an HTTP/2 server may speak first); one joined midway
+    // takes the other direction's word.
+    Protocol own = Protocol::other;
+    if (offset == 0 && (text.starts_with(kHttp2Preface) || looks_like_http2_settings(text)))
+      own = Protocol::http2;
     else if (offset == 0 && looks_like_http1(text))
-      flow.protocol = Protocol::http1;
-    else
-      flow.protocol = Protocol::other;
+      own = Protocol::http1;
+    bool reverse_knows = reverse.protocol == Protocol::http1 || reverse.protocol == Protocol::http2;
+    flow.protocol = own == Protocol::other && reverse_knows ? reverse.protocol : own;
+    if (own != Protocol::other && !reverse_knows) reverse.protocol = own;
   }
   if (flow.protocol != Protocol::http2) {
     const char* dissector = flow.protocol == Protocol::http1 ? "http" : "data";

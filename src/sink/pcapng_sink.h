@@ -56,8 +56,8 @@ class PcapngSink : public Sink {
   explicit PcapngSink(PcapngOptions options) : options_(std::move(options)) {}
   Result<void> open_file();
   void write_block(const std::string& block);
-  void write_pdu(const DataRecord& record, Flow& flow, Protocol reverse_protocol,
-                 std::span<const std::byte> payload, uint64_t offset);
+  void write_pdu(const DataRecord& record, Flow& flow, Flow& reverse, std::span<const std::byte> payload,
+                 uint64_t offset);
   void write_tcp(const DataRecord& record, const Flow& reverse, std::span<const std::byte> payload,
                  uint64_t offset);
   void write_packet(const DataRecord& record, const std::string& packet);

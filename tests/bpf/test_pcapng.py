@@ -275,9 +275,6 @@ def test_http1_dissected_with_no_option_on_any_port(procs, run):
     assert responses == sorted([(server_port, "200"), ("443", "200"), ("443", "200")]), rows
 
 
-@pytest.mark.xfail(strict=True, reason="tlstap bug: nginx sends its SETTINGS frame before the client's preface "
-                   "is seen; PcapngSink::write_pdu then decides the server's direction is 'other' and the "
-                   "client's direction copies it, so the whole HTTP/2 connection is exported as 'data'")
 def test_http2_dissected_with_no_option(procs, run):
     names = ["http2.header.name", "http2.header.value", "http2.data.data"]
     packets = json_layers(procs, run.pdu_file, names, "exported_pdu.src_port == 443 or exported_pdu.dst_port == 443")
