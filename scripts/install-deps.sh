@@ -14,7 +14,7 @@ build_packages=(
 test_packages=(
   python3-pytest
   openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
-  golang-1.19-go gnutls-bin libnss3-tools android-libboringssl-dev
+  golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
   wrk nghttp2-client tshark
 )
 
