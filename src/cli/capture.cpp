@@ -205,7 +205,6 @@ int run_capture(const Options& options) {
   log::level = options.verbose ? log::Level::verbose : options.quiet ? log::Level::quiet : log::Level::normal;
   auto features = probe_kernel_features();
   if (!features) {
-    log::warn("{}", features.error().message);
     fmt::print(stderr, "tlstap: error: cannot start: {}\n", features.error().message);
     return geteuid() != 0 ? kExitNoPrivilege : kExitUnsupported;
   }
