@@ -56,6 +56,11 @@ void for_each_section(Elf* elf, Visit&& visit) {
 
 }  // namespace
 
+const ElfSymbol* find_symbol(const std::vector<ElfSymbol>& symbols, std::string_view name) {
+  auto it = std::find_if(symbols.begin(), symbols.end(), [&](const ElfSymbol& s) { return s.name == name; });
+  return it == symbols.end() ? nullptr : &*it;
+}
+
 ElfImage::ElfImage(std::unique_ptr<State> state) : state_(std::move(state)) {}
 ElfImage::ElfImage(ElfImage&&) noexcept = default;
 ElfImage& ElfImage::operator=(ElfImage&&) noexcept = default;

@@ -36,6 +36,9 @@ constexpr ElfMachine host_elf_machine() {
 #endif
 }
 
+// The symbol called `name` among `symbols`, or nullptr.
+const ElfSymbol* find_symbol(const std::vector<ElfSymbol>& symbols, std::string_view name);
+
 class ElfImage {
  public:
   // Maps the file read-only and parses its headers.

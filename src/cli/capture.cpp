@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/proc.h"
 #include "conn/connection_table.h"
 #include "conn/listening_ports.h"
 #include "discovery/process_table.h"
@@ -235,8 +236,10 @@ int run_capture(const Options& options) {
   install_signal_handlers();
   session.attacher().scan_library_directories();
   session.attacher().scan_executable_directories();
-  session.attacher().scan_all_processes();
-  session.processes().scan_all();
+  for (uint32_t pid : running_pids()) {
+    session.attacher().scan_process(pid);
+    session.processes().remember(pid);
+  }
   if (session.attacher().attached_files() == 0)
     log::warn("no OpenSSL found yet; waiting for processes that load it");
   fmt::print(stderr, "tlstap: ready: {} probes on {} files\n", tracer->uprobe_count(),

@@ -4,9 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <iterator>
 #include <sstream>
+
+#include "common/proc.h"
 
 namespace tlstap {
 namespace {
@@ -48,13 +49,6 @@ bool is_unspecified(const Endpoint& e) {
   return std::all_of(e.address.begin(), e.address.begin() + len, [](uint8_t b) { return b == 0; });
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 std::vector<Endpoint> parse_listening_sockets(std::string_view text, uint16_t family) {
@@ -85,8 +79,8 @@ bool ListeningPorts::is_listening(uint32_t pid, const Endpoint& local) {
   auto it = cache_.find(pid);
   if (it == cache_.end() || now - it->second.read_at > std::chrono::seconds(1)) {
     std::string base = "/proc/" + std::to_string(pid) + "/net/";
-    Snapshot snapshot{now, parse_listening_sockets(read_file(base + "tcp"), AF_INET)};
-    auto v6 = parse_listening_sockets(read_file(base + "tcp6"), AF_INET6);
+    Snapshot snapshot{now, parse_listening_sockets(read_text_file(base + "tcp"), AF_INET)};
+    auto v6 = parse_listening_sockets(read_text_file(base + "tcp6"), AF_INET6);
     snapshot.listening.insert(snapshot.listening.end(), v6.begin(), v6.end());
     it = cache_.insert_or_assign(pid, std::move(snapshot)).first;
   }

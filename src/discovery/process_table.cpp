@@ -34,14 +34,8 @@ void ProcessTable::refresh(uint32_t pid, std::string_view executed) {
   exe_[pid] = exe;
 }
 
-void ProcessTable::scan_all() {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    uint32_t pid = static_cast<uint32_t>(std::stoul(name));
-    if (std::string exe = read_exe(pid); !exe.empty()) exe_[pid] = exe;
-  }
+void ProcessTable::remember(uint32_t pid) {
+  if (std::string exe = read_exe(pid); !exe.empty()) exe_[pid] = exe;
 }
 
 }  // namespace tlstap

@@ -17,8 +17,8 @@ class ProcessTable {
   // execve) stands in when the process is already gone.
   void refresh(uint32_t pid, std::string_view executed);
   void forget(uint32_t pid) { exe_.erase(pid); }
-  // Reads every running process now, while they exist.
-  void scan_all();
+  // Reads a running process now, while it exists (start-up).
+  void remember(uint32_t pid);
 
  private:
   std::unordered_map<uint32_t, std::string> exe_;

@@ -5,12 +5,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "binary/elf_image.h"
 #include "binary/instruction.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/unique_fd.h"
 #include "discovery/dynamic_loader.h"
 #include "discovery/proc_maps.h"
@@ -105,25 +104,13 @@ void TargetAttacher::attach_plan(const std::string& path, const std::string& sta
 
 void TargetAttacher::scan_process(uint32_t pid) {
   std::string proc = "/proc/" + std::to_string(pid);
-  std::ifstream maps(proc + "/maps");
-  if (!maps) return;  // gone already, or a kernel thread
-  std::stringstream text;
-  text << maps.rdbuf();
-  for (const auto& file : parse_executable_mappings(text.str())) {
+  // Empty when the process is gone already, or a kernel thread.
+  for (const auto& file : parse_executable_mappings(read_text_file(proc + "/maps"))) {
     if (file.deleted) {
       log::debug("pid {}: {} was replaced on disk since it was mapped; not probed", pid, file.path);
       continue;
     }
     consider_file(proc + "/root" + file.path);
-  }
-}
-
-void TargetAttacher::scan_all_processes() {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    scan_process(static_cast<uint32_t>(std::stoul(name)));
   }
 }
 

@@ -20,7 +20,6 @@ class TargetAttacher {
  public:
   TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
 
-  void scan_all_processes();
   // Every executable file mapped by pid, reached through /proc/PID/root.
   void scan_process(uint32_t pid);
   // libssl and ld.so in the usual library directories, for processes yet to start.

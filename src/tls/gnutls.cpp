@@ -30,11 +30,6 @@ bool is_version(std::string_view s) {
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
 }
 
-const ElfSymbol* find(const std::vector<ElfSymbol>& symbols, std::string_view name) {
-  auto it = std::find_if(symbols.begin(), symbols.end(), [&](const ElfSymbol& s) { return s.name == name; });
-  return it == symbols.end() ? nullptr : &*it;
-}
-
 // Entry (on the cheapest instruction that still sees session and data) and return.
 void add_call(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry) {
   uint64_t at =
@@ -51,21 +46,22 @@ std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image) {
                                                      "gnutls_record_recv", "gnutls_record_recv_seq",
                                                      "gnutls_deinit"};
   auto symbols = image.find_functions(names);
-  if (!find(symbols, "gnutls_record_send") && !find(symbols, "gnutls_record_recv")) return std::nullopt;
+  if (!find_symbol(symbols, "gnutls_record_send") && !find_symbol(symbols, "gnutls_record_recv"))
+    return std::nullopt;
 
   ProbePlan plan;
   auto version = image.find_rodata_string("3.", is_version);
   plan.description = "gnutls " + (version ? *version : std::string("(version unknown)"));
   for (const auto& send : kSend) {
-    if (const ElfSymbol* symbol = find(symbols, send.symbol)) {
+    if (const ElfSymbol* symbol = find_symbol(symbols, send.symbol)) {
       add_call(plan, image, *symbol, send.entry);
       break;
     }
   }
   for (const auto& receive : kReceive)
-    if (const ElfSymbol* symbol = find(symbols, receive.symbol))
+    if (const ElfSymbol* symbol = find_symbol(symbols, receive.symbol))
       add_call(plan, image, *symbol, receive.entry);
-  if (const ElfSymbol* deinit = find(symbols, "gnutls_deinit"))
+  if (const ElfSymbol* deinit = find_symbol(symbols, "gnutls_deinit"))
     plan.sites.push_back({deinit->name, deinit->file_offset, UprobeProgram::gnutls_free, false});
   return plan;
 }

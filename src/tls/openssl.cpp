@@ -71,11 +71,6 @@ void add_internal_route(ProbePlan& plan, const FunctionPair& pair, const Interna
   plan.sites.push_back({callee, route.callee, UprobeProgram::openssl_internal_exit, true, pair.internal_id});
 }
 
-const ElfSymbol* find_symbol(const std::vector<ElfSymbol>& symbols, std::string_view name) {
-  auto it = std::find_if(symbols.begin(), symbols.end(), [&](const ElfSymbol& s) { return s.name == name; });
-  return it == symbols.end() ? nullptr : &*it;
-}
-
 // The banner OpenSSL_version() returns: "OpenSSL 3.0.19 27 Jan 2026".
 constexpr std::string_view kBannerPrefix = "OpenSSL ";
 

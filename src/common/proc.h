@@ -1,0 +1,33 @@
+// Small readers of /proc shared by the modules that look at processes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace tlstap {
+
+// Pids of the processes running now.
+inline std::vector<uint32_t> running_pids() {
+  std::vector<uint32_t> pids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
+      pids.push_back(static_cast<uint32_t>(std::stoul(name)));
+  }
+  return pids;
+}
+
+// The whole text of a (/proc) file, "" when it cannot be read.
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace tlstap
