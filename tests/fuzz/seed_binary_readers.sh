@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Seeds for binary_readers_fuzzer: a small ELF library, a Go executable, and
+# its raw .gopclntab and .go.buildinfo. Each seed is a selector byte (0: ELF
+# reader, 1: raw table reader) followed by the content.
+# Usage: seed_binary_readers.sh SEED_DIR
+set -euo pipefail
+seeds=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+seed() { { printf "\\x$1"; cat "$2"; } > "$seeds/$3"; }
+
+printf 'int SSL_write(void){return 1;}\nint SSL_read(void){return 2;}\nconst char v[]="OpenSSL 3.1.4 x";\n' > "$work/lib.c"
+cc -shared -fPIC -o "$work/lib.so" "$work/lib.c"
+seed 00 "$work/lib.so" elf_c
+
+printf 'package main\nfunc main() { println("seed") }\n' > "$work/main.go"
+if (cd "$work" && GOCACHE="$work/gocache" GO111MODULE=off GOFLAGS= /usr/lib/go-1.19/bin/go build -ldflags="-s -w" -o go.bin main.go); then
+  seed 00 "$work/go.bin" elf_go
+  objcopy --dump-section .gopclntab="$work/pclntab" --dump-section .go.buildinfo="$work/buildinfo" "$work/go.bin" /dev/null
+  seed 01 "$work/pclntab" pclntab
+  seed 01 "$work/buildinfo" buildinfo
+fi
