@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""tlstap's benchmark suite: each workload without and with tlstap, interleaved
+(baseline, traced, baseline, traced, ...), printed as one table of ratios with
+their spread, what the capture holds against what the programs moved, and what
+tlstap itself cost.
+
+    bench/run.py --build BUILD_DIR [--quick] [--only NAME...] [--json FILE]
+
+Run as root. --quick (2 rounds, short durations) takes under 3 minutes.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from benchlib import (Processes, Spread, Tlstap, capture_volume, make_cert, reassemble, sha256_hex, stop_group,
+                      wait_idle)
+from nginx_wrk import Nginx, run_wrk
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+GO = "/usr/lib/go-1.19/bin/go"
+GO_BINARY = "tls_pingpong_go"  # also its comm: 15 characters at most
+MESSAGE = 1024
+CALLS_PER_ROUND_TRIP = 4  # client write, server read, server write, client read
+BULK_WRITE = 16384
+
+
+@dataclass
+class Settings:
+    rounds: int
+    wrk_seconds: int
+    round_trips: int
+    bulk_bytes: int
+    buffer_mib: int  # tlstap's ring buffer for the bulk runs; 0: tlstap's default
+
+
+QUICK = Settings(rounds=2, wrk_seconds=3, round_trips=20000, bulk_bytes=256 << 20, buffer_mib=0)
+FULL = Settings(rounds=5, wrk_seconds=10, round_trips=20000, bulk_bytes=256 << 20, buffer_mib=0)
+
+
+@dataclass
+class Completeness:
+    """One traced run: what the capture holds against what was really moved."""
+    captured: int
+    expected: int
+    dropped: int  # bytes tlstap's summary counts as lost
+    gaps: int  # bytes the JSON's gap_before fields announce
+    sha_ok: bool = None  # bulk, all captured: SHA-256 of the reassembled stream equals the source's
+    content_ok: bool = None  # bulk: every captured byte equals the source's at its offset
+
+    @property
+    def complete(self):
+        return self.captured == self.expected and self.sha_ok is not False and self.content_ok is not False
+
+    @property
+    def accounted(self):
+        """Every missing byte is counted in the summary."""
+        return self.expected - self.captured == self.dropped
+
+    def describe(self):
+        text = f"captured {self.captured} of {self.expected} bytes"
+        if self.sha_ok is not None:
+            text += f", sha256 {'equal' if self.sha_ok else 'DIFFERS'}"
+        if self.content_ok is not None and self.sha_ok is None:
+            text += f", captured bytes {'equal' if self.content_ok else 'DIFFER FROM'} the source at their offsets"
+        if self.captured != self.expected:
+            text += (f"; missing {self.expected - self.captured}, summary counts {self.dropped} dropped, "
+                     f"gap_before sums to {self.gaps}: {'accounted for' if self.accounted else 'NOT ACCOUNTED FOR'}")
+        return text
+
+
+@dataclass
+class Trial:
+    figure: float
+    completeness: Completeness = None
+    agent: object = None  # benchlib.AgentStats
+    note: str = ""
+
+
+@dataclass
+class Result:
+    name: str
+    unit: str
+    higher_is_better: bool
+    baseline: list = field(default_factory=list)  # figures
+    traced: list = field(default_factory=list)  # Trials
+    per_call: bool = False  # figure is ns per round trip of CALLS_PER_ROUND_TRIP calls
+
+    def ratios(self):
+        pairs = zip(self.baseline, (t.figure for t in self.traced))
+        return [t / b if self.higher_is_better else b / t for b, t in pairs]
+
+    def added_ns_per_call(self):
+        return [(t.figure - b) / CALLS_PER_ROUND_TRIP for b, t in zip(self.baseline, self.traced)]
+
+
+class Bench:
+    """Paths, the certificate, settings, and tlstap runs for every benchmark."""
+
+    def __init__(self, build, tmp, procs, settings):
+        self.build, self.tmp, self.procs, self.settings = build, tmp, procs, settings
+        self.tlstap_binary = os.path.join(build, "tlstap")
+        self.cert, self.key = make_cert(tmp)
+        self.go_binary = None
+        self._source = self._source_sha = None
+        self.runs = 0
+
+    def tlstap(self, *args):
+        self.runs += 1
+        return Tlstap(self.procs, self.tlstap_binary, os.path.join(self.tmp, f"capture{self.runs}.jsonl"), list(args))
+
+    def interleave(self, result, once):
+        """once(traced) runs the workload once, with tlstap if traced."""
+        for _ in range(self.settings.rounds):
+            result.baseline.append(once(False).figure)
+            result.traced.append(once(True))
+        return result
+
+    def source(self, size):
+        """The bytes every bulk sender sends (C and Go generate the same)."""
+        if self._source is None:
+            binary = os.path.join(self.build, "bench", "tls_bulk")
+            self._source = subprocess.run([binary, "gen", str(size)], check=True, capture_output=True).stdout
+        return self._source
+
+    def source_sha(self, size):
+        if self._source_sha is None:
+            self._source_sha = sha256_hex(self.source(size))
+        return self._source_sha
+
+    def go(self):
+        """The Go program, built now (GOPATH mode) with its cache in the build dir."""
+        if self.go_binary is None:
+            out = os.path.join(self.build, "bench", GO_BINARY)
+            env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0",
+                   "GOCACHE": os.path.join(self.build, "bench", "gocache"), "GOPATH": os.path.join(self.tmp, "gopath")}
+            subprocess.run([GO, "build", "-o", out, "."], cwd=os.path.join(BENCH_DIR, "go", "pingpong"), env=env,
+                           check=True, timeout=600)
+            self.go_binary = out
+        return self.go_binary
+
+
+def traced_run(tap, workload):
+    """Runs workload() under tap (None: untraced); tlstap is stopped whatever happens."""
+    if tap is None:
+        return workload(), None
+    try:
+        figure = workload()
+    except BaseException:
+        stop_group(tap.proc, signal.SIGINT)
+        raise
+    return figure, tap.stop()
+
+
+def read_banner(proc):
+    """The 'port P [sha256 HEX]' line a sender or server prints once listening."""
+    words = proc.stdout.readline().split()
+    if len(words) < 2 or words[0] != "port":
+        raise RuntimeError(f"{proc.args[0]} did not start: exit {proc.wait()}")
+    return int(words[1]), (words[3] if len(words) >= 4 else None)
+
+
+def finish(proc, what):
+    out = proc.communicate(timeout=600)[0]
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} exited with {proc.returncode}")
+    return out
+
+
+# --- 1 and 4: nginx under wrk --------------------------------------------------------------------
+
+def nginx_once(bench, tag, threads, connections):
+    def load(port):
+        wrk = run_wrk(port, threads, connections, bench.settings.wrk_seconds)
+        wait_idle(port)
+        return wrk
+
+    def once(traced):
+        with Nginx(bench.procs, os.path.join(bench.tmp, f"nginx-{tag}"), bench.cert, bench.key) as nginx:
+            # By pid, not --comm nginx: other nginx servers may run on this host.
+            tap = bench.tlstap("--pid", str(nginx.proc.pid)) if traced else None
+            wrk, agent = traced_run(tap, lambda: load(nginx.port))
+        served = nginx.served
+        note = f"wrk: {wrk.requests} responses; nginx's log: {served.requests} x {served.response_size} B"
+        if wrk.errors:
+            note += f"; wrk: {wrk.errors}"
+        if not tap:
+            return Trial(wrk.requests_per_second, note=note)
+        volume = capture_volume(tap.output)
+        os.remove(tap.output)
+        completeness = Completeness(volume.egress + volume.ingress, served.sent + served.received,
+                                    agent.dropped_bytes, volume.gaps)
+        return Trial(wrk.requests_per_second, completeness, agent, note)
+    return once
+
+
+def bench_nginx(bench):
+    result = Result("nginx 1 KiB, wrk -t1 -c16", "req/s", True)
+    return bench.interleave(result, nginx_once(bench, "16", 1, 16))
+
+
+def bench_nginx_1000(bench):
+    result = Result("nginx 1 KiB, wrk -t2 -c1000", "req/s", True)
+    return bench.interleave(result, nginx_once(bench, "1000", 2, 1000))
+
+
+# --- 2: per-call cost, 1 KiB ping-pong on one core -----------------------------------------------
+
+def pingpong_completeness(tap, agent, expected):
+    volume = capture_volume(tap.output)
+    os.remove(tap.output)
+    return Completeness(volume.egress + volume.ingress, expected, agent.dropped_bytes, volume.gaps)
+
+
+def pingpong_c(bench, name, comm, captured):
+    """captured: whether the comm filter lets the ping-pong through (else the
+    probes fire and the kernel side drops the calls before copying anything)."""
+    binary = os.path.join(bench.build, "bench", "tls_pingpong")
+    trips = bench.settings.round_trips
+    expected = CALLS_PER_ROUND_TRIP * MESSAGE * trips if captured else 0
+
+    def once(traced):
+        tap = bench.tlstap("--comm", comm) if traced else None
+        out, agent = traced_run(tap, lambda: subprocess.run(
+            ["taskset", "-c", "0", binary, bench.cert, bench.key, str(trips)],
+            check=True, capture_output=True, text=True, timeout=600).stdout)
+        return Trial(float(out), pingpong_completeness(tap, agent, expected) if tap else None, agent)
+
+    return bench.interleave(Result(name, "ns/round trip", False, per_call=True), once)
+
+
+def bench_pingpong_c(bench):
+    return pingpong_c(bench, "ping-pong 1 KiB, libssl (C)", "tls_pingpong", True)
+
+
+def bench_pingpong_c_probes(bench):
+    return pingpong_c(bench, "ping-pong, libssl, probes only (filtered)", "no-such-comm", False)
+
+
+def bench_pingpong_go(bench):
+    binary = bench.go()
+    trips = bench.settings.round_trips
+
+    def once(traced):
+        # The server runs before tlstap starts, so tlstap attaches to the
+        # executable while scanning processes, not in a race with the client.
+        server = bench.procs.start(["taskset", "-c", "0", binary, "pingpong-serve", bench.cert, bench.key],
+                                   stdout=subprocess.PIPE, text=True)
+        try:
+            port, _ = read_banner(server)
+            tap = bench.tlstap("--comm", GO_BINARY) if traced else None
+            out, agent = traced_run(tap, lambda: subprocess.run(
+                ["taskset", "-c", "0", binary, "pingpong-client", str(port), str(trips)],
+                check=True, capture_output=True, text=True, timeout=600).stdout)
+            finish(server, "Go ping-pong server")
+        finally:
+            stop_group(server, signal.SIGKILL)
+        expected = CALLS_PER_ROUND_TRIP * MESSAGE * trips
+        return Trial(float(out), pingpong_completeness(tap, agent, expected) if tap else None, agent)
+
+    return bench.interleave(Result("ping-pong 1 KiB, Go crypto/tls", "ns/round trip", False, per_call=True), once)
+
+
+# --- 3: bulk, 256 MiB through one connection ------------------------------------------------------
+
+def bulk_once(bench, send_argv, recv_argv):
+    size = bench.settings.bulk_bytes
+
+    def once(traced):
+        sender = bench.procs.start(send_argv(size), stdout=subprocess.PIPE, text=True)
+        try:
+            port, sha = read_banner(sender)  # printed once the data and its digest are ready
+            if sha != bench.source_sha(size):
+                raise RuntimeError(f"the sender's data is not tls_bulk's: sha256 {sha}")
+            extra = ["--buffer-size", str(bench.settings.buffer_mib)] if bench.settings.buffer_mib else []
+            tap = bench.tlstap("--pid", str(sender.pid), *extra) if traced else None
+            out, agent = traced_run(tap, lambda: subprocess.run(
+                recv_argv(port, size), check=True, capture_output=True, text=True, timeout=600).stdout)
+            finish(sender, "bulk sender")
+        finally:
+            stop_group(sender, signal.SIGKILL)
+        megabytes_per_second = size / float(out) * 1e3
+        if not tap:
+            return Trial(megabytes_per_second)
+        return Trial(megabytes_per_second, bulk_completeness(bench, tap, agent, sender.pid), agent)
+    return once
+
+
+def bulk_completeness(bench, tap, agent, pid):
+    size = bench.settings.bulk_bytes
+    streams = reassemble(tap.output, "egress", size)
+    os.remove(tap.output)
+    if len(streams) > 1 or any(p != pid for p, _ in streams):
+        raise RuntimeError(f"expected one stream from pid {pid}, got {list(streams)}")
+    stream = next(iter(streams.values()), None)
+    if stream is None:
+        return Completeness(0, size, agent.dropped_bytes, 0)
+    completeness = Completeness(stream.covered, size, agent.dropped_bytes, stream.gaps)
+    if stream.covered == size:
+        completeness.sha_ok = completeness.content_ok = sha256_hex(stream.data) == bench.source_sha(size)
+    else:
+        completeness.content_ok = stream.matches(bench.source(size))
+    return completeness
+
+
+def bench_bulk_c(bench):
+    binary = os.path.join(bench.build, "bench", "tls_bulk")
+    once = bulk_once(bench, lambda size: [binary, "send", bench.cert, bench.key, size, BULK_WRITE],
+                     lambda port, size: [binary, "recv", str(port), str(size)])
+    return bench.interleave(Result(f"bulk {bench.settings.bulk_bytes >> 20} MiB, libssl (C)", "MB/s", True), once)
+
+
+def bench_bulk_go(bench):
+    binary = bench.go()
+    once = bulk_once(bench, lambda size: [binary, "bulk-send", bench.cert, bench.key, size, BULK_WRITE],
+                     lambda port, size: [binary, "bulk-recv", str(port), str(size)])
+    return bench.interleave(Result(f"bulk {bench.settings.bulk_bytes >> 20} MiB, Go crypto/tls", "MB/s", True), once)
+
+
+BENCHMARKS = {
+    "nginx": bench_nginx,
+    "pingpong-c": bench_pingpong_c,
+    "pingpong-c-probes": bench_pingpong_c_probes,
+    "pingpong-go": bench_pingpong_go,
+    "bulk-c": bench_bulk_c,
+    "bulk-go": bench_bulk_go,
+    "nginx-1000": bench_nginx_1000,
+}
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+def figure_text(value, unit):
+    if unit == "ns/round trip":
+        return f"{value / 1000:.1f} us/rt"
+    if unit == "req/s":
+        return f"{value / 1000:.1f}k req/s"
+    return f"{value:.0f} {unit}"
+
+
+def spread_text(spread, digits):
+    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}..{spread.high:.{digits}f}]"
+
+
+def completeness_text(trials):
+    fractions = [t.completeness.captured / max(t.completeness.expected, 1) for t in trials]
+    if all(t.completeness.complete for t in trials):
+        if all(t.completeness.expected == 0 for t in trials):
+            return "none, as expected"
+        return f"100% ({len(trials)}/{len(trials)} runs)"
+    accounted = "all counted" if all(t.completeness.accounted for t in trials) else "NOT all counted"
+    return f"{min(fractions) * 100:.1f}% min, {accounted}"
+
+
+def table_rows(results):
+    header = ["benchmark", "baseline", "traced", "ratio [min..max]", "added/call ns", "complete", "agent CPU s/GB",
+              "agent RSS/anon/peak MiB"]
+    rows = [header]
+    for r in results:
+        base, traced = Spread.of(r.baseline), Spread.of([t.figure for t in r.traced])
+        agents = [t.agent for t in r.traced]
+        rows.append([
+            r.name, figure_text(base.median, r.unit), figure_text(traced.median, r.unit),
+            spread_text(Spread.of(r.ratios()), 2),
+            spread_text(Spread.of(r.added_ns_per_call()), 0) if r.per_call else "-",
+            completeness_text(r.traced),
+            f"{Spread.of([a.cpu_per_gb for a in agents]).median:.1f}" if agents[0].captured_bytes else "-",
+            " / ".join(f"{value / 2**20:.0f}" for value in (Spread.of([a.rss_bytes for a in agents]).median,
+                                                           Spread.of([a.anon_bytes for a in agents]).median,
+                                                           max(a.hwm_bytes for a in agents))),
+        ])
+    return rows
+
+
+def print_table(results, out=sys.stdout):
+    rows = table_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |", file=out)
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|", file=out)
+    print(file=out)
+    for r in results:
+        for i, trial in enumerate(r.traced, 1):
+            agent = trial.agent
+            print(f"{r.name}, traced run {i}: {trial.completeness.describe()}; tlstap {agent.cpu_seconds:.2f} s CPU "
+                  f"for {agent.captured_bytes / 1e6:.1f} MB in {agent.events} events"
+                  + (f"; {trial.note}" if trial.note else ""), file=out)
+
+
+def result_json(result):
+    summary = {"ratios": result.ratios()}
+    if result.per_call:
+        summary["added_ns_per_call"] = result.added_ns_per_call()
+    return {**dataclasses.asdict(result), **summary}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", required=True, help="build directory holding tlstap and bench/")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, short durations (under 3 minutes)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--rounds", type=int, help="baseline/traced pairs per benchmark")
+    parser.add_argument("--buffer-size", type=int, default=0, help="tlstap --buffer-size (MiB) for the bulk runs")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run.py: tlstap needs root")
+    # SIGTERM unwinds like ^C: every child is stopped, the temp dir removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("run.py: terminated"))
+    settings = dataclasses.replace(QUICK if args.quick else FULL, buffer_mib=args.buffer_size)
+    if args.rounds:
+        settings.rounds = args.rounds
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))  # wrk -c1000, inherited
+    build = os.path.abspath(args.build)
+
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    results = []
+    with Processes() as procs, tempfile.TemporaryDirectory(prefix="tlstap-bench-") as tmp:
+        bench = Bench(build, tmp, procs, settings)
+        for name in args.only or BENCHMARKS:
+            print(f"[{time.monotonic() - started:5.0f} s] {name}...", file=sys.stderr, flush=True)
+            results.append(BENCHMARKS[name](bench))
+    print(f"[{time.monotonic() - started:5.0f} s] done: {settings}", file=sys.stderr)
+    machine = (f"{os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs, "
+               f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
+    print(f"machine: {machine}\n")
+    print_table(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "settings": dataclasses.asdict(settings),
+                       "results": [result_json(r) for r in results]}, f, indent=1)
+    complete = all(t.completeness.complete for r in results for t in r.traced)
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
