@@ -34,6 +34,9 @@ enum tlstap_library {
 	TLSTAP_LIB_OPENSSL = 1,
 	TLSTAP_LIB_GO = 2, /* Go's crypto/tls */
 	TLSTAP_LIB_GNUTLS = 3,
+	TLSTAP_LIB_BORINGSSL = 4,
+	TLSTAP_LIB_NSS = 5,
+	TLSTAP_LIB_MAX = TLSTAP_LIB_NSS,
 };
 
 enum tlstap_function {
@@ -49,6 +52,12 @@ enum tlstap_function {
 	TLSTAP_FN_GO_READ = 8,	/* crypto/tls.(*Conn).Read */
 	TLSTAP_FN_GNUTLS_RECORD_SEND = 9,
 	TLSTAP_FN_GNUTLS_RECORD_RECV = 10,
+	/* NSPR calls that reached NSS's SSL layer */
+	TLSTAP_FN_NSS_PR_WRITE = 11,
+	TLSTAP_FN_NSS_PR_READ = 12,
+	TLSTAP_FN_NSS_PR_SEND = 13,
+	TLSTAP_FN_NSS_PR_RECV = 14,
+	TLSTAP_FN_MAX = TLSTAP_FN_NSS_PR_RECV,
 };
 
 enum tlstap_direction {

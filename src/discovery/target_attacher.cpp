@@ -13,8 +13,10 @@
 #include "common/unique_fd.h"
 #include "discovery/dynamic_loader.h"
 #include "discovery/proc_maps.h"
+#include "tls/boringssl.h"
 #include "tls/gnutls.h"
 #include "tls/go_tls.h"
+#include "tls/nss.h"
 #include "tls/openssl.h"
 
 namespace tlstap {
@@ -24,8 +26,11 @@ namespace fs = std::filesystem;
 
 // Asks each adapter in turn; an Error means "recognised, but cannot probe".
 Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
+  if (auto plan = plan_boringssl_probes(image)) return plan;
   if (auto plan = plan_openssl_probes(image, openssl)) return plan;
   if (auto plan = plan_gnutls_probes(image)) return plan;
+  auto nss = plan_nss_probes(image);
+  if (!nss || *nss) return nss;
   auto go = plan_go_probes(image);
   if (!go || *go) return go;
   return plan_loader_probe(image);
@@ -131,8 +136,8 @@ void TargetAttacher::scan_library_directories() {
     for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it.depth() > 1) it.disable_recursion_pending();  // multiarch dirs, not whole trees
       const std::string name = it->path().filename();
-      bool wanted =
-          name.starts_with("libssl.so") || name.starts_with("libgnutls.so") || name.starts_with("ld-linux");
+      bool wanted = name.starts_with("libssl.so") || name.starts_with("libssl3.so") ||
+                    name.starts_with("libgnutls.so") || name.starts_with("ld-linux");
       if (wanted && it->is_regular_file(ec)) consider_file(it->path());
     }
   }

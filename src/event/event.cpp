@@ -62,9 +62,9 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   DataEvent e;
   e.pid = raw->pid;
   e.tid = raw->tid;
-  e.library = raw->library <= TLSTAP_LIB_GNUTLS ? static_cast<Library>(raw->library) : Library::unknown;
-  e.function = raw->function <= TLSTAP_FN_GNUTLS_RECORD_RECV ? static_cast<TlsFunction>(raw->function)
-                                                             : TlsFunction::unknown;
+  e.library = raw->library <= TLSTAP_LIB_MAX ? static_cast<Library>(raw->library) : Library::unknown;
+  e.function =
+      raw->function <= TLSTAP_FN_MAX ? static_cast<TlsFunction>(raw->function) : TlsFunction::unknown;
   e.direction = raw->direction == TLSTAP_DIR_EGRESS ? Direction::egress : Direction::ingress;
   e.boot_time_ns = raw->timestamp_ns;
   e.conn_id = raw->conn_id;
@@ -134,6 +134,10 @@ std::string_view to_string(Library l) {
       return "go";
     case Library::gnutls:
       return "gnutls";
+    case Library::boringssl:
+      return "boringssl";
+    case Library::nss:
+      return "nss";
     default:
       return "unknown";
   }
@@ -161,6 +165,14 @@ std::string_view to_string(TlsFunction f) {
       return "gnutls_record_send";
     case TlsFunction::gnutls_record_recv:
       return "gnutls_record_recv";
+    case TlsFunction::nss_pr_write:
+      return "PR_Write";
+    case TlsFunction::nss_pr_read:
+      return "PR_Read";
+    case TlsFunction::nss_pr_send:
+      return "PR_Send";
+    case TlsFunction::nss_pr_recv:
+      return "PR_Recv";
     default:
       return "unknown";
   }

@@ -16,7 +16,7 @@ namespace tlstap {
 
 enum class Direction : uint8_t { egress, ingress };
 enum class Role : uint8_t { unknown, client, server };
-enum class Library : uint8_t { unknown, openssl, go, gnutls };
+enum class Library : uint8_t { unknown, openssl, go, gnutls, boringssl, nss };
 enum class TlsFunction : uint8_t {
   unknown,
   ssl_write,
@@ -29,6 +29,10 @@ enum class TlsFunction : uint8_t {
   go_read,
   gnutls_record_send,
   gnutls_record_recv,
+  nss_pr_write,  // PR_Write on a socket with NSS's SSL layer
+  nss_pr_read,
+  nss_pr_send,
+  nss_pr_recv,
 };
 
 struct Endpoint {

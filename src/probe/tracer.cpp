@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <fmt/format.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,6 +51,18 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.go_tls_return;
     case UprobeProgram::openssl_free:
       return skel->progs.openssl_free;
+    case UprobeProgram::boringssl_write_enter:
+      return skel->progs.boringssl_write_enter;
+    case UprobeProgram::boringssl_read_enter:
+      return skel->progs.boringssl_read_enter;
+    case UprobeProgram::nss_write_enter:
+      return skel->progs.nss_write_enter;
+    case UprobeProgram::nss_read_enter:
+      return skel->progs.nss_read_enter;
+    case UprobeProgram::nss_send_enter:
+      return skel->progs.nss_send_enter;
+    case UprobeProgram::nss_recv_enter:
+      return skel->progs.nss_recv_enter;
     case UprobeProgram::loader_libs_changed:
       return skel->progs.loader_libs_changed;
   }
@@ -152,10 +165,14 @@ Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_con
 }
 
 Result<void> Tracer::poll(int timeout_ms) {
-  int n = ring_buffer__poll(rings_.get(), timeout_ms);
-  if (n < 0 && n != -EINTR) return Error::from_errno("polling ring buffers", -n);
-  // The kernel side wakes us only per batch: whatever arrived since is read
-  // here, on the timer, wake-up or not.
+  // Wait, then read the rings in the order they were added, control first:
+  // ring_buffer__poll reads them in the order epoll reports them, and data of
+  // a short-lived process read before its exec event gets no executable.
+  // The kernel side wakes us only per batch: whatever arrived is read here,
+  // on the timer, wake-up or not.
+  std::array<epoll_event, 2> ready{};
+  int n = epoll_wait(ring_buffer__epoll_fd(rings_.get()), ready.data(), ready.size(), timeout_ms);
+  if (n < 0 && errno != EINTR) return Error::from_errno("polling ring buffers");
   n = ring_buffer__consume(rings_.get());
   if (n < 0 && n != -EINTR) return Error::from_errno("reading ring buffers", -n);
   return {};

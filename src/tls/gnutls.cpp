@@ -6,8 +6,6 @@
 #include <array>
 #include <cctype>
 
-#include "binary/instruction.h"
-
 namespace tlstap {
 namespace {
 
@@ -32,11 +30,7 @@ bool is_version(std::string_view s) {
 
 // Entry (on the cheapest instruction that still sees session and data) and return.
 void add_call(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry) {
-  uint64_t at =
-      cheapest_entry(image.function_bytes(symbol), image.machine(), symbol.address, CallingConvention::c, 2);
-  auto offset = image.file_offset(at);
-  plan.sites.push_back({symbol.name, offset ? *offset : symbol.file_offset, entry, false});
-  plan.sites.push_back({symbol.name, symbol.file_offset, UprobeProgram::gnutls_call_exit, true});
+  add_cheap_entry_and_return(plan, image, symbol, entry, UprobeProgram::gnutls_call_exit, 2);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "binary/instruction.h"
+#include "tls/boringssl.h"
 
 namespace tlstap {
 namespace {
@@ -97,6 +98,7 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
                                                      "SSL_free"};
   auto symbols = image.find_functions(names);
   if (!find_symbol(symbols, "SSL_write") && !find_symbol(symbols, "SSL_read")) return std::nullopt;
+  if (is_boringssl(image)) return std::nullopt;  // same API, its own adapter
 
   ProbePlan plan;
   std::string version = openssl_version(image);
@@ -120,12 +122,8 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
   }
   // Without it a freed SSL* reused for a new connection on the same socket
   // address goes unnoticed only if the ports match too; with it, never.
-  if (const ElfSymbol* free = find_symbol(symbols, "SSL_free")) {
-    uint64_t entry =
-        cheapest_entry(image.function_bytes(*free), image.machine(), free->address, CallingConvention::c);
-    if (auto offset = image.file_offset(entry))
-      plan.sites.push_back({"SSL_free", *offset, UprobeProgram::openssl_free, false});
-  }
+  if (const ElfSymbol* free = find_symbol(symbols, "SSL_free"))
+    add_cheap_entry(plan, image, *free, UprobeProgram::openssl_free, 1);
   return plan;
 }
 

@@ -20,7 +20,7 @@ struct OpensslPlanOptions {
   bool call_sites = true;  // needs BPF attach cookies (Linux 5.15+)
 };
 
-// nullopt when the file carries neither SSL_write nor SSL_read.
+// nullopt when the file carries neither SSL_write nor SSL_read, or is BoringSSL.
 std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options = {});
 
 // "3.0.19" from an "OpenSSL 3.0.19 ..." string, else the soname's version, else "".

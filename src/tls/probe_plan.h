@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "binary/elf_image.h"
 #include "probe/tracer.h"
 
 namespace tlstap {
@@ -23,5 +24,15 @@ struct ProbePlan {
   std::vector<ProbeSite> sites;
   std::vector<std::string> warnings;  // functions we expected and did not find
 };
+
+// Where the adapters place a C function's probes (DESIGN.md, "The cost of a
+// uprobe here"): the entry program on the first instruction the kernel
+// emulates that still sees the first `arguments` arguments (the entry itself
+// otherwise).
+void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
+                     int arguments);
+// The same, plus `exit` as a uretprobe on the function.
+void add_cheap_entry_and_return(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol,
+                                UprobeProgram entry, UprobeProgram exit, int arguments);
 
 }  // namespace tlstap

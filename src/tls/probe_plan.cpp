@@ -1,0 +1,21 @@
+#include "tls/probe_plan.h"
+
+#include "binary/instruction.h"
+
+namespace tlstap {
+
+void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
+                     int arguments) {
+  uint64_t at = cheapest_entry(image.function_bytes(symbol), image.machine(), symbol.address,
+                               CallingConvention::c, arguments);
+  auto offset = image.file_offset(at);
+  plan.sites.push_back({symbol.name, offset ? *offset : symbol.file_offset, entry, false});
+}
+
+void add_cheap_entry_and_return(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol,
+                                UprobeProgram entry, UprobeProgram exit, int arguments) {
+  add_cheap_entry(plan, image, symbol, entry, arguments);
+  plan.sites.push_back({symbol.name, symbol.file_offset, exit, true});
+}
+
+}  // namespace tlstap
