@@ -156,17 +156,21 @@ void ExchangeTracker::observe(const DataRecord& record) {
     return;
   }
 
-  if (record.gap_before) restart_http1(c);
+  if (record.gap_before) restart_http1(c, record.gap_before);
   Http1Parser& parser = from_client ? *c.requests : *c.responses;
   std::vector<HttpMessage> messages;
   ParseState state = parser.feed(e.payload, t, messages);
-  for (auto& message : messages) {
-    if (from_client) {
-      c.responses->expect_response_to(message.method);
-      c.unanswered.push_back(std::move(message));
-      continue;
+  if (from_client) {
+    for (auto& request : messages) {
+      c.responses->expect_response_to(request.method);
+      c.unanswered.push_back(std::move(request));
     }
-    HttpExchange exchange = answer(c, std::move(message));
+    // A response that waited for its request's method completes now.
+    messages.clear();
+    if (!c.unanswered.empty()) (void)c.responses->feed({}, t, messages);
+  }
+  for (auto& response : messages) {
+    HttpExchange exchange = answer(c, std::move(response));
     exchange.switched_protocols = c.responses->switched_protocols();
     report(c, std::move(exchange));
   }
@@ -181,12 +185,12 @@ void ExchangeTracker::observe(const DataRecord& record) {
 // requests still waiting are reported without their response, both parsers
 // start over on the next message start, and a response to a request the gap
 // hid may still come (paired with nothing, rather than with a later one).
-void ExchangeTracker::restart_http1(Connection& c) {
+void ExchangeTracker::restart_http1(Connection& c, uint64_t gap) {
   report_unanswered(c);
   for (auto* parser : {&c.requests, &c.responses}) {
     parser->emplace(parser == &c.requests ? Http1Parser::Kind::request : Http1Parser::Kind::response,
                     limits_.max_body_bytes);
-    (*parser)->lost(0);
+    (*parser)->lost(gap);  // both resynchronise on the next message start
   }
   c.responses->expect_response_to("");
 }

@@ -64,7 +64,7 @@ class ExchangeTracker {
   void finish(Connection& connection);
   void report(Connection& connection, proto::HttpExchange exchange);
   void report_unanswered(Connection& connection);
-  void restart_http1(Connection& connection);
+  void restart_http1(Connection& connection, uint64_t gap);
   void evict_oldest();
 
   ExchangeTrackerLimits limits_;

@@ -6,6 +6,7 @@
 
 #include <deque>
 
+#include "nghttp2_peer.h"
 #include "test_support.h"
 
 namespace tlstap {
@@ -204,6 +205,90 @@ TEST(ExchangeTracker, OldestConnectionEvictedPastTheCap) {
   ASSERT_EQ(c.out.size(), 2u);
   EXPECT_TRUE(c.out[0].exchange.request);
   EXPECT_FALSE(c.out[1].exchange.request);
+}
+
+// Feeds what real libnghttp2 peers wrote, as the client (or the server) process would see it.
+void replay_h2(Connection& c, const std::vector<test::H2Chunk>& chunks, Role role, uint64_t& time) {
+  for (const auto& chunk : chunks) {
+    bool egress = chunk.from_client == (role == Role::client);
+    c.send(egress ? Direction::egress : Direction::ingress, chunk.bytes, time += 1000, role);
+  }
+}
+
+TEST(ExchangeTracker, Http2StreamsFromEitherSide) {
+  for (Role role : {Role::client, Role::server}) {
+    test::Nghttp2Peers peers;
+    int32_t a = peers.request(
+        {{":method", "GET"}, {":scheme", "https"}, {":authority", "api.local"}, {":path", "/a"}});
+    int32_t b = peers.request(
+        {{":method", "POST"}, {":scheme", "https"}, {":authority", "api.local"}, {":path", "/b"}}, "payload");
+    peers.pump();
+    peers.respond(b, {{":status", "201"}}, "made");
+    peers.respond(a, {{":status", "200"}, {"content-type", "text/plain"}}, "hello");
+    peers.pump();
+    Connection c;
+    uint64_t time = 0;
+    replay_h2(c, peers.chunks(), role, time);
+    ASSERT_EQ(c.out.size(), 2u) << "role " << to_string(role);
+    const auto& first = c.out[0].exchange;  // answered first
+    EXPECT_EQ(first.version, "2");
+    EXPECT_EQ(first.stream_id, static_cast<uint32_t>(b));
+    EXPECT_EQ(first.request->method, "POST");
+    EXPECT_EQ(first.request->body, "payload");
+    EXPECT_EQ(first.response->status, 201);
+    EXPECT_EQ(first.response->body, "made");
+    EXPECT_GT(first.latency_ns(), 0u);
+    const auto& second = c.out[1].exchange;
+    EXPECT_EQ(second.stream_id, static_cast<uint32_t>(a));
+    EXPECT_EQ(second.request->authority, "api.local");
+    EXPECT_EQ(second.request->target, "/a");
+    EXPECT_EQ(second.response->body, "hello");
+    EXPECT_FALSE(second.grpc);
+    EXPECT_EQ(c.out[0].connection.role, role);
+  }
+}
+
+TEST(ExchangeTracker, GrpcCallFromAnHttp2Stream) {
+  test::Nghttp2Peers peers;
+  std::string request_message("\x00\x00\x00\x00\x02\x08\x07", 7);  // field 1 = 7
+  int32_t id = peers.request({{":method", "POST"},
+                              {":scheme", "https"},
+                              {":authority", "localhost:50051"},
+                              {":path", "/helloworld.Greeter/SayHello"},
+                              {"content-type", "application/grpc"},
+                              {"te", "trailers"}},
+                             request_message);
+  peers.pump();
+  std::string response_message("\x00\x00\x00\x00\x04\x0a\x02hi", 9);  // field 1 = "hi"
+  peers.respond(id, {{":status", "200"}, {"content-type", "application/grpc"}}, response_message,
+                {{"grpc-status", "5"}, {"grpc-message", "not found"}});
+  peers.pump();
+  Connection c;
+  uint64_t time = 0;
+  replay_h2(c, peers.chunks(), Role::client, time);
+  ASSERT_EQ(c.out.size(), 1u);
+  const auto& x = c.out[0].exchange;
+  ASSERT_TRUE(x.grpc);
+  EXPECT_EQ(x.grpc->service, "helloworld.Greeter");
+  EXPECT_EQ(x.grpc->method, "SayHello");
+  EXPECT_EQ(x.grpc->status, 5);
+  EXPECT_EQ(x.grpc->message, "not found");
+  ASSERT_EQ(x.grpc->request_messages.size(), 1u);
+  EXPECT_EQ(x.grpc->request_messages[0].data, "\x08\x07");
+  ASSERT_EQ(x.grpc->response_messages.size(), 1u);
+  EXPECT_EQ(x.grpc->response_messages[0].data, "\x0a\x02hi");
+}
+
+TEST(ExchangeTracker, ResponseHeldForItsMethodIsPairedWhenTheRequestArrives) {
+  Connection c;
+  // The response is parsed before its request is known (the parser waits to
+  // learn whether the request was HEAD): it completes when the request does.
+  c.send(Direction::egress, "HEAD /x HTTP/1.1\r\nHost: h\r\n", 1);
+  c.send(Direction::egress, "\r\n", 2);
+  c.send(Direction::ingress, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 3);
+  ASSERT_EQ(c.out.size(), 1u);
+  EXPECT_EQ(c.out[0].exchange.request->method, "HEAD");
+  EXPECT_EQ(c.out[0].exchange.response->body_length, 0u);
 }
 
 }  // namespace
