@@ -5,8 +5,12 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "cli/pipeline.h"
+#include "cli/terminal.h"
+#include "cli/top_view.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "conn/connection_table.h"
@@ -16,10 +20,6 @@
 #include "event/event.h"
 #include "probe/kernel_features.h"
 #include "probe/tracer.h"
-#include "sink/json_sink.h"
-#include "sink/output.h"
-#include "sink/pcapng_sink.h"
-#include "sink/text_sink.h"
 
 namespace tlstap {
 namespace {
@@ -63,52 +63,12 @@ bool drops_grew(const DropCounters& now, const DropCounters& before) {
   return false;
 }
 
-// Every destination the user asked for: text or JSON (stdout or a file) and pcapng.
-class SinkSet {
- public:
-  static Result<SinkSet> open(const Options& options) {
-    SinkSet set;
-    // `-w -` alone sends pcapng to stdout: the text output then has no place.
-    bool pcap_on_stdout = options.pcap_path == "-";
-    if (!(pcap_on_stdout && (options.output_path.empty() || options.output_path == "-"))) {
-      auto output = Output::open(options.output_path);
-      if (!output) return output.error();
-      set.text_output_ = std::make_unique<Output>(std::move(*output));
-      if (options.format == OutputFormat::json)
-        set.sinks_.push_back(std::make_unique<JsonSink>(*set.text_output_));
-      else
-        set.sinks_.push_back(std::make_unique<TextSink>(*set.text_output_));
-    }
-    if (!options.pcap_path.empty()) {
-      auto pcap = PcapngSink::open(
-          {options.pcap_path, options.pcap_mode, uint64_t{options.rotate_mib} << 20, options.keep_files});
-      if (!pcap) return pcap.error();
-      set.sinks_.push_back(std::make_unique<PcapngSink>(std::move(*pcap)));
-    }
-    return set;
-  }
-
-  void write(const DataRecord& record) {
-    for (auto& sink : sinks_) sink->write(record);
-  }
-  void flush() {
-    for (auto& sink : sinks_) sink->flush();
-  }
-  void forget_process(uint32_t pid) {
-    for (auto& sink : sinks_) sink->forget_process(pid);
-  }
-  bool failed() const { return text_output_ && text_output_->failed(); }
-
- private:
-  std::unique_ptr<Output> text_output_;  // on the heap: sinks keep a reference
-  std::vector<std::unique_ptr<Sink>> sinks_;
-};
-
 // Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
-  CaptureSession(SinkSet& sinks, Tracer& tracer, const KernelFeatures& features)
-      : sinks_(sinks),
+  CaptureSession(Pipeline& pipeline, Tracer& tracer, const KernelFeatures& features)
+      : pipeline_(pipeline),
+        tracer_(tracer),
         attacher_(tracer, OpensslPlanOptions{features.attach_cookies}),
         connections_(
             [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
@@ -123,6 +83,8 @@ class CaptureSession {
       if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
       return;
     }
+    // A process seen for the first time may have its exec waiting in the other ring.
+    if (!processes_.knows(event->pid)) (void)tracer_.consume_control();
     ConnectionView view = connections_.observe(*event);
     DataRecord record{*event,
                       event->boot_time_ns + boot_to_unix_ns_,
@@ -130,7 +92,7 @@ class CaptureSession {
                       view.role,
                       view.gap_before,
                       view.opened_before_capture};
-    sinks_.write(record);
+    pipeline_.write(record);
     ++events_;
     bytes_ += event->payload.size();
   }
@@ -167,14 +129,14 @@ class CaptureSession {
 
   // Called between polls: flushes output, forgets processes that exited.
   void housekeeping() {
-    sinks_.flush();
+    pipeline_.flush();
     auto now = std::chrono::steady_clock::now();
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;
       processes_.forget(pid);
       connections_.forget_process(pid);
       listening_.forget(pid);
-      sinks_.forget_process(pid);
+      pipeline_.forget_process(pid);
       exited_.erase(exited_.begin());
     }
   }
@@ -183,11 +145,16 @@ class CaptureSession {
     fmt::print(stderr, "tlstap: summary: {} events, {} bytes captured; dropped: {}", events_, bytes_,
                describe_drops(drops));
     if (malformed_events_) fmt::print(stderr, "; {} malformed events", malformed_events_);
+    const ExchangeTrackerStats& x = pipeline_.exchange_stats();
+    fmt::print(stderr, "; {} HTTP exchanges", x.exchanges);
+    if (x.evicted_connections)
+      fmt::print(stderr, ", {} connections evicted (memory cap)", x.evicted_connections);
     fmt::print(stderr, "\n");
   }
 
  private:
-  SinkSet& sinks_;
+  Pipeline& pipeline_;
+  Tracer& tracer_;
   TargetAttacher attacher_;
   ProcessTable processes_;
   ListeningPorts listening_;
@@ -211,9 +178,12 @@ int run_capture(const Options& options) {
   }
   for (const auto& warning : features->warnings) log::warn("{}", warning);
 
-  auto sinks = SinkSet::open(options);
-  if (!sinks) {
-    fmt::print(stderr, "tlstap: error: {}\n", sinks.error().message);
+  TopStats top_stats;
+  std::vector<std::unique_ptr<Sink>> views;
+  if (options.command == Command::top) views.push_back(std::make_unique<TopSink>(top_stats));
+  auto pipeline = Pipeline::open(options, std::move(views));
+  if (!pipeline) {
+    fmt::print(stderr, "tlstap: error: {}\n", pipeline.error().message);
     return kExitRuntimeError;
   }
   if (!options.verbose)  // verbose keeps libbpf's own printer: verifier logs
@@ -226,7 +196,7 @@ int run_capture(const Options& options) {
     return kExitUnsupported;
   }
 
-  CaptureSession session(*sinks, *tracer, *features);
+  CaptureSession session(**pipeline, *tracer, *features);
   auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
                                           [&](auto bytes) { session.on_control(bytes); });
   if (!opened) {
@@ -247,7 +217,12 @@ int run_capture(const Options& options) {
 
   int exit_code = kExitOk;
   auto last_drop_check = std::chrono::steady_clock::now();
-  while (!g_stop_requested) {
+  std::optional<Terminal> terminal;
+  if (options.command == Command::top) {
+    terminal.emplace();
+    log::level = log::Level::silent;  // the screen is the view's now; it shows the drops
+  }
+  while (!g_stop_requested && !(terminal && terminal->quit_requested())) {
     // The kernel wakes us only per batch of events; the timeout bounds the
     // delay of a lone event.
     if (auto polled = tracer->poll(50); !polled) {
@@ -259,18 +234,24 @@ int run_capture(const Options& options) {
     if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
       last_drop_check = now;
       session.report_new_drops(tracer->drop_counters());
+      if (terminal)
+        terminal->draw(
+            render_top(top_stats.rows(clock_ns(CLOCK_REALTIME)),
+                       {top_stats.exchanges(), top_stats.bytes(), describe_drops(tracer->drop_counters())},
+                       terminal->width(), terminal->height()));
     }
-    if (sinks->failed()) {
+    if ((*pipeline)->failed()) {
       fmt::print(stderr, "tlstap: error: writing output failed\n");
       exit_code = kExitRuntimeError;
       break;
     }
   }
+  terminal.reset();
   // Drain what the kernel already produced, then detach.
   (void)tracer->poll(0);
   DropCounters drops = tracer->drop_counters();
   tracer = Error{"detached"};
-  sinks->flush();
+  (*pipeline)->finish();
   session.print_summary(drops);
   return exit_code;
 }

@@ -2,6 +2,7 @@
 
 #include "cli/capture.h"
 #include "cli/options.h"
+#include "cli/replay.h"
 
 int main(int argc, char** argv) {
   auto options = tlstap::parse_options(argc, argv);
@@ -13,5 +14,6 @@ int main(int argc, char** argv) {
     fmt::print("{}", *options->early_exit_text);
     return tlstap::kExitOk;
   }
+  if (options->command == tlstap::Command::replay) return tlstap::run_replay(*options);
   return tlstap::run_capture(*options);
 }

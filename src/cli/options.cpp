@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <map>
 
 #include "version.h"
@@ -36,8 +37,24 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--buffer-size", options.buffer_mib, "Kernel ring buffer size in MiB")
       ->check(CLI::Range(1, 1024));
-  app.add_flag("-v,--verbose", options.verbose, "Log every probe site and every skipped file");
+  std::vector<std::string> events;
+  app.add_option("--events", events, "What to write: data (plaintext chunks), http (exchanges); default both")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"data", "http"}));
+  app.add_flag("--show-secrets", options.show_secrets,
+               "Show credential headers (authorization, cookie, ...) instead of masking them");
+  app.add_option("--max-body", options.max_body_bytes, "Bytes of each HTTP body kept in exchanges")
+      ->check(CLI::Range(0, 1 << 24));
+  app.add_flag("-v,--verbose", options.verbose,
+               "Log every probe site and every skipped file; headers and bodies under each exchange");
   app.add_flag("-q,--quiet", options.quiet, "Only log warnings and errors");
+
+  app.fallthrough();
+  auto* replay = app.add_subcommand("replay", "Run the protocol layer and the sinks on a JSON-lines capture");
+  replay->add_option("FILE", options.replay_path, "A file written by tlstap -f json (- for stdin)")
+      ->required();
+  auto* top = app.add_subcommand("top", "Live view: exchanges/s, errors, latency per process and endpoint");
+  app.require_subcommand(0, 1);
 
   try {
     app.parse(argc, argv);
@@ -49,6 +66,12 @@ Result<Options> parse_options(int argc, const char* const* argv) {
     options.early_exit_text = std::string("tlstap ") + kTlstapVersion + "\n";
   } catch (const CLI::ParseError& e) {
     return Error{std::string(e.what()) + "\nRun with --help for more information."};
+  }
+  if (replay->parsed()) options.command = Command::replay;
+  if (top->parsed()) options.command = Command::top;
+  if (!events.empty()) {
+    options.data_events = std::find(events.begin(), events.end(), "data") != events.end();
+    options.http_events = std::find(events.begin(), events.end(), "http") != events.end();
   }
   if (options.verbose && options.quiet) return Error{"--verbose and --quiet exclude each other"};
   if ((options.rotate_mib || options.keep_files) && (options.pcap_path.empty() || options.pcap_path == "-"))

@@ -12,8 +12,15 @@
 namespace tlstap {
 
 enum class OutputFormat { text, json };
+enum class Command {
+  capture,  // the host's live TLS traffic to text/JSON/pcapng
+  replay,   // a JSON-lines capture tlstap wrote earlier, through the same protocol layer and sinks
+  top,      // live full-screen view of exchanges per process and endpoint
+};
 
 struct Options {
+  Command command = Command::capture;
+  std::string replay_path;  // replay: the JSON-lines file, "-" for stdin
   std::vector<uint32_t> pids;
   std::vector<std::string> comms;
   OutputFormat format = OutputFormat::text;
@@ -23,6 +30,10 @@ struct Options {
   uint32_t rotate_mib = 0;  // -C: start a new pcapng file past this size
   uint32_t keep_files = 0;  // -W: keep at most this many pcapng files
   uint32_t buffer_mib = 32;
+  bool data_events = true;  // --events: chunks of plaintext
+  bool http_events = true;  // --events: HTTP exchanges
+  bool show_secrets = false;
+  uint32_t max_body_bytes = 4096;  // kept per HTTP body in exchanges
   bool verbose = false;
   bool quiet = false;
   // --help or --version: print this and exit 0 instead of capturing.

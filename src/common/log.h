@@ -7,17 +7,19 @@
 
 namespace tlstap::log {
 
-enum class Level { quiet, normal, verbose };
+// silent: a full-screen view owns the terminal and shows problems itself.
+enum class Level { silent, quiet, normal, verbose };
 inline Level level = Level::normal;
 
 template <class... Args>
 void info(fmt::format_string<Args...> format, Args&&... args) {
-  if (level == Level::quiet) return;
+  if (level <= Level::quiet) return;
   fmt::print(stderr, "tlstap: {}\n", fmt::format(format, std::forward<Args>(args)...));
 }
 
 template <class... Args>
 void warn(fmt::format_string<Args...> format, Args&&... args) {
+  if (level == Level::silent) return;
   fmt::print(stderr, "tlstap: warning: {}\n", fmt::format(format, std::forward<Args>(args)...));
 }
 

@@ -17,6 +17,7 @@ class ProcessTable {
   // execve) stands in when the process is already gone.
   void refresh(uint32_t pid, std::string_view executed);
   void forget(uint32_t pid) { exe_.erase(pid); }
+  bool knows(uint32_t pid) const { return exe_.contains(pid); }
   // Reads a running process now, while it exists (start-up).
   void remember(uint32_t pid);
 

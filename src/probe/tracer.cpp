@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <fmt/format.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -155,27 +154,31 @@ Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_con
   handlers_ = std::make_unique<std::array<EventHandler, 2>>();
   (*handlers_)[0] = std::move(on_data);
   (*handlers_)[1] = std::move(on_control);
-  rings_.reset(
+  control_ring_.reset(
       ring_buffer__new(bpf_map__fd(skeleton_->maps.control_events), dispatch, &(*handlers_)[1], nullptr));
-  if (!rings_) return Error::from_errno("control ring buffer");
-  if (ring_buffer__add(rings_.get(), bpf_map__fd(skeleton_->maps.data_events), dispatch, &(*handlers_)[0]) !=
-      0)
-    return Error::from_errno("data ring buffer");
+  if (!control_ring_) return Error::from_errno("control ring buffer");
+  data_ring_.reset(
+      ring_buffer__new(bpf_map__fd(skeleton_->maps.data_events), dispatch, &(*handlers_)[0], nullptr));
+  if (!data_ring_) return Error::from_errno("data ring buffer");
+  return {};
+}
+
+Result<void> Tracer::consume_control() {
+  int n = ring_buffer__consume(control_ring_.get());
+  if (n < 0 && n != -EINTR) return Error::from_errno("reading the process event ring buffer", -n);
   return {};
 }
 
 Result<void> Tracer::poll(int timeout_ms) {
-  // Wait, then read the rings in the order they were added, control first:
-  // ring_buffer__poll reads them in the order epoll reports them, and data of
-  // a short-lived process read before its exec event gets no executable.
-  // The kernel side wakes us only per batch: whatever arrived is read here,
-  // on the timer, wake-up or not.
-  std::array<epoll_event, 2> ready{};
-  int n = epoll_wait(ring_buffer__epoll_fd(rings_.get()), ready.data(), ready.size(), timeout_ms);
-  if (n < 0 && errno != EINTR) return Error::from_errno("polling ring buffers");
-  n = ring_buffer__consume(rings_.get());
-  if (n < 0 && n != -EINTR) return Error::from_errno("reading ring buffers", -n);
-  return {};
+  // Process events (rare) are read on each turn, before the data they explain.
+  if (auto consumed = consume_control(); !consumed) return consumed;
+  int n = ring_buffer__poll(data_ring_.get(), timeout_ms);
+  if (n < 0 && n != -EINTR) return Error::from_errno("polling the data ring buffer", -n);
+  // The kernel side wakes us only per batch: whatever arrived since is read
+  // here, on the timer, wake-up or not.
+  n = ring_buffer__consume(data_ring_.get());
+  if (n < 0 && n != -EINTR) return Error::from_errno("reading the data ring buffer", -n);
+  return consume_control();
 }
 
 DropCounters Tracer::drop_counters() const {

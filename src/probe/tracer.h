@@ -64,6 +64,9 @@ class Tracer {
                              bool is_return, uint64_t cookie = 0);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
   Result<void> poll(int timeout_ms);
+  // Delivers the process events waiting now. A data handler calls it when it
+  // meets a process it has not heard of: that process's exec may be waiting.
+  Result<void> consume_control();
   // Sets the handlers; must be called once before poll().
   Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
   DropCounters drop_counters() const;
@@ -83,7 +86,9 @@ class Tracer {
   std::vector<BpfLink> uprobes_;
   // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.
   std::unique_ptr<std::array<EventHandler, 2>> handlers_;
-  RingBuffer rings_;
+  // Two managers, so process events can be read on their own, first.
+  RingBuffer control_ring_;
+  RingBuffer data_ring_;
 };
 
 }  // namespace tlstap

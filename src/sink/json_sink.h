@@ -1,4 +1,5 @@
-// One JSON object per line per data chunk; the payload base64-encoded.
+// One JSON object per line: "data" per chunk (the payload base64-encoded),
+// "http" per exchange (headers, body sizes and the first bytes of bodies).
 #pragma once
 
 #include <string>
@@ -9,15 +10,18 @@
 namespace tlstap {
 
 std::string format_json_record(const DataRecord& record);
+std::string format_json_exchange(const ExchangeRecord& record, bool show_secrets);
 
 class JsonSink : public Sink {
  public:
-  explicit JsonSink(Output& out) : out_(out) {}
+  JsonSink(Output& out, bool show_secrets) : out_(out), show_secrets_(show_secrets) {}
   void write(const DataRecord& record) override;
+  void write_exchange(const ExchangeRecord& record) override;
   void flush() override { out_.flush(); }
 
  private:
   Output& out_;
+  bool show_secrets_;
 };
 
 }  // namespace tlstap

@@ -1,11 +1,14 @@
-// Where decoded, attributed data chunks go. A sink formats; an Output
+// Where decoded, attributed data chunks and the HTTP exchanges made of them
+// go. A sink formats; an Output
 // (output.h) owns where the bytes end up.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "event/event.h"
+#include "proto/http_exchange.h"
 
 namespace tlstap {
 
@@ -18,10 +21,28 @@ struct DataRecord {
   bool opened_before_capture;  // the connection predates tlstap: its start may be missing
 };
 
+// The connection an exchange travelled on, as the traced process saw it.
+struct ConnectionIdentity {
+  uint32_t pid = 0;
+  uint64_t conn_uid = 0;
+  std::string comm;
+  std::string exe;
+  Library library = Library::unknown;
+  Endpoint local;
+  Endpoint remote;
+  Role role = Role::unknown;
+};
+
+struct ExchangeRecord {
+  const proto::HttpExchange& exchange;
+  const ConnectionIdentity& connection;
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
   virtual void write(const DataRecord& record) = 0;
+  virtual void write_exchange(const ExchangeRecord& /*record*/) {}
   virtual void flush() = 0;
   // The process exited: per-connection state of it can go.
   virtual void forget_process(uint32_t /*pid*/) {}

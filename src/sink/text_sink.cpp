@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "sink/secrets.h"
+
 namespace tlstap {
 namespace {
 
@@ -20,7 +22,71 @@ std::string or_unknown(std::string text) {
   return text.empty() ? "?" : text;
 }
 
+std::string human_bytes(uint64_t n) {
+  if (n < 1024) return fmt::format("{} B", n);
+  if (n < 1024 * 1024) return fmt::format("{:.1f} KiB", n / 1024.0);
+  return fmt::format("{:.1f} MiB", n / (1024.0 * 1024.0));
+}
+
+std::string human_duration(uint64_t ns) {
+  if (ns < 1'000'000) return fmt::format("{:.0f} us", ns / 1e3);
+  if (ns < 1'000'000'000) return fmt::format("{:.1f} ms", ns / 1e6);
+  return fmt::format("{:.2f} s", ns / 1e9);
+}
+
+std::string exchange_summary(const proto::HttpExchange& x) {
+  std::string request =
+      x.request ? fmt::format("{} {}{}", x.request->method, x.request->authority, x.request->target)
+                : std::string("(request not seen)");
+  std::string status = x.response ? fmt::format("{}", x.response->status) : std::string("no response");
+  std::string line = fmt::format("HTTP/{} {} -> {}", x.version, request, status);
+  if (x.grpc) {
+    line += fmt::format(" grpc {}/{}", x.grpc->service, x.grpc->method);
+    if (x.grpc->status) line += fmt::format(" status {}", *x.grpc->status);
+    if (!x.grpc->message.empty()) line += fmt::format(" \"{}\"", x.grpc->message);
+  }
+  if (x.request && x.response) line += " " + human_duration(x.latency_ns());
+  line += fmt::format(" req {} resp {}", human_bytes(x.request ? x.request->body_length : 0),
+                      human_bytes(x.response ? x.response->body_length : 0));
+  if (x.reset_code) line += fmt::format(" reset({})", *x.reset_code);
+  if (x.incomplete) line += " incomplete";
+  if (x.switched_protocols) line += " switched protocols";
+  return line;
+}
+
+void append_message(std::string& out, char mark, const proto::HttpMessage& m, bool show_secrets) {
+  if (m.headers_unknown) out += fmt::format("  {} (headers unknown: joined mid-connection)\n", mark);
+  for (const auto& h : m.headers)
+    out += fmt::format("  {} {}: {}\n", mark, h.name, shown_header_value(h.name, h.value, show_secrets));
+  for (const auto& h : m.trailers)
+    out += fmt::format("  {} (trailer) {}: {}\n", mark, h.name,
+                       shown_header_value(h.name, h.value, show_secrets));
+  if (m.body.empty()) return;
+  auto body = std::span(reinterpret_cast<const std::byte*>(m.body.data()), m.body.size());
+  if (is_printable_text(body)) {
+    out += m.body;
+    if (m.body.back() != '\n') out += '\n';
+  } else {
+    out += hexdump(body);
+  }
+  if (m.body.size() < m.body_length)
+    out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
+}
+
 }  // namespace
+
+std::string format_text_exchange(const ExchangeRecord& r, const TextOptions& options) {
+  const ConnectionIdentity& c = r.connection;
+  bool client = c.role != Role::server;
+  std::string out =
+      fmt::format("{} {}[{}] {} {} {} ({}) {}\n", clock_time(r.exchange.start_ns()), c.comm, c.pid,
+                  or_unknown(format_endpoint(c.local)), client ? "->" : "<-",
+                  or_unknown(format_endpoint(c.remote)), to_string(c.role), exchange_summary(r.exchange));
+  if (!options.details) return out;
+  if (r.exchange.request) append_message(out, '>', *r.exchange.request, options.show_secrets);
+  if (r.exchange.response) append_message(out, '<', *r.exchange.response, options.show_secrets);
+  return out;
+}
 
 bool is_printable_text(std::span<const std::byte> bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) {

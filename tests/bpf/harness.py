@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -27,6 +28,7 @@ NODE = "/usr/bin/node"  # OpenSSL 3 linked statically, symbols exported
 # clients started after tlstap is ready wait this long so the tests do not race it.
 NODE_ENV = {**os.environ, "DELAY_MS": "1000"}
 OPENSSL = "/usr/bin/openssl"
+NGINX = "/usr/sbin/nginx"
 PY_EGRESS = ("SSL_write_ex",)  # what CPython's ssl module calls
 PY_INGRESS = ("SSL_read_ex",)
 
@@ -38,7 +40,7 @@ RUN_TIMEOUT = 60
 SUMMARY_RE = re.compile(
     r"^tlstap: summary: (\d+) events, (\d+) bytes captured; dropped: "
     r"ring_buffer_full (\d+) events/(\d+) bytes, unreadable_memory (\d+) events/(\d+) bytes, "
-    r"control_event_lost (\d+) events/(\d+) bytes")
+    r"control_event_lost (\d+) events/(\d+) bytes.*; (\d+) HTTP exchanges")
 DROP_REASONS = ("ring_buffer_full", "unreadable_memory", "control_event_lost")
 
 
@@ -200,16 +202,15 @@ EVENT_KEYS = {"type", "ts", "pid", "tid", "comm", "exe", "library", "function", 
               "remote", "role", "conn_id", "stream_offset", "call_len", "len", "data"}
 
 
-def parse_event(line):
-    event = json.loads(line)
+def parse_event(event):
     missing = EVENT_KEYS - event.keys()
-    assert not missing, f"event lacks {missing}: {line[:300]}"
+    assert not missing, f"event lacks {missing}: {str(event)[:300]}"
     assert event["type"] == "data"
     event["payload"] = base64.b64decode(event["data"], validate=True)
     assert event["len"] == len(event["payload"]), f"len {event['len']} != {len(event['payload'])} decoded bytes"
-    assert 0 < event["len"] <= CHUNK and event["len"] <= event["call_len"], line[:300]
+    assert 0 < event["len"] <= CHUNK and event["len"] <= event["call_len"], str(event)[:300]
     sends = any(verb in event["function"].lower() for verb in ("write", "send"))
-    assert event["direction"] == ("egress" if sends else "ingress"), line[:300]
+    assert event["direction"] == ("egress" if sends else "ingress"), str(event)[:300]
     return event
 
 
@@ -218,6 +219,10 @@ class Capture:
     events: list
     summary: dict
     stderr: list
+    exchanges: list = field(default_factory=list)  # the "http" lines
+
+    def exchanges_of(self, pid, path=None):
+        return [x for x in self.exchanges if x["pid"] == pid and (path is None or x.get("path") == path)]
 
     def of_pid(self, pid):
         return [e for e in self.events if e["pid"] == pid]
@@ -245,7 +250,8 @@ def parse_summary(lines):
         if m:
             n = list(map(int, m.groups()))
             return {"events": n[0], "bytes": n[1],
-                    "dropped": {r: (n[2 + 2 * i], n[3 + 2 * i]) for i, r in enumerate(DROP_REASONS)}}
+                    "dropped": {r: (n[2 + 2 * i], n[3 + 2 * i]) for i, r in enumerate(DROP_REASONS)},
+                    "exchanges": n[-1]}
     raise AssertionError("no summary line on tlstap's stderr:\n" + "\n".join(lines))
 
 
@@ -283,14 +289,18 @@ class Tlstap:
             raise AssertionError(f"tlstap did not exit within {STOP_TIMEOUT} s of SIGINT")
         lines = self.stderr.finish()
         assert code == 0, f"tlstap exited {code}:\n" + "\n".join(lines)
-        events = [parse_event(line) for line in self.output.read_text().splitlines()]
+        records = [json.loads(line) for line in self.output.read_text().splitlines()]
+        assert all(r["type"] in ("data", "http") for r in records), "unknown record type"
+        events = [parse_event(r) for r in records if r["type"] == "data"]
+        exchanges = [r for r in records if r["type"] == "http"]
         summary = parse_summary(lines)
         assert summary["events"] == len(events), f"summary counts {summary['events']} events, file has {len(events)}"
         assert summary["bytes"] == sum(e["len"] for e in events), "summary bytes != bytes in the file"
         # ts is wall-clock (unix ns): every event happened while tlstap ran (1 s of slack for clock steps).
         late = [e["ts"] for e in events if not self.started_ns - 10**9 <= e["ts"] <= time.time_ns() + 10**9]
         assert not late, f"{len(late)} events with ts outside the capture's lifetime, e.g. {late[0]}"
-        return Capture(events, summary, lines)
+        assert summary["exchanges"] == len(exchanges), f"summary counts {summary['exchanges']} exchanges"
+        return Capture(events, summary, lines, exchanges)
 
 
 # ---------------------------------------------------------------- servers and clients
@@ -334,6 +344,26 @@ class TlsServer:
                                 base64.b64decode(record["received"]) if "received" in record else None,
                                 record["received_len"], record["received_sha256"],
                                 base64.b64decode(record["sent"]))
+
+
+def start_nginx(procs, directory, conf_text, address):
+    """nginx in the foreground with this configuration (files under directory); returns once it listens."""
+    conf = directory / "nginx.conf"
+    conf.write_text(conf_text)
+    proc = procs.start([NGINX, "-c", conf, "-p", directory, "-e", directory / "error.log"],
+                       stop_signal=signal.SIGTERM, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"nginx exited {proc.returncode}: {proc.stderr.read().decode(errors='replace')}"
+                                 f"{(directory / 'error.log').read_text()}")
+        try:
+            socket.create_connection(address, timeout=1).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nginx not listening on {address} within 10 s")
+            time.sleep(0.05)
 
 
 def http_post(host_header, body, path="/upload"):

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -22,11 +21,10 @@ from pathlib import Path
 import pytest
 
 from harness import (CURL, TESTPROGS, TLSTAP_BIN, LineReader, ProcessGroup, Tlstap, TlsServer, assert_bytes_equal,
-                     real_exe)
+                     real_exe, start_nginx)
 
 TSHARK = "/usr/bin/tshark"
 CAPINFOS = "/usr/bin/capinfos"
-NGINX = "/usr/sbin/nginx"
 TEE = "/usr/bin/tee"
 GO = "/usr/lib/go-1.19/bin/go"
 NGINX_ADDRESS = ("127.0.0.1", 443)
@@ -117,23 +115,9 @@ def build_go_client(procs, directory):
     return out
 
 
-def start_nginx(procs, directory, cert):
-    conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, cert=cert.cert, key=cert.key))
-    proc = procs.start([NGINX, "-c", conf, "-p", directory, "-e", directory / "error.log"],
-                       stop_signal=signal.SIGTERM, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"nginx exited {proc.returncode}: {proc.stderr.read().decode(errors='replace')}"
-                                 f"{(directory / 'error.log').read_text()}")
-        try:
-            socket.create_connection(NGINX_ADDRESS, timeout=1).close()
-            return proc
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nginx not listening on {NGINX_ADDRESS} within 10 s")
-            time.sleep(0.05)
+def start_pcapng_nginx(procs, directory, cert):
+    conf = NGINX_CONF.format(dir=directory, cert=cert.cert, key=cert.key)
+    return start_nginx(procs, directory, conf, NGINX_ADDRESS)
 
 
 def curl(procs, cert, url, *options):
@@ -163,7 +147,7 @@ def run(tmp_path_factory, cert):
     procs = ProcessGroup()
     try:
         go_client = build_go_client(procs, directory)
-        nginx = start_nginx(procs, directory, cert)
+        nginx = start_pcapng_nginx(procs, directory, cert)
         server = TlsServer(procs, cert, response_padding=40000)  # a response of several TLS records
 
         pdu_file, tcp_file = directory / "pdu.pcapng", directory / "tcp.pcapng"

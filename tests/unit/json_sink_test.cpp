@@ -85,7 +85,7 @@ TEST(JsonSink, WritesOneLinePerRecord) {
   {
     auto out = Output::open(path);
     ASSERT_TRUE(out) << out.error().message;
-    JsonSink sink(*out);
+    JsonSink sink(*out, false);
     DataEvent e = test::sample_data_event(test::as_bytes("hi"));
     sink.write({e, 1, "", Role::client, 0});
     sink.write({e, 2, "", Role::client, 0});

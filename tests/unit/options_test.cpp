@@ -91,5 +91,37 @@ TEST(ParseOptions, HelpAndVersionExitEarly) {
   EXPECT_EQ(parse_or_die({"--version"}).early_exit_text, std::string("tlstap ") + kTlstapVersion + "\n");
 }
 
+TEST(ParseOptions, EventsChooseDataAndHttp) {
+  Options both = parse_or_die({});
+  EXPECT_TRUE(both.data_events && both.http_events);
+  Options http = parse_or_die({"--events", "http"});
+  EXPECT_FALSE(http.data_events);
+  EXPECT_TRUE(http.http_events);
+  Options list = parse_or_die({"--events", "data,http"});
+  EXPECT_TRUE(list.data_events && list.http_events);
+  EXPECT_NE(usage_error({"--events", "smtp"}), "");
+}
+
+TEST(ParseOptions, SecretsAndBodyLimit) {
+  Options o = parse_or_die({"--show-secrets", "--max-body", "100"});
+  EXPECT_TRUE(o.show_secrets);
+  EXPECT_EQ(o.max_body_bytes, 100u);
+  EXPECT_FALSE(parse_or_die({}).show_secrets);
+  EXPECT_EQ(parse_or_die({}).max_body_bytes, 4096u);
+}
+
+TEST(ParseOptions, Subcommands) {
+  EXPECT_EQ(parse_or_die({}).command, Command::capture);
+  Options replay = parse_or_die({"replay", "capture.jsonl", "-f", "json", "--events", "http"});
+  EXPECT_EQ(replay.command, Command::replay);
+  EXPECT_EQ(replay.replay_path, "capture.jsonl");
+  EXPECT_EQ(replay.format, OutputFormat::json);
+  EXPECT_FALSE(replay.data_events);
+  Options top = parse_or_die({"-c", "curl", "top"});
+  EXPECT_EQ(top.command, Command::top);
+  EXPECT_EQ(top.comms, std::vector<std::string>{"curl"});
+  EXPECT_NE(usage_error({"replay"}), "");  // the file is required
+}
+
 }  // namespace
 }  // namespace tlstap

@@ -1,0 +1,103 @@
+#include "cli/top_view.h"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <algorithm>
+
+namespace tlstap {
+namespace {
+
+// Paths carry ids; the query string more so. Rows group by what is left.
+std::string endpoint_of(const proto::HttpExchange& x) {
+  if (x.grpc) return fmt::format("grpc {}/{}", x.grpc->service, x.grpc->method);
+  if (!x.request) return "(request not seen)";
+  std::string_view target = x.request->target;
+  target = target.substr(0, target.find('?'));
+  return fmt::format("{} {}{}", x.request->method, x.request->authority, target);
+}
+
+bool is_error(const proto::HttpExchange& x) {
+  if (x.reset_code || x.incomplete || !x.response) return true;
+  if (x.grpc && x.grpc->status.value_or(0) != 0) return true;
+  return x.response->status >= 500;
+}
+
+uint64_t percentile(std::vector<uint64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+std::string duration(uint64_t ns) {
+  if (ns == 0) return "-";
+  if (ns < 1'000'000) return fmt::format("{:.0f}us", ns / 1e3);
+  if (ns < 1'000'000'000) return fmt::format("{:.1f}ms", ns / 1e6);
+  return fmt::format("{:.2f}s", ns / 1e9);
+}
+
+std::string fit(std::string text, size_t width) {
+  if (text.size() > width) text.resize(width);
+  return text;
+}
+
+}  // namespace
+
+void TopStats::add(const ExchangeRecord& record, uint64_t now_ns) {
+  const auto& c = record.connection;
+  Row& row = rows_[Key{fmt::format("{}[{}]", c.comm, c.pid), endpoint_of(record.exchange)}];
+  ++row.total;
+  ++exchanges_;
+  if (is_error(record.exchange)) ++row.errors;
+  row.recent.emplace_back(now_ns, record.exchange.latency_ns());
+}
+
+std::vector<TopRow> TopStats::rows(uint64_t now_ns) {
+  std::vector<TopRow> out;
+  for (auto& [key, row] : rows_) {
+    while (!row.recent.empty() && row.recent.front().first + kWindowNs < now_ns) row.recent.pop_front();
+    std::vector<uint64_t> latencies;
+    for (auto [when, latency] : row.recent)
+      if (latency) latencies.push_back(latency);
+    std::sort(latencies.begin(), latencies.end());
+    out.push_back(TopRow{std::get<0>(key), std::get<1>(key), row.recent.size() * 1e9 / kWindowNs, row.total,
+                         row.errors, percentile(latencies, 0.5), percentile(latencies, 0.9),
+                         percentile(latencies, 0.99)});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const TopRow& a, const TopRow& b) {
+    return a.per_second != b.per_second ? a.per_second > b.per_second : a.total > b.total;
+  });
+  return out;
+}
+
+std::string render_top(const std::vector<TopRow>& rows, const TopTotals& totals, int width, int height) {
+  size_t w = static_cast<size_t>(std::max(width, 40));
+  std::string screen = fit(fmt::format("tlstap top - {} exchanges, {:.1f} MiB of plaintext - q quits",
+                                       totals.exchanges, totals.bytes / (1024.0 * 1024.0)),
+                           w) +
+                       "\n" + fit("dropped: " + totals.drops, w) + "\n";
+  // Fixed columns on the right, the endpoint takes what is left.
+  constexpr size_t kFixed = 20 + 1 + 8 + 1 + 8 + 1 + 7 + 1 + 8 + 1 + 8 + 1 + 8 + 1;
+  size_t endpoint_width = w > kFixed + 10 ? w - kFixed : 10;
+  screen += fit(fmt::format("{:<20} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {}", "PROCESS", "REQ/S", "TOTAL",
+                            "ERRORS", "P50", "P90", "P99", "ENDPOINT"),
+                w) +
+            "\n";
+  int room = std::max(height - 4, 0);  // the last line stays free: writing it would scroll
+  for (const TopRow& row : rows) {
+    if (room-- == 0) break;
+    screen += fit(fmt::format("{:<20} {:>8.1f} {:>8} {:>7} {:>8} {:>8} {:>8} {}", fit(row.process, 20),
+                              row.per_second, row.total, row.errors, duration(row.p50_ns),
+                              duration(row.p90_ns), duration(row.p99_ns), fit(row.endpoint, endpoint_width)),
+                  w) +
+              "\n";
+  }
+  return screen;
+}
+
+void TopSink::write_exchange(const ExchangeRecord& record) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  stats_.add(record, static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec);
+}
+
+}  // namespace tlstap

@@ -1,0 +1,70 @@
+// `tlstap top`: exchanges per second, errors and latency percentiles per
+// process and endpoint over a sliding window. The statistics and the screen
+// text are pure; cli/terminal owns the terminal.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sink/sink.h"
+
+namespace tlstap {
+
+struct TopRow {
+  std::string process;   // "curl[1234]"
+  std::string endpoint;  // "GET example.com/path" or "grpc helloworld.Greeter/SayHello"
+  double per_second = 0;
+  uint64_t total = 0;
+  uint64_t errors = 0;  // 5xx, non-zero grpc-status, reset or incomplete, over the whole run
+  uint64_t p50_ns = 0, p90_ns = 0, p99_ns = 0;  // over the window
+};
+
+class TopStats {
+ public:
+  static constexpr uint64_t kWindowNs = 10'000'000'000;
+
+  void add(const ExchangeRecord& record, uint64_t now_ns);
+  void add_bytes(uint64_t bytes) { bytes_ += bytes; }
+  // Rows by rate, busiest first.
+  std::vector<TopRow> rows(uint64_t now_ns);
+  uint64_t bytes() const { return bytes_; }
+  uint64_t exchanges() const { return exchanges_; }
+
+ private:
+  struct Row {
+    uint64_t total = 0;
+    uint64_t errors = 0;
+    std::deque<std::pair<uint64_t, uint64_t>> recent;  // (when, latency), inside the window
+  };
+  using Key = std::tuple<std::string, std::string>;
+
+  std::map<Key, Row> rows_;
+  uint64_t bytes_ = 0;
+  uint64_t exchanges_ = 0;
+};
+
+struct TopTotals {
+  uint64_t exchanges = 0;
+  uint64_t bytes = 0;
+  std::string drops;  // what the kernel could not deliver, by reason
+};
+
+// One screen: totals, drops, column titles, as many rows as fit.
+std::string render_top(const std::vector<TopRow>& rows, const TopTotals& totals, int width, int height);
+
+class TopSink : public Sink {
+ public:
+  explicit TopSink(TopStats& stats) : stats_(stats) {}
+  void write(const DataRecord& record) override { stats_.add_bytes(record.event.payload.size()); }
+  void write_exchange(const ExchangeRecord& record) override;
+  void flush() override {}
+
+ private:
+  TopStats& stats_;
+};
+
+}  // namespace tlstap

@@ -1,0 +1,251 @@
+#include "conn/exchange_tracker.h"
+
+#include <deque>
+#include <optional>
+
+#include "proto/http1/http1_parser.h"
+#include "proto/http2/http2_session.h"
+
+namespace tlstap {
+
+using proto::Http1Parser;
+using proto::HttpExchange;
+using proto::HttpMessage;
+using proto::ParseState;
+
+struct ExchangeTracker::Connection {
+  enum class Protocol { undecided, http1, http2, not_http };
+
+  ConnectionIdentity identity;
+  Protocol protocol = Protocol::undecided;
+  uint64_t undetected_bytes = 0;
+  uint64_t last_seen_ns = 0;  // ends a body delimited by the connection's end
+  // HTTP/1: which direction carries the requests. HTTP/2: which carries the client's frames.
+  Direction client_direction = Direction::egress;
+
+  std::optional<Http1Parser> requests;
+  std::optional<Http1Parser> responses;
+  std::deque<HttpMessage> unanswered;  // requests in order, waiting for their responses
+
+  std::optional<proto::Http2Session> http2;
+};
+
+namespace {
+
+using Connection = ExchangeTracker::Connection;
+using Emit = ExchangeTracker::Emit;
+
+Direction opposite(Direction d) {
+  return d == Direction::egress ? Direction::ingress : Direction::egress;
+}
+
+std::string_view as_text(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// The direction the client writes, for HTTP/2 frames that are not the preface:
+// from the role when known, else a server is the one that speaks first.
+Direction http2_client_direction(const DataRecord& record) {
+  Direction d = record.event.direction;
+  if (record.role == Role::client) return Direction::egress;
+  if (record.role == Role::server) return Direction::ingress;
+  return record.event.stream_offset == 0 ? opposite(d) : Direction::egress;
+}
+
+void start_http1(Connection& c, Direction requests, size_t max_body) {
+  c.protocol = Connection::Protocol::http1;
+  c.client_direction = requests;
+  c.requests.emplace(Http1Parser::Kind::request, max_body);
+  c.responses.emplace(Http1Parser::Kind::response, max_body);
+}
+
+// Decides the protocol from the first bytes of a chunk; false when they say nothing yet.
+bool detect(Connection& c, const DataRecord& record, const ExchangeTrackerLimits& limits) {
+  std::string_view text = as_text(record.event.payload);
+  Direction d = record.event.direction;
+  if (proto::starts_with_http2_preface(text)) {
+    c.protocol = Connection::Protocol::http2;
+    c.client_direction = d;
+  } else if (proto::looks_like_http1_request(text)) {
+    start_http1(c, d, limits.max_body_bytes);
+  } else if (proto::looks_like_http1_response(text)) {
+    start_http1(c, opposite(d), limits.max_body_bytes);
+    c.responses->expect_response_to("");  // its request was never seen: it cannot be HEAD's
+  } else if (proto::looks_like_http2_frames(text)) {
+    c.protocol = Connection::Protocol::http2;
+    c.client_direction = http2_client_direction(record);
+  } else {
+    return false;
+  }
+  if (c.protocol == Connection::Protocol::http2) c.http2.emplace(limits.max_body_bytes);
+  return true;
+}
+
+HttpExchange http1_exchange(std::optional<HttpMessage> request, std::optional<HttpMessage> response) {
+  HttpExchange exchange;
+  exchange.version = request ? request->version : response->version;
+  exchange.request = std::move(request);
+  exchange.response = std::move(response);
+  return exchange;
+}
+
+// Responses come in the order of their requests; one without a request, or
+// that started before the oldest waiting request, answers one never seen.
+HttpExchange answer(Connection& c, HttpMessage response) {
+  std::optional<HttpMessage> request;
+  if (!c.unanswered.empty() && c.unanswered.front().first_byte_ns <= response.first_byte_ns) {
+    request = std::move(c.unanswered.front());
+    c.unanswered.pop_front();
+  }
+  return http1_exchange(std::move(request), std::move(response));
+}
+
+}  // namespace
+
+ExchangeTracker::ExchangeTracker(ExchangeTrackerLimits limits, Emit emit)
+    : limits_(limits), emit_(std::move(emit)) {}
+
+ExchangeTracker::~ExchangeTracker() = default;
+
+ExchangeTracker::Connection& ExchangeTracker::connection_for(const DataRecord& record) {
+  Key key{record.event.pid, record.event.conn_uid};
+  auto it = connections_.find(key);
+  if (it != connections_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.second);
+  } else {
+    if (connections_.size() >= limits_.max_connections) evict_oldest();
+    lru_.push_front(key);
+    it = connections_.emplace(key, std::make_pair(std::make_unique<Connection>(), lru_.begin())).first;
+  }
+  // The latest chunk knows best: addresses appear once the socket is seen.
+  ConnectionIdentity& id = it->second.first->identity;
+  const DataEvent& e = record.event;
+  id.pid = e.pid;
+  id.conn_uid = e.conn_uid;
+  id.library = e.library;
+  if (id.comm != e.comm) id.comm = e.comm;
+  if (!record.exe.empty() && id.exe != record.exe) id.exe = record.exe;
+  if (e.local.family) id.local = e.local;
+  if (e.remote.family) id.remote = e.remote;
+  if (record.role != Role::unknown) id.role = record.role;
+  return *it->second.first;
+}
+
+void ExchangeTracker::observe(const DataRecord& record) {
+  Connection& c = connection_for(record);
+  const DataEvent& e = record.event;
+  if (c.protocol == Connection::Protocol::not_http) return;
+  if (c.protocol == Connection::Protocol::undecided && !detect(c, record, limits_)) {
+    c.undetected_bytes += e.payload.size();
+    if (c.undetected_bytes > limits_.detection_bytes) {
+      c.protocol = Connection::Protocol::not_http;
+      ++stats_.unknown_protocol_connections;
+    }
+    return;
+  }
+  uint64_t t = record.wall_time_ns;
+  c.last_seen_ns = t;
+  bool from_client = e.direction == c.client_direction;
+
+  if (c.protocol == Connection::Protocol::http2) {
+    if (record.gap_before) c.http2->lost(from_client, record.gap_before);
+    std::vector<proto::Http2Stream> ended;
+    // A chunk it cannot read is skipped: the session synchronises again on a later one.
+    (void)c.http2->feed(from_client, e.payload, t, ended);
+    for (auto& stream : ended) report(c, proto::exchange_from_stream(std::move(stream)));
+    return;
+  }
+
+  if (record.gap_before) restart_http1(c, record.gap_before);
+  Http1Parser& parser = from_client ? *c.requests : *c.responses;
+  std::vector<HttpMessage> messages;
+  ParseState state = parser.feed(e.payload, t, messages);
+  if (from_client) {
+    for (auto& request : messages) {
+      c.responses->expect_response_to(request.method);
+      c.unanswered.push_back(std::move(request));
+    }
+    // A response that waited for its request's method completes now.
+    messages.clear();
+    if (!c.unanswered.empty()) (void)c.responses->feed({}, t, messages);
+  }
+  for (auto& response : messages) {
+    HttpExchange exchange = answer(c, std::move(response));
+    exchange.switched_protocols = c.responses->switched_protocols();
+    report(c, std::move(exchange));
+  }
+  // Past a protocol switch or garbage, the rest of the connection is not HTTP/1.
+  if (state == ParseState::invalid || c.responses->switched_protocols()) {
+    finish(c);
+    c.protocol = Connection::Protocol::not_http;
+  }
+}
+
+// Past a gap, which response answers which request is no longer known:
+// requests still waiting are reported without their response, both parsers
+// start over on the next message start, and a response to a request the gap
+// hid may still come (paired with nothing, rather than with a later one).
+void ExchangeTracker::restart_http1(Connection& c, uint64_t gap) {
+  report_unanswered(c);
+  for (auto* parser : {&c.requests, &c.responses}) {
+    parser->emplace(parser == &c.requests ? Http1Parser::Kind::request : Http1Parser::Kind::response,
+                    limits_.max_body_bytes);
+    (*parser)->lost(gap);  // both resynchronise on the next message start
+  }
+  c.responses->expect_response_to("");
+}
+
+void ExchangeTracker::report_unanswered(Connection& c) {
+  while (!c.unanswered.empty()) {
+    HttpExchange exchange = http1_exchange(std::move(c.unanswered.front()), std::nullopt);
+    c.unanswered.pop_front();
+    exchange.incomplete = true;
+    report(c, std::move(exchange));
+  }
+}
+
+void ExchangeTracker::report(Connection& c, proto::HttpExchange exchange) {
+  ++stats_.exchanges;
+  emit_(ExchangeRecord{exchange, c.identity});
+}
+
+void ExchangeTracker::finish(Connection& c) {
+  if (c.protocol == Connection::Protocol::http2) {
+    std::vector<proto::Http2Stream> ended;
+    c.http2->finish(c.last_seen_ns, ended);
+    for (auto& stream : ended) report(c, proto::exchange_from_stream(std::move(stream)));
+  } else if (c.protocol == Connection::Protocol::http1) {
+    std::vector<HttpMessage> responses;
+    c.responses->finish(c.last_seen_ns, responses);
+    for (auto& response : responses) report(c, answer(c, std::move(response)));
+    report_unanswered(c);
+  }
+}
+
+void ExchangeTracker::evict_oldest() {
+  auto it = connections_.find(lru_.back());
+  // Evicted, not ended: what it holds may still be partial, and is dropped.
+  connections_.erase(it);
+  lru_.pop_back();
+  ++stats_.evicted_connections;
+}
+
+void ExchangeTracker::forget_process(uint32_t pid) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (it->first.pid != pid) {
+      ++it;
+      continue;
+    }
+    finish(*it->second.first);
+    lru_.erase(it->second.second);
+    it = connections_.erase(it);
+  }
+}
+
+void ExchangeTracker::finish_all() {
+  for (auto& [key, entry] : connections_) finish(*entry.first);
+  connections_.clear();
+  lru_.clear();
+}
+
+}  // namespace tlstap

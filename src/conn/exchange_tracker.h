@@ -1,0 +1,77 @@
+// Turns each connection's two ordered byte streams into HTTP exchanges: finds
+// the protocol from the first bytes, feeds the parsers of both directions,
+// pairs requests with responses. Gaps are passed on to the parsers, never
+// papered over; connections end with their process or are evicted, oldest
+// first, past a cap, and both are counted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <unordered_map>
+
+#include "proto/http_exchange.h"
+#include "sink/sink.h"
+
+namespace tlstap {
+
+struct ExchangeTrackerLimits {
+  size_t max_connections = 4096;
+  size_t max_body_bytes = 4096;
+  // Bytes seen in each direction without recognising a protocol: give up on the connection.
+  size_t detection_bytes = 64 * 1024;
+};
+
+struct ExchangeTrackerStats {
+  uint64_t exchanges = 0;
+  uint64_t evicted_connections = 0;
+  uint64_t unknown_protocol_connections = 0;
+};
+
+class ExchangeTracker {
+ public:
+  using Emit = std::function<void(const ExchangeRecord&)>;
+
+  ExchangeTracker(ExchangeTrackerLimits limits, Emit emit);
+  ~ExchangeTracker();
+
+  void observe(const DataRecord& record);
+  // The process is gone: its connections end, what they still hold is reported.
+  void forget_process(uint32_t pid);
+  // Ends every connection (at the end of a capture or a replay).
+  void finish_all();
+
+  const ExchangeTrackerStats& stats() const { return stats_; }
+  size_t size() const { return connections_.size(); }
+
+  struct Connection;  // public so helpers in the .cpp can name it
+
+ private:
+  struct Key {
+    uint32_t pid;
+    uint64_t conn_uid;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.conn_uid ^ (uint64_t{k.pid} << 40));
+    }
+  };
+  using Lru = std::list<Key>;  // most recently active first
+
+  Connection& connection_for(const DataRecord& record);
+  void finish(Connection& connection);
+  void report(Connection& connection, proto::HttpExchange exchange);
+  void report_unanswered(Connection& connection);
+  void restart_http1(Connection& connection, uint64_t gap);
+  void evict_oldest();
+
+  ExchangeTrackerLimits limits_;
+  Emit emit_;
+  ExchangeTrackerStats stats_;
+  Lru lru_;
+  std::unordered_map<Key, std::pair<std::unique_ptr<Connection>, Lru::iterator>, KeyHash> connections_;
+};
+
+}  // namespace tlstap

@@ -1,0 +1,270 @@
+"""The protocol layer on real traffic: curl (HTTP/1.1 and HTTP/2) against nginx
+with both ends traced, one "http" line per exchange and side; `tlstap replay`
+gives the same exchanges from the data lines; `tlstap top` shows them live.
+
+Stopping a tlstap takes 10 to 30 s here (the kernel detaches its uprobes), so
+one run captures the traffic of the whole module and the tests read it.
+"""
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import termios
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import CURL, TLSTAP_BIN, ProcessGroup, Tlstap, format_endpoint, pattern, real_exe, start_nginx
+
+ADDRESS = ("127.0.0.1", 8443)
+SERVER = format_endpoint(*ADDRESS)
+USER_AGENT = "tlstap-http-test"
+SECRET = "Bearer sekrit-token-123"
+MAX_BODY = 4096  # tlstap's default --max-body
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen {host}:{port} ssl http2;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    location /static/ {{ root {dir}; }}
+    location /echo {{
+      client_body_buffer_size 1m;
+      default_type text/plain;
+      return 201 "created\\n";
+    }}
+  }}
+}}
+"""
+
+def text_pattern(size, seed):
+    """Printable and seed-specific: tlstap shows such bodies as text."""
+    return pattern(size, seed).hex()[:size].encode()
+
+
+FILES = {"page.txt": text_pattern(5000, "page"), "a.txt": b"first file\n", "b.txt": text_pattern(70000, "b"),
+         "top.txt": b"top\n"}
+
+
+@dataclass
+class Run:
+    capture: object  # harness.Capture
+    output: Path  # tlstap's JSON lines
+    nginx_pid: int
+    curl: dict  # name -> (pid, stdout)
+    post_body: bytes
+
+
+def curl(procs, cert, *args):
+    return procs.run([CURL, "-sS", "--cacert", cert.cert, "-A", USER_AGENT, *args])
+
+
+def url(path):
+    return f"https://{ADDRESS[0]}:{ADDRESS[1]}{path}"
+
+
+def start_module_nginx(procs, directory, cert):
+    static = directory / "static"
+    static.mkdir()
+    for name, content in FILES.items():
+        (static / name).write_bytes(content)
+    conf = NGINX_CONF.format(dir=directory, host=ADDRESS[0], port=ADDRESS[1], cert=cert.cert, key=cert.key)
+    return start_nginx(procs, directory, conf, ADDRESS)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, cert):
+    directory = tmp_path_factory.mktemp("http")
+    procs = ProcessGroup()
+    try:
+        nginx = start_module_nginx(procs, directory, cert)
+        output = directory / "capture.json"
+        tap = Tlstap(procs, output)
+        done = {}
+        done["h1"] = curl(procs, cert, "--http1.1", url("/static/page.txt"))
+        done["h2"] = curl(procs, cert, "--http2", url("/static/a.txt"), url("/static/b.txt"))
+        done["keepalive"] = curl(procs, cert, "--http1.1", url("/static/a.txt"), url("/static/missing"))
+        post_body = text_pattern(3000, "post")
+        (directory / "post").write_bytes(post_body)
+        done["post"] = curl(procs, cert, "--http2", "-H", f"Authorization: {SECRET}", "--data-binary",
+                            f"@{directory / 'post'}", url("/echo?x=1"))
+        capture = tap.stop()
+        yield Run(capture, output, nginx.pid, {k: (v.pid, v.stdout) for k, v in done.items()}, post_body)
+    finally:
+        procs.cleanup()
+
+
+def one(exchanges, **fields):
+    found = [x for x in exchanges if all(x.get(k) == v for k, v in fields.items())]
+    assert len(found) == 1, f"expected one exchange with {fields}, found {len(found)} in {exchanges}"
+    return found[0]
+
+
+def assert_plausible_latency(x):
+    assert 0 < x["latency_ns"] < 10 * 10**9, x
+
+
+def test_http1_both_sides(run):
+    pid, body = run.curl["h1"]
+    assert body == FILES["page.txt"]
+    client = one(run.capture.exchanges_of(pid), path="/static/page.txt")
+    assert client["version"] == "1.1"
+    assert (client["comm"], client["exe"], client["library"]) == ("curl", real_exe(CURL), "openssl")
+    assert (client["role"], client["remote"]) == ("client", SERVER)
+    assert (client["method"], client["authority"], client["status"]) == ("GET", SERVER, 200)
+    assert client["request_headers"]["user-agent"] == USER_AGENT
+    assert client["request_body_len"] == 0
+    assert client["response_headers"]["content-length"] == "5000"
+    assert client["response_body_len"] == 5000
+    assert client["response_body"] == FILES["page.txt"][:MAX_BODY].decode()
+    assert client["response_body_truncated"] is True
+    assert_plausible_latency(client)
+
+    server = one(run.capture.exchanges_of(run.nginx_pid), path="/static/page.txt")
+    assert (server["comm"], server["role"], server["local"]) == ("nginx", "server", SERVER)
+    assert server["remote"] == client["local"]
+    assert (server["method"], server["status"], server["response_body_len"]) == ("GET", 200, 5000)
+    assert_plausible_latency(server)
+
+
+def test_http2_streams_on_one_connection(run):
+    pid, body = run.curl["h2"]
+    assert body == FILES["a.txt"] + FILES["b.txt"]
+    expected = [(1, "/static/a.txt", 200, len(FILES["a.txt"])), (3, "/static/b.txt", 200, len(FILES["b.txt"]))]
+    client = run.capture.exchanges_of(pid)
+    local = client[0]["local"]
+    server = [x for x in run.capture.exchanges_of(run.nginx_pid) if x["remote"] == local]
+    for side, role in ((client, "client"), (server, "server")):
+        assert sorted((x["stream_id"], x["path"], x["status"], x["response_body_len"]) for x in side) == expected
+        assert len({x["conn_id"] for x in side}) == 1, "both streams on one connection"
+        for x in side:
+            assert (x["version"], x["method"], x["authority"], x["role"]) == ("2", "GET", SERVER, role)
+            assert x["request_headers"]["user-agent"] == USER_AGENT
+            assert_plausible_latency(x)
+        assert one(side, path="/static/a.txt")["response_body"] == FILES["a.txt"].decode()
+
+
+def test_keepalive_requests_in_order_with_a_404(run):
+    pid, _ = run.curl["keepalive"]
+    exchanges = sorted(run.capture.exchanges_of(pid), key=lambda x: x["ts"])
+    assert [(x["path"], x["status"]) for x in exchanges] == [("/static/a.txt", 200), ("/static/missing", 404)]
+    assert exchanges[0]["conn_id"] == exchanges[1]["conn_id"], "curl reuses the connection"
+    assert exchanges[0]["response_body"] == FILES["a.txt"].decode()
+
+
+def test_post_body_and_masked_credentials(run):
+    pid, body = run.curl["post"]
+    assert body == b"created\n"
+    for side in (pid, run.nginx_pid):
+        x = one(run.capture.exchanges_of(side), path="/echo?x=1")
+        assert (x["version"], x["method"], x["status"]) == ("2", "POST", 201)
+        assert x["request_headers"]["content-length"] == str(len(run.post_body))
+        assert x["response_body"] == "created\n"
+        assert x["request_headers"]["authorization"] == f"<masked {len(SECRET)} bytes>"
+    # nginx's `return` answers without reading the body and resets the stream
+    # (NO_ERROR): what it read of the body depends on timing; curl sent it all.
+    client = one(run.capture.exchanges_of(pid), path="/echo?x=1")
+    assert client["request_body_len"] == len(run.post_body)
+    assert client["request_body"] == run.post_body[:MAX_BODY].decode()
+    assert "request_body_truncated" not in client  # 3000 bytes: all kept
+    http_lines = [line for line in run.output.read_text().splitlines() if '"type":"http"' in line]
+    assert not [line for line in http_lines if "sekrit" in line], "a credential leaked into an http line"
+
+
+def exchange_key(x):
+    return (x["pid"], x["conn_id"], x.get("stream_id"), x.get("method"), x.get("path"), x.get("status"),
+            x.get("request_body_len"), x.get("response_body_len"), x.get("latency_ns"), x["role"], x["local"],
+            x["remote"])
+
+
+def test_replay_gives_the_same_exchanges(run, tmp_path):
+    out = tmp_path / "replayed.json"
+    done = subprocess.run([TLSTAP_BIN, "replay", run.output, "-f", "json", "--events", "http", "-o", out],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    replayed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(x["type"] == "http" for x in replayed), "--events http: no data lines"
+    assert sorted(map(exchange_key, replayed)) == sorted(map(exchange_key, run.capture.exchanges))
+    m = re.search(r"replay: (\d+) data records, (\d+) HTTP exchanges, 0 lines skipped", done.stderr)
+    assert m and int(m.group(1)) == len(run.capture.events) and int(m.group(2)) == len(replayed), done.stderr
+
+
+def test_replay_reports_bad_lines_and_keeps_going(run, tmp_path):
+    lines = run.output.read_text().splitlines()
+    broken = tmp_path / "broken.json"
+    broken.write_text("\n".join(lines[:1] + ["{not json"] + lines[1:]) + "\n")
+    done = subprocess.run([TLSTAP_BIN, "replay", broken, "--events", "http"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"tlstap: {broken}:2: skipped: not a JSON object" in done.stderr
+    assert "1 lines skipped" in done.stderr
+    missing = subprocess.run([TLSTAP_BIN, "replay", tmp_path / "nope.json"], capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode == 1
+    assert f"cannot read {tmp_path / 'nope.json'}: No such file or directory" in missing.stderr
+
+
+LATENCY = r"[0-9.]+(?:us|ms|s)"
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def read_screen(fd, until, timeout):
+    """What the pty showed, escape codes removed, once `until` matches it."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+        text = ANSI.sub(b"", seen).decode(errors="replace")
+        if re.search(until, text):
+            return text
+    raise AssertionError(f"not on screen within {timeout} s: {until!r}\n{ANSI.sub(b'', seen)[-3000:]!r}")
+
+
+def test_top_shows_exchanges_live_and_quits_on_q(tmp_path, cert):
+    procs = ProcessGroup()
+    master, slave = pty.openpty()
+    try:
+        nginx_dir = tmp_path / "nginx"
+        nginx_dir.mkdir()
+        start_module_nginx(procs, nginx_dir, cert)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        top = procs.start([TLSTAP_BIN, "--comm", "curl", "top"], stdin=slave, stdout=slave, stderr=slave,
+                          stop_signal=signal.SIGINT, env={**os.environ, "TERM": "xterm"})
+        os.close(slave)
+        read_screen(master, r"tlstap top - \d+ exchanges", 60)
+        pids = [curl(procs, cert, "--http1.1", url("/static/top.txt")).pid for _ in range(3)]
+        row = rf"curl\[{pids[-1]}\] +0\.1 +1 +0 +{LATENCY} +{LATENCY} +{LATENCY} GET {re.escape(SERVER)}/static/top.txt"
+        screen = read_screen(master, row, 8)  # within the 10 s window: rate and latency shown
+        assert "PROCESS" in screen and "P99" in screen
+        os.write(master, b"q")
+        assert top.wait(90) == 0
+        rest = read_screen(master, r"tlstap: summary: .* (\d+) HTTP exchanges", 10)
+        assert int(re.search(r"(\d+) HTTP exchanges", rest).group(1)) >= 3
+    finally:
+        os.close(master)
+        procs.cleanup()

@@ -1,0 +1,160 @@
+// "http" JSON lines, read back with nlohmann::json so every field is checked by value.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sink/json_sink.h"
+#include "test_support.h"
+
+namespace tlstap {
+namespace {
+
+using nlohmann::json;
+
+ConnectionIdentity sample_connection() {
+  ConnectionIdentity c;
+  c.pid = 321;
+  c.conn_uid = 99;
+  c.comm = "python3";
+  c.exe = "/usr/bin/python3.11";
+  c.library = Library::openssl;
+  c.local = test::ipv4_endpoint("127.0.0.1", 40000);
+  c.remote = test::ipv4_endpoint("127.0.0.1", 8443);
+  c.role = Role::client;
+  return c;
+}
+
+proto::HttpExchange sample_http1_exchange() {
+  proto::HttpExchange x;
+  x.version = "1.1";
+  x.request.emplace();
+  x.request->version = "1.1";
+  x.request->method = "POST";
+  x.request->target = "/api/items";
+  x.request->authority = "localhost:8443";
+  x.request->headers = {{"Host", "localhost:8443"},
+                        {"Authorization", "Bearer abc.def"},
+                        {"Cookie", "a=1"},
+                        {"Accept", "text/plain"},
+                        {"Accept", "application/json"}};
+  x.request->body = "{\"x\":1}";
+  x.request->body_length = 7;
+  x.request->first_byte_ns = 1'000;
+  x.request->last_byte_ns = 2'000;
+  x.response.emplace();
+  x.response->version = "1.1";
+  x.response->status = 201;
+  x.response->headers = {{"Content-Length", "3"}, {"Set-Cookie", "s=2"}};
+  x.response->body = std::string("\x00\x01\x02", 3);
+  x.response->body_length = 3;
+  x.response->first_byte_ns = 5'000;
+  x.response->last_byte_ns = 6'500;
+  return x;
+}
+
+TEST(FormatJsonExchange, Http1EveryFieldWithSecretsMasked) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  std::string line = format_json_exchange({x, c}, false);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  json j = json::parse(line);
+  EXPECT_EQ(j, (json{{"type", "http"},
+                     {"ts", 1000},
+                     {"version", "1.1"},
+                     {"pid", 321},
+                     {"comm", "python3"},
+                     {"exe", "/usr/bin/python3.11"},
+                     {"library", "openssl"},
+                     {"local", "127.0.0.1:40000"},
+                     {"remote", "127.0.0.1:8443"},
+                     {"role", "client"},
+                     {"conn_id", 99},
+                     {"method", "POST"},
+                     {"authority", "localhost:8443"},
+                     {"path", "/api/items"},
+                     {"status", 201},
+                     {"request_headers",
+                      {{"host", "localhost:8443"},
+                       {"authorization", "<masked 14 bytes>"},
+                       {"cookie", "<masked 3 bytes>"},
+                       {"accept", {"text/plain", "application/json"}}}},
+                     {"request_body_len", 7},
+                     {"request_body", "{\"x\":1}"},
+                     {"response_headers", {{"content-length", "3"}, {"set-cookie", "<masked 3 bytes>"}}},
+                     {"response_body_len", 3},
+                     {"response_body_base64", "AAEC"},
+                     {"latency_ns", 5500}}))
+      << j.dump(2);
+}
+
+TEST(FormatJsonExchange, ShowSecretsOnRequest) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  json j = json::parse(format_json_exchange({x, c}, true));
+  EXPECT_EQ(j["request_headers"]["authorization"], "Bearer abc.def");
+  EXPECT_EQ(j["response_headers"]["set-cookie"], "s=2");
+}
+
+TEST(FormatJsonExchange, MissingSidesAndTruncatedBodies) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  x.response.reset();
+  x.incomplete = true;
+  x.request->body_length = 100000;
+  json j = json::parse(format_json_exchange({x, c}, false));
+  EXPECT_FALSE(j.contains("status"));
+  EXPECT_FALSE(j.contains("latency_ns"));
+  EXPECT_EQ(j["incomplete"], true);
+  EXPECT_EQ(j["request_body_len"], 100000);
+  EXPECT_EQ(j["request_body_truncated"], true);
+
+  proto::HttpExchange response_only = sample_http1_exchange();
+  response_only.request.reset();
+  json r = json::parse(format_json_exchange({response_only, c}, false));
+  EXPECT_EQ(r["request_unseen"], true);
+  EXPECT_EQ(r["ts"], 5000);
+  EXPECT_FALSE(r.contains("method"));
+}
+
+TEST(FormatJsonExchange, GrpcCallWithDecodedMessages) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x;
+  x.version = "2";
+  x.stream_id = 3;
+  x.request.emplace();
+  x.request->version = "2";
+  x.request->method = "POST";
+  x.request->target = "/grpc.health.v1.Health/Check";
+  x.request->authority = "localhost:50051";
+  x.request->headers = {{":method", "POST"}, {"content-type", "application/grpc"}};
+  x.request->first_byte_ns = 10;
+  x.response.emplace();
+  x.response->version = "2";
+  x.response->status = 200;
+  x.response->trailers = {{"grpc-status", "0"}};
+  x.response->last_byte_ns = 30;
+  x.response->first_byte_ns = 20;
+  proto::GrpcCall call;
+  call.service = "grpc.health.v1.Health";
+  call.method = "Check";
+  call.status = 0;
+  call.request_messages.push_back({false, 0, "", 10});
+  // field 1, varint 1 (SERVING)
+  call.response_messages.push_back({false, 2, std::string("\x08\x01", 2), 20});
+  x.grpc = call;
+  json j = json::parse(format_json_exchange({x, c}, false));
+  EXPECT_EQ(j["stream_id"], 3);
+  EXPECT_EQ(j["request_headers"],
+            (json{{"content-type", "application/grpc"}}));  // pseudo-headers have fields
+  EXPECT_EQ(j["response_trailers"], (json{{"grpc-status", "0"}}));
+  EXPECT_EQ(j["grpc"]["service"], "grpc.health.v1.Health");
+  EXPECT_EQ(j["grpc"]["method"], "Check");
+  EXPECT_EQ(j["grpc"]["status"], 0);
+  ASSERT_EQ(j["grpc"]["response_messages"].size(), 1u);
+  EXPECT_EQ(j["grpc"]["response_messages"][0]["length"], 2);
+  EXPECT_EQ(j["grpc"]["response_messages"][0]["compressed"], false);
+  EXPECT_TRUE(j["grpc"]["response_messages"][0].contains("protobuf")) << j.dump(2);
+}
+
+}  // namespace
+}  // namespace tlstap

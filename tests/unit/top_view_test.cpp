@@ -1,0 +1,102 @@
+// The live view's statistics and screen, with a fake clock.
+#include "cli/top_view.h"
+
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+
+namespace tlstap {
+namespace {
+
+constexpr uint64_t kSecond = 1'000'000'000;
+
+proto::HttpExchange exchange(std::string target, int status, uint64_t latency_ns) {
+  proto::HttpExchange x;
+  x.version = "1.1";
+  x.request.emplace();
+  x.request->method = "GET";
+  x.request->authority = "api.local";
+  x.request->target = std::move(target);
+  x.request->first_byte_ns = 100;
+  x.response.emplace();
+  x.response->status = status;
+  x.response->first_byte_ns = 100 + latency_ns;
+  x.response->last_byte_ns = 100 + latency_ns;
+  return x;
+}
+
+ConnectionIdentity process(std::string comm, uint32_t pid) {
+  ConnectionIdentity c;
+  c.comm = std::move(comm);
+  c.pid = pid;
+  return c;
+}
+
+TEST(TopStats, RatesErrorsAndPercentilesPerProcessAndEndpoint) {
+  TopStats stats;
+  ConnectionIdentity curl = process("curl", 10), nginx = process("nginx", 20);
+  uint64_t now = 1000 * kSecond;
+  auto old = exchange("/slow", 200, kSecond);
+  stats.add({old, nginx}, now - 20 * kSecond);  // outside the window by now: counted, not rated
+  // 100 requests to /items (ids in the query are one endpoint), latencies 1..100 ms, 3 of them 503.
+  for (int i = 1; i <= 100; ++i) {
+    auto x = exchange("/items?id=" + std::to_string(i), i % 40 == 0 ? 503 : 200, i * 1'000'000ull);
+    stats.add({x, curl}, now - kSecond + i);
+  }
+  auto slow = exchange("/slow", 200, 2 * kSecond);
+  stats.add({slow, nginx}, now);
+
+  auto rows = stats.rows(now);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].process, "curl[10]");
+  EXPECT_EQ(rows[0].endpoint, "GET api.local/items");
+  EXPECT_EQ(rows[0].total, 100u);
+  EXPECT_EQ(rows[0].errors, 2u);  // 40 and 80
+  EXPECT_DOUBLE_EQ(rows[0].per_second, 10.0);
+  EXPECT_EQ(rows[0].p50_ns, 51'000'000u);
+  EXPECT_EQ(rows[0].p90_ns, 91'000'000u);
+  EXPECT_EQ(rows[0].p99_ns, 100'000'000u);
+  EXPECT_EQ(rows[1].process, "nginx[20]");
+  EXPECT_EQ(rows[1].total, 2u);
+  EXPECT_DOUBLE_EQ(rows[1].per_second, 0.1);
+  EXPECT_EQ(rows[1].p50_ns, 2 * kSecond);
+  EXPECT_EQ(stats.exchanges(), 102u);
+}
+
+TEST(TopStats, GrpcFailuresAndResetsAreErrors) {
+  TopStats stats;
+  ConnectionIdentity client = process("greeter", 5);
+  auto x = exchange("/helloworld.Greeter/SayHello", 200, 1000);
+  x.grpc = proto::GrpcCall{"helloworld.Greeter", "SayHello", 14, "unavailable", {}, {}};
+  stats.add({x, client}, 1);
+  auto reset = exchange("/helloworld.Greeter/SayHello", 200, 1000);
+  reset.grpc = proto::GrpcCall{"helloworld.Greeter", "SayHello", 0, "", {}, {}};
+  reset.reset_code = 8;
+  stats.add({reset, client}, 2);
+  auto rows = stats.rows(3);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].endpoint, "grpc helloworld.Greeter/SayHello");
+  EXPECT_EQ(rows[0].errors, 2u);
+}
+
+TEST(RenderTop, FitsTheScreen) {
+  std::vector<TopRow> rows;
+  for (int i = 0; i < 50; ++i)
+    rows.push_back({"curl[" + std::to_string(i) + "]", "GET host/" + std::string(200, 'p'), 2.5, 7, 1,
+                    1'500'000, 2'000'000, 3'000'000'000});
+  std::string screen = render_top(rows, {123, 3 << 20, "ring_buffer_full 0 events/0 bytes"}, 100, 20);
+  std::vector<std::string> lines;
+  for (size_t start = 0, end; (end = screen.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(screen.substr(start, end - start));
+  ASSERT_EQ(lines.size(), 19u);  // the last line of the terminal stays free
+  for (const auto& line : lines) EXPECT_LE(line.size(), 100u) << line;
+  EXPECT_EQ(lines[0], "tlstap top - 123 exchanges, 3.0 MiB of plaintext - q quits");
+  EXPECT_EQ(lines[1], "dropped: ring_buffer_full 0 events/0 bytes");
+  EXPECT_TRUE(lines[2].starts_with("PROCESS")) << lines[2];
+  EXPECT_TRUE(lines[3].starts_with(
+      "curl[0]                   2.5        7       1    1.5ms    2.0ms    3.00s GET host/ppp"))
+      << lines[3];
+}
+
+}  // namespace
+}  // namespace tlstap
