@@ -8,7 +8,10 @@
 
 #include "binary/elf_image.h"
 #include "binary/go_binary.h"
+#include "tls/boringssl.h"
+#include "tls/gnutls.h"
 #include "tls/go_tls.h"
+#include "tls/nss.h"
 #include "tls/openssl.h"
 
 namespace {
@@ -27,6 +30,9 @@ void read_elf(std::span<const std::byte> bytes) {
   (void)tlstap::openssl_version(*image);
   (void)tlstap::plan_openssl_probes(*image);
   (void)tlstap::plan_go_probes(*image);
+  (void)tlstap::plan_boringssl_probes(*image);
+  (void)tlstap::plan_gnutls_probes(*image);
+  (void)tlstap::plan_nss_probes(*image);
 }
 
 }  // namespace
