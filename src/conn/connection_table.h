@@ -7,6 +7,7 @@
 #include <functional>
 #include <unordered_map>
 
+#include "conn/connection_key.h"
 #include "event/event.h"
 
 namespace tlstap {
@@ -31,15 +32,8 @@ class ConnectionTable {
   size_t size() const { return connections_.size(); }
 
  private:
-  // conn_uid alone is unique; the pid lets a process's connections go at its exit.
-  struct Key {
-    uint32_t pid;
-    uint64_t conn_uid;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.conn_uid); }
-  };
+  using Key = ConnectionKey;
+  using KeyHash = ConnectionKeyHash;
   struct State {
     Role role = Role::unknown;
     uint64_t next_offset[2] = {0, 0};

@@ -11,6 +11,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "conn/connection_key.h"
 #include "proto/http_exchange.h"
 #include "sink/sink.h"
 
@@ -48,16 +49,8 @@ class ExchangeTracker {
   struct Connection;  // public so helpers in the .cpp can name it
 
  private:
-  struct Key {
-    uint32_t pid;
-    uint64_t conn_uid;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      return std::hash<uint64_t>()(k.conn_uid ^ (uint64_t{k.pid} << 40));
-    }
-  };
+  using Key = ConnectionKey;
+  using KeyHash = ConnectionKeyHash;
   using Lru = std::list<Key>;  // most recently active first
 
   Connection& connection_for(const DataRecord& record);

@@ -346,10 +346,36 @@ class TlsServer:
                                 base64.b64decode(record["sent"]))
 
 
-def start_nginx(procs, directory, conf_text, address):
-    """nginx in the foreground with this configuration (files under directory); returns once it listens."""
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen {host}:{port} ssl http2;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+{locations}
+  }}
+}}
+"""
+
+
+def start_nginx(procs, directory, cert, address, locations):
+    """nginx in the foreground, TLS (HTTP/1.1 and HTTP/2) on address, with these location
+    blocks, every file under directory; returns once it listens."""
     conf = directory / "nginx.conf"
-    conf.write_text(conf_text)
+    conf.write_text(NGINX_CONF.format(dir=directory, host=address[0], port=address[1], cert=cert.cert,
+                                      key=cert.key, locations=locations))
     proc = procs.start([NGINX, "-c", conf, "-p", directory, "-e", directory / "error.log"],
                        stop_signal=signal.SIGTERM, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10

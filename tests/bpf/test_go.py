@@ -164,6 +164,17 @@ def test_http2_client_and_server(procs, tlstap, cert, tmp_path, go_binary, strip
     assert any(f.type == H2_HEADERS and f.stream == 1 for f in responses), "no response HEADERS"
     assert_bytes_equal(h2_data(requests, 1), body, "request DATA")
     assert_bytes_equal(h2_data(responses, 1), sent, "response DATA")
+    # The protocol layer pairs the stream into one exchange on each side.
+    for pid, role, local_end, remote_end in ((client.pid, "client", local, server.address),
+                                             (server.pid, "server", server.address, local)):
+        exchanges = [x for x in capture.exchanges_of(pid) if x["remote"] == remote_end]
+        assert len(exchanges) == 1, exchanges
+        x = exchanges[0]
+        assert (x["version"], x["stream_id"], x["method"], x["path"], x["status"]) == ("2", 1, "POST", "/go-h2", 200)
+        assert (x["library"], x["role"], x["local"], x["authority"]) == ("go", role, local_end, server.address)
+        assert (x["request_body_len"], x["response_body_len"]) == (len(body), len(sent))
+        assert x["response_headers"]["content-type"] == "application/octet-stream"
+        assert 0 < x["latency_ns"] < 10 * 10**9
     assert_no_drops(capture)
 
 

@@ -29,33 +29,13 @@ USER_AGENT = "tlstap-http-test"
 SECRET = "Bearer sekrit-token-123"
 MAX_BODY = 4096  # tlstap's default --max-body
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  server {{
-    listen {host}:{port} ssl http2;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
+NGINX_LOCATIONS = """
     location /static/ {{ root {dir}; }}
     location /echo {{
       client_body_buffer_size 1m;
       default_type text/plain;
       return 201 "created\\n";
-    }}
-  }}
-}}
-"""
+    }}"""
 
 def text_pattern(size, seed):
     """Printable and seed-specific: tlstap shows such bodies as text."""
@@ -88,8 +68,7 @@ def start_module_nginx(procs, directory, cert):
     static.mkdir()
     for name, content in FILES.items():
         (static / name).write_bytes(content)
-    conf = NGINX_CONF.format(dir=directory, host=ADDRESS[0], port=ADDRESS[1], cert=cert.cert, key=cert.key)
-    return start_nginx(procs, directory, conf, ADDRESS)
+    return start_nginx(procs, directory, cert, ADDRESS, NGINX_LOCATIONS.format(dir=directory))
 
 
 @pytest.fixture(scope="module")

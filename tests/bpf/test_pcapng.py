@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness import (CURL, TESTPROGS, TLSTAP_BIN, LineReader, ProcessGroup, Tlstap, TlsServer, assert_bytes_equal,
-                     real_exe, start_nginx)
+                     NGINX, real_exe, start_nginx)
 
 TSHARK = "/usr/bin/tshark"
 CAPINFOS = "/usr/bin/capinfos"
@@ -35,31 +35,11 @@ USER_AGENT = "tlstap-test"
 STOP_BOUND = 80  # both tlstaps, detaching in parallel
 COMMENT_RE = re.compile(r"^pid=(\d+) tid=(\d+) comm=(.+) exe=(\S*) library=(\S+) function=(\S+) role=(\S+)$")
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  server {{
-    listen 127.0.0.1:443 ssl http2;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    location / {{
+NGINX_LOCATIONS = """
+    location / {
       default_type text/plain;
       return 200 "pcapng test: $uri\\n";
-    }}
-  }}
-}}
-"""
+    }"""
 
 
 def nginx_body(path):
@@ -116,8 +96,7 @@ def build_go_client(procs, directory):
 
 
 def start_pcapng_nginx(procs, directory, cert):
-    conf = NGINX_CONF.format(dir=directory, cert=cert.cert, key=cert.key)
-    return start_nginx(procs, directory, conf, NGINX_ADDRESS)
+    return start_nginx(procs, directory, cert, NGINX_ADDRESS, NGINX_LOCATIONS)
 
 
 def curl(procs, cert, url, *options):
