@@ -25,6 +25,30 @@ std::optional<int> parse_status(const std::string& text) {
   return value;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"); a stray
+// '%' is kept as it is, as the spec asks of receivers.
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    int high = i + 2 < text.size() && text[i] == '%' ? hex_value(text[i + 1]) : -1;
+    int low = high >= 0 ? hex_value(text[i + 2]) : -1;
+    if (low >= 0) {
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 uint64_t HttpExchange::latency_ns() const {
@@ -48,7 +72,7 @@ std::optional<GrpcCall> grpc_call_of(const Http2Stream& stream) {
   const Headers& trailers =
       stream.response.trailers.empty() ? stream.response.headers : stream.response.trailers;
   if (const std::string* status = find_header(trailers, "grpc-status")) call.status = parse_status(*status);
-  if (const std::string* message = find_header(trailers, "grpc-message")) call.message = *message;
+  if (const std::string* message = find_header(trailers, "grpc-message")) call.message = percent_decode(*message);
   call.request_messages = stream.request_messages;
   call.response_messages = stream.response_messages;
   return call;
