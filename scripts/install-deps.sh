@@ -15,7 +15,7 @@ test_packages=(
   python3-pytest
   openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
   golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
-  wrk nghttp2-client tshark
+  wrk nghttp2-client tshark python3-grpcio npm
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -31,3 +31,7 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 fi
 apt-get update
 apt-get install -y --no-install-recommends "${build_packages[@]}" "${test_packages[@]}"
+# gRPC tests' node side: @grpc/grpc-js is not packaged by Debian.
+if [[ ! -e /opt/tlstap-testdeps/node_modules/@grpc/grpc-js/package.json ]]; then
+  npm install --prefix /opt/tlstap-testdeps @grpc/grpc-js@1
+fi
