@@ -15,7 +15,7 @@ test_packages=(
   python3-pytest
   openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
   golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
-  wrk nghttp2-client tshark python3-grpcio npm
+  wrk nghttp2-client tshark python3-grpcio
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -31,7 +31,9 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 fi
 apt-get update
 apt-get install -y --no-install-recommends "${build_packages[@]}" "${test_packages[@]}"
-# gRPC tests' node side: @grpc/grpc-js is not packaged by Debian.
+# gRPC tests' node side: @grpc/grpc-js is not packaged by Debian. npm comes
+# with NodeSource's nodejs, and as its own package with Debian's.
+command -v npm >/dev/null || apt-get install -y --no-install-recommends npm
 if [[ ! -e /opt/tlstap-testdeps/node_modules/@grpc/grpc-js/package.json ]]; then
   npm install --prefix /opt/tlstap-testdeps @grpc/grpc-js@1
 fi
