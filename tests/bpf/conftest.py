@@ -8,7 +8,7 @@ import pytest
 
 pytest.register_assert_rewrite("harness")  # detailed assertion messages in the helpers too
 
-from harness import OPENSSL, TLSTAP_BIN, ProcessGroup, Tlstap, TlsServer
+from harness import OPENSSL, TESTPROGS, TLSTAP_BIN, ProcessGroup, Tlstap, TlsServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,3 +66,16 @@ def tlstap(procs, tmp_path):
 def server(procs, cert):
     """A Python TLS server on 127.0.0.1 with a response spanning several TLS records."""
     return TlsServer(procs, cert, response_padding=40000)
+
+
+@pytest.fixture(scope="session")
+def health(tmp_path_factory):
+    """tests/testprogs/grpc/health, built once in GOPATH mode against Debian's grpc-go
+    (golang-google-grpc-dev's sources): nothing is fetched."""
+    directory = tmp_path_factory.mktemp("grpc")
+    out = directory / "health"
+    env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0",
+           "GOPATH": "/usr/share/gocode", "GOCACHE": str(directory / "gocache")}
+    subprocess.run(["/usr/lib/go-1.19/bin/go", "build", "-o", out, TESTPROGS / "grpc" / "health" / "main.go"],
+                   env=env, check=True, timeout=300)
+    return out

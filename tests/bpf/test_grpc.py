@@ -14,22 +14,9 @@ import pytest
 
 from harness import NODE, NODE_ENV, PYTHON, RUN_TIMEOUT, TESTPROGS, LineReader, real_exe
 
-GO = "/usr/lib/go-1.19/bin/go"
-GRPC_GOPATH = "/usr/share/gocode"  # golang-google-grpc-dev's sources
 GRPC_JS_DIR = "/opt/tlstap-testdeps/node_modules"  # scripts/install-deps.sh puts @grpc/grpc-js there
 PROGS = TESTPROGS / "grpc"
 MAX_LATENCY_NS = 10 * 10**9
-
-
-@pytest.fixture(scope="module")
-def health(tmp_path_factory):
-    """The grpc-go health program, built once in GOPATH mode against Debian's grpc-go."""
-    directory = tmp_path_factory.mktemp("grpc")
-    out = directory / "health"
-    env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0",
-           "GOPATH": GRPC_GOPATH, "GOCACHE": str(directory / "gocache")}
-    subprocess.run([GO, "build", "-o", out, PROGS / "health" / "main.go"], env=env, check=True, timeout=300)
-    return out
 
 
 def text(field, value):

@@ -1,29 +1,12 @@
 """gRPC (grpc-go over TLS, client and server both traced) in tlstap's default
 pcapng: tshark shows the method, the gRPC content type and status, with no
 option set."""
-import os
 import subprocess
 
-import pytest
-
-from harness import TESTPROGS, Tlstap
+from harness import Tlstap
 from test_pcapng import fields
 
-GO = "/usr/lib/go-1.19/bin/go"
-GRPC_GOPATH = "/usr/share/gocode"  # golang-google-grpc-dev's sources
 METHOD = "/grpc.health.v1.Health/Check"
-
-
-@pytest.fixture(scope="module")
-def health(tmp_path_factory):
-    """The health program, built once in GOPATH mode against Debian's grpc-go."""
-    directory = tmp_path_factory.mktemp("grpc")
-    out = directory / "health"
-    env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0",
-           "GOPATH": GRPC_GOPATH, "GOCACHE": str(directory / "gocache")}
-    subprocess.run([GO, "build", "-o", out, TESTPROGS / "grpc" / "health" / "main.go"], env=env, check=True,
-                   timeout=300)
-    return out
 
 
 def test_grpc_method_and_status_dissected(procs, cert, tmp_path, health):
