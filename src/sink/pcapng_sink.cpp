@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "proto/http1/http1_parser.h"
+#include "proto/http2/frame.h"
 #include "sink/packet_builder.h"
 #include "sink/pcapng_format.h"
 #include "version.h"
@@ -22,13 +24,6 @@ constexpr size_t kMaxPendingFrameBytes = 16u << 20;
 
 std::string_view as_text(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-bool looks_like_http1(std::string_view start) {
-  for (std::string_view token :
-       {"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "HTTP/1."})
-    if (start.starts_with(token)) return true;
-  return false;
 }
 
 pcapng::SectionInfo section_info() {
@@ -118,15 +113,6 @@ auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destin
   return std::make_tuple(uint16_t{0}, id, direction, id, uint16_t{0});
 }
 
-// An HTTP/2 server's first bytes: a SETTINGS frame (type 4) on stream 0.
-bool looks_like_http2_settings(std::string_view start) {
-  if (start.size() < kHttp2FrameHeader) return false;
-  auto byte = [&](size_t i) { return static_cast<uint8_t>(start[i]); };
-  uint32_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-  bool stream_zero = byte(5) == 0 && byte(6) == 0 && byte(7) == 0 && byte(8) == 0;
-  return byte(3) == 0x04 && (byte(4) & ~0x01) == 0 && stream_zero && length % 6 == 0;
-}
-
 }  // namespace
 
 void PcapngSink::write(const DataRecord& record) {
@@ -165,9 +151,9 @@ void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
     // direction too (an HTTP/2 server may speak first); one joined midway
     // takes the other direction's word.
     Protocol own = Protocol::other;
-    if (offset == 0 && (text.starts_with(kHttp2Preface) || looks_like_http2_settings(text)))
+    if (offset == 0 && (proto::starts_with_http2_preface(text) || proto::looks_like_http2_frames(text)))
       own = Protocol::http2;
-    else if (offset == 0 && looks_like_http1(text))
+    else if (offset == 0 && (proto::looks_like_http1_request(text) || proto::looks_like_http1_response(text)))
       own = Protocol::http1;
     bool reverse_knows = reverse.protocol == Protocol::http1 || reverse.protocol == Protocol::http2;
     flow.protocol = own == Protocol::other && reverse_knows ? reverse.protocol : own;
