@@ -33,7 +33,6 @@ struct ExchangeTracker::Connection {
 namespace {
 
 using Connection = ExchangeTracker::Connection;
-using Emit = ExchangeTracker::Emit;
 
 Direction opposite(Direction d) {
   return d == Direction::egress ? Direction::ingress : Direction::egress;
