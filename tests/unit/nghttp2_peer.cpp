@@ -79,20 +79,20 @@ Nghttp2Peers::~Nghttp2Peers() {
   nghttp2_session_del(server_);
 }
 
-Nghttp2Peers::Body* Nghttp2Peers::add_body(std::string data, NameValues trailers) {
-  return &bodies_.emplace_back(Body{std::move(data), 0, std::move(trailers), this});
+nghttp2_data_provider* Nghttp2Peers::body_provider(nghttp2_data_provider& provider, std::string data,
+                                                   NameValues trailers) {
+  // No provider: nghttp2 ends the stream with the headers.
+  if (data.empty() && trailers.empty()) return nullptr;
+  provider.source.ptr = &bodies_.emplace_back(Body{std::move(data), 0, std::move(trailers), this});
+  provider.read_callback = read_body;
+  return &provider;
 }
 
 int32_t Nghttp2Peers::request(const NameValues& headers, std::string body, NameValues trailers) {
   auto nva = to_nv(headers);
   nghttp2_data_provider provider{};
-  bool has_body = !body.empty() || !trailers.empty();
-  if (has_body) {
-    provider.source.ptr = add_body(std::move(body), std::move(trailers));
-    provider.read_callback = read_body;
-  }
   int32_t id = nghttp2_submit_request(client_, nullptr, nva.data(), nva.size(),
-                                      has_body ? &provider : nullptr, nullptr);
+                                      body_provider(provider, std::move(body), std::move(trailers)), nullptr);
   check(id, "request");
   return id;
 }
@@ -101,12 +101,8 @@ void Nghttp2Peers::respond(int32_t stream_id, const NameValues& headers, std::st
                            NameValues trailers) {
   auto nva = to_nv(headers);
   nghttp2_data_provider provider{};
-  bool has_body = !body.empty() || !trailers.empty();
-  if (has_body) {
-    provider.source.ptr = add_body(std::move(body), std::move(trailers));
-    provider.read_callback = read_body;
-  }
-  check(nghttp2_submit_response(server_, stream_id, nva.data(), nva.size(), has_body ? &provider : nullptr),
+  check(nghttp2_submit_response(server_, stream_id, nva.data(), nva.size(),
+                                body_provider(provider, std::move(body), std::move(trailers))),
         "response");
 }
 

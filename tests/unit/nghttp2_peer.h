@@ -3,6 +3,8 @@
 // writes: HPACK with its dynamic table, CONTINUATION, padding, flow control.
 #pragma once
 
+#include <nghttp2/nghttp2.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -10,8 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-struct nghttp2_session;
 
 namespace tlstap::test {
 
@@ -62,7 +62,9 @@ class Nghttp2Peers {
   const H2PeerOptions& options() const { return options_; }
 
  private:
-  Body* add_body(std::string data, NameValues trailers);
+  // Points `provider` at a new body; nullptr when there is nothing after the headers.
+  nghttp2_data_provider* body_provider(nghttp2_data_provider& provider, std::string data,
+                                       NameValues trailers);
 
   H2PeerOptions options_;
   nghttp2_session* client_ = nullptr;
