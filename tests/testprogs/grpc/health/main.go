@@ -89,12 +89,17 @@ func serve(certFile, keyFile string) error {
 	return server.Serve(listener)
 }
 
+// dial connects over TLS without verifying the test certificate.
+func dial(ctx context.Context, address string) (*grpc.ClientConn, error) {
+	creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})
+	return grpc.DialContext(ctx, address, grpc.WithTransportCredentials(creds), grpc.WithBlock())
+}
+
 func check(address, service string) error {
 	bufio.NewReader(os.Stdin).ReadString('\n') // "go": tlstap is attached
-	creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := grpc.DialContext(ctx, address, grpc.WithTransportCredentials(creds), grpc.WithBlock())
+	conn, err := dial(ctx, address)
 	if err != nil {
 		return err
 	}
@@ -109,10 +114,9 @@ func check(address, service string) error {
 
 // calls makes a unary call, a failing one and a server-streaming one on one connection.
 func calls(address, service string) error {
-	creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := grpc.DialContext(ctx, address, grpc.WithTransportCredentials(creds), grpc.WithBlock())
+	conn, err := dial(ctx, address)
 	if err != nil {
 		return err
 	}
