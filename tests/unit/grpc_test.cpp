@@ -152,6 +152,13 @@ TEST(ProtobufDecodeTest, Utf8TextAndEmptyMessage) {
   EXPECT_EQ(decoded(""), "[]");
   // Invalid UTF-8 that is no message either is shown as bytes.
   EXPECT_EQ(decoded(bytes({0x0a, 0x02, 0xc3, 0x28})), R"([{"field":1,"wire":"len","hex":"c328"}])");
+  // A surrogate, an overlong form and a code point past U+10FFFF are not UTF-8 either.
+  EXPECT_EQ(decoded(bytes({0x0a, 0x03, 0xed, 0xb9, 0x9a})), R"([{"field":1,"wire":"len","hex":"edb99a"}])");
+  EXPECT_EQ(decoded(bytes({0x0a, 0x03, 0xe0, 0x80, 0xaf})), R"([{"field":1,"wire":"len","hex":"e080af"}])");
+  EXPECT_EQ(decoded(bytes({0x0a, 0x04, 0xf4, 0x90, 0x80, 0x80})),
+            R"([{"field":1,"wire":"len","hex":"f4908080"}])");
+  EXPECT_EQ(decoded(bytes({0x0a, 0x04}) + "\xf0\x9f\x98\x80"),
+            "[{\"field\":1,\"wire\":\"len\",\"string\":\"\xf0\x9f\x98\x80\"}]");
 }
 
 TEST(ProtobufDecodeTest, RejectsInvalidInput) {

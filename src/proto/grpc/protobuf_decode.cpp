@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace tlstap::proto {
 
@@ -45,8 +46,24 @@ size_t utf8_length(uint8_t lead) {
   return 0;
 }
 
+// The range the second byte of a sequence led by `lead` must fall in (RFC 3629),
+// which rules out overlong forms, surrogates and code points past U+10FFFF.
+std::pair<uint8_t, uint8_t> second_byte_range(uint8_t lead) {
+  switch (lead) {
+    case 0xe0:
+      return {0xa0, 0xbf};
+    case 0xed:
+      return {0x80, 0x9f};
+    case 0xf0:
+      return {0x90, 0xbf};
+    case 0xf4:
+      return {0x80, 0x8f};
+    default:
+      return {0x80, 0xbf};
+  }
+}
+
 // Valid UTF-8 without control characters other than tab and line breaks.
-// (Overlong 3- and 4-byte forms and surrogates pass; they are rare and harmless here.)
 bool is_printable_text(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     auto lead = static_cast<uint8_t>(text[i]);
@@ -54,7 +71,12 @@ bool is_printable_text(std::string_view text) {
     if (n == 0 || i + n > text.size()) return false;
     if (n == 1 && (lead == 0x7f || (lead < 0x20 && lead != '\t' && lead != '\n' && lead != '\r')))
       return false;
-    for (size_t k = 1; k < n; ++k) {
+    if (n > 1) {
+      auto [low, high] = second_byte_range(lead);
+      auto second = static_cast<uint8_t>(text[i + 1]);
+      if (second < low || second > high) return false;
+    }
+    for (size_t k = 2; k < n; ++k) {
       if ((static_cast<uint8_t>(text[i + k]) & 0xc0) != 0x80) return false;
     }
     i += n;
