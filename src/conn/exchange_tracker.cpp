@@ -147,8 +147,8 @@ void ExchangeTracker::observe(const DataRecord& record) {
   bool from_client = e.direction == c.client_direction;
 
   if (c.protocol == Connection::Protocol::http2) {
-    if (record.gap_before) c.http2->lost(from_client, record.gap_before);
     std::vector<proto::Http2Stream> ended;
+    if (record.gap_before) c.http2->lost(from_client, record.gap_before, ended);
     // A chunk it cannot read is skipped: the session synchronises again on a later one.
     (void)c.http2->feed(from_client, e.payload, t, ended);
     for (auto& stream : ended) report(c, proto::exchange_from_stream(std::move(stream)));

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto record = input.subspan(3, std::min(length, input.size() - 3));
     input = input.subspan(3 + record.size());
     bool from_client = direction & 1;
-    if (direction & 2) session.lost(from_client, record.size() + 1);
+    if (direction & 2) session.lost(from_client, record.size() + 1, out);
     if (from_client && !client_started && drop_preface) {
       std::string_view text(reinterpret_cast<const char*>(record.data()), record.size());
       if (tlstap::proto::starts_with_http2_preface(text))

@@ -526,7 +526,7 @@ TEST(Http2SessionTest, LostBytesResynchronise) {
   std::vector<Http2Stream> out;
   for (size_t i = 0; i < chunks.size(); ++i) {
     if (i == two_headers) {
-      session.lost(true, chunks[i].bytes.size());
+      session.lost(true, chunks[i].bytes.size(), out);
       continue;
     }
     session.feed(chunks[i].from_client, chunks[i].span(), chunk_time(i), out);
@@ -548,6 +548,88 @@ TEST(Http2SessionTest, LostBytesResynchronise) {
   EXPECT_EQ(out[2].response.body, std::string(30, 'c'));
 }
 
+// Captures of two threads can arrive answer first: the response of a stream
+// the client is followed on from the start waits for its request.
+TEST(Http2SessionTest, ResponseCapturedBeforeItsRequest) {
+  Nghttp2Peers peers;
+  int32_t one = peers.request(get("/one"));
+  peers.pump();
+  peers.respond(one, {{":status", "200"}}, "first");
+  peers.pump();
+  size_t before_two = peers.chunks().size();
+  int32_t two = peers.request(get("/two"), "ping");
+  peers.pump();
+  peers.respond(two, {{":status", "201"}}, "second");
+  peers.pump();
+  auto chunks = peers.take_chunks();
+  // Every chunk the server wrote for stream two first, then the client's.
+  std::vector<H2Chunk> reordered(chunks.begin(), chunks.begin() + before_two);
+  for (size_t i = before_two; i < chunks.size(); ++i)
+    if (!chunks[i].from_client) reordered.push_back(chunks[i]);
+  for (size_t i = before_two; i < chunks.size(); ++i)
+    if (chunks[i].from_client) reordered.push_back(chunks[i]);
+
+  auto streams = parse(reordered);
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[1].id, static_cast<uint32_t>(two));
+  EXPECT_EQ(streams[1].request.headers, headers(get("/two")));
+  EXPECT_EQ(streams[1].request.body, "ping");
+  EXPECT_FALSE(streams[1].request.headers_unknown);
+  EXPECT_EQ(streams[1].response.status, 201);
+  EXPECT_EQ(streams[1].response.body, "second");
+  EXPECT_FALSE(streams[1].incomplete);
+}
+
+// The client chunk carrying the HEADERS frame that opens `stream_id`.
+size_t request_headers_chunk(const std::vector<H2Chunk>& chunks, int32_t stream_id) {
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!chunks[i].from_client) continue;
+    for (const auto& h : frame_headers(chunks[i].bytes)) {
+      if (h.is(http2::FrameType::headers) && h.stream_id == static_cast<uint32_t>(stream_id)) return i;
+    }
+  }
+  ADD_FAILURE() << "no HEADERS for stream " << stream_id;
+  return chunks.size();
+}
+
+// A request that never comes: the client opening a later stream, losing
+// bytes, or the connection ending gives the awaited stream up.
+TEST(Http2SessionTest, AwaitedRequestGivenUp) {
+  for (std::string_view ending : {"later stream", "lost", "finish"}) {
+    SCOPED_TRACE(ending);
+    Nghttp2Peers peers;
+    int32_t one = peers.request(get("/one"));
+    peers.pump();
+    peers.respond(one, {{":status", "200"}}, "first");
+    peers.pump();
+    int32_t two = peers.request(get("/two"));
+    peers.pump();
+    peers.respond(two, {{":status", "200"}}, "second");
+    peers.pump();
+    auto chunks = peers.take_chunks();
+    size_t request_one = request_headers_chunk(chunks, one);
+    size_t request_two = request_headers_chunk(chunks, two);
+    Http2Session session(kBodyLimit);
+    std::vector<Http2Stream> out;
+    // The preface and SETTINGS go first; request one is never delivered.
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (i == request_one || (ending != "later stream" && i == request_two)) continue;
+      session.feed(chunks[i].from_client, chunks[i].span(), chunk_time(i), out);
+      if (i < request_two) {
+        EXPECT_TRUE(out.empty());
+      }
+    }
+    if (ending == "lost") session.lost(true, 10, out);
+    if (ending == "finish") session.finish(9000, out);
+    ASSERT_GE(out.size(), 1u);
+    EXPECT_EQ(out[0].id, static_cast<uint32_t>(one));
+    EXPECT_EQ(out[0].request.first_byte_ns, 0u);  // never seen
+    EXPECT_TRUE(out[0].request.headers_unknown);
+    EXPECT_EQ(out[0].response.body, "first");
+    EXPECT_FALSE(out[0].incomplete);
+  }
+}
+
 TEST(Http2SessionTest, LostInsideAFrame) {
   Nghttp2Peers peers;
   int32_t one = peers.request(get("/one"));
@@ -566,7 +648,7 @@ TEST(Http2SessionTest, LostInsideAFrame) {
     const auto& c = chunks[i];
     if (!cut && !c.from_client && c.bytes.size() == 1009) {  // the DATA frame of response one
       EXPECT_EQ(session.feed(false, c.span().first(400), chunk_time(i), out), ParseState::need_more_data);
-      session.lost(false, 609);
+      session.lost(false, 609, out);
       cut = true;
       continue;
     }

@@ -152,16 +152,17 @@ void Http2Session::abandon_block(Direction& dir) {
   }
 }
 
-void Http2Session::unsync(Direction& dir) {
+void Http2Session::unsync(Direction& dir, std::vector<Http2Stream>& out) {
   abandon_block(dir);
   dir.synced = false;
   dir.joined_late = true;
   dir.candidate.clear();
+  if (dir.from_client) stop_awaiting_requests(UINT32_MAX, out);
 }
 
-void Http2Session::lost(bool from_client, uint64_t bytes) {
+void Http2Session::lost(bool from_client, uint64_t bytes, std::vector<Http2Stream>& out) {
   if (bytes == 0) return;
-  unsync(direction(from_client));
+  unsync(direction(from_client), out);
 }
 
 void Http2Session::parse_frames(Direction& dir, std::span<const std::byte> bytes, uint64_t time_ns,
@@ -169,7 +170,7 @@ void Http2Session::parse_frames(Direction& dir, std::span<const std::byte> bytes
   while (auto event = dir.reader.next(bytes, time_ns)) {
     switch (event->kind) {
       case FrameEvent::Kind::begin:
-        frame_begin(dir);
+        frame_begin(dir, out);
         break;
       case FrameEvent::Kind::content:
         frame_content(dir, event->content, time_ns);
@@ -178,14 +179,14 @@ void Http2Session::parse_frames(Direction& dir, std::span<const std::byte> bytes
         frame_end(dir, time_ns, out);
         break;
       case FrameEvent::Kind::malformed:
-        unsync(dir);
+        unsync(dir, out);
         dropped = true;
         return;
     }
   }
 }
 
-void Http2Session::frame_begin(Direction& dir) {
+void Http2Session::frame_begin(Direction& dir, std::vector<Http2Stream>& out) {
   const auto& frame = dir.reader.frame();
   const auto& header = frame.header;
   bool continues_block =
@@ -195,10 +196,10 @@ void Http2Session::frame_begin(Direction& dir) {
   dir.control.clear();
   switch (static_cast<FrameType>(header.type)) {
     case FrameType::headers:
-      begin_header_block(dir, header.stream_id, 0);
+      begin_header_block(dir, header.stream_id, 0, out);
       break;
     case FrameType::push_promise:
-      begin_header_block(dir, header.stream_id, frame.promised_stream_id());
+      begin_header_block(dir, header.stream_id, frame.promised_stream_id(), out);
       break;
     case FrameType::continuation:
       dir.role = continues_block ? FrameRole::header_block : FrameRole::ignore;
@@ -211,8 +212,16 @@ void Http2Session::frame_begin(Direction& dir) {
   }
 }
 
-void Http2Session::begin_header_block(Direction& dir, uint32_t stream_id, uint32_t promised_id) {
+void Http2Session::begin_header_block(Direction& dir, uint32_t stream_id, uint32_t promised_id,
+                                      std::vector<Http2Stream>& out) {
   const auto& frame = dir.reader.frame();
+  if (dir.from_client && stream_id > dir.highest_stream) {
+    // Clients open streams in increasing order: a request still awaited below this one was lost.
+    dir.highest_stream = stream_id;
+    stop_awaiting_requests(stream_id, out);
+  }
+  if (OpenStream* stream = dir.from_client ? find_stream(stream_id) : nullptr)
+    stream->awaiting_request = false;
   dir.role = FrameRole::header_block;
   dir.in_block = true;
   dir.block_stream = stream_id;
@@ -366,11 +375,30 @@ Http2Session::OpenStream* Http2Session::open_stream(uint32_t id, bool from_clien
   stream.stream.id = id;
   stream.stream.request.version = stream.stream.response.version = "2";
   if (!from_client) {
-    // The server speaking first on a stream: its request was sent before we joined.
-    stream.stream.request.headers_unknown = true;
-    stream.sides[kClient].ended = true;
+    bool client_followed_from_start = client_.synced && !client_.joined_late;
+    if (client_followed_from_start && id % 2 == 1 && id > client_.highest_stream) {
+      stream.awaiting_request = true;
+    } else {
+      // The server speaking first on a stream: its request was sent before we joined.
+      stream.stream.request.headers_unknown = true;
+      stream.sides[kClient].ended = true;
+    }
   }
   return &stream;
+}
+
+// Streams awaiting a request with an id below `below_id` will not get it: they
+// are reported without one once the server's side has ended.
+void Http2Session::stop_awaiting_requests(uint32_t below_id, std::vector<Http2Stream>& out) {
+  std::vector<uint32_t> ended;
+  for (auto& [id, stream] : streams_) {
+    if (!stream.awaiting_request || id >= below_id) continue;
+    stream.awaiting_request = false;
+    stream.stream.request.headers_unknown = true;
+    stream.sides[kClient].ended = true;
+    if (stream.sides[kServer].ended) ended.push_back(id);
+  }
+  for (uint32_t id : ended) close_stream(id, out);
 }
 
 void Http2Session::close_stream(uint32_t id, std::vector<Http2Stream>& out) {
@@ -393,6 +421,7 @@ void Http2Session::evict_oldest() {
 }
 
 void Http2Session::finish([[maybe_unused]] uint64_t time_ns, std::vector<Http2Stream>& out) {
+  stop_awaiting_requests(UINT32_MAX, out);
   while (!streams_.empty()) {
     uint32_t id = streams_.begin()->first;
     streams_.begin()->second.stream.incomplete = true;

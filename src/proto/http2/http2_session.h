@@ -66,8 +66,10 @@ class Http2Session {  // one connection, both directions
   ParseState feed(bool from_client, std::span<const std::byte> bytes, uint64_t time_ns,
                   std::vector<Http2Stream>& out);
   // Bytes lost in one direction before its next feed(): frame boundaries and
-  // the HPACK state of that direction are no longer trusted.
-  void lost(bool from_client, uint64_t bytes);
+  // the HPACK state of that direction are no longer trusted. Requests the
+  // client's side was awaiting may have been lost: their streams stop waiting
+  // and those the server ended are appended to `out`.
+  void lost(bool from_client, uint64_t bytes, std::vector<Http2Stream>& out);
   // The connection closed: every open stream is appended with incomplete=true, by id.
   void finish(uint64_t time_ns, std::vector<Http2Stream>& out);
 
@@ -85,7 +87,11 @@ class Http2Session {  // one connection, both directions
   };
   struct OpenStream {
     Http2Stream stream;
-    uint64_t seq = 0;             // opening order, for eviction
+    uint64_t seq = 0;  // opening order, for eviction
+    // Opened by the server's frames while the client's side is followed from the
+    // connection start: its request is on its way (captures from two threads can
+    // arrive answer first), so the stream waits for it.
+    bool awaiting_request = false;
     std::array<Side, 2> sides{};  // client (request), server (response)
   };
   enum class FrameRole { ignore, header_block, data, control };
@@ -94,15 +100,16 @@ class Http2Session {  // one connection, both directions
   Direction& direction(bool from_client) { return from_client ? client_ : server_; }
   std::span<const std::byte> synchronise(Direction& dir, std::span<const std::byte> bytes, bool& dropped);
   void become_synced(Direction& dir, bool at_connection_start);
-  void unsync(Direction& dir);
+  void unsync(Direction& dir, std::vector<Http2Stream>& out);
   void abandon_block(Direction& dir);
   void parse_frames(Direction& dir, std::span<const std::byte> bytes, uint64_t time_ns,
                     std::vector<Http2Stream>& out, bool& dropped);
 
-  void frame_begin(Direction& dir);
+  void frame_begin(Direction& dir, std::vector<Http2Stream>& out);
   void frame_content(Direction& dir, std::span<const std::byte> content, uint64_t time_ns);
   void frame_end(Direction& dir, uint64_t time_ns, std::vector<Http2Stream>& out);
-  void begin_header_block(Direction& dir, uint32_t stream_id, uint32_t promised_id);
+  void begin_header_block(Direction& dir, uint32_t stream_id, uint32_t promised_id,
+                          std::vector<Http2Stream>& out);
   void end_header_block(Direction& dir, uint64_t time_ns, std::vector<Http2Stream>& out);
   void start_data(Direction& dir);
   void control_frame(Direction& dir, std::vector<Http2Stream>& out);
@@ -111,6 +118,7 @@ class Http2Session {  // one connection, both directions
   OpenStream* find_stream(uint32_t id);
   OpenStream* open_stream(uint32_t id, bool from_client);
   void close_stream(uint32_t id, std::vector<Http2Stream>& out);
+  void stop_awaiting_requests(uint32_t below_id, std::vector<Http2Stream>& out);
   void evict_oldest();
 
   size_t max_body_bytes_;
@@ -136,6 +144,7 @@ class Http2Session {  // one connection, both directions
     uint32_t block_stream = 0;
     uint32_t block_promised = 0;  // PUSH_PROMISE: the stream the block is the request of
     uint64_t block_start_ns = 0;
+    uint32_t highest_stream = 0;  // client: the highest stream id it opened
   };
   Direction client_{.from_client = true};
   Direction server_{.from_client = false};
