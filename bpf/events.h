@@ -60,6 +60,11 @@ enum tlstap_function {
 	TLSTAP_FN_MAX = TLSTAP_FN_NSS_PR_RECV,
 };
 
+/* Cookie of a Go entry probe: its enum tlstap_function in the low byte, and
+ * this flag when the probe sits on the prologue's stack-check branch, where a
+ * Write is captured whole before it starts (see gotls.bpf.c). */
+#define TLSTAP_GO_SITE_STACK_CHECK 0x100
+
 enum tlstap_direction {
 	TLSTAP_DIR_EGRESS = 1,	/* plaintext the process sends */
 	TLSTAP_DIR_INGRESS = 2, /* plaintext the process received */
@@ -104,7 +109,7 @@ struct tlstap_data_event {
 	tt_u8 function;	 /* enum tlstap_function */
 	tt_u8 direction; /* enum tlstap_direction */
 	tt_u8 pad;
-	tt_u64 timestamp_ns;  /* CLOCK_BOOTTIME at the end of the call */
+	tt_u64 timestamp_ns;  /* CLOCK_BOOTTIME when captured: the call's end (Go Write: start) */
 	tt_u64 conn_id;	      /* library connection object (SSL*), reused after it is freed */
 	tt_u64 conn_uid;      /* this connection, unique on the host */
 	tt_u64 sock_id;	      /* kernel socket of the connection, 0 when not seen yet */

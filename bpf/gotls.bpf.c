@@ -4,19 +4,32 @@
  * No uretprobes: they rewrite the return address on the goroutine stack,
  * which Go copies when it grows. User space puts a uprobe on every return
  * instruction instead, and entry and return are matched by goroutine (the g
- * register), since a goroutine may resume on another thread mid-call. */
+ * register), since a goroutine may resume on another thread mid-call.
+ *
+ * A Write is captured at its start when the entry probe sits on the prologue's
+ * stack-check branch (emulated, so cheap): its buffer is whole then, it needs
+ * no return probes (each one single-stepped, ~14 us here), the request is in
+ * the ring before any answer read on another thread, and a process that exits
+ * while the Write is still returning loses nothing. The cost: a Write that
+ * fails is reported as if it had been sent. */
 #include "tls_call.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
 #define GO_G(ctx) ((ctx)->r14)
 #define GO_ARG1(ctx) ((ctx)->ax)
 #define GO_ARG2(ctx) ((ctx)->bx)
+#define GO_ARG3(ctx) ((ctx)->cx)
 #define GO_RESULT1(ctx) ((ctx)->ax)
+/* jbe is taken when CF or ZF is set */
+#define GO_STACK_CHECK_TAKEN(ctx) (((ctx)->flags & ((1 << 0) | (1 << 6))) != 0)
 #elif defined(__TARGET_ARCH_arm64)
 #define GO_G(ctx) ((ctx)->regs[28])
 #define GO_ARG1(ctx) ((ctx)->regs[0])
 #define GO_ARG2(ctx) ((ctx)->regs[1])
+#define GO_ARG3(ctx) ((ctx)->regs[2])
 #define GO_RESULT1(ctx) ((ctx)->regs[0])
+/* b.ls is taken when C is clear or Z set (PSTATE bits 29 and 30) */
+#define GO_STACK_CHECK_TAKEN(ctx) (!((ctx)->pstate & (1ULL << 29)) || ((ctx)->pstate & (1ULL << 30)))
 #endif
 
 /* runtime.g starts with stack{lo, hi}; stable since Go 1.0. */
@@ -84,18 +97,48 @@ static __always_inline u64 go_conn_socket(u64 tls_conn)
 	return socket_of_fd(fd);
 }
 
-/* Cookie: TLSTAP_FN_GO_WRITE or TLSTAP_FN_GO_READ. */
+/* The TCP socket of a *tls.Conn: known from an earlier call, or looked up. */
+static __always_inline u64 go_socket(u32 pid, u64 tls_conn)
+{
+	struct conn_key key = {.pid = pid, .conn_id = tls_conn};
+	struct conn_state *known = bpf_map_lookup_elem(&connections, &key);
+	return known && known->sock_id ? known->sock_id : go_conn_socket(tls_conn);
+}
+
+/* Cookie: TLSTAP_FN_GO_WRITE or TLSTAP_FN_GO_READ, maybe | TLSTAP_GO_SITE_STACK_CHECK. */
 SEC("uprobe")
 int go_tls_enter(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!process_is_traced(pid_tgid >> 32))
 		return 0;
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u8 function = cookie & 0xff;
+	if (cookie & TLSTAP_GO_SITE_STACK_CHECK) {
+		if (GO_STACK_CHECK_TAKEN(ctx))
+			return 0; /* the stack grows first, then the call starts again */
+		u64 len = GO_ARG3(ctx);
+		if (function == TLSTAP_FN_GO_WRITE) {
+			if (len == 0 || len > 0x7fffffff)
+				return 0;
+			struct plaintext p = {
+			    .conn_id = GO_ARG1(ctx),
+			    .buf = GO_ARG2(ctx),
+			    .len = (u32)len,
+			    .library = TLSTAP_LIB_GO,
+			    .function = function,
+			    .direction = TLSTAP_DIR_EGRESS,
+			};
+			p.sock_id = go_socket(pid_tgid >> 32, p.conn_id);
+			emit_plaintext(pid_tgid, &p);
+			return 0;
+		}
+	}
 	struct go_call_key key = {.pid = pid_tgid >> 32, .g = GO_G(ctx)};
 	struct go_call call = {
 	    .conn = GO_ARG1(ctx),
 	    .buf = GO_ARG2(ctx),
-	    .function = bpf_get_attach_cookie(ctx),
+	    .function = function,
 	};
 	bpf_probe_read_user(&call.stack, sizeof(call.stack), (const void *)key.g);
 	/* A call that must grow its stack first restarts from the entry: same key, same values. */
@@ -132,9 +175,7 @@ int go_tls_return(struct pt_regs *ctx)
 	if (n <= 0 || n > 0x7fffffff)
 		return 0;
 
-	struct conn_key ck = {.pid = key.pid, .conn_id = p.conn_id};
-	struct conn_state *known = bpf_map_lookup_elem(&connections, &ck);
-	p.sock_id = known && known->sock_id ? known->sock_id : go_conn_socket(p.conn_id);
+	p.sock_id = go_socket(key.pid, p.conn_id);
 	emit_plaintext(pid_tgid, &p);
 	return 0;
 }

@@ -105,6 +105,21 @@ std::optional<uint64_t> direct_target(const cs_insn& insn, ElfMachine machine) {
   return std::nullopt;
 }
 
+// The target of Go's stack-check branch: jbe (x86) or b.ls (arm64) to an immediate.
+std::optional<uint64_t> stack_check_target(const cs_insn& insn, ElfMachine machine) {
+  std::string_view m = insn.mnemonic;
+  if (machine == ElfMachine::x86_64) {
+    const cs_x86& x86 = insn.detail->x86;
+    if (m == "jbe" && x86.op_count == 1 && x86.operands[0].type == X86_OP_IMM)
+      return static_cast<uint64_t>(x86.operands[0].imm);
+  } else if (machine == ElfMachine::aarch64) {
+    const cs_arm64& arm = insn.detail->arm64;
+    if (m == "b.ls" && arm.op_count == 1 && arm.operands[0].type == ARM64_OP_IMM)
+      return static_cast<uint64_t>(arm.operands[0].imm);
+  }
+  return std::nullopt;
+}
+
 // Registers holding the first `count` arguments, every width of each.
 std::vector<uint16_t> argument_registers(ElfMachine machine, CallingConvention convention, int count) {
   using Arg = std::vector<uint16_t>;
@@ -213,6 +228,30 @@ uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uin
     return !transfers_control(insn) && !writes_any(handle, insn, registers);
   });
   return chosen;
+}
+
+bool is_go_stack_check(std::span<const std::byte> code, ElfMachine machine, uint64_t entry, uint64_t site) {
+  if (site < entry || site - entry >= code.size()) return false;
+  std::optional<uint64_t> target;
+  for_each_instruction(code.subspan(site - entry), machine, site, Undecodable::stop,
+                       [&](csh, const cs_insn& insn) {
+                         target = stack_check_target(insn, machine);
+                         return false;
+                       });
+  if (!target || *target <= site || *target - entry >= code.size()) return false;
+  // The growing block spills the arguments, calls runtime.morestack*, reloads
+  // them and jumps back to the entry, in a few instructions.
+  constexpr int kMaxBlockInstructions = 24;
+  int seen = 0;
+  bool jumps_back = false;
+  for_each_instruction(
+      code.subspan(*target - entry), machine, *target, Undecodable::stop, [&](csh, const cs_insn& insn) {
+        std::string_view m = insn.mnemonic;
+        auto to = direct_target(insn, machine);
+        jumps_back = (m == "jmp" || m == "b") && to == entry;
+        return !jumps_back && !in_group(insn, {CS_GRP_RET}) && ++seen < kMaxBlockInstructions;
+      });
+  return jumps_back;
 }
 
 }  // namespace tlstap

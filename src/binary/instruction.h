@@ -55,4 +55,10 @@ std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine m
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
                         CallingConvention convention, int arguments = 4);
 
+// Whether `site` is the conditional branch of a Go prologue's stack check
+// (jbe / b.ls) whose target grows the stack and jumps back to `entry`. A probe
+// there runs a second time for a call that grows its stack, the first time
+// with the branch taken; once the branch falls through the call has begun.
+bool is_go_stack_check(std::span<const std::byte> code, ElfMachine machine, uint64_t entry, uint64_t site);
+
 }  // namespace tlstap

@@ -68,19 +68,26 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
     if (known == kFunctions.end() || code.empty())
       return Error{fmt::format("{}: code of {} is not in the file", version->text, function.name)};
     uint64_t entry = cheapest_entry(code, image.machine(), function.entry, CallingConvention::go);
-    auto returns = find_returns(code, image.machine(), function.entry);
-    if (returns.empty())
+    // On the stack-check branch the entry program knows when the call really
+    // starts, and a Write is captured there whole: it needs no return probes.
+    bool on_stack_check = is_go_stack_check(code, image.machine(), function.entry, entry);
+    bool needs_returns = !(on_stack_check && known->id == TLSTAP_FN_GO_WRITE);
+    auto returns =
+        needs_returns ? find_returns(code, image.machine(), function.entry) : std::vector<uint64_t>{};
+    if (needs_returns && returns.empty())
       return Error{fmt::format("{}: no return instruction found in {}", version->text, function.name)};
-    auto site = [&](uint64_t address, UprobeProgram program, std::string name) -> Result<ProbeSite> {
+    auto site = [&](uint64_t address, UprobeProgram program, std::string name,
+                    uint64_t cookie) -> Result<ProbeSite> {
       auto offset = image.file_offset(address);
       if (!offset) return Error{fmt::format("{}: address {:#x} is not in the file", function.name, address)};
-      return ProbeSite{std::move(name), *offset, program, false, static_cast<uint64_t>(known->id)};
+      return ProbeSite{std::move(name), *offset, program, false, cookie};
     };
-    auto entry_site = site(entry, UprobeProgram::go_tls_enter, function.name);
+    uint64_t entry_cookie = known->id | (on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0);
+    auto entry_site = site(entry, UprobeProgram::go_tls_enter, function.name, entry_cookie);
     if (!entry_site) return entry_site.error();
     plan.sites.push_back(*entry_site);
     for (uint64_t ret : returns) {
-      auto return_site = site(ret, UprobeProgram::go_tls_return, function.name + " return");
+      auto return_site = site(ret, UprobeProgram::go_tls_return, function.name + " return", known->id);
       if (!return_site) return return_site.error();
       plan.sites.push_back(*return_site);
     }

@@ -32,7 +32,7 @@ def go_binary(tmp_path_factory):
 
 
 def check_attach_log(tap, binary, go_binary):
-    """tlstap names the Go version and probes the entry and every RET of both functions."""
+    """tlstap names the Go version and probes both entries and every RET of Read."""
     attached = wait_attached(tap, binary)
     assert attached.version == go_version(binary)
     assert attached.probes == attached.instruction_probes == 2 + count_returns(go_binary(binary.program, False))

@@ -168,6 +168,27 @@ TEST(CheapestEntry, GoStackCheckPrologueProbesTheJbe) {
   EXPECT_EQ(cheapest_entry(bytes, ElfMachine::x86_64, kBase, CallingConvention::go), 0x1009u);
 }
 
+// LEAQ; CMPQ; JBE grow (or JNE); RET; grow: CALL morestack; JMP `back_to`.
+std::vector<std::byte> go_prologue(uint8_t jcc, uint8_t jmp_back_rel8) {
+  return code({{0x4c, 0x8d, 0x64, 0x24, 0xf0},
+               {0x4d, 0x3b, 0x66, 0x10},
+               {jcc, 0x01},
+               {0xc3},
+               {0xe8, 0x00, 0x00, 0x00, 0x00},
+               {0xeb, jmp_back_rel8}});
+}
+
+TEST(GoStackCheck, BranchToABlockThatRestartsTheFunction) {
+  constexpr uint8_t kJbe = 0x76, kJne = 0x75, kToEntry = 0xed, kToCmp = 0xf2;
+  EXPECT_TRUE(is_go_stack_check(go_prologue(kJbe, kToEntry), ElfMachine::x86_64, kBase, 0x1009));
+  // Not the branch, another condition, or a block that does not restart the function.
+  EXPECT_FALSE(is_go_stack_check(go_prologue(kJbe, kToEntry), ElfMachine::x86_64, kBase, 0x1000));
+  EXPECT_FALSE(is_go_stack_check(go_prologue(kJne, kToEntry), ElfMachine::x86_64, kBase, 0x1009));
+  EXPECT_FALSE(is_go_stack_check(go_prologue(kJbe, kToCmp), ElfMachine::x86_64, kBase, 0x1009));
+  // A site outside the code.
+  EXPECT_FALSE(is_go_stack_check(go_prologue(kJbe, kToEntry), ElfMachine::x86_64, kBase, 0x2000));
+}
+
 TEST(CheapestEntry, Arm64) {
   EXPECT_EQ(cheapest_entry(code({kStpFrame, kMovX29Sp, kBlPlus100}), ElfMachine::aarch64, kBase,
                            CallingConvention::c),
