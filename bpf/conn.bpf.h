@@ -100,10 +100,24 @@ static __always_inline struct conn_state *resolve_connection(u32 pid, u64 conn_i
 	return bpf_map_lookup_elem(&connections, &key);
 }
 
-/* The library freed its connection object: the address will be reused. */
+/* The library freed its connection object: the address will be reused. User
+ * space hears of it behind the connection's data, on the same ring. */
 static __always_inline void forget_connection(u32 pid, u64 conn_id)
 {
 	struct conn_key key = {.pid = pid, .conn_id = conn_id};
+	struct conn_state *state = bpf_map_lookup_elem(&connections, &key);
+	if (!state)
+		return;
+	struct tlstap_conn_closed_event *e = bpf_ringbuf_reserve(&data_events, sizeof(*e), 0);
+	if (e) {
+		e->kind = TLSTAP_EVENT_CONN_CLOSED;
+		e->pid = pid;
+		e->timestamp_ns = bpf_ktime_get_boot_ns();
+		e->conn_uid = state->uid;
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	} else {
+		count_drop(TLSTAP_DROP_CONTROL_LOST, 0);
+	}
 	bpf_map_delete_elem(&connections, &key);
 }
 

@@ -27,6 +27,7 @@ enum tlstap_event_kind {
 	TLSTAP_EVENT_EXIT = 3,	       /* a process (thread group) ended */
 	TLSTAP_EVENT_LIBS_CHANGED = 4, /* the dynamic loader mapped or unmapped libraries */
 	TLSTAP_EVENT_EXIT_IN_CALL = 5, /* a thread ended inside a TLS call */
+	TLSTAP_EVENT_CONN_CLOSED = 6,  /* the library freed a connection (data ring) */
 };
 
 enum tlstap_library {
@@ -80,7 +81,7 @@ enum tlstap_role {
 enum tlstap_drop_reason {
 	TLSTAP_DROP_RINGBUF_FULL = 0, /* consumer too slow: ring buffer had no room */
 	TLSTAP_DROP_READ_FAILED = 1,  /* user memory unreadable (paged out, unmapped) */
-	TLSTAP_DROP_CONTROL_LOST = 2, /* exec/exit/library event lost (control ring full) */
+	TLSTAP_DROP_CONTROL_LOST = 2, /* exec/exit/library/close event lost (its ring full) */
 	TLSTAP_DROP_REASON_MAX = 3,
 };
 
@@ -121,6 +122,14 @@ struct tlstap_data_event {
 	char comm[TLSTAP_COMM_LEN];
 	struct tlstap_conn_tuple conn;
 	/* followed by len bytes of payload, then slack the reader ignores */
+};
+
+/* On the data ring, behind the connection's last data: nothing follows it. */
+struct tlstap_conn_closed_event {
+	tt_u32 kind; /* TLSTAP_EVENT_CONN_CLOSED */
+	tt_u32 pid;
+	tt_u64 timestamp_ns;
+	tt_u64 conn_uid;
 };
 
 #define TLSTAP_PATH_MAX 256

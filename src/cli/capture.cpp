@@ -78,6 +78,7 @@ class CaptureSession {
   ProcessTable& processes() { return processes_; }
 
   void on_data(std::span<const std::byte> bytes) {
+    if (is_connection_closed_event(bytes)) return on_connection_closed(bytes);
     auto event = decode_data_event(bytes);
     if (!event) {
       if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
@@ -95,6 +96,19 @@ class CaptureSession {
     pipeline_.write(record);
     ++events_;
     bytes_ += event->payload.size();
+  }
+
+  // Behind the connection's last data on the same ring: it ends now.
+  void on_connection_closed(std::span<const std::byte> bytes) {
+    auto event = decode_connection_closed_event(bytes);
+    if (!event) {
+      if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
+      return;
+    }
+    ConnectionKey key{event->pid, event->conn_uid};
+    connections_.forget(key);
+    pipeline_.end_connection(key);
+    ++closed_connections_;
   }
 
   void on_control(std::span<const std::byte> bytes) {
@@ -149,7 +163,7 @@ class CaptureSession {
     fmt::print(stderr, "; {} HTTP exchanges", x.exchanges);
     if (x.evicted_connections)
       fmt::print(stderr, ", {} connections evicted (memory cap)", x.evicted_connections);
-    fmt::print(stderr, "\n");
+    fmt::print(stderr, "; {} connections closed\n", closed_connections_);
   }
 
  private:
@@ -163,6 +177,7 @@ class CaptureSession {
   uint64_t events_ = 0;
   uint64_t bytes_ = 0;
   uint64_t malformed_events_ = 0;
+  uint64_t closed_connections_ = 0;
   DropCounters reported_drops_{};
   std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
 };

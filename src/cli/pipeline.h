@@ -22,6 +22,7 @@ class Pipeline {
                                                 std::vector<std::unique_ptr<Sink>> extra = {});
 
   void write(const DataRecord& record);
+  void end_connection(const ConnectionKey& key) { tracker_.end_connection(key); }
   void forget_process(uint32_t pid);
   void flush();
   // The end: connections still open report what they hold.

@@ -29,6 +29,7 @@ class ConnectionTable {
 
   ConnectionView observe(const DataEvent& event);
   void forget_process(uint32_t pid);
+  void forget(const ConnectionKey& key) { connections_.erase(key); }
   size_t size() const { return connections_.size(); }
 
  private:

@@ -229,16 +229,20 @@ void ExchangeTracker::evict_oldest() {
   ++stats_.evicted_connections;
 }
 
+void ExchangeTracker::end_connection(const ConnectionKey& key) {
+  auto it = connections_.find(key);
+  if (it != connections_.end()) end(it);
+}
+
 void ExchangeTracker::forget_process(uint32_t pid) {
-  for (auto it = connections_.begin(); it != connections_.end();) {
-    if (it->first.pid != pid) {
-      ++it;
-      continue;
-    }
-    finish(*it->second.first);
-    lru_.erase(it->second.second);
-    it = connections_.erase(it);
-  }
+  for (auto it = connections_.begin(); it != connections_.end();)
+    it = it->first.pid == pid ? end(it) : std::next(it);
+}
+
+ExchangeTracker::Connections::iterator ExchangeTracker::end(Connections::iterator it) {
+  finish(*it->second.first);
+  lru_.erase(it->second.second);
+  return connections_.erase(it);
 }
 
 void ExchangeTracker::finish_all() {

@@ -38,6 +38,9 @@ class ExchangeTracker {
   ~ExchangeTracker();
 
   void observe(const DataRecord& record);
+  // The connection closed: what it still holds is reported (a body read until
+  // the close is complete now).
+  void end_connection(const ConnectionKey& key);
   // The process is gone: its connections end, what they still hold is reported.
   void forget_process(uint32_t pid);
   // Ends every connection (at the end of a capture or a replay).
@@ -52,6 +55,7 @@ class ExchangeTracker {
   using Key = ConnectionKey;
   using KeyHash = ConnectionKeyHash;
   using Lru = std::list<Key>;  // most recently active first
+  using Connections = std::unordered_map<Key, std::pair<std::unique_ptr<Connection>, Lru::iterator>, KeyHash>;
 
   Connection& connection_for(const DataRecord& record);
   void finish(Connection& connection);
@@ -59,12 +63,13 @@ class ExchangeTracker {
   void report_unanswered(Connection& connection);
   void restart_http1(Connection& connection, uint64_t gap);
   void evict_oldest();
+  Connections::iterator end(Connections::iterator connection);  // finish, forget; the next one
 
   ExchangeTrackerLimits limits_;
   Emit emit_;
   ExchangeTrackerStats stats_;
   Lru lru_;
-  std::unordered_map<Key, std::pair<std::unique_ptr<Connection>, Lru::iterator>, KeyHash> connections_;
+  Connections connections_;
 };
 
 }  // namespace tlstap

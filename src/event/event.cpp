@@ -81,6 +81,20 @@ Result<DataEvent> decode_data_event(std::span<const std::byte> bytes) {
   return e;
 }
 
+bool is_connection_closed_event(std::span<const std::byte> bytes) {
+  tt_u32 kind = 0;
+  if (bytes.size() < sizeof(kind)) return false;
+  std::memcpy(&kind, bytes.data(), sizeof(kind));
+  return kind == TLSTAP_EVENT_CONN_CLOSED;
+}
+
+Result<ConnectionClosedEvent> decode_connection_closed_event(std::span<const std::byte> bytes) {
+  auto raw = read_struct<tlstap_conn_closed_event>(bytes, "connection closed");
+  if (!raw) return raw.error();
+  if (raw->kind != TLSTAP_EVENT_CONN_CLOSED) return Error{fmt::format("unexpected event kind {}", raw->kind)};
+  return ConnectionClosedEvent{raw->pid, raw->timestamp_ns, raw->conn_uid};
+}
+
 Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   auto raw = read_struct<tlstap_process_event>(bytes, "process");
   if (!raw) return raw.error();

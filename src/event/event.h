@@ -73,7 +73,18 @@ struct ProcessEvent {
   std::string_view filename;  // exec: the path executed
 };
 
+// The library freed a connection; on the data ring after its last data.
+struct ConnectionClosedEvent {
+  uint32_t pid = 0;
+  uint64_t boot_time_ns = 0;
+  uint64_t conn_uid = 0;
+};
+
+// Whether a data-ring record is a ConnectionClosedEvent rather than a DataEvent.
+bool is_connection_closed_event(std::span<const std::byte> bytes);
+
 Result<DataEvent> decode_data_event(std::span<const std::byte> bytes);
+Result<ConnectionClosedEvent> decode_connection_closed_event(std::span<const std::byte> bytes);
 Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes);
 
 std::string_view to_string(Direction);

@@ -40,7 +40,7 @@ RUN_TIMEOUT = 60
 SUMMARY_RE = re.compile(
     r"^tlstap: summary: (\d+) events, (\d+) bytes captured; dropped: "
     r"ring_buffer_full (\d+) events/(\d+) bytes, unreadable_memory (\d+) events/(\d+) bytes, "
-    r"control_event_lost (\d+) events/(\d+) bytes.*; (\d+) HTTP exchanges")
+    r"control_event_lost (\d+) events/(\d+) bytes.*; (\d+) HTTP exchanges.*; (\d+) connections closed$")
 DROP_REASONS = ("ring_buffer_full", "unreadable_memory", "control_event_lost")
 
 
@@ -251,7 +251,7 @@ def parse_summary(lines):
             n = list(map(int, m.groups()))
             return {"events": n[0], "bytes": n[1],
                     "dropped": {r: (n[2 + 2 * i], n[3 + 2 * i]) for i, r in enumerate(DROP_REASONS)},
-                    "exchanges": n[-1]}
+                    "exchanges": n[-2], "closed": n[-1]}
     raise AssertionError("no summary line on tlstap's stderr:\n" + "\n".join(lines))
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import CURL, TLSTAP_BIN, ProcessGroup, Tlstap, format_endpoint, pattern, real_exe, start_nginx
+from harness import (CURL, OPENSSL, RUN_TIMEOUT, TLSTAP_BIN, ProcessGroup, Tlstap, format_endpoint, pattern, real_exe,
+                     start_nginx)
 
 ADDRESS = ("127.0.0.1", 8443)
 SERVER = format_endpoint(*ADDRESS)
@@ -168,6 +169,47 @@ def test_post_body_and_masked_credentials(run):
     assert "request_body_truncated" not in client  # 3000 bytes: all kept
     http_lines = [line for line in run.output.read_text().splitlines() if '"type":"http"' in line]
     assert not [line for line in http_lines if "sekrit" in line], "a credential leaked into an http line"
+
+
+def live_exchanges(output, pid):
+    """The http lines of `pid` tlstap has written so far."""
+    records = [json.loads(line) for line in output.read_text().splitlines() if line.endswith("}")]
+    return [r for r in records if r["type"] == "http" and r["pid"] == pid]
+
+
+def test_connection_close_ends_a_body_read_until_close(procs, tlstap, tmp_path, cert):
+    """openssl s_server -www answers HTTP/1.0 with no length and closes: the server's
+    SSL_free ends the connection, so its exchange is complete while it still runs."""
+    tap = tlstap()
+    port = 8444
+    server = procs.start([OPENSSL, "s_server", "-www", "-accept", f"127.0.0.1:{port}", "-cert", cert.cert,
+                          "-key", cert.key, "-naccept", "5"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:  # until it listens
+        client = procs.run([CURL, "-sS", "--cacert", cert.cert, "--http1.0", f"https://127.0.0.1:{port}/"],
+                           check=False)
+        if client.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert client.returncode == 0, client.stderr
+    body = client.stdout
+    assert body.startswith(b"<HTML>"), body[:100]
+
+    exchanges = []
+    while not exchanges and time.monotonic() < deadline:
+        time.sleep(0.2)
+        exchanges = live_exchanges(tap.output, server.pid)
+    assert server.poll() is None, "s_server exited: the exchange would have ended with it"
+    assert len(exchanges) == 1, f"no exchange of the running server yet: {exchanges}"
+    x = exchanges[0]
+    assert (x["method"], x["path"], x["version"], x["status"]) == ("GET", "/", "1.0", 200), x
+    assert x["response_body_len"] == len(body), x
+    assert "incomplete" not in x, x
+
+    capture = tap.stop()
+    assert capture.summary["closed"] >= 2, capture.summary  # curl's connection and the server's
+    client_side = capture.exchanges_of(client.pid)
+    assert [c["response_body_len"] for c in client_side] == [len(body)], client_side
 
 
 def exchange_key(x):

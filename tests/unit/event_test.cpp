@@ -208,6 +208,26 @@ TEST(DecodeDataEvent, BadDirectionOrKindIsAnError) {
   EXPECT_FALSE(decode_data_event(serialize(raw)));
 }
 
+TEST(DecodeConnectionClosedEvent, FieldsAndKind) {
+  tlstap_conn_closed_event raw{};
+  raw.kind = TLSTAP_EVENT_CONN_CLOSED;
+  raw.pid = 4242;
+  raw.timestamp_ns = 99;
+  raw.conn_uid = 0x1122334455667788ULL;
+  auto bytes = serialize(raw);
+  EXPECT_TRUE(is_connection_closed_event(bytes));
+  auto e = decode_connection_closed_event(bytes);
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->pid, 4242u);
+  EXPECT_EQ(e->boot_time_ns, 99u);
+  EXPECT_EQ(e->conn_uid, 0x1122334455667788ULL);
+  EXPECT_FALSE(decode_connection_closed_event(std::span(bytes).first(sizeof(raw) - 1)));
+  // A data event is not one, nor are too few bytes to hold a kind.
+  EXPECT_FALSE(is_connection_closed_event(serialize(raw_data_event(0))));
+  EXPECT_FALSE(is_connection_closed_event(std::span(bytes).first(3)));
+  EXPECT_FALSE(decode_connection_closed_event(serialize(raw_data_event(0))));
+}
+
 tlstap_process_event raw_process_event(tt_u32 kind) {
   tlstap_process_event raw{};
   raw.kind = kind;

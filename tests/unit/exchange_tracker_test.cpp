@@ -142,6 +142,23 @@ TEST(ExchangeTracker, ConnectionEndReportsBodyUntilCloseAndUnansweredRequests) {
   EXPECT_EQ(unanswered.tracker().size(), 0u);
 }
 
+TEST(ExchangeTracker, ClosedConnectionEndsAloneAndStartsAfreshAfter) {
+  Connection c;
+  c.send(Direction::egress, "GET /a HTTP/1.0\r\n\r\n", 1, Role::client, 7);
+  c.send(Direction::ingress, "HTTP/1.0 200 OK\r\n\r\nuntil close", 2, Role::client, 7);
+  c.send(Direction::egress, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", 3, Role::client, 8);
+  c.tracker().end_connection({100, 7});
+  ASSERT_EQ(c.out.size(), 1u);
+  EXPECT_EQ(c.out[0].exchange.request->target, "/a");
+  EXPECT_EQ(c.out[0].exchange.response->body, "until close");
+  EXPECT_FALSE(c.out[0].exchange.incomplete);
+  EXPECT_EQ(c.tracker().size(), 1u);     // connection 8 goes on
+  c.tracker().end_connection({100, 7});  // twice, or unknown: nothing happens
+  c.tracker().end_connection({101, 8});
+  EXPECT_EQ(c.out.size(), 1u);
+  EXPECT_EQ(c.tracker().size(), 1u);
+}
+
 TEST(ExchangeTracker, AfterAGapNothingIsPairedWrongly) {
   Connection c;
   c.send(Direction::egress, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n", 1);
