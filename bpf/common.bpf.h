@@ -95,13 +95,22 @@ static __always_inline void count_drop(u32 reason, u64 bytes)
 	}
 }
 
+/* The process's command name: its main thread's. Other threads often name
+ * themselves ("default-executo" in gRPC), and users filter and read by process. */
+static __always_inline void get_process_comm(char comm[TLSTAP_COMM_LEN])
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	bpf_core_read(comm, TLSTAP_COMM_LEN, &leader->comm);
+}
+
 static __always_inline bool process_is_traced(u32 pid)
 {
 	if (filter_by_pid && bpf_map_lookup_elem(&pid_filter, &pid))
 		return true;
 	if (filter_by_comm) {
 		struct comm_key key = {};
-		bpf_get_current_comm(key.comm, sizeof(key.comm));
+		get_process_comm(key.comm);
 		if (bpf_map_lookup_elem(&comm_filter, &key))
 			return true;
 	}

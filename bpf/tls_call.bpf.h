@@ -144,7 +144,7 @@ static __always_inline void emit_plaintext(u64 pid_tgid, const struct plaintext 
 	ctx.header.timestamp_ns = bpf_ktime_get_boot_ns();
 	ctx.header.conn_id = p->conn_id;
 	ctx.header.call_len = ctx.total;
-	bpf_get_current_comm(ctx.header.comm, sizeof(ctx.header.comm));
+	get_process_comm(ctx.header.comm);
 	if (conn) {
 		u32 dir = p->direction == TLSTAP_DIR_EGRESS ? 0 : 1;
 		ctx.header.sock_id = conn->sock_id;

@@ -147,6 +147,8 @@ struct files_struct {
 
 struct task_struct {
 	struct files_struct *files;
+	struct task_struct *group_leader;
+	char comm[16];
 };
 
 struct trace_entry {

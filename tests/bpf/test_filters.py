@@ -38,3 +38,30 @@ def test_comm_filter(procs, tlstap, server, cert, tmp_path):
     assert_connection(capture.connection(curl.pid), comm="curl", exe=CURL, local=curl_record.peer,
                       remote=server.address, role="client", egress=curl_record.received, ingress=curl_record.sent,
                       egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+# A thread that names itself, as gRPC's and many servers' threads do: its TLS
+# calls belong to the process, for --comm and in the output.
+NAMED_THREAD_CLIENT = """
+import ctypes, ssl, sys, threading, urllib.request
+def fetch():
+    ctypes.CDLL(None).prctl(15, b"tls-worker", 0, 0, 0)  # PR_SET_NAME
+    context = ssl.create_default_context(cafile=sys.argv[2])
+    sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], context=context).read())
+worker = threading.Thread(target=fetch)
+worker.start()
+worker.join()
+"""
+
+
+def test_comm_filter_matches_the_process_not_the_thread(procs, tlstap, server, cert):
+    tap = tlstap("--comm", "python3")
+    client = procs.run([PYTHON, "-c", NAMED_THREAD_CLIENT, server.url("/named-thread"), cert.cert])
+    record = server.next_connection()
+    capture = tap.stop()
+
+    conn = capture.connection(client.pid)
+    assert {e["tid"] for e in conn.events} != {client.pid}, "the calls should come from the worker thread"
+    assert_connection(conn, comm="python3", exe=real_exe(PYTHON), local=record.peer, remote=server.address,
+                      role="client", egress=record.received, ingress=record.sent, egress_functions=PY_EGRESS,
+                      ingress_functions=PY_INGRESS)
