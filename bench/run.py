@@ -26,6 +26,7 @@ from nginx_wrk import Nginx, run_wrk
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 GO = "/usr/lib/go-1.19/bin/go"
+CURL = "/usr/bin/curl"
 GO_BINARY = "tls_pingpong_go"  # also its comm: 15 characters at most
 MESSAGE = 1024
 CALLS_PER_ROUND_TRIP = 4  # client write, server read, server write, client read
@@ -193,12 +194,16 @@ def nginx_once(bench, tag, threads, connections):
             note += f"; wrk: {wrk.errors}"
         if not tap:
             return Trial(wrk.requests_per_second, note=note)
-        volume = capture_volume(tap.output)
-        os.remove(tap.output)
-        completeness = Completeness(volume.egress + volume.ingress, served.sent + served.received,
-                                    agent.dropped_bytes, volume.gaps)
-        return Trial(wrk.requests_per_second, completeness, agent, note)
+        return Trial(wrk.requests_per_second, nginx_completeness(tap, agent, served), agent, note)
     return once
+
+
+def nginx_completeness(tap, agent, served):
+    """What tlstap captured of nginx's traffic against nginx's own log; removes the capture."""
+    volume = capture_volume(tap.output)
+    os.remove(tap.output)
+    return Completeness(volume.egress + volume.ingress, served.sent + served.received, agent.dropped_bytes,
+                        volume.gaps)
 
 
 def bench_nginx(bench):
@@ -209,6 +214,39 @@ def bench_nginx(bench):
 def bench_nginx_1000(bench):
     result = Result("nginx 1 KiB, wrk -t2 -c1000", "req/s", True)
     return bench.interleave(result, nginx_once(bench, "1000", 2, 1000))
+
+
+PACED_RATE = 1000  # requests per second
+PACED_SECONDS = 10
+
+
+def bench_nginx_paced(bench):
+    """The agent following 1000 exchanges/s (curl --rate over one keep-alive
+    connection): the figure is the rate curl achieved; the note gives tlstap's
+    share of a core and its memory."""
+    result = Result(f"nginx 1 KiB, curl --rate {PACED_RATE}/s", "req/s", True)
+    requests = PACED_RATE * PACED_SECONDS
+
+    def once(traced):
+        with Nginx(bench.procs, os.path.join(bench.tmp, "nginx-paced"), bench.cert, bench.key) as nginx:
+            config = os.path.join(bench.tmp, "paced.curl")
+            with open(config, "w") as f:
+                f.write(f'url = "https://127.0.0.1:{nginx.port}/"\noutput = "/dev/null"\n' * requests)
+            tap = bench.tlstap("--pid", str(nginx.proc.pid)) if traced else None
+
+            def load():
+                started = time.monotonic()
+                subprocess.run([CURL, "-sS", "-k", "--rate", f"{PACED_RATE}/s", "-K", config], check=True,
+                               timeout=PACED_SECONDS * 10)
+                return requests / (time.monotonic() - started)
+            rate, agent = traced_run(tap, load)
+        if not tap:
+            return Trial(rate)
+        seconds = requests / rate
+        note = (f"{100 * agent.cpu_seconds / seconds:.1f}% of one core over the {seconds:.1f} s run, "
+                f"RSS {agent.rss_bytes >> 20} MiB (anon {agent.anon_bytes >> 20} MiB)")
+        return Trial(rate, nginx_completeness(tap, agent, nginx.served), agent, note)
+    return bench.interleave(result, once)
 
 
 # --- 2: per-call cost, 1 KiB ping-pong on one core -----------------------------------------------
@@ -332,6 +370,7 @@ BENCHMARKS = {
     "bulk-c": bench_bulk_c,
     "bulk-go": bench_bulk_go,
     "nginx-1000": bench_nginx_1000,
+    "nginx-paced": bench_nginx_paced,
 }
 
 
