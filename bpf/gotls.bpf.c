@@ -146,6 +146,16 @@ int go_tls_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+/* (*Conn).Close: the connection ends. Cookie: TLSTAP_GO_SITE_STACK_CHECK or 0. */
+SEC("uprobe")
+int go_tls_close(struct pt_regs *ctx)
+{
+	if ((bpf_get_attach_cookie(ctx) & TLSTAP_GO_SITE_STACK_CHECK) && GO_STACK_CHECK_TAKEN(ctx))
+		return 0;
+	forget_connection(bpf_get_current_pid_tgid() >> 32, GO_ARG1(ctx));
+	return 0;
+}
+
 /* On every return instruction of the two functions. */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)

@@ -48,6 +48,8 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.go_tls_enter;
     case UprobeProgram::go_tls_return:
       return skel->progs.go_tls_return;
+    case UprobeProgram::go_tls_close:
+      return skel->progs.go_tls_close;
     case UprobeProgram::openssl_free:
       return skel->progs.openssl_free;
     case UprobeProgram::boringssl_write_enter:
@@ -110,6 +112,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.openssl_call_site, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
+  bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);
 
   if (int err = tlstap_bpf__load(skel); err != 0)
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);

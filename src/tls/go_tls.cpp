@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 #include "binary/go_binary.h"
@@ -16,12 +17,13 @@ namespace {
 
 struct GoTlsFunction {
   std::string_view name;
-  tlstap_function id;
+  tlstap_function id;  // 0 for Close, which moves no data
 };
 
 constexpr std::array kFunctions = {
     GoTlsFunction{"crypto/tls.(*Conn).Write", TLSTAP_FN_GO_WRITE},
     GoTlsFunction{"crypto/tls.(*Conn).Read", TLSTAP_FN_GO_READ},
+    GoTlsFunction{"crypto/tls.(*Conn).Close", tlstap_function{}},
 };
 
 // Symbols when the binary kept them, else the runtime's own function table.
@@ -54,7 +56,9 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
   if (!version) return Error{"Go executable: " + version.error().message};
   auto functions = locate_functions(image);
   if (!functions) return Error{fmt::format("{}: {}", version->text, functions.error().message)};
-  if (functions->empty()) return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
+  bool moves_data = std::any_of(functions->begin(), functions->end(),
+                                [](const GoFunction& f) { return !f.name.ends_with(".Close"); });
+  if (!moves_data) return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
   if (!uses_register_abi(*version, image.machine()))
     return Error{fmt::format("{} passes arguments on the stack (ABI0), which tlstap does not support yet",
                              version->text)};
@@ -71,18 +75,25 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
     // On the stack-check branch the entry program knows when the call really
     // starts, and a Write is captured there whole: it needs no return probes.
     bool on_stack_check = is_go_stack_check(code, image.machine(), function.entry, entry);
-    bool needs_returns = !(on_stack_check && known->id == TLSTAP_FN_GO_WRITE);
-    auto returns =
-        needs_returns ? find_returns(code, image.machine(), function.entry) : std::vector<uint64_t>{};
-    if (needs_returns && returns.empty())
-      return Error{fmt::format("{}: no return instruction found in {}", version->text, function.name)};
+    uint64_t stack_check_flag = on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0;
     auto site = [&](uint64_t address, UprobeProgram program, std::string name,
                     uint64_t cookie) -> Result<ProbeSite> {
       auto offset = image.file_offset(address);
       if (!offset) return Error{fmt::format("{}: address {:#x} is not in the file", function.name, address)};
       return ProbeSite{std::move(name), *offset, program, false, cookie};
     };
-    uint64_t entry_cookie = known->id | (on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0);
+    if (known->id == tlstap_function{}) {  // Close: the entry only
+      auto close_site = site(entry, UprobeProgram::go_tls_close, function.name, stack_check_flag);
+      if (!close_site) return close_site.error();
+      plan.sites.push_back(*close_site);
+      continue;
+    }
+    bool needs_returns = !(on_stack_check && known->id == TLSTAP_FN_GO_WRITE);
+    auto returns =
+        needs_returns ? find_returns(code, image.machine(), function.entry) : std::vector<uint64_t>{};
+    if (needs_returns && returns.empty())
+      return Error{fmt::format("{}: no return instruction found in {}", version->text, function.name)};
+    uint64_t entry_cookie = known->id | stack_check_flag;
     auto entry_site = site(entry, UprobeProgram::go_tls_enter, function.name, entry_cookie);
     if (!entry_site) return entry_site.error();
     plan.sites.push_back(*entry_site);

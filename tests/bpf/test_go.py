@@ -32,11 +32,11 @@ def go_binary(tmp_path_factory):
 
 
 def check_attach_log(tap, binary, go_binary):
-    """tlstap names the Go version and probes both entries and every RET of Read."""
+    """tlstap names the Go version and probes the entries of Write, Read and Close and every RET of Read."""
     attached = wait_attached(tap, binary)
     assert attached.version == go_version(binary)
-    assert attached.probes == attached.instruction_probes == 2 + count_returns(go_binary(binary.program, False))
-    assert attached.emulated >= 2, "the entry probes should sit on emulated instructions"
+    assert attached.probes == attached.instruction_probes == 3 + count_returns(go_binary(binary.program, False))
+    assert attached.emulated >= 3, "the entry probes should sit on emulated instructions"
 
 
 def assert_go_side(conn, binary, *, local, remote, role, egress, ingress):
@@ -121,6 +121,9 @@ def test_http1_server(procs, tlstap, cert, tmp_path, go_binary, stripped):
     served = server.served(local)
     capture = tap.stop()
 
+    # Both ends closed their connection while tlstap ran: the Go server's (*Conn).Close
+    # and the Python client's SSL_free (its `with` block).
+    assert capture.summary["closed"] >= 2, capture.summary
     assert (served["proto"], served["path"]) == ("HTTP/1.1", "/go-server")
     assert base64.b64decode(served["received"]) == body
     assert http_body(response) == base64.b64decode(served["sent"])

@@ -29,6 +29,7 @@ using test::run_command;
 
 constexpr std::string_view kWrite = "crypto/tls.(*Conn).Write";
 constexpr std::string_view kRead = "crypto/tls.(*Conn).Read";
+constexpr std::string_view kClose = "crypto/tls.(*Conn).Close";
 constexpr std::array kTlsFunctions = {kWrite, kRead};
 
 #ifdef GO_FIXTURE_DIR
@@ -63,7 +64,7 @@ struct GoInstruction {
 // `go tool objdump` of (*Conn).Write and (*Conn).Read, keyed by function name.
 std::map<std::string, std::vector<GoInstruction>> go_objdump(const std::string& path) {
   std::istringstream lines(run_command(std::string(TOOL_GO " tool objdump -s ") +
-                                       R"('^crypto/tls\.\(\*Conn\)\.(Write|Read)$' ')" + path + "'"));
+                                       R"('^crypto/tls\.\(\*Conn\)\.(Write|Read|Close)$' ')" + path + "'"));
   std::map<std::string, std::vector<GoInstruction>> functions;
   std::vector<GoInstruction>* current = nullptr;
   for (std::string line; std::getline(lines, line);) {
@@ -287,7 +288,7 @@ TEST_P(GoExecutable, PclntabFunctionsMatchNm) {
   }
 }
 
-// The plan probes (*Conn).Write and (*Conn).Read, as Go's disassembler shows
+// The plan probes (*Conn).Write, Read and Close, as Go's disassembler shows
 // them in the unstripped build `symbols`, on the prologue's stack-bound check
 // (JBE / BLS: the first instruction the kernel emulates, before which no
 // argument register of Go's ABIInternal, AX, BX, CX / R0-R2, is written), with
@@ -312,7 +313,9 @@ void expect_sites_of_disassembly(const std::string& path, const std::string& sym
         << " differs from the unstripped build";
     expected.push_back(describe({std::move(symbol), offset, program, false, cookie}));
   };
-  for (auto [name, cookie] : {std::pair{kWrite, TLSTAP_FN_GO_WRITE}, std::pair{kRead, TLSTAP_FN_GO_READ}}) {
+  constexpr tlstap_function kNoData{};
+  for (auto [name, cookie] : {std::pair{kWrite, TLSTAP_FN_GO_WRITE}, std::pair{kRead, TLSTAP_FN_GO_READ},
+                              std::pair{kClose, kNoData}}) {
     auto found = disassembly.find(std::string(name));
     ASSERT_NE(found, disassembly.end()) << "go tool objdump shows no " << name;
     const auto& insns = found->second;
@@ -324,8 +327,10 @@ void expect_sites_of_disassembly(const std::string& path, const std::string& sym
       EXPECT_EQ(std::find(arguments.begin(), arguments.end(), destination), arguments.end())
           << name << ": " << insn->mnemonic << " " << insn->operands << " before the stack check";
     }
-    expect_site(*entry, std::string(name), UprobeProgram::go_tls_enter, cookie | TLSTAP_GO_SITE_STACK_CHECK);
-    if (cookie == TLSTAP_FN_GO_WRITE) continue;
+    expect_site(*entry, std::string(name),
+                cookie == kNoData ? UprobeProgram::go_tls_close : UprobeProgram::go_tls_enter,
+                cookie | TLSTAP_GO_SITE_STACK_CHECK);
+    if (cookie != TLSTAP_FN_GO_READ) continue;  // Write is captured at the check, Close ends a connection
     size_t returns = 0;
     for (const auto& insn : insns)
       if (insn.mnemonic == "RET") {
