@@ -67,8 +67,7 @@ struct tls_call {
 	u8 library;
 	u8 function;
 	u8 direction;
-	u8 nesting;	    /* calls of traced functions made from inside this one */
-	u8 awaiting_callee; /* recorded at a call site: the callee's entry continues this call */
+	u8 nesting; /* calls of traced functions made from inside this one */
 };
 
 struct {

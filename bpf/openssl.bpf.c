@@ -41,12 +41,37 @@ int BPF_KRETPROBE(openssl_call_exit, int ret)
 }
 
 /* Cheaper sites, used when the public functions can be traced to the internal
- * write/read they call (see DESIGN.md): a probe on that call instruction,
- * which the kernel emulates, names the public function (the attach cookie);
- * entry and return probes on the internal function (whose entry is typically
- * an emulated push) do the rest and also see the SSL BIO's direct calls.
- * Internal signature: int ssl_{write,read}_internal(SSL *, void *buf, size_t num,
- * size_t *processed), returning > 0 on success. */
+ * write/read they call (see DESIGN.md): entry and return probes on the
+ * internal function only (its entry is typically an emulated push), which
+ * also see the SSL BIO's direct calls. Internal signature:
+ * int ssl_{write,read}_internal(SSL *, void *buf, size_t num, size_t *processed),
+ * returning > 0 on success.
+ *
+ * Cookie: the internal function (enum tlstap_function) in bits 0-7, and where
+ * the public function and its _ex twin call it from: the return address of
+ * each call as an offset from the internal entry, which the load address does
+ * not change, signed 28-bit in bits 8-35 (plain) and 36-63 (_ex); 0: none. */
+static __always_inline u8 caller_of_internal(struct pt_regs *ctx, u64 cookie)
+{
+	u64 return_address = 0;
+#if defined(__TARGET_ARCH_x86)
+	/* the probe is on the entry instruction: the return address is on top of the stack */
+	bpf_probe_read_user(&return_address, sizeof(return_address), (const void *)PT_REGS_SP(ctx));
+#elif defined(__TARGET_ARCH_arm64)
+	return_address = ctx->regs[30];
+#endif
+	s64 offset = (s64)(return_address - PT_REGS_IP(ctx));
+	s64 plain = (s64)(cookie << 28) >> 36;
+	s64 ex = (s64)cookie >> 36;
+	u8 internal = cookie & 0xff;
+	bool writes = internal == TLSTAP_FN_SSL_WRITE_INTERNAL;
+	if (plain && offset == plain)
+		return writes ? TLSTAP_FN_SSL_WRITE : TLSTAP_FN_SSL_READ;
+	if (ex && offset == ex)
+		return writes ? TLSTAP_FN_SSL_WRITE_EX : TLSTAP_FN_SSL_READ_EX;
+	return internal;
+}
+
 static __always_inline u8 direction_of(u8 function)
 {
 	return function == TLSTAP_FN_SSL_WRITE || function == TLSTAP_FN_SSL_WRITE_EX ||
@@ -56,17 +81,9 @@ static __always_inline u8 direction_of(u8 function)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(openssl_call_site, void *ssl, const void *buf, u64 num, u64 *processed)
-{
-	u8 function = bpf_get_attach_cookie(ctx);
-	return tls_call_site(ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
-			     direction_of(function));
-}
-
-SEC("uprobe")
 int BPF_KPROBE(openssl_internal_enter, void *ssl, const void *buf, u64 num, u64 *processed)
 {
-	u8 function = bpf_get_attach_cookie(ctx);
+	u8 function = caller_of_internal(ctx, bpf_get_attach_cookie(ctx));
 	return tls_call_enter(ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
 			      direction_of(function));
 }

@@ -8,8 +8,7 @@
 #include "conn.bpf.h"
 
 static __always_inline void record_call(u64 pid_tgid, const void *conn_id, const void *buf,
-					const void *len_ptr, u8 library, u8 function, u8 direction,
-					bool awaiting_callee)
+					const void *len_ptr, u8 library, u8 function, u8 direction)
 {
 	struct tls_call call = {
 	    .conn_id = (u64)conn_id,
@@ -18,7 +17,6 @@ static __always_inline void record_call(u64 pid_tgid, const void *conn_id, const
 	    .library = library,
 	    .function = function,
 	    .direction = direction,
-	    .awaiting_callee = awaiting_callee,
 	};
 	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
 }
@@ -29,29 +27,12 @@ static __always_inline int tls_call_enter(const void *conn_id, const void *buf, 
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tls_call *outer = bpf_map_lookup_elem(&active_calls, &pid_tgid);
 	if (outer) {
-		if (outer->awaiting_callee)
-			/* the call-site probe already recorded this very call */
-			outer->awaiting_callee = 0;
-		else
-			/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call
-			 * only */
-			outer->nesting++;
+		/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call only */
+		outer->nesting++;
 		return 0;
 	}
 	if (process_is_traced(pid_tgid >> 32))
-		record_call(pid_tgid, conn_id, buf, len_ptr, library, function, direction, false);
-	return 0;
-}
-
-/* A probe on the instruction that calls the library's internal function:
- * the arguments are already in the callee's registers, and the callee's own
- * entry probe will find this call instead of starting a new one. */
-static __always_inline int tls_call_site(const void *conn_id, const void *buf, const void *len_ptr,
-					 u8 library, u8 function, u8 direction)
-{
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!bpf_map_lookup_elem(&active_calls, &pid_tgid) && process_is_traced(pid_tgid >> 32))
-		record_call(pid_tgid, conn_id, buf, len_ptr, library, function, direction, true);
+		record_call(pid_tgid, conn_id, buf, len_ptr, library, function, direction);
 	return 0;
 }
 
@@ -167,11 +148,6 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 		return 0;
 	if (call->nesting) {
 		call->nesting--;
-		return 0;
-	}
-	if (call->awaiting_callee) {
-		/* this return belongs to a call that never reached the callee */
-		bpf_map_delete_elem(&active_calls, &pid_tgid);
 		return 0;
 	}
 	if (!call->sock_id)

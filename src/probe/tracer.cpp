@@ -30,8 +30,6 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.openssl_read_ex_enter;
     case UprobeProgram::openssl_call_exit:
       return skel->progs.openssl_call_exit;
-    case UprobeProgram::openssl_call_site:
-      return skel->progs.openssl_call_site;
     case UprobeProgram::openssl_internal_enter:
       return skel->progs.openssl_internal_enter;
     case UprobeProgram::openssl_internal_exit:
@@ -109,7 +107,6 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.sock_send, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
-  bpf_program__set_autoload(skel->progs.openssl_call_site, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);

@@ -26,8 +26,7 @@ enum class UprobeProgram {
   openssl_write_ex_enter,
   openssl_read_ex_enter,
   openssl_call_exit,       // uretprobe
-  openssl_call_site,       // cookie: the public function
-  openssl_internal_enter,  // cookie: TLSTAP_FN_SSL_*_INTERNAL
+  openssl_internal_enter,  // cookie: the internal function and its callers (openssl.bpf.c)
   openssl_internal_exit,   // uretprobe
   gnutls_send_enter,
   gnutls_recv_enter,

@@ -30,9 +30,31 @@ constexpr std::array kPairs = {
 };
 
 struct InternalRoute {
-  uint64_t plain_call = 0, ex_call = 0;  // file offsets of the branch to the callee
-  uint64_t callee = 0;                   // file offset of the callee's entry
+  uint64_t callee = 0;  // file offset of the callee's entry
+  // Return address of each public function's call, as an offset from the callee's entry.
+  int64_t plain_return = 0, ex_return = 0;
 };
+
+// Where `branch` returns to, relative to its target; 0 for a tail jump, whose
+// return goes to the public function's own caller.
+std::optional<int64_t> return_offset(const ElfImage& image, const DirectBranch& branch) {
+  if (!branch.is_call) return 0;
+  auto decoded =
+      decode_instruction(image.bytes_at_address(branch.address, 16), image.machine(), branch.address);
+  if (!decoded) return std::nullopt;
+  return static_cast<int64_t>(branch.address + decoded->size - branch.target);
+}
+
+// The internal entry's cookie (openssl.bpf.c): the function in bits 0-7, the
+// return offsets as signed 28-bit fields in bits 8-35 and 36-63 (0: unknown).
+std::optional<uint64_t> internal_cookie(tlstap_function internal, int64_t plain_return, int64_t ex_return) {
+  constexpr int64_t kLimit = int64_t{1} << 27;
+  for (int64_t offset : {plain_return, ex_return})
+    if (offset < -kLimit || offset >= kLimit) return std::nullopt;
+  constexpr uint64_t kField = (uint64_t{1} << 28) - 1;
+  return static_cast<uint64_t>(internal) | (static_cast<uint64_t>(plain_return) & kField) << 8 |
+         (static_cast<uint64_t>(ex_return) & kField) << 36;
+}
 
 // The callee is trusted only when the _ex function hands its own four
 // arguments (ssl, buf, num, processed) to it unchanged, so the callee's
@@ -49,11 +71,11 @@ std::optional<InternalRoute> find_internal_route(const ElfImage& image, const El
   auto plain_call = std::find_if(plain_branch.begin(), plain_branch.end(), to_callee);
   if (ex_call == ex_branch.end() || plain_call == plain_branch.end()) return std::nullopt;
   if (std::count_if(plain_branch.begin(), plain_branch.end(), to_callee) != 1) return std::nullopt;
-  auto plain_offset = image.file_offset(plain_call->address);
-  auto ex_offset = image.file_offset(ex_call->address);
   auto callee_offset = image.file_offset(*callee);
-  if (!plain_offset || !ex_offset || !callee_offset) return std::nullopt;
-  return InternalRoute{*plain_offset, *ex_offset, *callee_offset};
+  auto plain_return = return_offset(image, *plain_call);
+  auto ex_return = return_offset(image, *ex_call);
+  if (!callee_offset || !plain_return || !ex_return) return std::nullopt;
+  return InternalRoute{*callee_offset, *plain_return, *ex_return};
 }
 
 void add_entry_and_return(ProbePlan& plan, const ElfSymbol& symbol, UprobeProgram entry) {
@@ -61,15 +83,14 @@ void add_entry_and_return(ProbePlan& plan, const ElfSymbol& symbol, UprobeProgra
   plan.sites.push_back({symbol.name, symbol.file_offset, UprobeProgram::openssl_call_exit, true});
 }
 
-void add_internal_route(ProbePlan& plan, const FunctionPair& pair, const InternalRoute& route) {
-  plan.sites.push_back(
-      {std::string(pair.plain), route.plain_call, UprobeProgram::openssl_call_site, false, pair.plain_id});
-  plan.sites.push_back(
-      {std::string(pair.ex), route.ex_call, UprobeProgram::openssl_call_site, false, pair.ex_id});
+// False when the calls are too far from the callee for the cookie.
+bool add_internal_route(ProbePlan& plan, const FunctionPair& pair, const InternalRoute& route) {
+  auto cookie = internal_cookie(pair.internal_id, route.plain_return, route.ex_return);
+  if (!cookie) return false;
   std::string callee(pair.internal_name);
-  plan.sites.push_back(
-      {callee, route.callee, UprobeProgram::openssl_internal_enter, false, pair.internal_id});
+  plan.sites.push_back({callee, route.callee, UprobeProgram::openssl_internal_enter, false, *cookie});
   plan.sites.push_back({callee, route.callee, UprobeProgram::openssl_internal_exit, true, pair.internal_id});
+  return true;
 }
 
 // The banner OpenSSL_version() returns: "OpenSSL 3.0.19 27 Jan 2026".
@@ -107,10 +128,9 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
     const ElfSymbol* plain = find_symbol(symbols, pair.plain);
     const ElfSymbol* ex = find_symbol(symbols, pair.ex);
     if (options.call_sites && plain && ex) {
-      if (auto route = find_internal_route(image, *plain, *ex)) {
-        add_internal_route(plan, pair, *route);
+      if (auto route = find_internal_route(image, *plain, *ex);
+          route && add_internal_route(plan, pair, *route))
         continue;
-      }
       plan.warnings.push_back(
           fmt::format("no single internal callee of {} and {}: probing their entries", pair.plain, pair.ex));
     }

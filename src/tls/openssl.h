@@ -4,9 +4,10 @@
 //
 // Preferred sites (DESIGN.md, "The cost of a uprobe here"): SSL_write and
 // SSL_write_ex both call one internal function (ssl_write_internal), likewise
-// for read. When the code shows exactly one such common callee, we probe the
-// call instructions (emulated by the kernel) and the callee's entry and
-// return; otherwise, the public functions' entries and returns.
+// for read. When the code shows exactly one such common callee, we probe only
+// the callee's entry (an emulated push, typically) and return, and tell the
+// BPF program where each public function's call returns to, so it still names
+// the public function; otherwise, the public functions' entries and returns.
 #pragma once
 
 #include <optional>
