@@ -96,7 +96,9 @@ static __always_inline struct conn_state *resolve_connection(u32 pid, u64 conn_i
 	};
 	if (sock_id)
 		read_tuple(&fresh.tuple, sock_id);
-	bpf_map_update_elem(&connections, &key, &fresh, BPF_ANY);
+	/* A first call on two threads at once (a Go server's first Read and Write):
+	 * the first state created wins and both use it. A stale one is replaced. */
+	bpf_map_update_elem(&connections, &key, &fresh, state ? BPF_ANY : BPF_NOEXIST);
 	return bpf_map_lookup_elem(&connections, &key);
 }
 

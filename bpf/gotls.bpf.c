@@ -6,6 +6,9 @@
  * instruction instead, and entry and return are matched by goroutine (the g
  * register), since a goroutine may resume on another thread mid-call.
  *
+ * A Read's plaintext is captured at its copy out of the record buffer when
+ * that is found (go_tls_read_copy), else at its returns.
+ *
  * A Write is captured at its start when the entry probe sits on the prologue's
  * stack-check branch (emulated, so cheap): its buffer is whole then, it needs
  * no return probes (each one single-stepped, ~14 us here), the request is in
@@ -143,6 +146,34 @@ int go_tls_enter(struct pt_regs *ctx)
 	bpf_probe_read_user(&call.stack, sizeof(call.stack), (const void *)key.g);
 	/* A call that must grow its stack first restarts from the entry: same key, same values. */
 	bpf_map_update_elem(&go_calls, &key, &call, BPF_ANY);
+	return 0;
+}
+
+/* On Read's call to runtime.memmove(to, from, n) (bytes.Reader.Read,
+ * inlined): `from` holds the n bytes of plaintext Read returns. An emulated
+ * call instead of single-stepped returns. Cookie: TLSTAP_FN_GO_READ. */
+SEC("uprobe")
+int go_tls_read_copy(struct pt_regs *ctx)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct go_call_key key = {.pid = pid_tgid >> 32, .g = GO_G(ctx)};
+	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
+	if (!call)
+		return 0;
+	u64 n = GO_ARG3(ctx);
+	struct plaintext p = {
+	    .conn_id = call->conn,
+	    .buf = GO_ARG2(ctx),
+	    .len = (u32)n,
+	    .library = TLSTAP_LIB_GO,
+	    .function = TLSTAP_FN_GO_READ,
+	    .direction = TLSTAP_DIR_INGRESS,
+	};
+	bpf_map_delete_elem(&go_calls, &key);
+	if (n == 0 || n > 0x7fffffff)
+		return 0;
+	p.sock_id = go_socket(key.pid, p.conn_id);
+	emit_plaintext(pid_tgid, &p);
 	return 0;
 }
 

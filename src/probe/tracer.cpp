@@ -46,6 +46,8 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.go_tls_enter;
     case UprobeProgram::go_tls_return:
       return skel->progs.go_tls_return;
+    case UprobeProgram::go_tls_read_copy:
+      return skel->progs.go_tls_read_copy;
     case UprobeProgram::go_tls_close:
       return skel->progs.go_tls_close;
     case UprobeProgram::openssl_free:

@@ -34,6 +34,7 @@ enum class UprobeProgram {
   gnutls_free,            // gnutls_deinit: forget the connection
   go_tls_enter,           // cookie: TLSTAP_FN_GO_WRITE / _READ
   go_tls_return,          // on a return instruction
+  go_tls_read_copy,       // on Read's runtime.memmove call
   go_tls_close,           // cookie: TLSTAP_GO_SITE_STACK_CHECK or 0
   openssl_free,           // SSL_free: forget the connection (OpenSSL and BoringSSL)
   boringssl_write_enter,  // SSL_write; returns through openssl_call_exit

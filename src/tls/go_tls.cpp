@@ -15,28 +15,27 @@ extern "C" {
 namespace tlstap {
 namespace {
 
-struct GoTlsFunction {
-  std::string_view name;
-  tlstap_function id;  // 0 for Close, which moves no data
-};
-
-constexpr std::array kFunctions = {
-    GoTlsFunction{"crypto/tls.(*Conn).Write", TLSTAP_FN_GO_WRITE},
-    GoTlsFunction{"crypto/tls.(*Conn).Read", TLSTAP_FN_GO_READ},
-    GoTlsFunction{"crypto/tls.(*Conn).Close", tlstap_function{}},
-};
+constexpr std::string_view kWrite = "crypto/tls.(*Conn).Write";
+constexpr std::string_view kRead = "crypto/tls.(*Conn).Read";
+constexpr std::string_view kClose = "crypto/tls.(*Conn).Close";
+constexpr std::string_view kMemmove = "runtime.memmove";  // what Read copies the plaintext out with
+constexpr std::array<std::string_view, 4> kNames = {kWrite, kRead, kClose, kMemmove};
 
 // Symbols when the binary kept them, else the runtime's own function table.
 Result<std::vector<GoFunction>> locate_functions(const ElfImage& image) {
-  std::array<std::string_view, kFunctions.size()> names;
-  for (size_t i = 0; i < kFunctions.size(); ++i) names[i] = kFunctions[i].name;
   std::vector<GoFunction> functions;
-  for (const auto& symbol : image.find_functions(names))
+  for (const auto& symbol : image.find_functions(kNames))
     if (symbol.size) functions.push_back({symbol.name, symbol.address, symbol.address + symbol.size});
-  if (functions.size() == kFunctions.size()) return functions;
+  if (functions.size() == kNames.size()) return functions;
   auto pclntab = image.section(".gopclntab");
   if (!pclntab || pclntab->bytes.empty()) return Error{"no symbols and no .gopclntab section"};
-  return find_go_functions(pclntab->bytes, names);
+  return find_go_functions(pclntab->bytes, kNames);
+}
+
+const GoFunction* find_function(const std::vector<GoFunction>& functions, std::string_view name) {
+  auto it =
+      std::find_if(functions.begin(), functions.end(), [&](const GoFunction& f) { return f.name == name; });
+  return it == functions.end() ? nullptr : &*it;
 }
 
 // Register-based arguments: amd64 since Go 1.17, arm64 since 1.18.
@@ -44,6 +43,70 @@ bool uses_register_abi(const GoVersion& version, ElfMachine machine) {
   int first_minor = machine == ElfMachine::aarch64 ? 18 : 17;
   return version.major > 1 || version.minor >= first_minor;
 }
+
+// The one call to runtime.memmove in Read (bytes.Reader.Read, inlined): the
+// plaintext Read returns is its source and length.
+std::optional<uint64_t> read_copy_call(std::span<const std::byte> code, ElfMachine machine, uint64_t entry,
+                                       const GoFunction* memmove) {
+  if (!memmove) return std::nullopt;
+  std::optional<uint64_t> found;
+  for (const auto& branch : find_direct_branches(code, machine, entry)) {
+    if (!branch.is_call || branch.target != memmove->entry) continue;
+    if (found) return std::nullopt;  // more than one: not the code we know
+    found = branch.address;
+  }
+  return found;
+}
+
+// The probe sites of one function of crypto/tls.Conn:
+// - every entry on the prologue's stack-check branch when it is recognised
+//   (the cookie says so; the program skips the pass that grows the stack);
+// - Write: captured whole there, nothing else;
+// - Read: its runtime.memmove call, or else every return instruction;
+// - Close: the entry, which ends the connection.
+class SiteBuilder {
+ public:
+  SiteBuilder(const ElfImage& image, const GoFunction& function, ProbePlan& plan)
+      : image_(image),
+        function_(function),
+        plan_(plan),
+        code_(image.bytes_at_address(function.entry, function.end - function.entry)) {}
+
+  Result<void> build(const GoFunction* memmove) {
+    if (code_.empty()) return Error{fmt::format("code of {} is not in the file", function_.name)};
+    uint64_t entry = cheapest_entry(code_, image_.machine(), function_.entry, CallingConvention::go);
+    bool on_stack_check = is_go_stack_check(code_, image_.machine(), function_.entry, entry);
+    uint64_t check_flag = on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0;
+    if (function_.name == kClose) return add(entry, UprobeProgram::go_tls_close, function_.name, check_flag);
+    bool is_write = function_.name == kWrite;
+    uint64_t id = is_write ? TLSTAP_FN_GO_WRITE : TLSTAP_FN_GO_READ;
+    if (auto added = add(entry, UprobeProgram::go_tls_enter, function_.name, id | check_flag); !added)
+      return added;
+    if (on_stack_check && is_write) return {};
+    if (auto copy = read_copy_call(code_, image_.machine(), function_.entry, memmove); copy && !is_write)
+      return add(*copy, UprobeProgram::go_tls_read_copy, function_.name + " copy", id);
+    auto returns = find_returns(code_, image_.machine(), function_.entry);
+    if (returns.empty()) return Error{fmt::format("no return instruction found in {}", function_.name)};
+    for (uint64_t ret : returns) {
+      if (auto added = add(ret, UprobeProgram::go_tls_return, function_.name + " return", id); !added)
+        return added;
+    }
+    return {};
+  }
+
+ private:
+  Result<void> add(uint64_t address, UprobeProgram program, std::string name, uint64_t cookie) {
+    auto offset = image_.file_offset(address);
+    if (!offset) return Error{fmt::format("{}: address {:#x} is not in the file", function_.name, address)};
+    plan_.sites.push_back(ProbeSite{std::move(name), *offset, program, false, cookie});
+    return {};
+  }
+
+  const ElfImage& image_;
+  const GoFunction& function_;
+  ProbePlan& plan_;
+  std::span<const std::byte> code_;
+};
 
 }  // namespace
 
@@ -56,52 +119,19 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
   if (!version) return Error{"Go executable: " + version.error().message};
   auto functions = locate_functions(image);
   if (!functions) return Error{fmt::format("{}: {}", version->text, functions.error().message)};
-  bool moves_data = std::any_of(functions->begin(), functions->end(),
-                                [](const GoFunction& f) { return !f.name.ends_with(".Close"); });
-  if (!moves_data) return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
+  if (!find_function(*functions, kWrite) && !find_function(*functions, kRead))
+    return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
   if (!uses_register_abi(*version, image.machine()))
     return Error{fmt::format("{} passes arguments on the stack (ABI0), which tlstap does not support yet",
                              version->text)};
 
   ProbePlan plan;
   plan.description = version->text + " crypto/tls";
+  const GoFunction* memmove = find_function(*functions, kMemmove);
   for (const auto& function : *functions) {
-    auto known = std::find_if(kFunctions.begin(), kFunctions.end(),
-                              [&](const GoTlsFunction& f) { return f.name == function.name; });
-    auto code = image.bytes_at_address(function.entry, function.end - function.entry);
-    if (known == kFunctions.end() || code.empty())
-      return Error{fmt::format("{}: code of {} is not in the file", version->text, function.name)};
-    uint64_t entry = cheapest_entry(code, image.machine(), function.entry, CallingConvention::go);
-    // On the stack-check branch the entry program knows when the call really
-    // starts, and a Write is captured there whole: it needs no return probes.
-    bool on_stack_check = is_go_stack_check(code, image.machine(), function.entry, entry);
-    uint64_t stack_check_flag = on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0;
-    auto site = [&](uint64_t address, UprobeProgram program, std::string name,
-                    uint64_t cookie) -> Result<ProbeSite> {
-      auto offset = image.file_offset(address);
-      if (!offset) return Error{fmt::format("{}: address {:#x} is not in the file", function.name, address)};
-      return ProbeSite{std::move(name), *offset, program, false, cookie};
-    };
-    if (known->id == tlstap_function{}) {  // Close: the entry only
-      auto close_site = site(entry, UprobeProgram::go_tls_close, function.name, stack_check_flag);
-      if (!close_site) return close_site.error();
-      plan.sites.push_back(*close_site);
-      continue;
-    }
-    bool needs_returns = !(on_stack_check && known->id == TLSTAP_FN_GO_WRITE);
-    auto returns =
-        needs_returns ? find_returns(code, image.machine(), function.entry) : std::vector<uint64_t>{};
-    if (needs_returns && returns.empty())
-      return Error{fmt::format("{}: no return instruction found in {}", version->text, function.name)};
-    uint64_t entry_cookie = known->id | stack_check_flag;
-    auto entry_site = site(entry, UprobeProgram::go_tls_enter, function.name, entry_cookie);
-    if (!entry_site) return entry_site.error();
-    plan.sites.push_back(*entry_site);
-    for (uint64_t ret : returns) {
-      auto return_site = site(ret, UprobeProgram::go_tls_return, function.name + " return", known->id);
-      if (!return_site) return return_site.error();
-      plan.sites.push_back(*return_site);
-    }
+    if (function.name == kMemmove) continue;
+    if (auto built = SiteBuilder(image, function, plan).build(memmove); !built)
+      return Error{fmt::format("{}: {}", version->text, built.error().message)};
   }
   return std::optional<ProbePlan>(std::move(plan));
 }

@@ -62,13 +62,6 @@ def go_version(binary):
     return out.stdout.split(": ", 1)[1].strip()
 
 
-def count_returns(unstripped):
-    """RET instructions of (*Conn).Read, from Go's own disassembler (Write is captured at its start)."""
-    out = subprocess.run([GO, "tool", "objdump", "-s", r"^crypto/tls\.\(\*Conn\)\.Read$", unstripped.path],
-                         capture_output=True, text=True, check=True, timeout=120).stdout
-    return sum(1 for line in out.splitlines() if line.split()[3:4] == ["RET"])
-
-
 @dataclass
 class AttachLog:
     probes: int
