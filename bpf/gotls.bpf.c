@@ -108,6 +108,23 @@ static __always_inline u64 go_socket(u32 pid, u64 tls_conn)
 	return known && known->sock_id ? known->sock_id : go_conn_socket(tls_conn);
 }
 
+/* Reports the n bytes at buf a Write sent or a Read received on tls_conn. */
+static __always_inline void emit_go(u64 pid_tgid, u64 tls_conn, u8 function, u64 buf, long n)
+{
+	if (n <= 0 || n > 0x7fffffff)
+		return;
+	struct plaintext p = {
+	    .conn_id = tls_conn,
+	    .sock_id = go_socket(pid_tgid >> 32, tls_conn),
+	    .buf = buf,
+	    .len = (u32)n,
+	    .library = TLSTAP_LIB_GO,
+	    .function = function,
+	    .direction = function == TLSTAP_FN_GO_WRITE ? TLSTAP_DIR_EGRESS : TLSTAP_DIR_INGRESS,
+	};
+	emit_plaintext(pid_tgid, &p);
+}
+
 /* Cookie: TLSTAP_FN_GO_WRITE or TLSTAP_FN_GO_READ, maybe | TLSTAP_GO_SITE_STACK_CHECK. */
 SEC("uprobe")
 int go_tls_enter(struct pt_regs *ctx)
@@ -120,20 +137,8 @@ int go_tls_enter(struct pt_regs *ctx)
 	if (cookie & TLSTAP_GO_SITE_STACK_CHECK) {
 		if (GO_STACK_CHECK_TAKEN(ctx))
 			return 0; /* the stack grows first, then the call starts again */
-		u64 len = GO_ARG3(ctx);
 		if (function == TLSTAP_FN_GO_WRITE) {
-			if (len == 0 || len > 0x7fffffff)
-				return 0;
-			struct plaintext p = {
-			    .conn_id = GO_ARG1(ctx),
-			    .buf = GO_ARG2(ctx),
-			    .len = (u32)len,
-			    .library = TLSTAP_LIB_GO,
-			    .function = function,
-			    .direction = TLSTAP_DIR_EGRESS,
-			};
-			p.sock_id = go_socket(pid_tgid >> 32, p.conn_id);
-			emit_plaintext(pid_tgid, &p);
+			emit_go(pid_tgid, GO_ARG1(ctx), function, GO_ARG2(ctx), (long)GO_ARG3(ctx));
 			return 0;
 		}
 	}
@@ -160,20 +165,9 @@ int go_tls_read_copy(struct pt_regs *ctx)
 	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
 	if (!call)
 		return 0;
-	u64 n = GO_ARG3(ctx);
-	struct plaintext p = {
-	    .conn_id = call->conn,
-	    .buf = GO_ARG2(ctx),
-	    .len = (u32)n,
-	    .library = TLSTAP_LIB_GO,
-	    .function = TLSTAP_FN_GO_READ,
-	    .direction = TLSTAP_DIR_INGRESS,
-	};
+	u64 conn = call->conn;
 	bpf_map_delete_elem(&go_calls, &key);
-	if (n == 0 || n > 0x7fffffff)
-		return 0;
-	p.sock_id = go_socket(key.pid, p.conn_id);
-	emit_plaintext(pid_tgid, &p);
+	emit_go(pid_tgid, conn, TLSTAP_FN_GO_READ, GO_ARG2(ctx), (long)GO_ARG3(ctx));
 	return 0;
 }
 
@@ -187,7 +181,7 @@ int go_tls_close(struct pt_regs *ctx)
 	return 0;
 }
 
-/* On every return instruction of the two functions. */
+/* On every return instruction of Write and Read, where the sites above were not found. */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)
 {
@@ -196,28 +190,16 @@ int go_tls_return(struct pt_regs *ctx)
 	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
 	if (!call)
 		return 0;
-	long n = (long)GO_RESULT1(ctx);
-	struct plaintext p = {
-	    .conn_id = call->conn,
-	    .buf = call->buf,
-	    .len = (u32)n,
-	    .library = TLSTAP_LIB_GO,
-	    .function = call->function,
-	    .direction =
-		call->function == TLSTAP_FN_GO_WRITE ? TLSTAP_DIR_EGRESS : TLSTAP_DIR_INGRESS,
-	};
+	u64 conn = call->conn, buf = call->buf;
+	u8 function = call->function;
 	struct go_stack now = {};
 	bpf_probe_read_user(&now, sizeof(now), (const void *)key.g);
-	if (now.hi != call->stack.hi && p.buf >= call->stack.lo && p.buf < call->stack.hi)
+	if (now.hi != call->stack.hi && buf >= call->stack.lo && buf < call->stack.hi)
 		/* The stack grew during the call and the buffer lived on it: Go
 		 * copied it keeping offsets from the stack's top. */
-		p.buf = now.hi - (call->stack.hi - p.buf);
+		buf = now.hi - (call->stack.hi - buf);
 	bpf_map_delete_elem(&go_calls, &key);
-	if (n <= 0 || n > 0x7fffffff)
-		return 0;
-
-	p.sock_id = go_socket(key.pid, p.conn_id);
-	emit_plaintext(pid_tgid, &p);
+	emit_go(pid_tgid, conn, function, buf, (long)GO_RESULT1(ctx));
 	return 0;
 }
 
