@@ -1,0 +1,126 @@
+// Parser throughput on generated keep-alive traffic: 1,000 request/response
+// pairs with 1 KiB bodies per pass, fed in 16 KiB chunks (the largest a data
+// event carries). HTTP/2 header blocks come from libnghttp2's encoder.
+//
+//   build/bench/parsers_bench            (bytes/s per parser, google-benchmark)
+#include <benchmark/benchmark.h>
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/http1/http1_parser.h"
+#include "proto/http2/http2_session.h"
+
+namespace {
+
+using tlstap::proto::HttpMessage;
+
+constexpr int kExchanges = 1000;
+constexpr size_t kBody = 1024;
+constexpr size_t kChunk = 16384;
+
+std::span<const std::byte> as_bytes(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+// Calls `feed` with each kChunk-sized piece of `stream`.
+template <class Feed>
+void in_chunks(const std::string& stream, Feed&& feed) {
+  for (size_t at = 0; at < stream.size(); at += kChunk)
+    feed(as_bytes(stream).subspan(at, std::min(kChunk, stream.size() - at)));
+}
+
+void http1(benchmark::State& state) {
+  std::string requests, responses;
+  for (int i = 0; i < kExchanges; ++i) {
+    requests += "POST /api/items/" + std::to_string(i) +
+                " HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nContent-Type: application/json\r\n"
+                "Content-Length: 1024\r\n\r\n" +
+                std::string(kBody, 'q');
+    responses +=
+        "HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n" +
+        std::string(kBody, 'r');
+  }
+  for (auto _ : state) {
+    tlstap::proto::Http1Parser request_parser(tlstap::proto::Http1Parser::Kind::request, 4096);
+    tlstap::proto::Http1Parser response_parser(tlstap::proto::Http1Parser::Kind::response, 4096);
+    std::vector<HttpMessage> out;
+    in_chunks(requests, [&](auto chunk) { request_parser.feed(chunk, 1, out); });
+    for (int i = 0; i < kExchanges; ++i) response_parser.expect_response_to("POST");
+    in_chunks(responses, [&](auto chunk) { response_parser.feed(chunk, 2, out); });
+    if (out.size() != 2 * kExchanges) state.SkipWithError("not every message was parsed");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(requests.size() + responses.size()));
+}
+BENCHMARK(http1);
+
+std::string frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string f = {static_cast<char>(payload.size() >> 16),
+                   static_cast<char>(payload.size() >> 8),
+                   static_cast<char>(payload.size()),
+                   static_cast<char>(type),
+                   static_cast<char>(flags),
+                   static_cast<char>(stream >> 24),
+                   static_cast<char>(stream >> 16),
+                   static_cast<char>(stream >> 8),
+                   static_cast<char>(stream)};
+  return f + payload;
+}
+
+struct Deflater {
+  Deflater() { nghttp2_hd_deflate_new(&hd, 4096); }
+  ~Deflater() { nghttp2_hd_deflate_del(hd); }
+  std::string block(std::vector<std::pair<std::string, std::string>> fields) {
+    std::vector<nghttp2_nv> nv;
+    for (auto& [name, value] : fields)
+      nv.push_back({reinterpret_cast<uint8_t*>(name.data()), reinterpret_cast<uint8_t*>(value.data()),
+                    name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+    std::string out(nghttp2_hd_deflate_bound(hd, nv.data(), nv.size()), '\0');
+    auto n =
+        nghttp2_hd_deflate_hd(hd, reinterpret_cast<uint8_t*>(out.data()), out.size(), nv.data(), nv.size());
+    out.resize(n < 0 ? 0 : static_cast<size_t>(n));
+    return out;
+  }
+  nghttp2_hd_deflater* hd = nullptr;
+};
+
+void http2(benchmark::State& state) {
+  constexpr uint8_t kData = 0, kHeaders = 1, kSettings = 4;
+  constexpr uint8_t kEndStream = 1, kEndHeaders = 4;
+  Deflater client_hpack, server_hpack;
+  std::string client = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(kSettings, 0, 0, "");
+  std::string server = frame(kSettings, 0, 0, "");
+  for (int i = 0; i < kExchanges; ++i) {
+    uint32_t id = 2 * i + 1;
+    client += frame(kHeaders, kEndHeaders, id,
+                    client_hpack.block({{":method", "POST"},
+                                        {":scheme", "https"},
+                                        {":authority", "example.com"},
+                                        {":path", "/api/items/" + std::to_string(i)},
+                                        {"content-type", "application/json"},
+                                        {"user-agent", "bench"}}));
+    client += frame(kData, kEndStream, id, std::string(kBody, 'q'));
+    server += frame(
+        kHeaders, kEndHeaders, id,
+        server_hpack.block({{":status", "200"}, {"content-type", "application/json"}, {"server", "bench"}}));
+    server += frame(kData, kEndStream, id, std::string(kBody, 'r'));
+  }
+  for (auto _ : state) {
+    tlstap::proto::Http2Session session(4096);
+    std::vector<tlstap::proto::Http2Stream> out;
+    in_chunks(client, [&](auto chunk) { session.feed(true, chunk, 1, out); });
+    in_chunks(server, [&](auto chunk) { session.feed(false, chunk, 2, out); });
+    if (out.size() != kExchanges) state.SkipWithError("not every stream was parsed");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(client.size() + server.size()));
+}
+BENCHMARK(http2);
+
+}  // namespace
+
+BENCHMARK_MAIN();
