@@ -105,9 +105,8 @@ class CaptureSession {
       if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
       return;
     }
-    ConnectionKey key{event->pid, event->conn_uid};
-    connections_.forget(key);
-    pipeline_.end_connection(key);
+    connections_.forget({event->pid, event->conn_uid});
+    pipeline_.end_connection({event->pid, event->conn_uid, event->boot_time_ns + boot_to_unix_ns_});
     ++closed_connections_;
   }
 

@@ -51,6 +51,11 @@ void Pipeline::write(const DataRecord& record) {
   if (track_exchanges_) tracker_.observe(record);
 }
 
+void Pipeline::end_connection(const CloseRecord& record) {
+  if (text_sink_ && data_events_) text_sink_->write_close(record);
+  tracker_.end_connection({record.pid, record.conn_uid});
+}
+
 void Pipeline::forget_process(uint32_t pid) {
   tracker_.forget_process(pid);
   for (auto& sink : sinks_) sink->forget_process(pid);

@@ -22,7 +22,8 @@ class Pipeline {
                                                 std::vector<std::unique_ptr<Sink>> extra = {});
 
   void write(const DataRecord& record);
-  void end_connection(const ConnectionKey& key) { tracker_.end_connection(key); }
+  // The connection closed: its exchanges end, and the close is written with the data.
+  void end_connection(const CloseRecord& record);
   void forget_process(uint32_t pid);
   void flush();
   // The end: connections still open report what they hold.

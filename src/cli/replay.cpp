@@ -12,12 +12,15 @@
 namespace tlstap {
 namespace {
 
+bool pid_selected(const Options& options, uint32_t pid) {
+  return options.pids.empty() ||
+         std::find(options.pids.begin(), options.pids.end(), pid) != options.pids.end();
+}
+
 bool selected(const Options& options, const DataEvent& e) {
-  if (!options.pids.empty() &&
-      std::find(options.pids.begin(), options.pids.end(), e.pid) == options.pids.end())
-    return false;
-  return options.comms.empty() ||
-         std::find(options.comms.begin(), options.comms.end(), e.comm) != options.comms.end();
+  return pid_selected(options, e.pid) &&
+         (options.comms.empty() ||
+          std::find(options.comms.begin(), options.comms.end(), e.comm) != options.comms.end());
 }
 
 }  // namespace
@@ -43,7 +46,7 @@ int run_replay(const Options& options) {
   while (std::getline(in, line)) {
     ++line_number;
     if (line.empty()) continue;
-    auto parsed = parse_json_data_record(line);
+    auto parsed = parse_json_record(line);
     if (!parsed) {
       // Say where, so the user can look; keep going with the rest.
       if (skipped++ < 5)
@@ -52,8 +55,11 @@ int run_replay(const Options& options) {
       continue;
     }
     if (!*parsed) continue;
-    StoredDataRecord& stored = **parsed;
-    DataRecord record = stored.record();
+    if (auto* close = std::get_if<CloseRecord>(&**parsed)) {
+      if (pid_selected(options, close->pid)) (*pipeline)->end_connection(*close);
+      continue;
+    }
+    DataRecord record = std::get<StoredDataRecord>(**parsed).record();
     if (!selected(options, record.event)) continue;
     (*pipeline)->write(record);
     ++records;

@@ -99,18 +99,21 @@ DataRecord StoredDataRecord::record() {
   return DataRecord{event, wall_time_ns, exe, role, gap_before, opened_before_capture};
 }
 
-Result<std::optional<StoredDataRecord>> parse_json_data_record(std::string_view line) {
+Result<std::optional<StoredRecord>> parse_json_record(std::string_view line) {
   auto j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error{"not a JSON object"};
   auto type = j.find("type");
   if (type == j.end() || !type->is_string()) return Error{"no \"type\""};
-  if (*type != "data") return std::optional<StoredDataRecord>();
   try {
+    if (*type == "close")
+      return std::optional<StoredRecord>(CloseRecord{
+          j.at("pid").get<uint32_t>(), j.at("conn_id").get<uint64_t>(), j.at("ts").get<uint64_t>()});
+    if (*type != "data") return std::optional<StoredRecord>();
     auto record = parse_data(j);
     if (!record) return record.error();
-    return std::optional<StoredDataRecord>(std::move(*record));
+    return std::optional<StoredRecord>(std::move(*record));
   } catch (const nlohmann::json::exception& e) {
-    return Error{std::string("not a tlstap data record: ") + e.what()};
+    return Error{fmt::format("not a tlstap {} record: {}", type->get<std::string>(), e.what())};
   }
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/result.h"
@@ -28,8 +29,10 @@ struct StoredDataRecord {
   DataRecord record();
 };
 
-// nullopt for lines of other types (tlstap's own "http" lines); an Error for
-// a line that is not a tlstap JSON record.
-Result<std::optional<StoredDataRecord>> parse_json_data_record(std::string_view line);
+using StoredRecord = std::variant<StoredDataRecord, CloseRecord>;
+
+// A "data" or "close" line; nullopt for lines of other types (tlstap's own
+// "http" lines); an Error for a line that is not a tlstap JSON record.
+Result<std::optional<StoredRecord>> parse_json_record(std::string_view line);
 
 }  // namespace tlstap

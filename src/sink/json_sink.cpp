@@ -16,8 +16,9 @@ namespace {
 void append_base64(std::string& out, std::span<const std::byte> bytes) {
   size_t at = out.size();
   out.resize(at + 4 * ((bytes.size() + 2) / 3) + 1);
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(at + n);
 }
 
@@ -161,6 +162,15 @@ std::string format_json_record(const DataRecord& r) {
   append_base64(line, e.payload);
   line += "\"}";
   return line;
+}
+
+std::string format_json_close(const CloseRecord& r) {
+  return dump(nlohmann::ordered_json{
+      {"type", "close"}, {"ts", r.wall_time_ns}, {"pid", r.pid}, {"conn_id", r.conn_uid}});
+}
+
+void JsonSink::write_close(const CloseRecord& record) {
+  out_.write(format_json_close(record) + '\n');
 }
 
 void JsonSink::write_exchange(const ExchangeRecord& record) {

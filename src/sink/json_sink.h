@@ -1,5 +1,6 @@
 // One JSON object per line: "data" per chunk (the payload base64-encoded),
-// "http" per exchange (headers, body sizes and the first bytes of bodies).
+// "close" when a connection ends, "http" per exchange (headers, body sizes and
+// the first bytes of bodies).
 #pragma once
 
 #include <string>
@@ -11,12 +12,14 @@ namespace tlstap {
 
 std::string format_json_record(const DataRecord& record);
 std::string format_json_exchange(const ExchangeRecord& record, bool show_secrets);
+std::string format_json_close(const CloseRecord& record);
 
 class JsonSink : public Sink {
  public:
   JsonSink(Output& out, bool show_secrets) : out_(out), show_secrets_(show_secrets) {}
   void write(const DataRecord& record) override;
   void write_exchange(const ExchangeRecord& record) override;
+  void write_close(const CloseRecord& record) override;
   void flush() override { out_.flush(); }
 
  private:

@@ -33,6 +33,13 @@ struct ConnectionIdentity {
   Role role = Role::unknown;
 };
 
+// The library freed a connection: nothing more comes on it.
+struct CloseRecord {
+  uint32_t pid = 0;
+  uint64_t conn_uid = 0;
+  uint64_t wall_time_ns = 0;  // unix time
+};
+
 struct ExchangeRecord {
   const proto::HttpExchange& exchange;
   const ConnectionIdentity& connection;
@@ -43,6 +50,7 @@ class Sink {
   virtual ~Sink() = default;
   virtual void write(const DataRecord& record) = 0;
   virtual void write_exchange(const ExchangeRecord& /*record*/) {}
+  virtual void write_close(const CloseRecord& /*record*/) {}
   virtual void flush() = 0;
   // The process exited: per-connection state of it can go.
   virtual void forget_process(uint32_t /*pid*/) {}

@@ -220,6 +220,7 @@ class Capture:
     summary: dict
     stderr: list
     exchanges: list = field(default_factory=list)  # the "http" lines
+    closes: list = field(default_factory=list)  # the "close" lines
 
     def exchanges_of(self, pid, path=None):
         return [x for x in self.exchanges if x["pid"] == pid and (path is None or x.get("path") == path)]
@@ -290,9 +291,10 @@ class Tlstap:
         lines = self.stderr.finish()
         assert code == 0, f"tlstap exited {code}:\n" + "\n".join(lines)
         records = [json.loads(line) for line in self.output.read_text().splitlines()]
-        assert all(r["type"] in ("data", "http") for r in records), "unknown record type"
+        assert all(r["type"] in ("data", "http", "close") for r in records), "unknown record type"
         events = [parse_event(r) for r in records if r["type"] == "data"]
         exchanges = [r for r in records if r["type"] == "http"]
+        closes = [r for r in records if r["type"] == "close"]
         summary = parse_summary(lines)
         assert summary["events"] == len(events), f"summary counts {summary['events']} events, file has {len(events)}"
         assert summary["bytes"] == sum(e["len"] for e in events), "summary bytes != bytes in the file"
@@ -300,7 +302,9 @@ class Tlstap:
         late = [e["ts"] for e in events if not self.started_ns - 10**9 <= e["ts"] <= time.time_ns() + 10**9]
         assert not late, f"{len(late)} events with ts outside the capture's lifetime, e.g. {late[0]}"
         assert summary["exchanges"] == len(exchanges), f"summary counts {summary['exchanges']} exchanges"
-        return Capture(events, summary, lines, exchanges)
+        assert summary["closed"] == len(closes) or "--events" in map(str, self.argv), \
+            f"summary counts {summary['closed']} closed connections, the file has {len(closes)}"
+        return Capture(events, summary, lines, exchanges, closes)
 
 
 # ---------------------------------------------------------------- servers and clients

@@ -208,6 +208,11 @@ def test_connection_close_ends_a_body_read_until_close(procs, tlstap, tmp_path, 
 
     capture = tap.stop()
     assert capture.summary["closed"] >= 2, capture.summary  # curl's connection and the server's
+    server_closes = [c for c in capture.closes if c["pid"] == server.pid]
+    assert [c["conn_id"] for c in server_closes] == [x["conn_id"]], capture.closes
+    # The close comes after the connection's last data, and replay ends the connection there too.
+    server_data = [e for e in capture.events if e["pid"] == server.pid]
+    assert server_data and max(e["ts"] for e in server_data) <= server_closes[0]["ts"]
     client_side = capture.exchanges_of(client.pid)
     assert [c["response_body_len"] for c in client_side] == [len(body)], client_side
 

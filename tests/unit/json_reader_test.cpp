@@ -1,5 +1,6 @@
-// JSON data lines read back: what format_json_record wrote comes back field
-// for field, and lines that are not tlstap's say why.
+// JSON data and close lines read back: what format_json_record and
+// format_json_close wrote comes back field for field, and lines that are not
+// tlstap's say why.
 #include "sink/json_reader.h"
 
 #include <gtest/gtest.h>
@@ -18,10 +19,10 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
     DataEvent e = test::sample_data_event(payload);
     e.local = test::ipv6_endpoint("2001:db8::1", 443);
     DataRecord written{e, 1700000000123456789ULL, "/usr/bin/curl", Role::server, 12, true};
-    auto parsed = parse_json_data_record(format_json_record(written));
+    auto parsed = parse_json_record(format_json_record(written));
     ASSERT_TRUE(parsed) << parsed.error().message;
     ASSERT_TRUE(*parsed);
-    DataRecord r = (*parsed)->record();
+    DataRecord r = std::get<StoredDataRecord>(**parsed).record();
     EXPECT_EQ(r.event.pid, e.pid);
     EXPECT_EQ(r.event.tid, e.tid);
     EXPECT_EQ(r.event.library, e.library);
@@ -44,16 +45,32 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
 }
 
 TEST(ParseJsonDataRecord, HttpLinesAreNotData) {
-  auto parsed = parse_json_data_record(R"({"type":"http","method":"GET"})");
+  auto parsed = parse_json_record(R"({"type":"http","method":"GET"})");
   ASSERT_TRUE(parsed);
   EXPECT_FALSE(*parsed);
+}
+
+TEST(ParseJsonCloseRecord, RoundTripsAndSaysWhatIsWrong) {
+  CloseRecord written{4242, 0x1122334455667788ULL, 1700000000123456789ULL};
+  std::string line = format_json_close(written);
+  EXPECT_EQ(line, R"({"type":"close","ts":1700000000123456789,"pid":4242,"conn_id":1234605616436508552})");
+  auto parsed = parse_json_record(line);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_TRUE(*parsed);
+  const auto& close = std::get<CloseRecord>(**parsed);
+  EXPECT_EQ(close.pid, written.pid);
+  EXPECT_EQ(close.conn_uid, written.conn_uid);
+  EXPECT_EQ(close.wall_time_ns, written.wall_time_ns);
+  auto missing = parse_json_record(R"({"type":"close","ts":1,"pid":2})");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("not a tlstap close record"), std::string::npos);
 }
 
 TEST(ParseJsonDataRecord, SaysWhatIsWrong) {
   DataEvent e = test::sample_data_event(test::as_bytes("hi"));
   std::string good = format_json_record({e, 1, "", Role::client, 0});
   auto error_of = [](std::string line) {
-    auto parsed = parse_json_data_record(line);
+    auto parsed = parse_json_record(line);
     return parsed ? std::string() : parsed.error().message;
   };
   EXPECT_EQ(error_of(good), "");
