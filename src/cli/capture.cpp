@@ -102,7 +102,7 @@ class CaptureSession {
   void on_connection_closed(std::span<const std::byte> bytes) {
     auto event = decode_connection_closed_event(bytes);
     if (!event) {
-      if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
+      if (malformed_events_++ == 0) log::warn("malformed close event: {}", event.error().message);
       return;
     }
     connections_.forget({event->pid, event->conn_uid});
