@@ -1,43 +1,13 @@
 #include "binary/instruction.h"
 
-#include <capstone/capstone.h>
-
 #include <algorithm>
 #include <memory>
 #include <string_view>
 
+#include "binary/capstone_handle.h"
+
 namespace tlstap {
 namespace {
-
-struct HandleCloser {
-  void operator()(csh* handle) const {
-    cs_close(handle);
-    delete handle;
-  }
-};
-struct InsnFree {
-  void operator()(cs_insn* insn) const { cs_free(insn, 1); }
-};
-using Decoder = std::unique_ptr<csh, HandleCloser>;
-
-Result<Decoder> open_decoder(ElfMachine machine) {
-  cs_arch arch;
-  cs_mode mode;
-  switch (machine) {
-    case ElfMachine::x86_64:
-      arch = CS_ARCH_X86, mode = CS_MODE_64;
-      break;
-    case ElfMachine::aarch64:
-      arch = CS_ARCH_ARM64, mode = CS_MODE_ARM;
-      break;
-    default:
-      return Error{"no decoder for this architecture"};
-  }
-  auto handle = std::make_unique<csh>();
-  if (cs_open(arch, mode, handle.get()) != CS_ERR_OK) return Error{"capstone: cannot open decoder"};
-  cs_option(*handle, CS_OPT_DETAIL, CS_OPT_ON);
-  return Decoder(handle.release());
-}
 
 // What to do at an instruction Capstone cannot decode (e.g. ARMv8.1 atomics
 // in Capstone 4): stop, or, where instructions have a fixed size (arm64),
@@ -49,9 +19,9 @@ enum class Undecodable { stop, skip_if_fixed_size };
 template <class Visit>
 void for_each_instruction(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
                           Undecodable undecodable, Visit&& visit) {
-  auto decoder = open_decoder(machine);
+  auto decoder = open_capstone(machine);
   if (!decoder) return;
-  std::unique_ptr<cs_insn, InsnFree> insn(cs_malloc(**decoder));
+  CapstoneInsn insn = capstone_insn(*decoder);
   const auto* bytes = reinterpret_cast<const uint8_t*>(code.data());
   size_t size = code.size();
   while (size > 0) {

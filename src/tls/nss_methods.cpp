@@ -1,6 +1,5 @@
 #include "tls/nss_methods.h"
 
-#include <capstone/capstone.h>
 #include <elf.h>
 #include <fmt/format.h>
 
@@ -11,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include "binary/capstone_handle.h"
 
 namespace tlstap {
 namespace {
@@ -53,25 +54,14 @@ std::vector<uint64_t> import_slots(const ElfImage& image, std::string_view symbo
   return slots;
 }
 
-struct DecoderCloser {
-  void operator()(csh* handle) const {
-    cs_close(handle);
-    delete handle;
-  }
-};
-struct InsnFree {
-  void operator()(cs_insn* insn) const { cs_free(insn, 1); }
-};
-
 class Decoder {
  public:
   static Result<Decoder> open() {
-    auto handle = std::make_unique<csh>();
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, handle.get()) != CS_ERR_OK) return Error{"capstone: cannot open"};
-    cs_option(*handle, CS_OPT_DETAIL, CS_OPT_ON);
+    auto handle = open_capstone(ElfMachine::x86_64);
+    if (!handle) return handle.error();
     Decoder d;
-    d.handle_.reset(handle.release());
-    d.insn_.reset(cs_malloc(*d.handle_));
+    d.insn_ = capstone_insn(*handle);
+    d.handle_ = std::move(*handle);
     return d;
   }
   // Decodes from `address` in `section` until visit returns false; skips undecodable bytes.
@@ -93,8 +83,8 @@ class Decoder {
 
  private:
   Decoder() = default;
-  std::unique_ptr<csh, DecoderCloser> handle_;
-  std::unique_ptr<cs_insn, InsnFree> insn_;
+  CapstoneHandle handle_;
+  CapstoneInsn insn_;
 };
 
 // The address a rip-relative memory operand names, if it is one.
