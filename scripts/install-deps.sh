@@ -37,3 +37,67 @@ command -v npm >/dev/null || apt-get install -y --no-install-recommends npm
 if [[ ! -e /opt/tlstap-testdeps/node_modules/@grpc/grpc-js/package.json ]]; then
   npm install --prefix /opt/tlstap-testdeps @grpc/grpc-js@1
 fi
+
+# --- BoringSSL linked statically, for the bpf tier (tests/bpf/test_boringssl.py) ---
+# Debian ships BoringSSL only as shared libraries (android-libboringssl). To test an executable
+# with BoringSSL linked in statically, libssl.a and libcrypto.a are built from Debian's own source
+# of that package (android-platform-external-boringssl, the same version as the .so) and installed
+# with their headers under /opt/tlstap-testdeps/boringssl-static/{lib,include}. The sources are
+# compiled from the file lists the tarball ships (android-sources.cmake) together with the
+# pre-generated x86_64 assembly it also ships (not OPENSSL_NO_ASM): no Go or Perl step runs.
+# Only the two archives are built, no tests or tools: 35-55 s on two cores.
+install_static_boringssl() (
+  local prefix=/opt/tlstap-testdeps/boringssl-static
+  local version=13.0.0+r24
+  local tarball=android-platform-external-boringssl_${version}.orig.tar.xz
+  local url=http://deb.debian.org/debian/pool/main/a/android-platform-external-boringssl/$tarball
+  local sha256=583b7aeee1fca68b8244d086cea6fca23bd19d517bd63f0b9de714e048f92a7d
+  if [[ -f $prefix/lib/libssl.a && -f $prefix/lib/libcrypto.a && -f $prefix/include/openssl/ssl.h ]]; then
+    return 0
+  fi
+  if [[ $(dpkg --print-architecture) != amd64 ]]; then
+    echo "install-deps: static BoringSSL is built for amd64 only; skipped" >&2
+    return 0
+  fi
+  apt-get install -y --no-install-recommends curl ca-certificates xz-utils cmake ninja-build g++
+  local work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT  # this function runs in a subshell: its own trap
+  curl -fsSL --retry 3 -o "$work/$tarball" "$url"
+  if ! echo "$sha256  $work/$tarball" | sha256sum --check --status; then
+    echo "install-deps: $tarball does not have sha256 $sha256; refusing to build it" >&2
+    exit 1
+  fi
+  mkdir "$work/src"
+  tar -xJf "$work/$tarball" -C "$work/src" --strip-components=1
+  cat > "$work/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(boringssl_static C CXX ASM)
+set(BORINGSSL_ROOT "${CMAKE_SOURCE_DIR}/src/")
+include(${BORINGSSL_ROOT}android-sources.cmake)
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)  # Debian links executables as PIE
+set(CMAKE_C_STANDARD 11)
+set(CMAKE_CXX_STANDARD 17)
+# Hidden visibility as in BoringSSL's own build: linked into an executable, SSL_write and the
+# rest stay in its symbol table, as local symbols (not stripped, not exported).
+add_compile_options(-fvisibility=hidden -fno-common -Wa,--noexecstack
+                    $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions> $<$<COMPILE_LANGUAGE:CXX>:-fno-rtti>)
+add_compile_definitions(NDEBUG BORINGSSL_IMPLEMENTATION)
+include_directories(${BORINGSSL_ROOT}src/include)
+add_library(crypto STATIC ${crypto_sources} ${crypto_sources_linux_x86_64})
+target_include_directories(crypto PRIVATE ${BORINGSSL_ROOT}src/crypto)
+add_library(ssl STATIC ${ssl_sources})
+CMAKE
+  cmake -S "$work" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$work/build" -j2 --target crypto ssl
+  # Staged next to the result and renamed into place: never half installed.
+  local staging=$prefix.partial
+  rm -rf "$staging"
+  install -d "$staging/lib" "$staging/include"
+  install -m 0644 "$work/build/libssl.a" "$work/build/libcrypto.a" "$staging/lib/"
+  cp -r "$work/src/src/include/openssl" "$staging/include/"
+  rm -rf "$prefix"
+  mv "$staging" "$prefix"
+  echo "install-deps: static BoringSSL $version installed in $prefix"
+)
+install_static_boringssl

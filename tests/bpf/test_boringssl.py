@@ -1,7 +1,9 @@
-"""BoringSSL (Debian's android-libboringssl) under tlstap: tests/testprogs/boringssl/bssl_echo.c
-as client and server over loopback, both directions byte for byte, the right process,
-addresses and role, library "boringssl"; the plain TCP socket each side also uses is
-not reported."""
+"""BoringSSL under tlstap: tests/testprogs/boringssl/bssl_echo.c as client and server over
+loopback, both directions byte for byte, the right process, addresses and role, library
+"boringssl"; the plain TCP socket each side also uses is not reported. Each test runs twice:
+linked against Debian's shared android-libboringssl, and with BoringSSL linked statically into
+the executable (symbols kept), from the archives scripts/install-deps.sh builds out of Debian's
+source of the same package."""
 import hashlib
 import os
 import re
@@ -12,6 +14,7 @@ import pytest
 from harness import RUN_TIMEOUT, TESTPROGS, assert_connection, pattern, summarize
 
 BORINGSSL_LIB = "/usr/lib/x86_64-linux-gnu/android"
+BORINGSSL_STATIC = "/opt/tlstap-testdeps/boringssl-static"
 SOURCE = TESTPROGS / "boringssl" / "bssl_echo.c"
 WRITE = ("SSL_write",)
 # Other programs' TLS on this host can fill the ring during a 1 MiB exchange: trace ours only.
@@ -19,23 +22,57 @@ ONLY_OURS = ("--comm", "bssl_echo")
 READ = ("SSL_read",)
 
 
+@pytest.fixture(scope="session", params=["shared", "static"])
+def linking(request):
+    """How bssl_echo has its BoringSSL: Debian's shared libssl.so, or linked into the executable."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def bssl_echo(tmp_path_factory):
-    if not os.path.exists(f"{BORINGSSL_LIB}/libssl.so"):
-        pytest.fail("android-libboringssl-dev is not installed (scripts/install-deps.sh)", pytrace=False)
-    exe = tmp_path_factory.mktemp("boringssl") / "bssl_echo"
-    subprocess.run(["cc", "-O1", "-I/usr/include/android", "-o", exe, SOURCE, f"-L{BORINGSSL_LIB}",
-                    f"-Wl,-rpath,{BORINGSSL_LIB}", "-lssl", "-lcrypto"], check=True, timeout=RUN_TIMEOUT)
+def bssl_echo(tmp_path_factory, linking):
+    exe = tmp_path_factory.mktemp(f"boringssl-{linking}") / "bssl_echo"
+    if linking == "shared":
+        if not os.path.exists(f"{BORINGSSL_LIB}/libssl.so"):
+            pytest.fail("android-libboringssl-dev is not installed (scripts/install-deps.sh)", pytrace=False)
+        subprocess.run(["cc", "-O1", "-I/usr/include/android", "-o", exe, SOURCE, f"-L{BORINGSSL_LIB}",
+                        f"-Wl,-rpath,{BORINGSSL_LIB}", "-lssl", "-lcrypto"], check=True, timeout=RUN_TIMEOUT)
+    else:
+        archives = [f"{BORINGSSL_STATIC}/lib/libssl.a", f"{BORINGSSL_STATIC}/lib/libcrypto.a"]
+        if not all(os.path.exists(a) for a in archives):
+            pytest.fail(f"static BoringSSL is not installed in {BORINGSSL_STATIC} (scripts/install-deps.sh)",
+                        pytrace=False)
+        # BoringSSL statically, libc dynamically; its libssl needs no C++ runtime (built without
+        # exceptions and RTTI), so plain cc links it.
+        subprocess.run(["cc", "-O1", f"-I{BORINGSSL_STATIC}/include", "-o", exe, SOURCE, *archives, "-lpthread"],
+                       check=True, timeout=RUN_TIMEOUT)
+        linked = subprocess.run(["ldd", exe], check=True, capture_output=True, text=True).stdout
+        assert "libssl" not in linked and "libcrypto" not in linked, linked
     return str(exe)
 
 
-def exchange(procs, bssl_echo, cert, tmp_path, request, response):
-    """Runs one server and one client; returns (server pid, client pid, client's local address)."""
+def attach_line(linking, bssl_echo):
+    """tlstap's "attached N probes to FILE (" line for the file bssl_echo's BoringSSL is in: the
+    shared library, or the executable itself (logged through /proc/PID/root, once per run)."""
+    where = r"\S+/android/libssl\.so" if linking == "shared" else r"/proc/\d+/root" + re.escape(bssl_echo)
+    return rf"attached \d+ probes to {where} \("
+
+
+def wait_attached(tap, linking, bssl_echo):
+    """Debian's libssl.so is probed before tlstap is ready; an executable with BoringSSL inside
+    once tlstap has seen it executed, a moment later (like Go's, test_go.py)."""
+    if linking == "static":
+        tap.stderr.wait_for(re.compile(attach_line(linking, bssl_echo).encode()), RUN_TIMEOUT)
+
+
+def exchange(procs, bssl_echo, cert, tmp_path, request, response, server_started=lambda: None):
+    """Runs one server and one client, the client once server_started() returned; returns
+    (server pid, client pid, client's local address, server's address)."""
     (tmp_path / "request").write_bytes(request)
     (tmp_path / "response").write_bytes(response)
     server = procs.start([bssl_echo, "server", cert.cert, cert.key, len(request), tmp_path / "response"],
                          stdout=subprocess.PIPE, text=True)
     tls_port, plain_port = server.stdout.readline().split()
+    server_started()  # the server makes no TLS call before the client connects
     client = procs.run([bssl_echo, "client", tls_port, plain_port, tmp_path / "request"])
     lines = dict(line.split(" ", 1) for line in client.stdout.decode().splitlines())
     assert int(lines["response_len"]) == len(response)
@@ -63,29 +100,31 @@ def assert_both_sides(capture, bssl_echo, server_pid, client_pid, client_address
     return client, server
 
 
-def test_client_and_server(procs, tlstap, cert, tmp_path, bssl_echo):
+def test_client_and_server(procs, tlstap, cert, tmp_path, bssl_echo, linking):
     request = b"GET /boringssl HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     response = pattern(40000, "boringssl-response")  # several TLS records, several SSL_read calls
     tap = tlstap(*ONLY_OURS)
-    server_pid, client_pid, client_address, server_address = exchange(procs, bssl_echo, cert, tmp_path,
-                                                                      request, response)
+    server_pid, client_pid, client_address, server_address = exchange(
+        procs, bssl_echo, cert, tmp_path, request, response, lambda: wait_attached(tap, linking, bssl_echo))
     capture = tap.stop()
 
     client, _ = assert_both_sides(capture, bssl_echo, server_pid, client_pid, client_address, server_address,
                                   request, response)
     # The response was one SSL_write on the server and needed several SSL_read calls here.
     assert len({e["stream_offset"] for e in client.ingress.events}) > 1
-    # Recognised as BoringSSL by its symbols, and never claimed by the OpenSSL adapter.
-    attached = [line for line in capture.stderr if re.search(r"attached \d+ probes to \S+/android/libssl\.so", line)]
-    assert attached and all("(boringssl (unversioned" in line for line in attached), "\n".join(capture.stderr)
+    # Recognised as BoringSSL by its symbols, and never claimed by the OpenSSL adapter; a static
+    # executable has no soname to name the build by.
+    attached = [line for line in capture.stderr if re.search(attach_line(linking, bssl_echo), line)]
+    described = "(boringssl (unversioned; soname " if linking == "shared" else "(boringssl (unversioned);"
+    assert attached and all(described in line for line in attached), "\n".join(capture.stderr)
 
 
-def test_one_mebibyte_each_way(procs, tlstap, cert, tmp_path, bssl_echo):
+def test_one_mebibyte_each_way(procs, tlstap, cert, tmp_path, bssl_echo, linking):
     request = pattern((1 << 20) + 17, "boringssl-upload")
     response = pattern((1 << 20) + 5, "boringssl-download")
     tap = tlstap(*ONLY_OURS)
-    server_pid, client_pid, client_address, server_address = exchange(procs, bssl_echo, cert, tmp_path,
-                                                                      request, response)
+    server_pid, client_pid, client_address, server_address = exchange(
+        procs, bssl_echo, cert, tmp_path, request, response, lambda: wait_attached(tap, linking, bssl_echo))
     capture = tap.stop()
 
     client, server = assert_both_sides(capture, bssl_echo, server_pid, client_pid, client_address,
