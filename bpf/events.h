@@ -61,10 +61,15 @@ enum tlstap_function {
 	TLSTAP_FN_MAX = TLSTAP_FN_NSS_PR_RECV,
 };
 
-/* Cookie of a Go entry probe: its enum tlstap_function in the low byte, and
- * this flag when the probe sits on the prologue's stack-check branch, where a
- * Write is captured whole before it starts (see gotls.bpf.c). */
+/* Cookie of a Go probe: its enum tlstap_function in the low byte, and flags.
+ * STACK_CHECK: the probe sits on the prologue's stack-check branch, where a
+ * Write is captured whole before it starts (see gotls.bpf.c).
+ * ABI0: the binary passes arguments and results on the stack (Go before 1.17
+ * on amd64, 1.18 on arm64); on amd64 g is then in thread-local storage, at
+ * the signed 32-bit offset from the thread pointer in the cookie's high half. */
 #define TLSTAP_GO_SITE_STACK_CHECK 0x100
+#define TLSTAP_GO_ABI0 0x200
+#define TLSTAP_GO_TLS_G_SHIFT 32
 
 enum tlstap_direction {
 	TLSTAP_DIR_EGRESS = 1,	/* plaintext the process sends */

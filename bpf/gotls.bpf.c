@@ -1,10 +1,11 @@
-/* Go crypto/tls: (*Conn).Write and (*Conn).Read under the register-based
- * ABIInternal (amd64 Go 1.17+, arm64 Go 1.18+).
+/* Go crypto/tls: (*Conn).Write and (*Conn).Read under either calling
+ * convention: register-based ABIInternal (amd64 Go 1.17+, arm64 Go 1.18+) or
+ * the older stack-based ABI0 (the cookie's TLSTAP_GO_ABI0).
  *
  * No uretprobes: they rewrite the return address on the goroutine stack,
  * which Go copies when it grows. User space puts a uprobe on every return
- * instruction instead, and entry and return are matched by goroutine (the g
- * register), since a goroutine may resume on another thread mid-call.
+ * instruction instead, and entry and return are matched by goroutine (its g),
+ * since a goroutine may resume on another thread mid-call.
  *
  * A Read's plaintext is captured at its copy out of the record buffer when
  * that is found (go_tls_read_copy), else at its returns.
@@ -23,16 +24,24 @@
 #define GO_ARG2(ctx) ((ctx)->bx)
 #define GO_ARG3(ctx) ((ctx)->cx)
 #define GO_RESULT1(ctx) ((ctx)->ax)
+/* ABI0: at entry the return address is on top of the stack and the arguments
+ * above it; at a call instruction the callee's arguments are on top. */
+#define GO_ABI0_ENTRY_ARGS 8
+#define GO_ABI0_CALL_ARGS 0
 /* jbe is taken when CF or ZF is set */
 #define GO_STACK_CHECK_TAKEN(ctx) (((ctx)->flags & ((1 << 0) | (1 << 6))) != 0)
 #elif defined(__TARGET_ARCH_arm64)
-#define GO_G(ctx) ((ctx)->regs[28])
+#define GO_G(ctx) ((ctx)->regs[28]) /* under both conventions */
 #define GO_ARG1(ctx) ((ctx)->regs[0])
 #define GO_ARG2(ctx) ((ctx)->regs[1])
 #define GO_ARG3(ctx) ((ctx)->regs[2])
 #define GO_RESULT1(ctx) ((ctx)->regs[0])
+/* ABI0: 0(RSP) is the link register's slot, at entry and at a call. */
+#define GO_ABI0_ENTRY_ARGS 8
+#define GO_ABI0_CALL_ARGS 8
 /* b.ls is taken when C is clear or Z set (PSTATE bits 29 and 30) */
-#define GO_STACK_CHECK_TAKEN(ctx) (!((ctx)->pstate & (1ULL << 29)) || ((ctx)->pstate & (1ULL << 30)))
+#define GO_STACK_CHECK_TAKEN(ctx)                                                                  \
+	(!((ctx)->pstate & (1ULL << 29)) || ((ctx)->pstate & (1ULL << 30)))
 #endif
 
 /* runtime.g starts with stack{lo, hi}; stable since Go 1.0. */
@@ -108,6 +117,50 @@ static __always_inline u64 go_socket(u32 pid, u64 tls_conn)
 	return known && known->sock_id ? known->sock_id : go_conn_socket(tls_conn);
 }
 
+/* The running goroutine: in a register, or (ABI0 on amd64) in thread-local
+ * storage at the offset the cookie carries. */
+static __always_inline u64 go_g(struct pt_regs *ctx, u64 cookie)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (cookie & TLSTAP_GO_ABI0) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		s32 offset = (s32)(cookie >> TLSTAP_GO_TLS_G_SHIFT);
+		u64 g = 0;
+		bpf_probe_read_user(&g, sizeof(g),
+				    (const void *)(BPF_CORE_READ(task, thread.fsbase) + offset));
+		return g;
+	}
+#endif
+	return GO_G(ctx);
+}
+
+/* The first three word arguments: in registers, or (ABI0) on the stack,
+ * `stack_offset` bytes above the stack pointer. */
+static __always_inline void go_args(struct pt_regs *ctx, u64 cookie, u64 stack_offset, u64 args[3])
+{
+	if (cookie & TLSTAP_GO_ABI0) {
+		bpf_probe_read_user(args, 3 * sizeof(u64),
+				    (const void *)(PT_REGS_SP(ctx) + stack_offset));
+		return;
+	}
+	args[0] = GO_ARG1(ctx);
+	args[1] = GO_ARG2(ctx);
+	args[2] = GO_ARG3(ctx);
+}
+
+/* What Write or Read returns as n, at one of its return instructions: the
+ * first result register, or (ABI0) the stack slot after the receiver and the
+ * slice (three words). */
+static __always_inline long go_result_n(struct pt_regs *ctx, u64 cookie)
+{
+	if (!(cookie & TLSTAP_GO_ABI0))
+		return (long)GO_RESULT1(ctx);
+	long n = 0;
+	bpf_probe_read_user(&n, sizeof(n),
+			    (const void *)(PT_REGS_SP(ctx) + GO_ABI0_ENTRY_ARGS + 4 * sizeof(u64)));
+	return n;
+}
+
 /* Reports the n bytes at buf a Write sent or a Read received on tls_conn. */
 static __always_inline void emit_go(u64 pid_tgid, u64 tls_conn, u8 function, u64 buf, long n)
 {
@@ -125,7 +178,7 @@ static __always_inline void emit_go(u64 pid_tgid, u64 tls_conn, u8 function, u64
 	emit_plaintext(pid_tgid, &p);
 }
 
-/* Cookie: TLSTAP_FN_GO_WRITE or TLSTAP_FN_GO_READ, maybe | TLSTAP_GO_SITE_STACK_CHECK. */
+/* Cookie: TLSTAP_FN_GO_WRITE or TLSTAP_FN_GO_READ, and flags (events.h). */
 SEC("uprobe")
 int go_tls_enter(struct pt_regs *ctx)
 {
@@ -134,18 +187,18 @@ int go_tls_enter(struct pt_regs *ctx)
 		return 0;
 	u64 cookie = bpf_get_attach_cookie(ctx);
 	u8 function = cookie & 0xff;
-	if (cookie & TLSTAP_GO_SITE_STACK_CHECK) {
-		if (GO_STACK_CHECK_TAKEN(ctx))
-			return 0; /* the stack grows first, then the call starts again */
-		if (function == TLSTAP_FN_GO_WRITE) {
-			emit_go(pid_tgid, GO_ARG1(ctx), function, GO_ARG2(ctx), (long)GO_ARG3(ctx));
-			return 0;
-		}
+	if ((cookie & TLSTAP_GO_SITE_STACK_CHECK) && GO_STACK_CHECK_TAKEN(ctx))
+		return 0; /* the stack grows first, then the call starts again */
+	u64 args[3] = {}; /* receiver, b's data, b's length */
+	go_args(ctx, cookie, GO_ABI0_ENTRY_ARGS, args);
+	if ((cookie & TLSTAP_GO_SITE_STACK_CHECK) && function == TLSTAP_FN_GO_WRITE) {
+		emit_go(pid_tgid, args[0], function, args[1], (long)args[2]);
+		return 0;
 	}
-	struct go_call_key key = {.pid = pid_tgid >> 32, .g = GO_G(ctx)};
+	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
 	struct go_call call = {
-	    .conn = GO_ARG1(ctx),
-	    .buf = GO_ARG2(ctx),
+	    .conn = args[0],
+	    .buf = args[1],
 	    .function = function,
 	};
 	bpf_probe_read_user(&call.stack, sizeof(call.stack), (const void *)key.g);
@@ -156,37 +209,45 @@ int go_tls_enter(struct pt_regs *ctx)
 
 /* On Read's call to runtime.memmove(to, from, n) (bytes.Reader.Read,
  * inlined): `from` holds the n bytes of plaintext Read returns. An emulated
- * call instead of single-stepped returns. Cookie: TLSTAP_FN_GO_READ. */
+ * call instead of single-stepped returns. Cookie: TLSTAP_FN_GO_READ and flags. */
 SEC("uprobe")
 int go_tls_read_copy(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct go_call_key key = {.pid = pid_tgid >> 32, .g = GO_G(ctx)};
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
 	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
 	if (!call)
 		return 0;
 	u64 conn = call->conn;
 	bpf_map_delete_elem(&go_calls, &key);
-	emit_go(pid_tgid, conn, TLSTAP_FN_GO_READ, GO_ARG2(ctx), (long)GO_ARG3(ctx));
+	u64 args[3] = {}; /* to, from, n */
+	go_args(ctx, cookie, GO_ABI0_CALL_ARGS, args);
+	emit_go(pid_tgid, conn, TLSTAP_FN_GO_READ, args[1], (long)args[2]);
 	return 0;
 }
 
-/* (*Conn).Close: the connection ends. Cookie: TLSTAP_GO_SITE_STACK_CHECK or 0. */
+/* (*Conn).Close: the connection ends. Cookie: flags only. */
 SEC("uprobe")
 int go_tls_close(struct pt_regs *ctx)
 {
-	if ((bpf_get_attach_cookie(ctx) & TLSTAP_GO_SITE_STACK_CHECK) && GO_STACK_CHECK_TAKEN(ctx))
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	if ((cookie & TLSTAP_GO_SITE_STACK_CHECK) && GO_STACK_CHECK_TAKEN(ctx))
 		return 0;
-	forget_connection(bpf_get_current_pid_tgid() >> 32, GO_ARG1(ctx));
+	u64 args[3] = {};
+	go_args(ctx, cookie, GO_ABI0_ENTRY_ARGS, args);
+	forget_connection(bpf_get_current_pid_tgid() >> 32, args[0]);
 	return 0;
 }
 
-/* On every return instruction of Write and Read, where the sites above were not found. */
+/* On every return instruction of Write and Read, where the sites above were
+ * not found. Cookie: the function and flags. */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct go_call_key key = {.pid = pid_tgid >> 32, .g = GO_G(ctx)};
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
 	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
 	if (!call)
 		return 0;
@@ -199,7 +260,7 @@ int go_tls_return(struct pt_regs *ctx)
 		 * copied it keeping offsets from the stack's top. */
 		buf = now.hi - (call->stack.hi - buf);
 	bpf_map_delete_elem(&go_calls, &key);
-	emit_go(pid_tgid, conn, function, buf, (long)GO_RESULT1(ctx));
+	emit_go(pid_tgid, conn, function, buf, go_result_n(ctx, cookie));
 	return 0;
 }
 

@@ -145,10 +145,20 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+#if defined(__TARGET_ARCH_x86)
+/* The user thread pointer (FS base): Go before 1.17 keeps g in thread-local storage. */
+struct thread_struct {
+	long unsigned int fsbase;
+};
+#endif
+
 struct task_struct {
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];
+#if defined(__TARGET_ARCH_x86)
+	struct thread_struct thread;
+#endif
 };
 
 struct trace_entry {

@@ -38,6 +38,16 @@ if [[ ! -e /opt/tlstap-testdeps/node_modules/@grpc/grpc-js/package.json ]]; then
   npm install --prefix /opt/tlstap-testdeps @grpc/grpc-js@1
 fi
 
+# Downloads URL to DEST and checks its sha256: pinned artifacts of Debian's archive, or nothing.
+fetch_verified() {
+  local url=$1 sha256=$2 dest=$3
+  curl -fsSL --retry 3 -o "$dest" "$url"
+  if ! echo "$sha256  $dest" | sha256sum --check --status; then
+    echo "install-deps: $url does not have sha256 $sha256; refusing it" >&2
+    exit 1
+  fi
+}
+
 # --- BoringSSL linked statically, for the bpf tier (tests/bpf/test_boringssl.py) ---
 # Debian ships BoringSSL only as shared libraries (android-libboringssl). To test an executable
 # with BoringSSL linked in statically, libssl.a and libcrypto.a are built from Debian's own source
@@ -63,11 +73,7 @@ install_static_boringssl() (
   local work
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT  # this function runs in a subshell: its own trap
-  curl -fsSL --retry 3 -o "$work/$tarball" "$url"
-  if ! echo "$sha256  $work/$tarball" | sha256sum --check --status; then
-    echo "install-deps: $tarball does not have sha256 $sha256; refusing to build it" >&2
-    exit 1
-  fi
+  fetch_verified "$url" "$sha256" "$work/$tarball"
   mkdir "$work/src"
   tar -xJf "$work/$tarball" -C "$work/src" --strip-components=1
   cat > "$work/CMakeLists.txt" <<'CMAKE'
@@ -101,3 +107,38 @@ CMAKE
   echo "install-deps: static BoringSSL $version installed in $prefix"
 )
 install_static_boringssl
+
+# --- Go 1.15, for Go's stack-based ABI0 (tests/bpf/test_go.py, tests/unit/go_binary_test.cpp) ---
+# Go before 1.17 (amd64) and 1.18 (arm64) passes arguments on the stack and, on amd64, keeps g in
+# thread-local storage. Debian 12 packages only Go 1.19, so Debian 11's golang-1.15 packages (the
+# toolchain and its standard library's source) are unpacked, not installed, under
+# /opt/tlstap-testdeps/go1.15: the go command is $prefix/usr/lib/go-1.15/bin/go.
+install_go_abi0() (
+  local prefix=/opt/tlstap-testdeps/go1.15
+  local pool=http://deb.debian.org/debian/pool/main/g/golang-1.15
+  local version=1.15.15-1~deb11u4
+  if [[ -x $prefix/usr/lib/go-1.15/bin/go && -d $prefix/usr/share/go-1.15/src/crypto/tls ]]; then
+    return 0
+  fi
+  if [[ $(dpkg --print-architecture) != amd64 ]]; then
+    echo "install-deps: Go 1.15 is fetched for amd64 only; skipped" >&2
+    return 0
+  fi
+  apt-get install -y --no-install-recommends curl ca-certificates
+  local work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT  # this function runs in a subshell: its own trap
+  fetch_verified "$pool/golang-1.15-go_${version}_amd64.deb" \
+    33f6680406698b60370322aa5710be199006b3d66fbb0974b44da012de3aa82a "$work/go.deb"
+  fetch_verified "$pool/golang-1.15-src_${version}_amd64.deb" \
+    e580f570f706d801191f9a17e55156736fc5979a6a878bab9304ca007ae29941 "$work/src.deb"
+  local staging=$prefix.partial
+  rm -rf "$staging"
+  mkdir -p "$staging"
+  dpkg-deb -x "$work/go.deb" "$staging"
+  dpkg-deb -x "$work/src.deb" "$staging"
+  rm -rf "$prefix"
+  mv "$staging" "$prefix"
+  echo "install-deps: Go $version unpacked in $prefix"
+)
+install_go_abi0

@@ -100,13 +100,15 @@ std::vector<uint16_t> argument_registers(ElfMachine machine, CallingConvention c
   static const std::vector<Arg> kX86Go = {{X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH},
                                           {X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH},
                                           {X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH}};
+  static const std::vector<Arg> kX86Stack = {{X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL}};
+  static const std::vector<Arg> kArm64Stack = {{ARM64_REG_SP, ARM64_REG_WSP}};
   static const std::vector<Arg> kArm64 = {{ARM64_REG_X0, ARM64_REG_W0},
                                           {ARM64_REG_X1, ARM64_REG_W1},
                                           {ARM64_REG_X2, ARM64_REG_W2},
                                           {ARM64_REG_X3, ARM64_REG_W3}};
-  const auto& table = machine == ElfMachine::aarch64       ? kArm64
-                      : convention == CallingConvention::c ? kX86C
-                                                           : kX86Go;
+  const bool arm64 = machine == ElfMachine::aarch64;
+  if (convention == CallingConvention::go_stack) return arm64 ? kArm64Stack.front() : kX86Stack.front();
+  const auto& table = arm64 ? kArm64 : convention == CallingConvention::c ? kX86C : kX86Go;
   std::vector<uint16_t> registers;
   for (int i = 0; i < count && i < static_cast<int>(table.size()); ++i)
     registers.insert(registers.end(), table[i].begin(), table[i].end());
@@ -198,6 +200,23 @@ uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uin
     return !transfers_control(insn) && !writes_any(handle, insn, registers);
   });
   return chosen;
+}
+
+std::optional<int32_t> go_tls_g_offset(std::span<const std::byte> code, ElfMachine machine,
+                                       uint64_t address) {
+  if (machine != ElfMachine::x86_64) return std::nullopt;
+  std::optional<int32_t> offset;
+  for_each_instruction(code, machine, address, Undecodable::stop, [&](csh, const cs_insn& insn) {
+    const cs_x86& x86 = insn.detail->x86;
+    if (std::string_view(insn.mnemonic) == "mov" && x86.op_count == 2 && x86.operands[0].type == X86_OP_REG &&
+        x86.operands[1].type == X86_OP_MEM) {
+      const x86_op_mem& mem = x86.operands[1].mem;
+      if (mem.segment == X86_REG_FS && mem.base == X86_REG_INVALID && mem.index == X86_REG_INVALID)
+        offset = static_cast<int32_t>(mem.disp);
+    }
+    return false;  // the load comes first or not at all
+  });
+  return offset;
 }
 
 bool is_go_stack_check(std::span<const std::byte> code, ElfMachine machine, uint64_t entry, uint64_t site) {

@@ -21,9 +21,11 @@ struct DecodedInstruction {
   bool kernel_emulates = false;
 };
 
-// Whose argument registers matter: C (System V / AAPCS64, first four) or Go's
-// ABIInternal (first three: receiver, slice data, slice length).
-enum class CallingConvention { c, go };
+// Whose argument registers matter: C (System V / AAPCS64, first four), Go's
+// ABIInternal (first three: receiver, slice data, slice length), or Go's
+// ABI0, whose arguments are on the stack: only the stack pointer must keep
+// its value.
+enum class CallingConvention { c, go, go_stack };
 
 Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address);
@@ -54,6 +56,11 @@ std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine m
 // Falls back to `address`.
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
                         CallingConvention convention, int arguments = 4);
+
+// x86-64 Go before 1.17 keeps g in thread-local storage and loads it first
+// thing in a prologue (`mov rcx, qword ptr fs:[-8]`): the offset from the
+// thread pointer, when `code` starts that way.
+std::optional<int32_t> go_tls_g_offset(std::span<const std::byte> code, ElfMachine machine, uint64_t address);
 
 // Whether `site` is the conditional branch of a Go prologue's stack check
 // (jbe / b.ls) whose target grows the stack and jumps back to `entry`. A probe

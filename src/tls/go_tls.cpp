@@ -44,6 +44,30 @@ bool uses_register_abi(const GoVersion& version, ElfMachine machine) {
   return version.major > 1 || version.minor >= first_minor;
 }
 
+// How the probes of this binary read arguments and g: the cookie flags every
+// Go probe carries, and the convention that decides the cheapest entry.
+struct GoAbi {
+  CallingConvention convention = CallingConvention::go;
+  uint64_t cookie_flags = 0;
+};
+
+// ABI0 on amd64 keeps g in thread-local storage: its offset is read from
+// one probed function's prologue, the same in every function of the binary.
+Result<GoAbi> go_abi(const ElfImage& image, const GoVersion& version, const GoFunction& probed) {
+  if (uses_register_abi(version, image.machine())) return GoAbi{};
+  GoAbi abi{CallingConvention::go_stack, TLSTAP_GO_ABI0};
+  if (image.machine() != ElfMachine::x86_64) return abi;  // arm64: g is in R28 under both conventions
+  auto prologue = image.bytes_at_address(probed.entry, probed.end - probed.entry);
+  auto offset = go_tls_g_offset(prologue, image.machine(), probed.entry);
+  if (!offset)
+    return Error{
+        fmt::format("{} passes arguments on the stack (ABI0), and {} does not begin by loading g "
+                    "from the fs segment (position-independent code?): cannot tell goroutines apart",
+                    version.text, probed.name)};
+  abi.cookie_flags |= static_cast<uint64_t>(static_cast<uint32_t>(*offset)) << TLSTAP_GO_TLS_G_SHIFT;
+  return abi;
+}
+
 // The one call to runtime.memmove in Read (bytes.Reader.Read, inlined): the
 // plaintext Read returns is its source and length.
 std::optional<uint64_t> read_copy_call(std::span<const std::byte> code, ElfMachine machine, uint64_t entry,
@@ -66,15 +90,16 @@ std::optional<uint64_t> read_copy_call(std::span<const std::byte> code, ElfMachi
 // - Close: the entry, which ends the connection.
 class SiteBuilder {
  public:
-  SiteBuilder(const ElfImage& image, const GoFunction& function, ProbePlan& plan)
+  SiteBuilder(const ElfImage& image, const GoFunction& function, const GoAbi& abi, ProbePlan& plan)
       : image_(image),
         function_(function),
+        abi_(abi),
         plan_(plan),
         code_(image.bytes_at_address(function.entry, function.end - function.entry)) {}
 
   Result<void> build(const GoFunction* memmove) {
     if (code_.empty()) return Error{fmt::format("code of {} is not in the file", function_.name)};
-    uint64_t entry = cheapest_entry(code_, image_.machine(), function_.entry, CallingConvention::go);
+    uint64_t entry = cheapest_entry(code_, image_.machine(), function_.entry, abi_.convention);
     bool on_stack_check = is_go_stack_check(code_, image_.machine(), function_.entry, entry);
     uint64_t check_flag = on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0;
     if (function_.name == kClose) return add(entry, UprobeProgram::go_tls_close, function_.name, check_flag);
@@ -98,12 +123,13 @@ class SiteBuilder {
   Result<void> add(uint64_t address, UprobeProgram program, std::string name, uint64_t cookie) {
     auto offset = image_.file_offset(address);
     if (!offset) return Error{fmt::format("{}: address {:#x} is not in the file", function_.name, address)};
-    plan_.sites.push_back(ProbeSite{std::move(name), *offset, program, false, cookie});
+    plan_.sites.push_back(ProbeSite{std::move(name), *offset, program, false, cookie | abi_.cookie_flags});
     return {};
   }
 
   const ElfImage& image_;
   const GoFunction& function_;
+  const GoAbi& abi_;
   ProbePlan& plan_;
   std::span<const std::byte> code_;
 };
@@ -119,18 +145,18 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
   if (!version) return Error{"Go executable: " + version.error().message};
   auto functions = locate_functions(image);
   if (!functions) return Error{fmt::format("{}: {}", version->text, functions.error().message)};
-  if (!find_function(*functions, kWrite) && !find_function(*functions, kRead))
-    return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
-  if (!uses_register_abi(*version, image.machine()))
-    return Error{fmt::format("{} passes arguments on the stack (ABI0), which tlstap does not support yet",
-                             version->text)};
+  const GoFunction* first = find_function(*functions, kWrite);
+  if (!first) first = find_function(*functions, kRead);
+  if (!first) return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
+  auto abi = go_abi(image, *version, *first);
+  if (!abi) return abi.error();
 
   ProbePlan plan;
   plan.description = version->text + " crypto/tls";
   const GoFunction* memmove = find_function(*functions, kMemmove);
   for (const auto& function : *functions) {
     if (function.name == kMemmove) continue;
-    if (auto built = SiteBuilder(image, function, plan).build(memmove); !built)
+    if (auto built = SiteBuilder(image, function, *abi, plan).build(memmove); !built)
       return Error{fmt::format("{}: {}", version->text, built.error().message)};
   }
   return std::optional<ProbePlan>(std::move(plan));

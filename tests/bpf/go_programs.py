@@ -12,6 +12,9 @@ from pathlib import Path
 from harness import RUN_TIMEOUT, TESTPROGS, LineReader, format_endpoint
 
 GO = "/usr/lib/go-1.19/bin/go"
+# Go 1.15: arguments on the stack (ABI0), g in thread-local storage. Debian 11's
+# toolchain, unpacked by scripts/install-deps.sh.
+GO_ABI0 = "/opt/tlstap-testdeps/go1.15/usr/lib/go-1.15/bin/go"
 GO_SOURCES = TESTPROGS / "go"
 GO_WRITE = "crypto/tls.(*Conn).Write"
 GO_READ = "crypto/tls.(*Conn).Read"
@@ -45,12 +48,16 @@ class GoBinary:
         return self.path.name[:COMM_LEN]
 
 
-def build_go_program(program, out_dir, cache, stripped):
-    """go build of tests/testprogs/go/<program>; stripped: -ldflags="-s -w".
+def build_go_program(program, out_dir, cache, stripped, go=GO):
+    """`go build` of tests/testprogs/go/<program>; stripped: -ldflags="-s -w".
     Stripped binaries get a name longer than a comm, so truncation is checked too."""
-    path = Path(out_dir) / (f"{program}-stripped" if stripped else program)
-    argv = [GO, "build", "-o", str(path)] + (["-ldflags=-s -w"] if stripped else []) + [f"./{program}"]
-    done = subprocess.run(argv, cwd=GO_SOURCES, env=go_env(Path(cache)), capture_output=True, text=True,
+    if not os.path.exists(go):
+        raise AssertionError(f"no Go toolchain at {go} (scripts/install-deps.sh)")
+    suffix = "" if go == GO else "-abi0"  # its own file: tlstap attaches to each executable once
+    path = Path(out_dir) / (f"{program}-stripped{suffix}" if stripped else f"{program}{suffix}")
+    argv = [go, "build", "-o", str(path)] + (["-ldflags=-s -w"] if stripped else []) + [f"./{program}"]
+    cache = Path(cache) / ("default" if go == GO else "abi0")  # one build cache per toolchain
+    done = subprocess.run(argv, cwd=GO_SOURCES, env=go_env(cache), capture_output=True, text=True,
                           timeout=BUILD_TIMEOUT)
     assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stderr}"
     return GoBinary(program, path, stripped)

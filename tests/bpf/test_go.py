@@ -12,8 +12,8 @@ import hashlib
 
 import pytest
 
-from go_programs import (GO_READ, GO_WRITE, H2_HEADERS, GoProcess, GoServer, build_go_program, go_version,
-                         h2_data, h2_frames, wait_attached)
+from go_programs import (GO, GO_ABI0, GO_READ, GO_WRITE, H2_HEADERS, GoProcess, GoServer, build_go_program,
+                         go_version, h2_data, h2_frames, wait_attached)
 from harness import (CHUNK, PY_EGRESS, PY_INGRESS, PYTHON, TlsServer, assert_bytes_equal, assert_connection,
                      assert_exchange, finish_py_client, http_body, http_post, pattern, real_exe,
                      start_py_client, summarize)
@@ -21,14 +21,16 @@ from harness import (CHUNK, PY_EGRESS, PY_INGRESS, PYTHON, TlsServer, assert_byt
 GOROUTINES = 64
 STACK_CHUNK = 512  # tlsclient's stackChunk
 VARIANTS = pytest.mark.parametrize("stripped", [False, True], ids=["unstripped", "stripped"])
+# Go 1.19 passes arguments in registers (ABIInternal), Go 1.15 on the stack (ABI0).
+TOOLCHAINS = pytest.mark.parametrize("go", [GO, GO_ABI0], ids=["go1.19", "go1.15-abi0"])
 
 
 @pytest.fixture(scope="session")
 def go_binary(tmp_path_factory):
-    """go_binary(program, stripped) builds tests/testprogs/go/<program> once per session."""
+    """go_binary(program, stripped, go=GO) builds tests/testprogs/go/<program> once per session."""
     cache = tmp_path_factory.mktemp("go-cache")
     out = tmp_path_factory.mktemp("go-bin")
-    return functools.cache(lambda program, stripped: build_go_program(program, out, cache, stripped))
+    return functools.cache(lambda program, stripped, go=GO: build_go_program(program, out, cache, stripped, go))
 
 
 def check_attach_log(tap, binary, go_binary):
@@ -71,8 +73,8 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def start_tlsclient(procs, go_binary, server, cert, *args, stripped=False, env=None):
-    return GoProcess(procs, go_binary("tlsclient", stripped),
+def start_tlsclient(procs, go_binary, server, cert, *args, stripped=False, go=GO, env=None):
+    return GoProcess(procs, go_binary("tlsclient", stripped, go),
                      ["-addr", server.address, "-cafile", cert.cert, "-wait", *args], env=env)
 
 
@@ -106,11 +108,12 @@ def http1_close_request(host, path, body):
     return head + body
 
 
+@TOOLCHAINS
 @VARIANTS
-def test_http1_server(procs, tlstap, cert, tmp_path, go_binary, stripped):
+def test_http1_server(procs, tlstap, cert, tmp_path, go_binary, stripped, go):
     """Running before tlstap starts: attached by the start-up scan. A Python client
     (OpenSSL, traced too) is the other end."""
-    server = GoServer(procs, go_binary("httpsserver", stripped), cert)
+    server = GoServer(procs, go_binary("httpsserver", stripped, go), cert)
     tap = tlstap()
     check_attach_log(tap, server.binary, go_binary)
     body = pattern(7000, "go http/1.1 server")
@@ -184,13 +187,15 @@ def test_http2_client_and_server(procs, tlstap, cert, tmp_path, go_binary, strip
 # ---------------------------------------------------------------- crypto/tls directly
 
 
-def test_goroutines_on_two_threads(procs, tlstap, server, cert, go_binary):
+@TOOLCHAINS
+def test_goroutines_on_two_threads(procs, tlstap, server, cert, go_binary, go):
     """64 connections, one goroutine each, on GOMAXPROCS=2, writing in 1000-byte
     pieces at once: goroutines hop threads, calls are matched by goroutine."""
     size = 12_000
     tap = tlstap()
     client = start_tlsclient(procs, go_binary, server, cert, "-conns", GOROUTINES, "-size", size,
-                             "-write-size", 1000, "-read-size", 4096, stripped=True, env={"GOMAXPROCS": "2"})
+                             "-write-size", 1000, "-read-size", 4096, stripped=True, go=go,
+                             env={"GOMAXPROCS": "2"})
     locals_ = client.first["locals"]
     client.release(tap)
     results = client.finish()["connections"]
@@ -212,13 +217,14 @@ def test_goroutines_on_two_threads(procs, tlstap, server, cert, go_binary):
     assert_no_drops(capture)
 
 
-def test_large_write_and_read_loop(procs, tlstap, cert, go_binary):
+@TOOLCHAINS
+def test_large_write_and_read_loop(procs, tlstap, cert, go_binary, go):
     """One Write of a 4 MiB body; a 3 MiB response read by a loop of Reads."""
     size = 4 << 20
     server = TlsServer(procs, cert, response_padding=3 << 20)
     tap = tlstap()
     client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-write-size", 0,
-                             "-read-size", 65536)
+                             "-read-size", 65536, go=go)
     client.release(tap)
     result = client.finish()["connections"][0]
     record = server.next_connection()
@@ -239,7 +245,8 @@ def test_large_write_and_read_loop(procs, tlstap, cert, go_binary):
     assert_no_drops(capture)
 
 
-def test_stack_growth_during_calls(procs, tlstap, server, cert, go_binary):
+@TOOLCHAINS
+def test_stack_growth_during_calls(procs, tlstap, server, cert, go_binary, go):
     """Writes from and Reads into buffers on the goroutine stack, each from a fresh
     goroutine one recursion level deeper than the last: some calls grow the stack,
     which Go moves (buffer included) while the call runs. No crash, no loss.
@@ -247,7 +254,8 @@ def test_stack_growth_during_calls(procs, tlstap, server, cert, go_binary):
     where it was when the call began then fails instead of finding stale bytes."""
     size = 100_000
     tap = tlstap()
-    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-stack", env={"GODEBUG": "efence=1"})
+    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-stack", go=go,
+                             env={"GODEBUG": "efence=1"})
     client.release(tap)
     result = client.finish()["connections"][0]
     record = server.next_connection()

@@ -40,9 +40,22 @@ constexpr const char* kFixtureDir = nullptr;
 
 // --------------------------------------------------------------- witnesses
 
-// A Go test program built for one architecture (stripped or not).
-std::string fixture(std::string_view program, std::string_view arch, bool stripped) {
-  return fmt::format("{}/{}-{}/{}", kFixtureDir, arch, stripped ? "stripped" : "plain", program);
+#ifdef GO_ABI0_FIXTURES
+constexpr bool kAbi0Fixtures = true;
+#else
+constexpr bool kAbi0Fixtures = false;
+#endif
+
+// Go minor versions of the fixtures: Debian 12's toolchain (register-based
+// ABIInternal) and Debian 11's (stack-based ABI0).
+constexpr int kGoRegisterAbi = 19;
+constexpr int kGoStackAbi = 15;
+
+// A Go test program built for one architecture (stripped or not) by one toolchain.
+std::string fixture(std::string_view program, std::string_view arch, bool stripped,
+                    int go_minor = kGoRegisterAbi) {
+  return fmt::format("{}/{}{}-{}/{}", kFixtureDir, go_minor == kGoStackAbi ? "go1.15-" : "", arch,
+                     stripped ? "stripped" : "plain", program);
 }
 
 // What `go version FILE` says the file was built with, e.g. "go1.19.8".
@@ -228,24 +241,33 @@ struct GoFixtureParam {
   std::string program;
   std::string arch;  // GOARCH
   bool stripped;
+  int go_minor;  // kGoRegisterAbi or kGoStackAbi
 };
 
 void PrintTo(const GoFixtureParam& param, std::ostream* out) {
-  *out << param.program << " for " << param.arch << (param.stripped ? ", stripped" : "");
+  *out << param.program << " for " << param.arch << (param.stripped ? ", stripped" : "") << ", Go 1."
+       << param.go_minor;
 }
 
 std::string fixture_name(const testing::TestParamInfo<GoFixtureParam>& info) {
-  return info.param.program + "_" + info.param.arch + (info.param.stripped ? "_stripped" : "");
+  return fmt::format("{}_{}{}_go1{}", info.param.program, info.param.arch,
+                     info.param.stripped ? "_stripped" : "", info.param.go_minor);
 }
 
 class GoExecutable : public testing::TestWithParam<GoFixtureParam> {
  protected:
   void SetUp() override {
     if (!kFixtureDir) GTEST_SKIP() << "tlstap was configured without a Go toolchain: no Go fixtures";
+    if (GetParam().go_minor == kGoStackAbi && !kAbi0Fixtures)
+      GTEST_SKIP() << "tlstap was configured without Go 1.15 (scripts/install-deps.sh): no ABI0 fixtures";
   }
-  std::string path() const { return fixture(GetParam().program, GetParam().arch, GetParam().stripped); }
+  const GoFixtureParam& param() const { return GetParam(); }
+  std::string path() const {
+    return fixture(param().program, param().arch, param().stripped, param().go_minor);
+  }
   // Go's tools and nm need symbols: the unstripped build of the same program.
-  std::string symbols() const { return fixture(GetParam().program, GetParam().arch, false); }
+  std::string symbols() const { return fixture(param().program, param().arch, false, param().go_minor); }
+  bool abi0() const { return param().go_minor == kGoStackAbi; }
   ElfMachine machine() const { return GetParam().arch == "arm64" ? ElfMachine::aarch64 : ElfMachine::x86_64; }
 
   // The stripped build has the unstripped one's code layout, so what the
@@ -266,7 +288,7 @@ TEST_P(GoExecutable, BuildinfoNamesTheGoVersion) {
   auto version = parse_go_buildinfo(section->bytes, reader_of(image));
   ASSERT_TRUE(version) << version.error().message;
   EXPECT_EQ(version->text, go_version_of(path()));
-  EXPECT_EQ(std::tie(version->major, version->minor), std::make_tuple(1, 19));
+  EXPECT_EQ(std::tie(version->major, version->minor), std::make_tuple(1, GetParam().go_minor));
 }
 
 TEST_P(GoExecutable, PclntabFunctionsMatchNm) {
@@ -288,19 +310,33 @@ TEST_P(GoExecutable, PclntabFunctionsMatchNm) {
   }
 }
 
+// What every probe's cookie carries for the calling convention: nothing
+// under ABIInternal; under ABI0 the flag and, on amd64, where g is in
+// thread-local storage, which Go's disassembler shows as the prologue's first
+// load ("MOVQ FS:0xfffffff8, CX").
+uint64_t abi_cookie_flags(bool abi0, bool x86, const GoInstruction& first) {
+  if (!abi0) return 0;
+  if (!x86) return TLSTAP_GO_ABI0;
+  EXPECT_EQ(first.mnemonic, "MOVQ");
+  EXPECT_TRUE(first.operands.starts_with("FS:0x")) << first.operands;
+  uint32_t offset = static_cast<uint32_t>(std::stoull(first.operands.substr(3), nullptr, 16));
+  return TLSTAP_GO_ABI0 | uint64_t{offset} << TLSTAP_GO_TLS_G_SHIFT;
+}
+
 // The plan probes (*Conn).Write, Read and Close, as Go's disassembler shows
 // them in the unstripped build `symbols`, on the prologue's stack-bound check
 // (JBE / BLS: the first instruction the kernel emulates, before which no
-// argument register of Go's ABIInternal, AX, BX, CX / R0-R2, is written), with
-// the cookie saying so, and Read on its call to runtime.memmove (Write is
-// captured whole at the check); in a stripped `path`, the same instructions are
-// at the same place.
+// argument register of Go's ABIInternal, AX, BX, CX / R0-R2, is written, or
+// under ABI0 the stack pointer), with the cookie saying so, and Read on its
+// call to runtime.memmove (Write is captured whole at the check); in a
+// stripped `path`, the same instructions are at the same place.
 void expect_sites_of_disassembly(const std::string& path, const std::string& symbols, ElfMachine machine,
-                                 const ProbePlan& plan) {
+                                 bool abi0, const ProbePlan& plan) {
   const bool x86 = machine == ElfMachine::x86_64;
   const std::string_view check = x86 ? "JBE" : "BLS";
-  const std::array<std::string_view, 3> arguments = x86 ? std::array<std::string_view, 3>{"AX", "BX", "CX"}
-                                                        : std::array<std::string_view, 3>{"R0", "R1", "R2"};
+  const std::vector<std::string_view> arguments = abi0  ? std::vector<std::string_view>{x86 ? "SP" : "RSP"}
+                                                  : x86 ? std::vector<std::string_view>{"AX", "BX", "CX"}
+                                                        : std::vector<std::string_view>{"R0", "R1", "R2"};
   const auto disassembly = go_objdump(symbols);
   const auto file = read_binary_file(path), witness = read_binary_file(symbols);
   std::vector<std::string> expected;
@@ -320,17 +356,20 @@ void expect_sites_of_disassembly(const std::string& path, const std::string& sym
     auto found = disassembly.find(std::string(name));
     ASSERT_NE(found, disassembly.end()) << "go tool objdump shows no " << name;
     const auto& insns = found->second;
+    ASSERT_FALSE(insns.empty()) << name;
+    const uint64_t flags = abi_cookie_flags(abi0, x86, insns.front());
     auto entry =
         std::find_if(insns.begin(), insns.end(), [&](const auto& insn) { return insn.mnemonic == check; });
     ASSERT_NE(entry, insns.end()) << name << " has no " << check;
     for (auto insn = insns.begin(); insn != entry; ++insn) {
+      if (insn->mnemonic.starts_with("CMP")) continue;  // writes only the flags
       std::string_view destination = std::string_view(insn->operands).substr(insn->operands.rfind(' ') + 1);
       EXPECT_EQ(std::find(arguments.begin(), arguments.end(), destination), arguments.end())
           << name << ": " << insn->mnemonic << " " << insn->operands << " before the stack check";
     }
     expect_site(*entry, std::string(name),
                 cookie == kNoData ? UprobeProgram::go_tls_close : UprobeProgram::go_tls_enter,
-                cookie | TLSTAP_GO_SITE_STACK_CHECK);
+                cookie | TLSTAP_GO_SITE_STACK_CHECK | flags);
     if (cookie != TLSTAP_FN_GO_READ) continue;  // Write is captured at the check, Close ends a connection
     // Read: its one call to runtime.memmove (bytes.Reader.Read, inlined) copies the plaintext out.
     auto is_copy = [](const GoInstruction& insn) {
@@ -338,7 +377,7 @@ void expect_sites_of_disassembly(const std::string& path, const std::string& sym
     };
     ASSERT_EQ(std::count_if(insns.begin(), insns.end(), is_copy), 1) << name;
     auto copy = std::find_if(insns.begin(), insns.end(), is_copy);
-    expect_site(*copy, std::string(name) + " copy", UprobeProgram::go_tls_read_copy, cookie);
+    expect_site(*copy, std::string(name) + " copy", UprobeProgram::go_tls_read_copy, cookie | flags);
   }
   std::vector<std::string> actual;
   for (const auto& site : plan.sites) actual.push_back(describe(site));
@@ -359,14 +398,15 @@ TEST_P(GoExecutable, ProbesTheStackCheckAndEveryReturn) {
   ASSERT_TRUE(plan) << plan.error().message;
   ASSERT_TRUE(*plan) << "not recognised as Go with crypto/tls";
   EXPECT_EQ((*plan)->description, go_version_of(path()) + " crypto/tls");
-  expect_sites_of_disassembly(path(), symbols(), machine(), **plan);
+  expect_sites_of_disassembly(path(), symbols(), machine(), abi0(), **plan);
 }
 
 std::vector<GoFixtureParam> tls_fixtures() {
   std::vector<GoFixtureParam> all;
-  for (const char* program : {"httpsclient", "httpsserver", "tlsclient"})
-    for (const char* arch : {"amd64", "arm64"})
-      for (bool stripped : {false, true}) all.push_back({program, arch, stripped});
+  for (int go_minor : {kGoRegisterAbi, kGoStackAbi})
+    for (const char* program : {"httpsclient", "httpsserver", "tlsclient"})
+      for (const char* arch : {"amd64", "arm64"})
+        for (bool stripped : {false, true}) all.push_back({program, arch, stripped, go_minor});
   return all;
 }
 

@@ -168,6 +168,28 @@ TEST(CheapestEntry, GoStackCheckPrologueProbesTheJbe) {
   EXPECT_EQ(cheapest_entry(bytes, ElfMachine::x86_64, kBase, CallingConvention::go), 0x1009u);
 }
 
+// Go 1.15 (ABI0): MOVQ FS:-8, CX; CMPQ 16(CX), SP; JBE morestack. Arguments are on the stack:
+// every register may change before the probe, the stack pointer may not.
+constexpr std::initializer_list<uint8_t> kMovRcxFsMinus8 = {0x64, 0x48, 0x8b, 0x0c, 0x25,
+                                                            0xf8, 0xff, 0xff, 0xff};
+constexpr std::initializer_list<uint8_t> kCmpRspRcx16 = {0x48, 0x3b, 0x61, 0x10};
+
+TEST(CheapestEntry, GoStackAbiKeepsOnlyTheStackPointer) {
+  auto prologue = code({kMovRcxFsMinus8, kCmpRspRcx16, {0x76, 0x10}});
+  EXPECT_EQ(cheapest_entry(prologue, ElfMachine::x86_64, kBase, CallingConvention::go_stack), 0x100du);
+  auto frame_first = code({kSubRsp18, kPushRbp});
+  EXPECT_EQ(cheapest_entry(frame_first, ElfMachine::x86_64, kBase, CallingConvention::go_stack), kBase);
+}
+
+TEST(GoTlsGOffset, TheLoadFromFsThatBeginsAPrologue) {
+  EXPECT_EQ(go_tls_g_offset(code({kMovRcxFsMinus8, kCmpRspRcx16}), ElfMachine::x86_64, kBase), -8);
+  // mov rcx, [rip + x]: position-independent code reaches g another way; and not first.
+  EXPECT_EQ(go_tls_g_offset(code({{0x48, 0x8b, 0x0d, 0x10, 0x00, 0x00, 0x00}}), ElfMachine::x86_64, kBase),
+            std::nullopt);
+  EXPECT_EQ(go_tls_g_offset(code({kPushRbp, kMovRcxFsMinus8}), ElfMachine::x86_64, kBase), std::nullopt);
+  EXPECT_EQ(go_tls_g_offset(code({kMovX0_1}), ElfMachine::aarch64, kBase), std::nullopt);
+}
+
 // LEAQ; CMPQ; JBE grow (or JNE); RET; grow: CALL morestack; JMP `back_to`.
 std::vector<std::byte> go_prologue(uint8_t jcc, uint8_t jmp_back_rel8) {
   return code({{0x4c, 0x8d, 0x64, 0x24, 0xf0},

@@ -15,7 +15,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"flag"
-	"io"
+	"io/ioutil"
 	"log"
 	"net"
 	"net/http"
@@ -39,7 +39,7 @@ func main() {
 	wait := flag.Bool("wait", false, "print {\"ready\": true}, then wait for a line on stdin")
 	flag.Parse()
 
-	pem, err := os.ReadFile(*cafile)
+	pem, err := ioutil.ReadFile(*cafile)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func main() {
 	if !roots.AppendCertsFromPEM(pem) {
 		log.Fatal("no certificate in ", *cafile)
 	}
-	body, err := os.ReadFile(*bodyFile)
+	body, err := ioutil.ReadFile(*bodyFile)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	received, err := io.ReadAll(response.Body)
+	received, err := ioutil.ReadAll(response.Body)
 	if err != nil {
 		log.Fatal(err)
 	}

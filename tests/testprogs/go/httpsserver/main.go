@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
+	"io/ioutil"
 	"log"
 	"net"
 	"net/http"
@@ -54,7 +54,7 @@ func main() {
 	}
 	emit(map[string]interface{}{"port": listener.Addr().(*net.TCPAddr).Port})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		received, err := io.ReadAll(r.Body)
+		received, err := ioutil.ReadAll(r.Body)
 		if err != nil {
 			emit(map[string]interface{}{"peer": r.RemoteAddr, "error": err.Error()})
 			return
@@ -73,6 +73,6 @@ func main() {
 			emit(map[string]interface{}{"closed": conn.RemoteAddr().String()})
 		}
 	}
-	server := &http.Server{Handler: handler, ConnState: closed, ErrorLog: log.New(io.Discard, "", 0)}
+	server := &http.Server{Handler: handler, ConnState: closed, ErrorLog: log.New(ioutil.Discard, "", 0)}
 	log.Fatal(server.ServeTLS(listener, *cert, *key))
 }

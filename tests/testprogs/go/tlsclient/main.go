@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/ioutil"
 	"log"
 	"net"
 	"os"
@@ -105,7 +106,7 @@ func writeFromStack(conn *tls.Conn, data []byte) (moved bool, err error) {
 	var buf [stackChunk]byte
 	n := copy(buf[:], data)
 	before := addressOf(&buf[0])
-	_, err = conn.Write(unsafe.Slice((*byte)(unsafe.Pointer(before)), n))
+	_, err = conn.Write((*[stackChunk]byte)(unsafe.Pointer(before))[:n:n])
 	return addressOf(&buf[0]) != before, err
 }
 
@@ -234,7 +235,7 @@ func main() {
 	wait := flag.Bool("wait", false, "after the handshakes, wait for a line on stdin")
 	flag.Parse()
 
-	pem, err := os.ReadFile(*cafile)
+	pem, err := ioutil.ReadFile(*cafile) // not os.ReadFile: this program also builds with Go 1.15
 	if err != nil {
 		log.Fatal(err)
 	}
