@@ -132,11 +132,12 @@ class Tlstap:
     """tlstap writing JSON to a file, its stderr into another (a pipe left
     unread would block it on its live drop warnings)."""
 
-    def __init__(self, procs, binary, output, args, timeout=60):
+    def __init__(self, procs, binary, output, args, timeout=60, verbose=False):
+        """verbose: -v instead of -q, for the probe sites in the start-up log."""
         self.output = output
         self.log = output + ".stderr"
         with open(self.log, "w") as log:
-            self.proc = procs.start([binary, "-q", "-f", "json", "-o", output, *args],
+            self.proc = procs.start([binary, "-v" if verbose else "-q", "-f", "json", "-o", output, *args],
                                     stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while "tlstap: ready" not in self.stderr():
@@ -165,6 +166,47 @@ class Tlstap:
         return AgentStats(cpu_seconds=usage.ru_utime + usage.ru_stime - self.cpu_at_ready,
                           rss_bytes=status["VmRSS"], anon_bytes=status["RssAnon"], hwm_bytes=status["VmHWM"], events=int(summary[1]),
                           captured_bytes=int(summary[2]), drops=drops, summary=summary[0])
+
+
+ATTACHED_RE = re.compile(r"tlstap: attached \d+ probes to (\S+) ")
+SITE_PREFIX = "tlstap:   "  # a verbose tlstap's probe site lines, before their file's "attached" line
+
+
+def linked_library(binary, prefix):
+    """The file of the shared library, named prefix..., that binary loads (ldd)."""
+    for line in subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if name.startswith(prefix) and rest.startswith("/"):
+            return os.path.realpath(rest.split()[0])
+    raise RuntimeError(f"{binary} does not load {prefix}*")
+
+
+def same_file(path, st):
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+def probe_sites(log, library):
+    """From a verbose tlstap's stderr: the "attached" line of the file
+    `library` (whatever path tlstap reached it by), then the lines before it
+    that describe its probes: each site's instruction, emulated or
+    single-stepped, and the plan's remarks. [] when there is none."""
+    wanted = os.stat(library)
+    block = []
+    for line in log.splitlines():
+        attached = ATTACHED_RE.match(line)
+        if not attached:
+            block.append(line)
+            continue
+        path = attached[1]
+        if same_file(path, wanted):
+            return [line.removeprefix("tlstap: ")] + [
+                b.removeprefix("tlstap: ").strip() for b in block if b.startswith(SITE_PREFIX) or path + ":" in b]
+        block = []
+    return []
 
 
 @dataclass

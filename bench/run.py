@@ -20,14 +20,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from benchlib import (Processes, Spread, Tlstap, capture_volume, make_cert, reassemble, sha256_hex, stop_group,
-                      wait_idle)
+from benchlib import (Processes, Spread, Tlstap, capture_volume, linked_library, make_cert, probe_sites, reassemble,
+                      sha256_hex, stop_group, wait_idle)
 from nginx_wrk import Nginx, run_wrk
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 GO = "/usr/lib/go-1.19/bin/go"
 CURL = "/usr/bin/curl"
 GO_BINARY = "tls_pingpong_go"  # also its comm: 15 characters at most
+NSS_NICKNAME = "server"
 MESSAGE = 1024
 CALLS_PER_ROUND_TRIP = 4  # client write, server read, server write, client read
 BULK_WRITE = 16384
@@ -93,6 +94,7 @@ class Result:
     baseline: list = field(default_factory=list)  # figures
     traced: list = field(default_factory=list)  # Trials
     per_call: bool = False  # figure is ns per round trip of CALLS_PER_ROUND_TRIP calls
+    notes: list = field(default_factory=list)  # lines printed once under the table
 
     def ratios(self):
         pairs = zip(self.baseline, (t.figure for t in self.traced))
@@ -109,13 +111,14 @@ class Bench:
         self.build, self.tmp, self.procs, self.settings = build, tmp, procs, settings
         self.tlstap_binary = os.path.join(build, "tlstap")
         self.cert, self.key = make_cert(tmp)
-        self.go_binary = None
+        self.go_binary = self._nss_db = None
         self._source = self._source_sha = None
         self.runs = 0
 
-    def tlstap(self, *args):
+    def tlstap(self, *args, verbose=False):
         self.runs += 1
-        return Tlstap(self.procs, self.tlstap_binary, os.path.join(self.tmp, f"capture{self.runs}.jsonl"), list(args))
+        return Tlstap(self.procs, self.tlstap_binary, os.path.join(self.tmp, f"capture{self.runs}.jsonl"), list(args),
+                      verbose=verbose)
 
     def interleave(self, result, once):
         """once(traced) runs the workload once, with tlstap if traced."""
@@ -146,6 +149,21 @@ class Bench:
                            check=True, timeout=600)
             self.go_binary = out
         return self.go_binary
+
+    def nss_db(self):
+        """An NSS certificate database ("sql:DIR") holding the certificate and
+        its key under the nickname NSS_NICKNAME."""
+        if self._nss_db is None:
+            p12, directory = os.path.join(self.tmp, "server.p12"), os.path.join(self.tmp, "nssdb")
+            os.mkdir(directory)
+            db = f"sql:{directory}"
+            for argv in (["openssl", "pkcs12", "-export", "-in", self.cert, "-inkey", self.key, "-name", NSS_NICKNAME,
+                          "-passout", "pass:bench", "-out", p12],
+                         ["certutil", "-N", "-d", db, "--empty-password"],
+                         ["pk12util", "-i", p12, "-d", db, "-W", "bench", "-K", ""]):
+                subprocess.run(argv, check=True, capture_output=True, timeout=60)
+            self._nss_db = db
+        return self._nss_db
 
 
 def traced_run(tap, workload):
@@ -257,29 +275,56 @@ def pingpong_completeness(tap, agent, expected):
     return Completeness(volume.egress + volume.ingress, expected, agent.dropped_bytes, volume.gaps)
 
 
-def pingpong_c(bench, name, comm, captured):
-    """captured: whether the comm filter lets the ping-pong through (else the
-    probes fire and the kernel side drops the calls before copying anything)."""
-    binary = os.path.join(bench.build, "bench", "tls_pingpong")
+def pingpong_c(bench, name, program, library, comm=None, credentials=None):
+    """The C ping-pong `program` (in BUILD/bench; its name is its comm) over
+    the shared library named library...; credentials: its arguments before the
+    round trips (default: the PEM certificate and key). comm: tlstap's --comm
+    filter instead of the program's, which then lets nothing through: the probes
+    fire and the kernel side drops the calls before copying anything. tlstap
+    runs verbose: the notes give the instruction each probe on that library
+    landed on, from the first traced run's start-up log."""
+    binary = os.path.join(bench.build, "bench", program)
+    if not os.path.exists(binary):
+        raise RuntimeError(f"{binary} was not built (its library is missing: see bench/CMakeLists.txt)")
     trips = bench.settings.round_trips
-    expected = CALLS_PER_ROUND_TRIP * MESSAGE * trips if captured else 0
+    expected = CALLS_PER_ROUND_TRIP * MESSAGE * trips if comm is None else 0
+    credentials = credentials or [bench.cert, bench.key]
+    result = Result(name, "ns/round trip", False, per_call=True)
 
     def once(traced):
-        tap = bench.tlstap("--comm", comm) if traced else None
+        tap = bench.tlstap("--comm", comm or program, verbose=True) if traced else None
         out, agent = traced_run(tap, lambda: subprocess.run(
-            ["taskset", "-c", "0", binary, bench.cert, bench.key, str(trips)],
+            ["taskset", "-c", "0", binary, *credentials, str(trips)],
             check=True, capture_output=True, text=True, timeout=600).stdout)
+        if tap and not result.notes:
+            shared = linked_library(binary, library)
+            result.notes = probe_sites(tap.stderr(), shared) or [f"tlstap's log names no probe on {shared}"]
         return Trial(float(out), pingpong_completeness(tap, agent, expected) if tap else None, agent)
 
-    return bench.interleave(Result(name, "ns/round trip", False, per_call=True), once)
+    return bench.interleave(result, once)
 
 
 def bench_pingpong_c(bench):
-    return pingpong_c(bench, "ping-pong 1 KiB, libssl (C)", "tls_pingpong", True)
+    return pingpong_c(bench, "ping-pong 1 KiB, libssl (C)", "tls_pingpong", "libssl.so")
 
 
 def bench_pingpong_c_probes(bench):
-    return pingpong_c(bench, "ping-pong, libssl, probes only (filtered)", "no-such-comm", False)
+    return pingpong_c(bench, "ping-pong, libssl, probes only (filtered)", "tls_pingpong", "libssl.so",
+                      comm="no-such-comm")
+
+
+def bench_pingpong_boringssl(bench):
+    """tls_pingpong.c built against Debian's BoringSSL (android-libboringssl-dev)."""
+    return pingpong_c(bench, "ping-pong 1 KiB, BoringSSL (C)", "tls_pp_boring", "libssl.so")
+
+
+def bench_pingpong_gnutls(bench):
+    return pingpong_c(bench, "ping-pong 1 KiB, GnuTLS (C)", "tls_pp_gnutls", "libgnutls.so")
+
+
+def bench_pingpong_nss(bench):
+    return pingpong_c(bench, "ping-pong 1 KiB, NSS (C)", "tls_pp_nss", "libssl3.so",
+                      credentials=[bench.nss_db(), NSS_NICKNAME])
 
 
 def bench_pingpong_go(bench):
@@ -367,6 +412,9 @@ BENCHMARKS = {
     "pingpong-c": bench_pingpong_c,
     "pingpong-c-probes": bench_pingpong_c_probes,
     "pingpong-go": bench_pingpong_go,
+    "pingpong-boringssl": bench_pingpong_boringssl,
+    "pingpong-gnutls": bench_pingpong_gnutls,
+    "pingpong-nss": bench_pingpong_nss,
     "bulk-c": bench_bulk_c,
     "bulk-go": bench_bulk_go,
     "nginx-1000": bench_nginx_1000,
@@ -432,6 +480,11 @@ def print_table(results, out=sys.stdout):
             print(f"{r.name}, traced run {i}: {trial.completeness.describe()}; tlstap {agent.cpu_seconds:.2f} s CPU "
                   f"for {agent.captured_bytes / 1e6:.1f} MB in {agent.events} events"
                   + (f"; {trial.note}" if trial.note else ""), file=out)
+    for r in results:
+        if r.notes:
+            print(f"\n{r.name}, probe sites: {r.notes[0]}", file=out)
+            for line in r.notes[1:]:
+                print(f"    {line}", file=out)
 
 
 def result_json(result):

@@ -10,6 +10,7 @@ build_packages=(
   bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev
   libcapstone-dev libnghttp2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgnutls28-dev libnss3-dev  # the benchmark's GnuTLS and NSS ping-pongs
 )
 test_packages=(
   python3-pytest
