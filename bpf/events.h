@@ -70,6 +70,12 @@ enum tlstap_function {
 #define TLSTAP_GO_SITE_STACK_CHECK 0x100
 #define TLSTAP_GO_ABI0 0x200
 #define TLSTAP_GO_TLS_G_SHIFT 32
+/* And the byte offsets on the way from a *tls.Conn to its socket's fd (the
+ * binary's DWARF or tlstap's table; go_binary.h, GoConnLayout): tls.Conn.conn's
+ * data word (8 bits), net.conn.fd in TCPConn (6 bits), Sysfd in netFD (8 bits). */
+#define TLSTAP_GO_TCPCONN_FD_SHIFT 10
+#define TLSTAP_GO_CONN_DATA_SHIFT 16
+#define TLSTAP_GO_SYSFD_SHIFT 24
 
 enum tlstap_direction {
 	TLSTAP_DIR_EGRESS = 1,	/* plaintext the process sends */

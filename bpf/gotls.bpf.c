@@ -49,12 +49,6 @@ struct go_stack {
 	u64 lo;
 	u64 hi;
 };
-/* tls.Conn.conn (net.Conn interface: itab, data) -> *net.TCPConn, whose first
- * word is conn.fd (*netFD) -> netFD.pfd (poll.FD) -> Sysfd after the 16-byte
- * fdMutex. Stable from Go 1.9 to at least 1.22. */
-#define GO_TLS_CONN_NETCONN_DATA 8
-#define GO_POLL_FD_SYSFD 16
-
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 
@@ -97,24 +91,31 @@ static __always_inline u64 socket_of_fd(u64 fd)
 	return family == AF_INET || family == AF_INET6 ? (u64)sk : 0;
 }
 
-/* *tls.Conn -> its TCP socket, 0 when the net.Conn underneath is not a netFD. */
-static __always_inline u64 go_conn_socket(u64 tls_conn)
+/* *tls.Conn -> its TCP socket, 0 when the net.Conn underneath is not a
+ * netFD: tls.Conn.conn's data word -> *net.TCPConn, whose conn.fd -> *netFD,
+ * whose pfd.Sysfd is the descriptor. The offsets are in the cookie. */
+static __always_inline u64 go_conn_socket(u64 tls_conn, u64 cookie)
 {
 	u64 net_conn = 0, net_fd = 0, fd = 0;
-	if (bpf_probe_read_user(&net_conn, sizeof(net_conn),
-				(const void *)(tls_conn + GO_TLS_CONN_NETCONN_DATA)) ||
-	    bpf_probe_read_user(&net_fd, sizeof(net_fd), (const void *)net_conn) ||
-	    bpf_probe_read_user(&fd, sizeof(fd), (const void *)(net_fd + GO_POLL_FD_SYSFD)))
+	if (bpf_probe_read_user(
+		&net_conn, sizeof(net_conn),
+		(const void *)(tls_conn + ((cookie >> TLSTAP_GO_CONN_DATA_SHIFT) & 0xff))) ||
+	    bpf_probe_read_user(
+		&net_fd, sizeof(net_fd),
+		(const void *)(net_conn + ((cookie >> TLSTAP_GO_TCPCONN_FD_SHIFT) & 0x3f))) ||
+	    bpf_probe_read_user(
+		&fd, sizeof(fd),
+		(const void *)(net_fd + ((cookie >> TLSTAP_GO_SYSFD_SHIFT) & 0xff))))
 		return 0;
 	return socket_of_fd(fd);
 }
 
 /* The TCP socket of a *tls.Conn: known from an earlier call, or looked up. */
-static __always_inline u64 go_socket(u32 pid, u64 tls_conn)
+static __always_inline u64 go_socket(u32 pid, u64 tls_conn, u64 cookie)
 {
 	struct conn_key key = {.pid = pid, .conn_id = tls_conn};
 	struct conn_state *known = bpf_map_lookup_elem(&connections, &key);
-	return known && known->sock_id ? known->sock_id : go_conn_socket(tls_conn);
+	return known && known->sock_id ? known->sock_id : go_conn_socket(tls_conn, cookie);
 }
 
 /* The running goroutine: in a register, or (ABI0 on amd64) in thread-local
@@ -161,14 +162,19 @@ static __always_inline long go_result_n(struct pt_regs *ctx, u64 cookie)
 	return n;
 }
 
-/* Reports the n bytes at buf a Write sent or a Read received on tls_conn. */
-static __always_inline void emit_go(u64 pid_tgid, u64 tls_conn, u8 function, u64 buf, long n)
+/* Reports the n bytes at buf a Write sent or a Read received on tls_conn.
+ * When the fd path leads to no TCP socket of this process (a net.Conn that
+ * is not a *net.TCPConn, or a layout tlstap got wrong), a Write leaves the
+ * connection to the socket tracepoints: the thread's next socket write, the
+ * Write's own ciphertext, names it (as for memory-BIO libraries). */
+static __always_inline void emit_go(u64 pid_tgid, u64 tls_conn, u8 function, u64 buf, long n,
+				    u64 cookie)
 {
 	if (n <= 0 || n > 0x7fffffff)
 		return;
 	struct plaintext p = {
 	    .conn_id = tls_conn,
-	    .sock_id = go_socket(pid_tgid >> 32, tls_conn),
+	    .sock_id = go_socket(pid_tgid >> 32, tls_conn, cookie),
 	    .buf = buf,
 	    .len = (u32)n,
 	    .library = TLSTAP_LIB_GO,
@@ -176,6 +182,8 @@ static __always_inline void emit_go(u64 pid_tgid, u64 tls_conn, u8 function, u64
 	    .direction = function == TLSTAP_FN_GO_WRITE ? TLSTAP_DIR_EGRESS : TLSTAP_DIR_INGRESS,
 	};
 	emit_plaintext(pid_tgid, &p);
+	if (!p.sock_id && function == TLSTAP_FN_GO_WRITE)
+		remember_unbound(pid_tgid, tls_conn);
 }
 
 /* Cookie: TLSTAP_FN_GO_WRITE or TLSTAP_FN_GO_READ, and flags (events.h). */
@@ -192,7 +200,7 @@ int go_tls_enter(struct pt_regs *ctx)
 	u64 args[3] = {}; /* receiver, b's data, b's length */
 	go_args(ctx, cookie, GO_ABI0_ENTRY_ARGS, args);
 	if ((cookie & TLSTAP_GO_SITE_STACK_CHECK) && function == TLSTAP_FN_GO_WRITE) {
-		emit_go(pid_tgid, args[0], function, args[1], (long)args[2]);
+		emit_go(pid_tgid, args[0], function, args[1], (long)args[2], cookie);
 		return 0;
 	}
 	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
@@ -223,7 +231,7 @@ int go_tls_read_copy(struct pt_regs *ctx)
 	bpf_map_delete_elem(&go_calls, &key);
 	u64 args[3] = {}; /* to, from, n */
 	go_args(ctx, cookie, GO_ABI0_CALL_ARGS, args);
-	emit_go(pid_tgid, conn, TLSTAP_FN_GO_READ, args[1], (long)args[2]);
+	emit_go(pid_tgid, conn, TLSTAP_FN_GO_READ, args[1], (long)args[2], cookie);
 	return 0;
 }
 
@@ -260,7 +268,7 @@ int go_tls_return(struct pt_regs *ctx)
 		 * copied it keeping offsets from the stack's top. */
 		buf = now.hi - (call->stack.hi - buf);
 	bpf_map_delete_elem(&go_calls, &key);
-	emit_go(pid_tgid, conn, function, buf, go_result_n(ctx, cookie));
+	emit_go(pid_tgid, conn, function, buf, go_result_n(ctx, cookie), cookie);
 	return 0;
 }
 

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <tuple>
+
+#include "binary/dwarf_types.h"
 
 namespace tlstap {
 namespace {
@@ -178,6 +181,43 @@ Result<std::vector<GoFunction>> find_go_functions(std::span<const std::byte> pcl
     found.push_back({std::string(*name), entry->entry, next->entry});
   }
   return found;
+}
+
+namespace {
+
+constexpr StructMember kTlsConnConn{"crypto/tls.Conn", "conn"};
+constexpr StructMember kNetConnFd{"net.conn", "fd"};
+constexpr StructMember kNetFdPfd{"net.netFD", "pfd"};
+constexpr StructMember kPollFdSysfd{"internal/poll.FD", "Sysfd"};
+constexpr std::array kLayoutMembers = {kTlsConnConn, kNetConnFd, kNetFdPfd, kPollFdSysfd};
+constexpr uint64_t kInterfaceDataWord = 8;  // after the type (itab) word
+
+// The releases whose layout tlstap's table vouches for.
+constexpr int kFirstTableMinor = 9, kLastTableMinor = 22;
+
+std::optional<GoConnLayout> layout_from_dwarf(std::span<const std::byte> elf_file) {
+  auto offsets = dwarf_member_offsets(elf_file, kLayoutMembers);
+  if (!offsets || offsets->size() != kLayoutMembers.size()) return std::nullopt;
+  auto& o = *offsets;
+  return GoConnLayout{o[kTlsConnConn] + kInterfaceDataWord, o[kNetConnFd], o[kNetFdPfd] + o[kPollFdSysfd],
+                      "DWARF"};
+}
+
+}  // namespace
+
+Result<GoConnLayout> go_conn_layout(std::span<const std::byte> elf_file, const GoVersion& version) {
+  if (auto layout = layout_from_dwarf(elf_file)) return *layout;
+  // tls.Conn starts with conn; net.conn is only fd; netFD starts with pfd,
+  // whose fdMutex (16 bytes) precedes Sysfd.
+  GoConnLayout table{kInterfaceDataWord, 0, 16,
+                     fmt::format("the go1.{}-1.{} table", kFirstTableMinor, kLastTableMinor)};
+  if (version.major == 1 && version.minor < kFirstTableMinor)
+    return Error{fmt::format("{}: no DWARF, and tlstap knows tls.Conn's layout only from go1.{} on",
+                             version.text, kFirstTableMinor)};
+  if (version.major > 1 || version.minor > kLastTableMinor)
+    table.source =
+        fmt::format("the go1.{} layout, assumed (no DWARF, newer than tlstap's table)", kLastTableMinor);
+  return table;
 }
 
 }  // namespace tlstap

@@ -47,4 +47,20 @@ struct GoFunction {
 Result<std::vector<GoFunction>> find_go_functions(std::span<const std::byte> pclntab,
                                                   std::span<const std::string_view> names);
 
+// Where a *tls.Conn's socket descriptor is: tls.Conn.conn (a net.Conn, an
+// interface: type word, data word) -> *net.TCPConn, whose conn.fd -> *netFD,
+// whose pfd (poll.FD) holds Sysfd. Byte offsets.
+struct GoConnLayout {
+  uint64_t conn_data = 0;   // tls.Conn.conn's data word in tls.Conn
+  uint64_t tcpconn_fd = 0;  // net.conn.fd in net.TCPConn (which embeds net.conn first)
+  uint64_t sysfd = 0;       // pfd.Sysfd in net.netFD
+  std::string source;       // where the offsets come from, for the log
+};
+
+// The layout from the binary's DWARF when it has the four types, else from
+// tlstap's table of Go releases (the same from go1.9 to go1.22, checked
+// against their sources); a release after the table is assumed to keep the
+// last layout, and says so. Error: a release before the table, without DWARF.
+Result<GoConnLayout> go_conn_layout(std::span<const std::byte> elf_file, const GoVersion& version);
+
 }  // namespace tlstap

@@ -44,12 +44,22 @@ bool uses_register_abi(const GoVersion& version, ElfMachine machine) {
   return version.major > 1 || version.minor >= first_minor;
 }
 
-// How the probes of this binary read arguments and g: the cookie flags every
-// Go probe carries, and the convention that decides the cheapest entry.
+// How the probes of this binary read arguments, g and the connection's fd:
+// the cookie flags every Go probe carries, and the convention that decides
+// the cheapest entry.
 struct GoAbi {
   CallingConvention convention = CallingConvention::go;
   uint64_t cookie_flags = 0;
 };
+
+// The layout's offsets in the cookie (events.h), when they fit its fields.
+Result<uint64_t> layout_cookie_flags(const GoConnLayout& layout) {
+  if (layout.conn_data > 0xff || layout.tcpconn_fd > 0x3f || layout.sysfd > 0xff)
+    return Error{fmt::format("tls.Conn -> fd offsets ({}, {}, {}, from {}) do not fit tlstap's probe cookie",
+                             layout.conn_data, layout.tcpconn_fd, layout.sysfd, layout.source)};
+  return layout.conn_data << TLSTAP_GO_CONN_DATA_SHIFT | layout.tcpconn_fd << TLSTAP_GO_TCPCONN_FD_SHIFT |
+         layout.sysfd << TLSTAP_GO_SYSFD_SHIFT;
+}
 
 // ABI0 on amd64 keeps g in thread-local storage: its offset is read from
 // one probed function's prologue, the same in every function of the binary.
@@ -150,9 +160,14 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
   if (!first) return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
   auto abi = go_abi(image, *version, *first);
   if (!abi) return abi.error();
+  auto layout = go_conn_layout(image.file_bytes(0, UINT64_MAX), *version);
+  if (!layout) return layout.error();
+  auto layout_flags = layout_cookie_flags(*layout);
+  if (!layout_flags) return Error{fmt::format("{}: {}", version->text, layout_flags.error().message)};
+  abi->cookie_flags |= *layout_flags;
 
   ProbePlan plan;
-  plan.description = version->text + " crypto/tls";
+  plan.description = fmt::format("{} crypto/tls, fd offsets from {}", version->text, layout->source);
   const GoFunction* memmove = find_function(*functions, kMemmove);
   for (const auto& function : *functions) {
     if (function.name == kMemmove) continue;

@@ -73,6 +73,7 @@ def go_version(binary):
 class AttachLog:
     probes: int
     version: str
+    layout_source: str  # where tls.Conn -> fd offsets came from
     emulated: int
     instruction_probes: int
 
@@ -81,9 +82,10 @@ def wait_attached(tap, binary, timeout=RUN_TIMEOUT):
     """Waits for tlstap's line saying it attached to this executable (logged once
     per file per run, whether found at start-up or when it was executed)."""
     line = re.compile(rb"attached (\d+) probes to \S*" + re.escape(binary.exe.encode()) +
-                      rb" \((\S+) crypto/tls; (\d+) of (\d+) instruction probes on emulated instructions\)")
+                      rb" \((\S+) crypto/tls, fd offsets from ([^;]+); (\d+) of (\d+) instruction probes on emulated "
+                      rb"instructions\)")
     m = tap.stderr.wait_for(line, timeout)
-    return AttachLog(int(m.group(1)), m.group(2).decode(), int(m.group(3)), int(m.group(4)))
+    return AttachLog(int(m.group(1)), m.group(2).decode(), m.group(3).decode(), int(m.group(4)), int(m.group(5)))
 
 
 class GoProcess:

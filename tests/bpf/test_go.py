@@ -39,6 +39,8 @@ def check_attach_log(tap, binary, go_binary):
     attached = wait_attached(tap, binary)
     assert attached.version == go_version(binary)
     assert attached.probes == attached.instruction_probes == attached.emulated == 4, attached
+    # -w drops DWARF: then the offsets come from tlstap's table.
+    assert attached.layout_source == ("the go1.9-1.22 table" if binary.stripped else "DWARF"), attached
 
 
 def assert_go_side(conn, binary, *, local, remote, role, egress, ingress):
@@ -214,6 +216,34 @@ def test_goroutines_on_two_threads(procs, tlstap, server, cert, go_binary, go):
     expected = sum(len(r.received) + len(r.sent) for r in records.values())
     assert sum(e["len"] for e in capture.of_pid(client.pid)) == expected
     assert len({e["tid"] for e in capture.of_pid(client.pid)}) >= 2
+    assert_no_drops(capture)
+
+
+def test_conn_without_an_fd_path_is_named_by_the_socket_tracepoints(procs, tlstap, server, cert, go_binary):
+    """TLS over the program's own net.Conn wrapper: the fields lead to no fd, so the first
+    Write's own socket write (seen by the tracepoint) names the connection. That Write is
+    captured before its bytes reach the socket: it alone has no addresses."""
+    size = 30_000
+    tap = tlstap()
+    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-write-size", 4000, "-wrap")
+    client.release(tap)
+    result = client.finish()["connections"][0]
+    record = server.next_connection()
+    capture = tap.stop()
+
+    request = tlsclient_request(server.address, 0, size)
+    assert result.get("error") is None and record.received == request
+    events = capture.of_pid(client.pid)
+    assert len({e["conn_id"] for e in events}) == 1, summarize(events)
+    egress = [e for e in events if e["direction"] == "egress"]
+    ingress = [e for e in events if e["direction"] == "ingress"]
+    assert_bytes_equal(b"".join(e["payload"] for e in egress), request, "egress")
+    assert_bytes_equal(b"".join(e["payload"] for e in ingress), record.sent, "ingress")
+    assert events[0]["direction"] == "egress"
+    named = events[1:] if events[0]["local"] == "" else events
+    for e in named:
+        assert (e["local"], e["remote"], e["role"], e["library"]) == (record.peer, server.address, "client",
+                                                                       "go"), summarize(events)
     assert_no_drops(capture)
 
 

@@ -1,5 +1,5 @@
 // libFuzzer target: whatever bytes arrive, tlstap's readers of untrusted
-// binaries (ELF, .gopclntab, .go.buildinfo) and the planners built on them
+// binaries (ELF, DWARF, .gopclntab, .go.buildinfo) and the planners built on them
 // return a value or an Error; they never crash, hang or read out of bounds.
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +30,7 @@ void read_elf(std::span<const std::byte> bytes) {
   (void)tlstap::openssl_version(*image);
   (void)tlstap::plan_openssl_probes(*image);
   (void)tlstap::plan_go_probes(*image);
+  (void)tlstap::go_conn_layout(bytes, tlstap::GoVersion{1, 19, 0, "go1.19"});  // its DWARF
   (void)tlstap::plan_boringssl_probes(*image);
   (void)tlstap::plan_gnutls_probes(*image);
   (void)tlstap::plan_nss_probes(*image);

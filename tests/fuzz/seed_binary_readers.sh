@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seeds for binary_readers_fuzzer: a small ELF library, a Go executable, and
+# Seeds for binary_readers_fuzzer: small ELF libraries (one with DWARF), a Go executable, and
 # its raw .gopclntab and .go.buildinfo. Each seed is a selector byte (0: ELF
 # reader, 1: raw table reader) followed by the content.
 # Usage: seed_binary_readers.sh SEED_DIR
@@ -13,6 +13,10 @@ seed() { { printf "\\x$1"; cat "$2"; } > "$seeds/$3"; }
 printf 'int SSL_write(void){return 1;}\nint SSL_read(void){return 2;}\nconst char v[]="OpenSSL 3.1.4 x";\n' > "$work/lib.c"
 cc -shared -fPIC -o "$work/lib.so" "$work/lib.c"
 seed 00 "$work/lib.so" elf_c
+# With DWARF: a structure whose members the layout reader walks.
+printf 'struct conn { int fd; long sysfd; } c;\nint SSL_write(struct conn *p){return p->fd;}\n' > "$work/dwarf.c"
+cc -g -shared -fPIC -o "$work/dwarf.so" "$work/dwarf.c"
+seed 00 "$work/dwarf.so" elf_c_dwarf
 
 printf 'package main\nfunc main() { println("seed") }\n' > "$work/main.go"
 if (cd "$work" && GOCACHE="$work/gocache" GO111MODULE=off GOFLAGS= /usr/lib/go-1.19/bin/go build -ldflags="-s -w" -o go.bin main.go); then

@@ -315,12 +315,14 @@ TEST_P(GoExecutable, PclntabFunctionsMatchNm) {
 // thread-local storage, which Go's disassembler shows as the prologue's first
 // load ("MOVQ FS:0xfffffff8, CX").
 uint64_t abi_cookie_flags(bool abi0, bool x86, const GoInstruction& first) {
-  if (!abi0) return 0;
-  if (!x86) return TLSTAP_GO_ABI0;
+  // tls.Conn.conn's data word at 8, net.conn.fd at 0, Sysfd at 16 in netFD (go1.9 to go1.22).
+  constexpr uint64_t kLayout = 8 << TLSTAP_GO_CONN_DATA_SHIFT | 16 << TLSTAP_GO_SYSFD_SHIFT;
+  if (!abi0) return kLayout;
+  if (!x86) return kLayout | TLSTAP_GO_ABI0;
   EXPECT_EQ(first.mnemonic, "MOVQ");
   EXPECT_TRUE(first.operands.starts_with("FS:0x")) << first.operands;
   uint32_t offset = static_cast<uint32_t>(std::stoull(first.operands.substr(3), nullptr, 16));
-  return TLSTAP_GO_ABI0 | uint64_t{offset} << TLSTAP_GO_TLS_G_SHIFT;
+  return kLayout | TLSTAP_GO_ABI0 | uint64_t{offset} << TLSTAP_GO_TLS_G_SHIFT;
 }
 
 // The plan probes (*Conn).Write, Read and Close, as Go's disassembler shows
@@ -397,8 +399,31 @@ TEST_P(GoExecutable, ProbesTheStackCheckAndEveryReturn) {
                  << plan.error().message;
   ASSERT_TRUE(plan) << plan.error().message;
   ASSERT_TRUE(*plan) << "not recognised as Go with crypto/tls";
-  EXPECT_EQ((*plan)->description, go_version_of(path()) + " crypto/tls");
+  EXPECT_EQ((*plan)->description, go_version_of(path()) + " crypto/tls, fd offsets from " +
+                                      (param().stripped ? "the go1.9-1.22 table" : "DWARF"));
   expect_sites_of_disassembly(path(), symbols(), machine(), abi0(), **plan);
+}
+
+// The offsets on the way from a *tls.Conn to its fd: read from DWARF when
+// the binary has it (-w drops it), from the table otherwise; the same here.
+TEST_P(GoExecutable, ConnLayoutFromDwarfOrTheTable) {
+  auto file = read_binary_file(path());
+  auto version = parse_go_version(go_version_of(path()));
+  ASSERT_TRUE(version);
+  auto layout = go_conn_layout(std::as_bytes(std::span(file)), *version);
+  ASSERT_TRUE(layout) << layout.error().message;
+  EXPECT_EQ(std::tie(layout->conn_data, layout->tcpconn_fd, layout->sysfd), std::make_tuple(8u, 0u, 16u));
+  EXPECT_EQ(layout->source, param().stripped ? "the go1.9-1.22 table" : "DWARF");
+}
+
+TEST(GoConnLayout, WithoutDwarfOnlyTheTableDecides) {
+  std::vector<std::byte> no_elf(64);
+  auto older = go_conn_layout(no_elf, *parse_go_version("go1.8.7"));
+  EXPECT_FALSE(older);
+  auto newer = go_conn_layout(no_elf, *parse_go_version("go1.27.1"));
+  ASSERT_TRUE(newer) << newer.error().message;
+  EXPECT_EQ(newer->sysfd, 16u);
+  EXPECT_NE(newer->source.find("assumed"), std::string::npos) << newer->source;
 }
 
 std::vector<GoFixtureParam> tls_fixtures() {

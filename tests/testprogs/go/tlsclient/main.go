@@ -12,7 +12,10 @@
 //	-stack          every body Write and every Read from a buffer on the
 //	                stack of a fresh goroutine, at a recursion depth one frame
 //	                deeper than the call before: some calls must grow (move)
-//	                the stack while they run.
+//	                the stack while they run;
+//	-wrap           TLS over a net.Conn of this program's own type wrapping
+//	                the *net.TCPConn (as a metrics or rate-limiting wrapper
+//	                does): no path from the tls.Conn's fields to an fd.
 //
 // It prints {"locals": [...]} once every handshake is done (after which, with
 // -wait, it waits for a line on stdin), then {"connections": [...]} with what
@@ -223,6 +226,30 @@ func exchange(conn *tls.Conn, data []byte, o options) result {
 	return r
 }
 
+// wrappedConn is a net.Conn that is not a *net.TCPConn.
+type wrappedConn struct {
+	net.Conn
+	written int
+}
+
+func (w *wrappedConn) Write(b []byte) (int, error) {
+	n, err := w.Conn.Write(b)
+	w.written += n
+	return n, err
+}
+
+func dial(dialer *net.Dialer, address string, config *tls.Config, wrap bool) (*tls.Conn, error) {
+	if !wrap {
+		return tls.DialWithDialer(dialer, "tcp", address, config)
+	}
+	raw, err := dialer.Dial("tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(&wrappedConn{Conn: raw}, config)
+	return conn, conn.Handshake()
+}
+
 func main() {
 	address := flag.String("addr", "", "server host:port")
 	cafile := flag.String("cafile", "", "PEM certificate to trust")
@@ -233,6 +260,7 @@ func main() {
 	flag.IntVar(&o.readSize, "read-size", 16384, "bytes per Read")
 	flag.BoolVar(&o.stack, "stack", false, "Write and Read from stack buffers at growing recursion depths")
 	wait := flag.Bool("wait", false, "after the handshakes, wait for a line on stdin")
+	wrap := flag.Bool("wrap", false, "TLS over a wrapper of the TCP connection")
 	flag.Parse()
 
 	pem, err := ioutil.ReadFile(*cafile) // not os.ReadFile: this program also builds with Go 1.15
@@ -253,7 +281,7 @@ func main() {
 	connections := make([]*tls.Conn, *conns)
 	locals := make([]string, *conns)
 	for i := range connections {
-		conn, err := tls.DialWithDialer(dialer, "tcp", *address, config)
+		conn, err := dial(dialer, *address, config, *wrap)
 		if err != nil {
 			log.Fatal(err)
 		}
