@@ -221,6 +221,7 @@ int run_capture(const Options& options) {
   session.attacher().scan_library_directories();
   session.attacher().scan_executable_directories();
   for (uint32_t pid : running_pids()) {
+    if (g_stop_requested) break;  // Ctrl-C while a crowded host is scanned: stop now, not after it
     session.attacher().scan_process(pid);
     session.processes().remember(pid);
   }
