@@ -1,5 +1,6 @@
 /* GnuTLS: gnutls_record_send2 (what gnutls_record_send tail-calls),
- * gnutls_record_send, gnutls_record_recv and gnutls_record_recv_seq. All take
+ * gnutls_record_send, gnutls_record_recv and gnutls_record_recv_seq (or the
+ * record layer's receive they jump to, see gnutls.cpp). All take
  * (session, data, size, ...) and return the bytes moved as ssize_t, < 0 on
  * error. The connection is the socket the session's push/pull functions use
  * during the call. */
@@ -19,6 +20,27 @@ int BPF_KPROBE(gnutls_recv_enter, void *session, void *data)
 			      TLSTAP_DIR_INGRESS);
 }
 
+#define GNUTLS_APPLICATION_DATA 23
+
+/* The record layer's receive, _gnutls_recv_int(session, type, data, size,
+ * ...), which gnutls_record_recv{,_seq} tail-jump to, or gnutls_record_recv's
+ * kTLS branch (same arguments). Application data only; another record type
+ * read while a TLS call runs (a handshake message) counts as nested in it. */
+SEC("uprobe")
+int BPF_KPROBE(gnutls_recv_record_enter, void *session, u64 type, void *data)
+{
+	if (type == GNUTLS_APPLICATION_DATA)
+		return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS,
+				      TLSTAP_FN_GNUTLS_RECORD_RECV, TLSTAP_DIR_INGRESS);
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tls_call *outer = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	if (outer)
+		outer->nesting++;
+	return 0;
+}
+
+/* A uretprobe on a record function, or a uprobe right after the kTLS call:
+ * either way the call's result is in the return register. */
 SEC("uretprobe")
 int BPF_KRETPROBE(gnutls_call_exit, long ret)
 {

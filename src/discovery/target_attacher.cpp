@@ -86,15 +86,12 @@ void TargetAttacher::attach_plan(const std::string& path, const std::string& sta
       continue;
     }
     ++attached;
-    if (site.is_return) {
-      log::debug("  {}: uretprobe", site.symbol);
-      continue;
-    }
+    // A uretprobe traps at the function's entry on every call, too: its instruction counts.
     auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), site.file_offset);
     ++instruction_probes;
     if (insn && insn->kernel_emulates) ++emulated;
-    log::debug("  {} at file offset {:#x}: {} ({})", site.symbol, site.file_offset,
-               insn ? insn->text : insn.error().message,
+    log::debug("  {}{} at file offset {:#x}: {} ({})", site.symbol, site.is_return ? " uretprobe" : "",
+               site.file_offset, insn ? insn->text : insn.error().message,
                insn && insn->kernel_emulates ? "emulated" : "single-stepped");
   }
   for (const auto& warning : plan.warnings) log::debug("{}: {}", path, warning);

@@ -38,6 +38,8 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.gnutls_send_enter;
     case UprobeProgram::gnutls_recv_enter:
       return skel->progs.gnutls_recv_enter;
+    case UprobeProgram::gnutls_recv_record_enter:
+      return skel->progs.gnutls_recv_record_enter;
     case UprobeProgram::gnutls_call_exit:
       return skel->progs.gnutls_call_exit;
     case UprobeProgram::gnutls_free:

@@ -30,16 +30,17 @@ enum class UprobeProgram {
   openssl_internal_exit,   // uretprobe
   gnutls_send_enter,
   gnutls_recv_enter,
-  gnutls_call_exit,       // uretprobe
-  gnutls_free,            // gnutls_deinit: forget the connection
-  go_tls_enter,           // cookie: TLSTAP_FN_GO_WRITE / _READ
-  go_tls_return,          // on a return instruction
-  go_tls_read_copy,       // on Read's runtime.memmove call
-  go_tls_close,           // cookie: TLSTAP_GO_SITE_STACK_CHECK or 0
-  openssl_free,           // SSL_free: forget the connection (OpenSSL and BoringSSL)
-  boringssl_write_enter,  // SSL_write; returns through openssl_call_exit
-  boringssl_read_enter,   // SSL_read; likewise
-  nss_write_enter,        // NSS's SSL layer; returns through openssl_call_exit
+  gnutls_recv_record_enter,  // the record layer's receive: application data only
+  gnutls_call_exit,          // uretprobe
+  gnutls_free,               // gnutls_deinit: forget the connection
+  go_tls_enter,              // cookie: TLSTAP_FN_GO_WRITE / _READ
+  go_tls_return,             // on a return instruction
+  go_tls_read_copy,          // on Read's runtime.memmove call
+  go_tls_close,              // cookie: TLSTAP_GO_SITE_STACK_CHECK or 0
+  openssl_free,              // SSL_free: forget the connection (OpenSSL and BoringSSL)
+  boringssl_write_enter,     // SSL_write; returns through openssl_call_exit
+  boringssl_read_enter,      // SSL_read; likewise
+  nss_write_enter,           // NSS's SSL layer; returns through openssl_call_exit
   nss_read_enter,
   nss_send_enter,
   nss_recv_enter,

@@ -6,6 +6,8 @@
 #include <array>
 #include <cctype>
 
+#include "binary/instruction.h"
+
 namespace tlstap {
 namespace {
 
@@ -33,6 +35,63 @@ void add_call(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, U
   add_cheap_entry_and_return(plan, image, symbol, entry, UprobeProgram::gnutls_call_exit, 2);
 }
 
+// The one function `symbol` tail-jumps to (a jmp out of its own code), when it is code of this file.
+std::optional<uint64_t> tail_jump_target(const ElfImage& image, const ElfSymbol& symbol) {
+  std::optional<uint64_t> target;
+  for (const auto& branch :
+       find_direct_branches(image.function_bytes(symbol), image.machine(), symbol.address)) {
+    if (branch.is_call || (branch.target >= symbol.address && branch.target < symbol.address + symbol.size))
+      continue;
+    if (target && *target != branch.target) return std::nullopt;
+    target = branch.target;
+  }
+  if (!target || !image.is_own_code(*target)) return std::nullopt;
+  return target;
+}
+
+void add_site(ProbePlan& plan, const ElfImage& image, std::string name, uint64_t address,
+              UprobeProgram program, bool is_return) {
+  if (auto offset = image.file_offset(address))
+    plan.sites.push_back({std::move(name), *offset, program, is_return});
+}
+
+// gnutls_record_recv and gnutls_record_recv_seq tail-jump to the record
+// layer's receive, _gnutls_recv_int(session, type, data, size, ...), with
+// type GNUTLS_APPLICATION_DATA. gnutls_record_recv's own first instruction
+// (sub rsp in 3.7) is single-stepped, which its uretprobe pays on every call
+// (~12 us here); the record layer's is an emulated push. So when both jump
+// there, the receive probes go there (its entry program skips other record
+// types), and a kTLS branch of gnutls_record_recv (a call to another function
+// of the library, same arguments) gets a probe on the call and on the
+// instruction after it. False: not that code; the caller probes the API.
+bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
+                               const std::vector<ElfSymbol>& symbols) {
+  const ElfSymbol* recv = find_symbol(symbols, "gnutls_record_recv");
+  if (!recv) return false;
+  auto layer = tail_jump_target(image, *recv);
+  if (!layer) return false;
+  if (const ElfSymbol* seq = find_symbol(symbols, "gnutls_record_recv_seq");
+      seq && tail_jump_target(image, *seq) != layer)
+    return false;
+  auto first = decode_instruction(image.bytes_at_address(*layer, 16), image.machine(), *layer);
+  if (!first || !first->kernel_emulates) return false;
+  constexpr std::string_view kLayer = "gnutls record layer receive (from gnutls_record_recv)";
+  add_site(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_recv_record_enter, false);
+  add_site(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_call_exit, true);
+  auto code = image.function_bytes(*recv);
+  for (const auto& branch : find_direct_branches(code, image.machine(), recv->address)) {
+    if (!branch.is_call || branch.target == *layer || !image.is_own_code(branch.target)) continue;
+    auto call =
+        decode_instruction(code.subspan(branch.address - recv->address), image.machine(), branch.address);
+    if (!call) continue;
+    add_site(plan, image, "gnutls_record_recv kTLS call", branch.address,
+             UprobeProgram::gnutls_recv_record_enter, false);
+    add_site(plan, image, "gnutls_record_recv kTLS return", branch.address + call->size,
+             UprobeProgram::gnutls_call_exit, false);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image) {
@@ -52,9 +111,11 @@ std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image) {
       break;
     }
   }
-  for (const auto& receive : kReceive)
-    if (const ElfSymbol* symbol = find_symbol(symbols, receive.symbol))
-      add_call(plan, image, *symbol, receive.entry);
+  if (!plan_record_layer_receive(plan, image, symbols)) {
+    for (const auto& receive : kReceive)
+      if (const ElfSymbol* symbol = find_symbol(symbols, receive.symbol))
+        add_call(plan, image, *symbol, receive.entry);
+  }
   if (const ElfSymbol* deinit = find_symbol(symbols, "gnutls_deinit"))
     plan.sites.push_back({deinit->name, deinit->file_offset, UprobeProgram::gnutls_free, false});
   return plan;
