@@ -1,21 +1,9 @@
-/* tls_pingpong.c over GnuTLS: 1 KiB ping-pong over loopback, a forked server
- * echoing what the client writes. Prints the mean round trip in ns; each round
- * trip is four record calls (client send, server recv, server send, client recv).
+/* The 1 KiB TLS ping-pong (pingpong_harness.h) over GnuTLS's record calls.
  *
  *   tls_pp_gnutls CERT KEY ROUND_TRIPS   (PEM files; the client checks nothing) */
-#include <arpa/inet.h>
 #include <gnutls/gnutls.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-enum { kMessage = 1024 };
+#include "pingpong_harness.h"
 
 // error: a GnuTLS error code, 0 for none.
 static void die(const char* what, int error) {
@@ -23,19 +11,8 @@ static void die(const char* what, int error) {
   exit(1);
 }
 
-static int read_full(gnutls_session_t session, char* buf, int len) {
-  for (int got = 0; got < len;) {
-    ssize_t n = gnutls_record_recv(session, buf + got, len - got);
-    if (n <= 0) return -1;
-    got += n;
-  }
-  return 0;
-}
-
 // A session on fd, handshake done; cert and key only for the server.
 static gnutls_session_t start(int fd, unsigned flags, const char* cert, const char* key) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   gnutls_certificate_credentials_t credentials;
   gnutls_session_t session;
   int r = gnutls_certificate_allocate_credentials(&credentials);
@@ -51,46 +28,24 @@ static gnutls_session_t start(int fd, unsigned flags, const char* cert, const ch
   return session;
 }
 
-static void serve(int listener, const char* cert, const char* key) {
-  gnutls_session_t session = start(accept(listener, NULL, NULL), GNUTLS_SERVER, cert, key);
-  char buf[kMessage];
-  while (read_full(session, buf, kMessage) == 0)
-    if (gnutls_record_send(session, buf, kMessage) != kMessage) break;
-  exit(0);
+static void* server_session(int fd, char** argv) {
+  return start(fd, GNUTLS_SERVER, argv[1], argv[2]);
+}
+static void* client_session(int fd, char** argv) {
+  (void)argv;
+  return start(fd, GNUTLS_CLIENT, NULL, NULL);
+}
+static int send_record(void* session, const char* buf, int len) {
+  return gnutls_record_send(session, buf, len);
+}
+static int recv_record(void* session, char* buf, int len) {
+  return gnutls_record_recv(session, buf, len);
+}
+static void bye(void* session) {
+  gnutls_bye(session, GNUTLS_SHUT_WR);
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: tls_pp_gnutls CERT KEY ROUND_TRIPS\n");
-    return 2;
-  }
-  long rounds = atol(argv[3]);
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(addr);
-  if (bind(listener, (struct sockaddr*)&addr, sizeof(addr)) || listen(listener, 1) ||
-      getsockname(listener, (struct sockaddr*)&addr, &len))
-    die("listen", 0);
-  pid_t server = fork();
-  if (server == 0) serve(listener, argv[1], argv[2]);
-  close(listener);
-
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(fd, (struct sockaddr*)&addr, sizeof(addr))) die("connect", 0);
-  gnutls_session_t session = start(fd, GNUTLS_CLIENT, NULL, NULL);
-
-  char buf[kMessage];
-  memset(buf, 'x', sizeof(buf));
-  struct timespec start_time, end;
-  clock_gettime(CLOCK_MONOTONIC, &start_time);
-  for (long i = 0; i < rounds; i++)
-    if (gnutls_record_send(session, buf, kMessage) != kMessage || read_full(session, buf, kMessage))
-      die("ping-pong", 0);
-  clock_gettime(CLOCK_MONOTONIC, &end);
-  gnutls_bye(session, GNUTLS_SHUT_WR);
-  close(fd);
-  waitpid(server, NULL, 0);
-  double ns = (end.tv_sec - start_time.tv_sec) * 1e9 + (end.tv_nsec - start_time.tv_nsec);
-  printf("%.0f\n", ns / rounds);
-  return 0;
+  const struct pingpong_library gnutls = {server_session, client_session, send_record, recv_record, bye};
+  return pingpong_main(argc, argv, "CERT KEY ROUND_TRIPS", &gnutls);
 }
