@@ -75,6 +75,19 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def run_tlsclient(procs, tlstap, go_binary, server, cert, size, *args, **kwargs):
+    """One tlsclient connection to `server` under tlstap, which the server received whole:
+    (the client, its result, the server's record, the capture)."""
+    tap = tlstap()
+    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, *args, **kwargs)
+    client.release(tap)
+    result = client.finish()["connections"][0]
+    record = server.next_connection()
+    capture = tap.stop()
+    assert result.get("error") is None and record.received == tlsclient_request(server.address, 0, size)
+    return client, result, record, capture
+
+
 def start_tlsclient(procs, go_binary, server, cert, *args, stripped=False, go=GO, env=None):
     return GoProcess(procs, go_binary("tlsclient", stripped, go),
                      ["-addr", server.address, "-cafile", cert.cert, "-wait", *args], env=env)
@@ -224,15 +237,9 @@ def test_conn_without_an_fd_path_is_named_by_the_socket_tracepoints(procs, tlsta
     Write's own socket write (seen by the tracepoint) names the connection. That Write is
     captured before its bytes reach the socket: it alone has no addresses."""
     size = 30_000
-    tap = tlstap()
-    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-write-size", 4000, "-wrap")
-    client.release(tap)
-    result = client.finish()["connections"][0]
-    record = server.next_connection()
-    capture = tap.stop()
-
+    client, _, record, capture = run_tlsclient(procs, tlstap, go_binary, server, cert, size, "-write-size", 4000,
+                                               "-wrap")
     request = tlsclient_request(server.address, 0, size)
-    assert result.get("error") is None and record.received == request
     events = capture.of_pid(client.pid)
     assert len({e["conn_id"] for e in events}) == 1, summarize(events)
     egress = [e for e in events if e["direction"] == "egress"]
@@ -283,16 +290,9 @@ def test_stack_growth_during_calls(procs, tlstap, server, cert, go_binary, go):
     GODEBUG=efence=1 makes Go revoke all access to a stack it moved away from: reading a buffer
     where it was when the call began then fails instead of finding stale bytes."""
     size = 100_000
-    tap = tlstap()
-    client = start_tlsclient(procs, go_binary, server, cert, "-size", size, "-stack", go=go,
-                             env={"GODEBUG": "efence=1"})
-    client.release(tap)
-    result = client.finish()["connections"][0]
-    record = server.next_connection()
-    capture = tap.stop()
-
+    client, result, record, capture = run_tlsclient(procs, tlstap, go_binary, server, cert, size, "-stack", go=go,
+                                                    env={"GODEBUG": "efence=1"})
     request = tlsclient_request(server.address, 0, size)
-    assert result.get("error") is None and record.received == request
     # The case under test happened: the stack moved during some Writes and some Reads.
     assert result["writes_moved"] > 0 and result["reads_moved"] > 0, result
     client_side, _ = assert_go_exchange(capture, server, record, client)
