@@ -1,9 +1,11 @@
 #include "sink/json_sink.h"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "proto/grpc/protobuf_decode.h"
@@ -20,6 +22,53 @@ void append_base64(std::string& out, std::span<const std::byte> bytes) {
       EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
                       reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(at + n);
+}
+
+// Appends `text` as a JSON string when it is printable ASCII (as
+// is_printable_text has it), escaping as it goes; false, `out` unchanged,
+// otherwise. On bodies nlohmann's serializer, which decodes UTF-8 byte by
+// byte, was the agent's top cost (perf record under bench/run.py's nginx).
+bool append_json_ascii(std::string& out, std::string_view text) {
+  const size_t start = out.size();
+  out.reserve(start + text.size() + 2);
+  out.push_back('"');
+  auto plain = [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; };
+  for (size_t i = 0; i < text.size();) {
+    size_t run = i;
+    while (run < text.size() && plain(text[run])) ++run;
+    out.append(text, i, run - i);
+    if (run == text.size()) break;
+    switch (text[run]) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out.resize(start);
+        return false;
+    }
+    i = run + 1;
+  }
+  out.push_back('"');
+  return true;
+}
+
+// Any text as a JSON string: the fast path above, else the serializer
+// (invalid UTF-8 replaced, never thrown).
+void append_json_string(std::string& out, std::string_view text) {
+  if (!append_json_ascii(out, text))
+    out += nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string base64(std::span<const std::byte> bytes) {
@@ -59,12 +108,20 @@ void put_message(nlohmann::ordered_json& j, std::string_view side, const proto::
   if (!m.trailers.empty()) j[prefix + "_trailers"] = headers_object(m.trailers, show_secrets);
   if (m.headers_unknown) j[prefix + "_headers_unknown"] = true;
   j[prefix + "_body_len"] = m.body_length;
+  if (!m.body.empty() && m.body.size() < m.body_length) j[prefix + "_body_truncated"] = true;
+}
+
+// The body goes behind the fields the serializer wrote (see append_json_ascii):
+// `line` is a JSON object without its closing brace.
+void append_body(std::string& line, std::string_view side, const proto::HttpMessage& m) {
   if (m.body.empty()) return;
-  if (is_printable_text(as_bytes(m.body)))
-    j[prefix + "_body"] = m.body;
-  else
-    j[prefix + "_body_base64"] = base64(as_bytes(m.body));
-  if (m.body.size() < m.body_length) j[prefix + "_body_truncated"] = true;
+  const size_t start = line.size();
+  fmt::format_to(std::back_inserter(line), R"(,"{}_body":)", side);
+  if (append_json_ascii(line, m.body)) return;
+  line.resize(start);
+  fmt::format_to(std::back_inserter(line), R"(,"{}_body_base64":")", side);
+  append_base64(line, as_bytes(m.body));
+  line += '"';
 }
 
 nlohmann::ordered_json grpc_messages(const std::vector<proto::GrpcMessage>& messages) {
@@ -130,35 +187,35 @@ std::string format_json_exchange(const ExchangeRecord& r, bool show_secrets) {
   if (x.reset_code) j["reset_code"] = *x.reset_code;
   if (x.switched_protocols) j["switched_protocols"] = true;
   if (x.grpc) j["grpc"] = grpc_object(*x.grpc);
-  return dump(j);
+  std::string line = dump(j);
+  line.pop_back();  // the closing brace
+  if (x.request) append_body(line, "request", *x.request);
+  if (x.response) append_body(line, "response", *x.response);
+  line += '}';
+  return line;
 }
 
 std::string format_json_record(const DataRecord& r) {
+  // One line per chunk, the agent's busiest path: written straight, without a
+  // JSON tree; only comm and exe (whatever the process is called) may need the
+  // serializer. The base64 payload, most of the line, never needs escaping.
   const DataEvent& e = r.event;
-  nlohmann::ordered_json j;
-  j["type"] = "data";
-  j["ts"] = r.wall_time_ns;
-  j["pid"] = e.pid;
-  j["tid"] = e.tid;
-  j["comm"] = e.comm;
-  j["exe"] = r.exe;
-  j["library"] = to_string(e.library);
-  j["function"] = to_string(e.function);
-  j["direction"] = to_string(e.direction);
-  j["local"] = format_endpoint(e.local);
-  j["remote"] = format_endpoint(e.remote);
-  j["role"] = to_string(r.role);
-  j["conn_id"] = e.conn_uid;
-  j["stream_offset"] = e.stream_offset;
-  if (r.gap_before) j["gap_before"] = r.gap_before;
-  if (r.opened_before_capture) j["opened_before_capture"] = true;
-  j["call_len"] = e.call_len;
-  j["len"] = e.payload.size();
-  // The payload is most of the line and its base64 never needs escaping: it is
-  // appended as is rather than checked by the serializer character by character.
-  std::string line = dump(j);
-  line.pop_back();  // the closing brace
-  line += R"(,"data":")";
+  std::string line;
+  line.reserve(384 + 4 * (e.payload.size() + 2) / 3);
+  auto out = std::back_inserter(line);
+  fmt::format_to(out, R"({{"type":"data","ts":{},"pid":{},"tid":{},"comm":)", r.wall_time_ns, e.pid, e.tid);
+  append_json_string(line, e.comm);
+  line += R"(,"exe":)";
+  append_json_string(line, r.exe);
+  fmt::format_to(out,
+                 R"(,"library":"{}","function":"{}","direction":"{}","local":"{}","remote":"{}","role":"{}",)"
+                 R"("conn_id":{},"stream_offset":{})",
+                 to_string(e.library), to_string(e.function), to_string(e.direction),
+                 format_endpoint(e.local), format_endpoint(e.remote), to_string(r.role), e.conn_uid,
+                 e.stream_offset);
+  if (r.gap_before) fmt::format_to(out, R"(,"gap_before":{})", r.gap_before);
+  if (r.opened_before_capture) line += R"(,"opened_before_capture":true)";
+  fmt::format_to(out, R"(,"call_len":{},"len":{},"data":")", e.call_len, e.payload.size());
   append_base64(line, e.payload);
   line += "\"}";
   return line;

@@ -116,6 +116,26 @@ TEST(FormatJsonExchange, MissingSidesAndTruncatedBodies) {
   EXPECT_FALSE(r.contains("method"));
 }
 
+// Bodies are escaped by tlstap's own writer (the serializer's was slow): every
+// character JSON must escape, and text that is not printable ASCII goes as base64.
+TEST(FormatJsonExchange, BodiesEscapedOrBase64) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  const std::string text = "line \"one\"\r\n\ttab \\ back\\slash {}";
+  x.request->body = text;
+  x.request->body_length = text.size();
+  for (auto [binary, base64] :
+       {std::pair{std::string("caf\xc3\xa9"), "Y2Fmw6k="}, std::pair{std::string("del\x7f"), "ZGVsfw=="},
+        std::pair{std::string("nul\0x", 5), "bnVsAHg="}}) {
+    x.response->body = binary;
+    x.response->body_length = binary.size();
+    json j = json::parse(format_json_exchange({x, c}, false));
+    EXPECT_EQ(j["request_body"], text);
+    EXPECT_FALSE(j.contains("response_body")) << binary;
+    EXPECT_EQ(j["response_body_base64"], base64);
+  }
+}
+
 TEST(FormatJsonExchange, GrpcCallWithDecodedMessages) {
   ConnectionIdentity c = sample_connection();
   proto::HttpExchange x;
