@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from benchlib import (Processes, Spread, Tlstap, capture_volume, linked_library, make_cert, probe_sites, reassemble,
                       sha256_hex, stop_group, wait_idle)
-from nginx_wrk import Nginx, run_wrk
+from nginx_wrk import Nginx, Served, run_wrk
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 GO = "/usr/lib/go-1.19/bin/go"
@@ -195,7 +195,9 @@ def finish(proc, what):
 
 # --- 1 and 4: nginx under wrk --------------------------------------------------------------------
 
-def nginx_once(bench, tag, threads, connections):
+def nginx_once(bench, tag, threads, connections, probes_only=False):
+    """probes_only: tlstap's probes fire (in nginx and wrk) but its filter matches
+    no process, so nothing is copied or written: the cost of the traps alone."""
     def load(port):
         wrk = run_wrk(port, threads, connections, bench.settings.wrk_seconds)
         wait_idle(port)
@@ -204,7 +206,8 @@ def nginx_once(bench, tag, threads, connections):
     def once(traced):
         with Nginx(bench.procs, os.path.join(bench.tmp, f"nginx-{tag}"), bench.cert, bench.key) as nginx:
             # By pid, not --comm nginx: other nginx servers may run on this host.
-            tap = bench.tlstap("--pid", str(nginx.proc.pid)) if traced else None
+            args = ["--comm", "no-such-comm"] if probes_only else ["--pid", str(nginx.proc.pid)]
+            tap = bench.tlstap(*args) if traced else None
             wrk, agent = traced_run(tap, lambda: load(nginx.port))
         served = nginx.served
         note = f"wrk: {wrk.requests} responses; nginx's log: {served.requests} x {served.response_size} B"
@@ -212,7 +215,8 @@ def nginx_once(bench, tag, threads, connections):
             note += f"; wrk: {wrk.errors}"
         if not tap:
             return Trial(wrk.requests_per_second, note=note)
-        return Trial(wrk.requests_per_second, nginx_completeness(tap, agent, served), agent, note)
+        expected = Served(0, 0, 0, 0) if probes_only else served  # the filter matches nothing
+        return Trial(wrk.requests_per_second, nginx_completeness(tap, agent, expected), agent, note)
     return once
 
 
@@ -227,6 +231,11 @@ def nginx_completeness(tap, agent, served):
 def bench_nginx(bench):
     result = Result("nginx 1 KiB, wrk -t1 -c16", "req/s", True)
     return bench.interleave(result, nginx_once(bench, "16", 1, 16))
+
+
+def bench_nginx_probes(bench):
+    result = Result("nginx, wrk -t1 -c16, probes only (filtered)", "req/s", True)
+    return bench.interleave(result, nginx_once(bench, "probes", 1, 16, probes_only=True))
 
 
 def bench_nginx_1000(bench):
@@ -417,6 +426,7 @@ BENCHMARKS = {
     "pingpong-nss": bench_pingpong_nss,
     "bulk-c": bench_bulk_c,
     "bulk-go": bench_bulk_go,
+    "nginx-probes": bench_nginx_probes,
     "nginx-1000": bench_nginx_1000,
     "nginx-paced": bench_nginx_paced,
 }

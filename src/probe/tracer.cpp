@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "tlstap.skel.h"
@@ -102,6 +103,10 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   tlstap_bpf* skel = tracer.skeleton_.get();
 
   skel->rodata->filter_by_pid = !config.pids.empty();
+  // --pid alone names every process to trace: probes go into those only. A
+  // --comm filter must see processes that do not exist yet: probes go everywhere.
+  if (!config.pids.empty() && config.comms.empty())
+    tracer.uprobe_pids_.assign(config.pids.begin(), config.pids.end());
   skel->rodata->filter_by_comm = !config.comms.empty();
   // Ring sizes must be a power of two multiple of the page size.
   uint32_t ring = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
@@ -133,10 +138,21 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
 Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
                                    bool is_return, uint64_t cookie) {
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = is_return);
-  BpfLink link(bpf_program__attach_uprobe_opts(program_of(skeleton_.get(), program), -1, path.c_str(),
-                                               file_offset, &opts));
-  if (!link) return Error::from_errno(fmt::format("uprobe at {}+{:#x}", path, file_offset));
-  uprobes_.push_back(std::move(link));
+  std::optional<Error> failed;
+  size_t attached = 0;
+  for (int pid : uprobe_pids_) {
+    BpfLink link(bpf_program__attach_uprobe_opts(program_of(skeleton_.get(), program), pid, path.c_str(),
+                                                 file_offset, &opts));
+    if (!link) {
+      // A process that exited is no reason to give up the others.
+      failed = Error::from_errno(fmt::format("uprobe at {}+{:#x}{}", path, file_offset,
+                                             pid == -1 ? "" : fmt::format(" in pid {}", pid)));
+      continue;
+    }
+    uprobes_.push_back(std::move(link));
+    ++attached;
+  }
+  if (attached == 0 && failed) return *failed;
   return {};
 }
 

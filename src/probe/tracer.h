@@ -61,7 +61,9 @@ class Tracer {
   static Result<Tracer> load(const TracerConfig& config, const KernelFeatures& features);
 
   // Attaches `program` at `file_offset` of the file at `path`, in every
-  // process; the program reads `cookie` with bpf_get_attach_cookie().
+  // process, or with --pid alone in those processes only (the kernel then
+  // plants no breakpoint elsewhere: other users of a library do not trap);
+  // the program reads `cookie` with bpf_get_attach_cookie().
   Result<void> attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
                              bool is_return, uint64_t cookie = 0);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
@@ -73,6 +75,8 @@ class Tracer {
   Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
   DropCounters drop_counters() const;
   size_t uprobe_count() const { return uprobes_.size(); }
+  // Whether uprobes are planted in the --pid processes only.
+  bool per_process_uprobes() const { return uprobe_pids_.front() != -1; }
   // Removes every uprobe. Each removal waits for an RCU grace period in the
   // kernel; they are done in parallel so that waiting overlaps.
   void detach_uprobes();
@@ -84,6 +88,7 @@ class Tracer {
  private:
   Tracer() = default;
   Skeleton skeleton_;
+  std::vector<int> uprobe_pids_{-1};  // -1: every process
   std::vector<BpfLink> tracepoints_;
   std::vector<BpfLink> uprobes_;
   // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.

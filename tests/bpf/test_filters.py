@@ -1,7 +1,23 @@
 """--pid and --comm: traffic of other processes is not reported, the chosen
 process's traffic is, whole."""
+import re
+
 from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, go, http_post, pattern,
                      read_response, real_exe, start_py_client)
+
+
+def rewritten_code_kib(pid, library="libssl.so"):
+    """KiB of the library's code that uprobes rewrote in the process: a breakpoint is
+    planted by copy-on-write, which turns the page anonymous."""
+    total, inside = 0, False
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):
+                inside = fields[1] == "r-xp" and len(fields) >= 6 and library in fields[5]
+            elif inside and fields[0] == "Anonymous:":
+                total += int(fields[1])
+    return total
 
 
 def test_pid_filter(procs, tlstap, server, cert, tmp_path):
@@ -17,8 +33,11 @@ def test_pid_filter(procs, tlstap, server, cert, tmp_path):
         go(proc)
     responses = [read_response(out) for _, out, _ in clients]
     server.next_connection(), server.next_connection()
+    # --pid alone: the probes are planted in the chosen process only, so the other never traps.
+    planted = [rewritten_code_kib(proc.pid) for proc, _, _ in clients]
     capture = tap.stop()
 
+    assert planted[0] > 0 and planted[1] == 0, f"libssl code rewritten by probes, chosen/other: {planted} KiB"
     assert {e["pid"] for e in capture.events} == {chosen.pid}, "other processes leaked through --pid"
     assert_connection(capture.connection(chosen.pid), comm="python3", exe=real_exe(PYTHON), local=chosen_local,
                       remote=server.address, role="client", egress=(tmp_path / "chosen").read_bytes(),
