@@ -229,6 +229,8 @@ int run_capture(const Options& options) {
     log::warn("no OpenSSL found yet; waiting for processes that load it");
   fmt::print(stderr, "tlstap: ready: {} probes on {} files\n", tracer->uprobe_count(),
              session.attacher().attached_files());
+  if (tracer->per_process_uprobes())
+    log::info("probes are planted in the --pid processes only: other users of these files do not trap");
 
   int exit_code = kExitOk;
   auto last_drop_check = std::chrono::steady_clock::now();
