@@ -60,10 +60,11 @@ struct {
 
 /* A TLS call between its entry and its return, per thread. */
 struct tls_call {
-	u64 conn_id; /* SSL* */
-	u64 buf;     /* user buffer */
-	u64 len_ptr; /* size_t* result of the _ex variants, 0 otherwise */
-	u64 sock_id; /* struct sock* seen by the socket tracepoints during the call */
+	u64 conn_id;  /* SSL* */
+	u64 buf;      /* user buffer */
+	u64 len_ptr;  /* size_t* result of the _ex variants, 0 otherwise */
+	u64 sock_id;  /* struct sock* seen by the socket tracepoints during the call */
+	u64 start_ns; /* boot time at the entry: when a write's bytes were handed over */
 	u8 library;
 	u8 function;
 	u8 direction;

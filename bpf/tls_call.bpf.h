@@ -14,6 +14,7 @@ static __always_inline void record_call(u64 pid_tgid, const void *conn_id, const
 	    .conn_id = (u64)conn_id,
 	    .buf = (u64)buf,
 	    .len_ptr = (u64)len_ptr,
+	    .start_ns = bpf_ktime_get_boot_ns(),
 	    .library = library,
 	    .function = function,
 	    .direction = direction,
@@ -104,6 +105,7 @@ struct plaintext {
 	u8 library;
 	u8 function;
 	u8 direction;
+	u64 timestamp_ns; /* when the bytes changed hands; 0: now */
 };
 
 /* Copies the plaintext into the ring buffer, in chunks, tied to its
@@ -122,7 +124,7 @@ static __always_inline void emit_plaintext(u64 pid_tgid, const struct plaintext 
 	ctx.header.library = p->library;
 	ctx.header.function = p->function;
 	ctx.header.direction = p->direction;
-	ctx.header.timestamp_ns = bpf_ktime_get_boot_ns();
+	ctx.header.timestamp_ns = p->timestamp_ns ? p->timestamp_ns : bpf_ktime_get_boot_ns();
 	ctx.header.conn_id = p->conn_id;
 	ctx.header.call_len = ctx.total;
 	get_process_comm(ctx.header.comm);
@@ -170,6 +172,9 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 		    .library = call->library,
 		    .function = call->function,
 		    .direction = call->direction,
+		    /* A write's bytes are sent when it starts, a read's received when it returns.
+		     */
+		    .timestamp_ns = call->direction == TLSTAP_DIR_EGRESS ? call->start_ns : 0,
 		};
 		bpf_map_delete_elem(&active_calls, &pid_tgid);
 		emit_plaintext(pid_tgid, &p);

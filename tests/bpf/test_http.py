@@ -125,6 +125,11 @@ def test_http1_both_sides(run):
     assert server["remote"] == client["local"]
     assert (server["method"], server["status"], server["response_body_len"]) == ("GET", 200, 5000)
     assert_plausible_latency(server)
+    # Writes are stamped when they start, reads when they return: the server's exchange lies
+    # within the client's (the request is read after it began to be written, the response's
+    # last byte written before it was read).
+    assert client["ts"] <= server["ts"], (client["ts"], server["ts"])
+    assert server["ts"] + server["latency_ns"] <= client["ts"] + client["latency_ns"], (client, server)
 
 
 def test_http2_streams_on_one_connection(run):
