@@ -29,7 +29,7 @@ int BPF_KPROBE(gnutls_recv_enter, void *session, void *data)
 SEC("uprobe")
 int BPF_KPROBE(gnutls_recv_record_enter, void *session, u64 type, void *data)
 {
-	if (type == GNUTLS_APPLICATION_DATA)
+	if ((u32)type == GNUTLS_APPLICATION_DATA) /* an enum: only esi is set */
 		return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS,
 				      TLSTAP_FN_GNUTLS_RECORD_RECV, TLSTAP_DIR_INGRESS);
 	u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -39,11 +39,19 @@ int BPF_KPROBE(gnutls_recv_record_enter, void *session, u64 type, void *data)
 	return 0;
 }
 
-/* A uretprobe on a record function, or a uprobe right after the kTLS call:
- * either way the call's result is in the return register. */
+/* A uretprobe on a record function: its ssize_t result. */
 SEC("uretprobe")
 int BPF_KRETPROBE(gnutls_call_exit, long ret)
 {
+	return tls_call_exit(ret, ret > 0);
+}
+
+/* A uprobe right after gnutls_record_recv's kTLS call: an int result, whose
+ * register's upper half is not sign-extended yet. */
+SEC("uprobe")
+int BPF_KPROBE(gnutls_int_result)
+{
+	int ret = (int)PT_REGS_RC(ctx);
 	return tls_call_exit(ret, ret > 0);
 }
 

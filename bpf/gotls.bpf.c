@@ -204,6 +204,8 @@ int go_tls_enter(struct pt_regs *ctx)
 		return 0;
 	}
 	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
+	if (!key.g)
+		return 0; /* g unreadable: no key that keeps goroutines apart */
 	struct go_call call = {
 	    .conn = args[0],
 	    .buf = args[1],

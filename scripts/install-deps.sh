@@ -39,14 +39,23 @@ if [[ ! -e /opt/tlstap-testdeps/node_modules/@grpc/grpc-js/package.json ]]; then
   npm install --prefix /opt/tlstap-testdeps @grpc/grpc-js@1
 fi
 
-# Downloads URL to DEST and checks its sha256: pinned artifacts of Debian's archive, or nothing.
+# Downloads POOL_PATH (e.g. pool/main/g/...) of Debian's archive to DEST and checks its sha256:
+# the pinned artifact, or nothing. Releases move from deb.debian.org to archive.debian.org when
+# they retire; the snapshot keeps everything (the hash makes any mirror safe).
 fetch_verified() {
-  local url=$1 sha256=$2 dest=$3
-  curl -fsSL --retry 3 -o "$dest" "$url"
-  if ! echo "$sha256  $dest" | sha256sum --check --status; then
-    echo "install-deps: $url does not have sha256 $sha256; refusing it" >&2
-    exit 1
-  fi
+  local path=$1 sha256=$2 dest=$3 mirror
+  for mirror in http://deb.debian.org/debian http://archive.debian.org/debian \
+    http://snapshot.debian.org/archive/debian/20250520T000000Z; do
+    if curl -fsSL --retry 3 -o "$dest" "$mirror/$path"; then
+      if echo "$sha256  $dest" | sha256sum --check --status; then
+        return 0
+      fi
+      echo "install-deps: $mirror/$path does not have sha256 $sha256; refusing it" >&2
+      exit 1
+    fi
+  done
+  echo "install-deps: $path is on none of Debian's mirrors" >&2
+  exit 1
 }
 
 # --- BoringSSL linked statically, for the bpf tier (tests/bpf/test_boringssl.py) ---
@@ -61,7 +70,7 @@ install_static_boringssl() (
   local prefix=/opt/tlstap-testdeps/boringssl-static
   local version=13.0.0+r24
   local tarball=android-platform-external-boringssl_${version}.orig.tar.xz
-  local url=http://deb.debian.org/debian/pool/main/a/android-platform-external-boringssl/$tarball
+  local path=pool/main/a/android-platform-external-boringssl/$tarball
   local sha256=583b7aeee1fca68b8244d086cea6fca23bd19d517bd63f0b9de714e048f92a7d
   if [[ -f $prefix/lib/libssl.a && -f $prefix/lib/libcrypto.a && -f $prefix/include/openssl/ssl.h ]]; then
     return 0
@@ -74,7 +83,7 @@ install_static_boringssl() (
   local work
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT  # this function runs in a subshell: its own trap
-  fetch_verified "$url" "$sha256" "$work/$tarball"
+  fetch_verified "$path" "$sha256" "$work/$tarball"
   mkdir "$work/src"
   tar -xJf "$work/$tarball" -C "$work/src" --strip-components=1
   cat > "$work/CMakeLists.txt" <<'CMAKE'
@@ -116,7 +125,7 @@ install_static_boringssl
 # /opt/tlstap-testdeps/go1.15: the go command is $prefix/usr/lib/go-1.15/bin/go.
 install_go_abi0() (
   local prefix=/opt/tlstap-testdeps/go1.15
-  local pool=http://deb.debian.org/debian/pool/main/g/golang-1.15
+  local pool=pool/main/g/golang-1.15
   local version=1.15.15-1~deb11u4
   if [[ -x $prefix/usr/lib/go-1.15/bin/go && -d $prefix/usr/share/go-1.15/src/crypto/tls ]]; then
     return 0

@@ -1,6 +1,7 @@
 #include "cli/capture.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <chrono>
@@ -28,6 +29,16 @@ volatile sig_atomic_t g_stop_requested = 0;
 
 void request_stop(int) {
   g_stop_requested = 1;
+}
+
+// Every uprobe is a perf event, an open file: a host with many TLS libraries,
+// or --pid with many processes, needs more than the usual soft limit of 1024.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 void install_signal_handlers() {
@@ -218,6 +229,7 @@ int run_capture(const Options& options) {
     return kExitUnsupported;
   }
   install_signal_handlers();
+  raise_open_file_limit();
   session.attacher().scan_library_directories();
   session.attacher().scan_executable_directories();
   for (uint32_t pid : running_pids()) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/log.h"
 #include "tlstap.skel.h"
 
 namespace tlstap {
@@ -43,6 +44,8 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.gnutls_recv_record_enter;
     case UprobeProgram::gnutls_call_exit:
       return skel->progs.gnutls_call_exit;
+    case UprobeProgram::gnutls_int_result:
+      return skel->progs.gnutls_int_result;
     case UprobeProgram::gnutls_free:
       return skel->progs.gnutls_free;
     case UprobeProgram::go_tls_enter:
@@ -144,9 +147,15 @@ Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& pat
     BpfLink link(bpf_program__attach_uprobe_opts(program_of(skeleton_.get(), program), pid, path.c_str(),
                                                  file_offset, &opts));
     if (!link) {
-      // A process that exited is no reason to give up the others.
+      // A process that exited is no reason to give up the others; anything else is said.
+      int err = errno;
       failed = Error::from_errno(fmt::format("uprobe at {}+{:#x}{}", path, file_offset,
-                                             pid == -1 ? "" : fmt::format(" in pid {}", pid)));
+                                             pid == -1 ? "" : fmt::format(" in pid {}", pid)),
+                                 err);
+      if (pid != -1 && err == ESRCH)
+        log::debug("{}", failed->message);
+      else if (pid != -1)
+        log::warn("{}", failed->message);
       continue;
     }
     uprobes_.push_back(std::move(link));

@@ -32,6 +32,7 @@ enum class UprobeProgram {
   gnutls_recv_enter,
   gnutls_recv_record_enter,  // the record layer's receive: application data only
   gnutls_call_exit,          // uretprobe
+  gnutls_int_result,         // after a call returning int
   gnutls_free,               // gnutls_deinit: forget the connection
   go_tls_enter,              // cookie: TLSTAP_FN_GO_WRITE / _READ
   go_tls_return,             // on a return instruction

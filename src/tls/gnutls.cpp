@@ -79,15 +79,22 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
   add_site(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_recv_record_enter, false);
   add_site(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_call_exit, true);
   auto code = image.function_bytes(*recv);
-  for (const auto& branch : find_direct_branches(code, image.machine(), recv->address)) {
-    if (!branch.is_call || branch.target == *layer || !image.is_own_code(branch.target)) continue;
+  std::vector<DirectBranch> own_calls;
+  for (const auto& branch : find_direct_branches(code, image.machine(), recv->address))
+    if (branch.is_call && branch.target != *layer && image.is_own_code(branch.target))
+      own_calls.push_back(branch);
+  if (own_calls.size() > 1) {
+    plan.warnings.push_back("gnutls_record_recv calls more than one function of the library: no kTLS probes");
+    return true;
+  }
+  for (const auto& branch : own_calls) {
     auto call =
         decode_instruction(code.subspan(branch.address - recv->address), image.machine(), branch.address);
     if (!call) continue;
     add_site(plan, image, "gnutls_record_recv kTLS call", branch.address,
              UprobeProgram::gnutls_recv_record_enter, false);
     add_site(plan, image, "gnutls_record_recv kTLS return", branch.address + call->size,
-             UprobeProgram::gnutls_call_exit, false);
+             UprobeProgram::gnutls_int_result, false);
   }
   return true;
 }

@@ -160,7 +160,10 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
   if (!first) return std::optional<ProbePlan>();  // a Go program that does not use crypto/tls
   auto abi = go_abi(image, *version, *first);
   if (!abi) return abi.error();
-  auto layout = go_conn_layout(image.file_bytes(0, UINT64_MAX), *version);
+  // DWARF is read (from a private copy of the file) only when it is there.
+  const bool has_dwarf = image.section(".debug_info") || image.section(".zdebug_info");
+  auto layout =
+      go_conn_layout(has_dwarf ? image.file_bytes(0, UINT64_MAX) : std::span<const std::byte>(), *version);
   if (!layout) return layout.error();
   auto layout_flags = layout_cookie_flags(*layout);
   if (!layout_flags) return Error{fmt::format("{}: {}", version->text, layout_flags.error().message)};

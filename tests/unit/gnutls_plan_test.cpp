@@ -45,7 +45,7 @@ TEST(GnutlsPlan, ReceiveProbesOnTheRecordLayerAndTheKtlsCall) {
     if (site.program == UprobeProgram::gnutls_recv_record_enter ||
         (site.program == UprobeProgram::gnutls_call_exit &&
          site.symbol.find("receive") != std::string::npos) ||
-        site.symbol.find("kTLS") != std::string::npos)
+        site.program == UprobeProgram::gnutls_int_result)
       receive_sites.emplace_back(site.file_offset, site.program, site.is_return);
   std::vector<std::tuple<uint64_t, UprobeProgram, bool>> expected = {
       {layer, UprobeProgram::gnutls_recv_record_enter, false},
@@ -53,7 +53,7 @@ TEST(GnutlsPlan, ReceiveProbesOnTheRecordLayerAndTheKtlsCall) {
   for (const auto& call : branches) {
     if (!call.is_call || call.target == layer || !image.is_own_code(call.target)) continue;  // PLT: logging
     expected.emplace_back(call.address, UprobeProgram::gnutls_recv_record_enter, false);
-    expected.emplace_back(after(call.address), UprobeProgram::gnutls_call_exit, false);
+    expected.emplace_back(after(call.address), UprobeProgram::gnutls_int_result, false);
   }
   EXPECT_EQ(receive_sites, expected);
   // No probe on gnutls_record_recv's own entry: its first instruction is single-stepped.
