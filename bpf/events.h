@@ -66,16 +66,19 @@ enum tlstap_function {
  * Write is captured whole before it starts (see gotls.bpf.c).
  * ABI0: the binary passes arguments and results on the stack (Go before 1.17
  * on amd64, 1.18 on arm64); on amd64 g is then in thread-local storage, at
- * the signed 32-bit offset from the thread pointer in the cookie's high half. */
+ * a signed 16-bit offset from the thread pointer (bits 32-47). */
 #define TLSTAP_GO_SITE_STACK_CHECK 0x100
 #define TLSTAP_GO_ABI0 0x200
 #define TLSTAP_GO_TLS_G_SHIFT 32
 /* And the byte offsets on the way from a *tls.Conn to its socket's fd (the
  * binary's DWARF or tlstap's table; go_binary.h, GoConnLayout): tls.Conn.conn's
- * data word (8 bits), net.conn.fd in TCPConn (6 bits), Sysfd in netFD (8 bits). */
+ * data word (8 bits), net.conn.fd in TCPConn (6 bits), Sysfd in netFD (8
+ * bits), and netFD.family in 8-byte words (8 bits; 0: not checked), which
+ * with sotype after it tells a real netFD from whatever a wrapper holds. */
 #define TLSTAP_GO_TCPCONN_FD_SHIFT 10
 #define TLSTAP_GO_CONN_DATA_SHIFT 16
 #define TLSTAP_GO_SYSFD_SHIFT 24
+#define TLSTAP_GO_NETFD_FAMILY_SHIFT 48
 
 enum tlstap_direction {
 	TLSTAP_DIR_EGRESS = 1,	/* plaintext the process sends */

@@ -49,6 +49,7 @@ struct go_stack {
 	u64 lo;
 	u64 hi;
 };
+#define SOCK_STREAM 1
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 
@@ -107,6 +108,18 @@ static __always_inline u64 go_conn_socket(u64 tls_conn, u64 cookie)
 		&fd, sizeof(fd),
 		(const void *)(net_fd + ((cookie >> TLSTAP_GO_SYSFD_SHIFT) & 0xff))))
 		return 0;
+	u64 family_offset = ((cookie >> TLSTAP_GO_NETFD_FAMILY_SHIFT) & 0xff) * 8;
+	if (family_offset) {
+		struct {
+			s64 family;
+			s64 sotype;
+		} kind = {};
+		if (bpf_probe_read_user(&kind, sizeof(kind),
+					(const void *)(net_fd + family_offset)) ||
+		    (kind.family != AF_INET && kind.family != AF_INET6) ||
+		    kind.sotype != SOCK_STREAM)
+			return 0; /* not a TCP netFD: the net.Conn is something else */
+	}
 	return socket_of_fd(fd);
 }
 
@@ -125,7 +138,7 @@ static __always_inline u64 go_g(struct pt_regs *ctx, u64 cookie)
 #if defined(__TARGET_ARCH_x86)
 	if (cookie & TLSTAP_GO_ABI0) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		s32 offset = (s32)(cookie >> TLSTAP_GO_TLS_G_SHIFT);
+		short offset = (short)(cookie >> TLSTAP_GO_TLS_G_SHIFT);
 		u64 g = 0;
 		bpf_probe_read_user(&g, sizeof(g),
 				    (const void *)(BPF_CORE_READ(task, thread.fsbase) + offset));

@@ -189,7 +189,8 @@ constexpr StructMember kTlsConnConn{"crypto/tls.Conn", "conn"};
 constexpr StructMember kNetConnFd{"net.conn", "fd"};
 constexpr StructMember kNetFdPfd{"net.netFD", "pfd"};
 constexpr StructMember kPollFdSysfd{"internal/poll.FD", "Sysfd"};
-constexpr std::array kLayoutMembers = {kTlsConnConn, kNetConnFd, kNetFdPfd, kPollFdSysfd};
+constexpr StructMember kNetFdFamily{"net.netFD", "family"};
+constexpr std::array kLayoutMembers = {kTlsConnConn, kNetConnFd, kNetFdPfd, kPollFdSysfd, kNetFdFamily};
 constexpr uint64_t kInterfaceDataWord = 8;  // after the type (itab) word
 
 // The releases whose layout tlstap's table vouches for.
@@ -200,7 +201,7 @@ std::optional<GoConnLayout> layout_from_dwarf(std::span<const std::byte> elf_fil
   if (!offsets || offsets->size() != kLayoutMembers.size()) return std::nullopt;
   auto& o = *offsets;
   return GoConnLayout{o[kTlsConnConn] + kInterfaceDataWord, o[kNetConnFd], o[kNetFdPfd] + o[kPollFdSysfd],
-                      "DWARF"};
+                      o[kNetFdFamily], "DWARF"};
 }
 
 }  // namespace
@@ -209,7 +210,7 @@ Result<GoConnLayout> go_conn_layout(std::span<const std::byte> elf_file, const G
   if (auto layout = layout_from_dwarf(elf_file)) return *layout;
   // tls.Conn starts with conn; net.conn is only fd; netFD starts with pfd,
   // whose fdMutex (16 bytes) precedes Sysfd.
-  GoConnLayout table{kInterfaceDataWord, 0, 16,
+  GoConnLayout table{kInterfaceDataWord, 0, 16, 0,
                      fmt::format("the go1.{}-1.{} table", kFirstTableMinor, kLastTableMinor)};
   if (version.major == 1 && version.minor < kFirstTableMinor)
     return Error{fmt::format("{}: no DWARF, and tlstap knows tls.Conn's layout only from go1.{} on",

@@ -51,10 +51,11 @@ Result<std::vector<GoFunction>> find_go_functions(std::span<const std::byte> pcl
 // interface: type word, data word) -> *net.TCPConn, whose conn.fd -> *netFD,
 // whose pfd (poll.FD) holds Sysfd. Byte offsets.
 struct GoConnLayout {
-  uint64_t conn_data = 0;   // tls.Conn.conn's data word in tls.Conn
-  uint64_t tcpconn_fd = 0;  // net.conn.fd in net.TCPConn (which embeds net.conn first)
-  uint64_t sysfd = 0;       // pfd.Sysfd in net.netFD
-  std::string source;       // where the offsets come from, for the log
+  uint64_t conn_data = 0;     // tls.Conn.conn's data word in tls.Conn
+  uint64_t tcpconn_fd = 0;    // net.conn.fd in net.TCPConn (which embeds net.conn first)
+  uint64_t sysfd = 0;         // pfd.Sysfd in net.netFD
+  uint64_t netfd_family = 0;  // net.netFD.family (sotype follows); 0: unknown, not checked
+  std::string source;         // where the offsets come from, for the log
 };
 
 // The layout from the binary's DWARF when it has the four types, else from

@@ -54,11 +54,12 @@ struct GoAbi {
 
 // The layout's offsets in the cookie (events.h), when they fit its fields.
 Result<uint64_t> layout_cookie_flags(const GoConnLayout& layout) {
-  if (layout.conn_data > 0xff || layout.tcpconn_fd > 0x3f || layout.sysfd > 0xff)
+  if (layout.conn_data > 0xff || layout.tcpconn_fd > 0x3f || layout.sysfd > 0xff ||
+      layout.netfd_family % 8 != 0 || layout.netfd_family / 8 > 0xff)
     return Error{fmt::format("tls.Conn -> fd offsets ({}, {}, {}, from {}) do not fit tlstap's probe cookie",
                              layout.conn_data, layout.tcpconn_fd, layout.sysfd, layout.source)};
   return layout.conn_data << TLSTAP_GO_CONN_DATA_SHIFT | layout.tcpconn_fd << TLSTAP_GO_TCPCONN_FD_SHIFT |
-         layout.sysfd << TLSTAP_GO_SYSFD_SHIFT;
+         layout.sysfd << TLSTAP_GO_SYSFD_SHIFT | (layout.netfd_family / 8) << TLSTAP_GO_NETFD_FAMILY_SHIFT;
 }
 
 // ABI0 on amd64 keeps g in thread-local storage: its offset is read from
@@ -74,7 +75,10 @@ Result<GoAbi> go_abi(const ElfImage& image, const GoVersion& version, const GoFu
         fmt::format("{} passes arguments on the stack (ABI0), and {} does not begin by loading g "
                     "from the fs segment (position-independent code?): cannot tell goroutines apart",
                     version.text, probed.name)};
-  abi.cookie_flags |= static_cast<uint64_t>(static_cast<uint32_t>(*offset)) << TLSTAP_GO_TLS_G_SHIFT;
+  if (*offset < INT16_MIN || *offset > INT16_MAX)
+    return Error{
+        fmt::format("{}: g at {} from the thread pointer is out of tlstap's reach", version.text, *offset)};
+  abi.cookie_flags |= static_cast<uint64_t>(static_cast<uint16_t>(*offset)) << TLSTAP_GO_TLS_G_SHIFT;
   return abi;
 }
 

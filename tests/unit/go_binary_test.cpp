@@ -314,15 +314,17 @@ TEST_P(GoExecutable, PclntabFunctionsMatchNm) {
 // under ABIInternal; under ABI0 the flag and, on amd64, where g is in
 // thread-local storage, which Go's disassembler shows as the prologue's first
 // load ("MOVQ FS:0xfffffff8, CX").
-uint64_t abi_cookie_flags(bool abi0, bool x86, const GoInstruction& first) {
-  // tls.Conn.conn's data word at 8, net.conn.fd at 0, Sysfd at 16 in netFD (go1.9 to go1.22).
-  constexpr uint64_t kLayout = 8 << TLSTAP_GO_CONN_DATA_SHIFT | 16 << TLSTAP_GO_SYSFD_SHIFT;
+uint64_t abi_cookie_flags(bool abi0, bool x86, bool stripped, const GoInstruction& first) {
+  // tls.Conn.conn's data word at 8, net.conn.fd at 0, Sysfd at 16 in netFD (go1.9 to go1.22);
+  // with DWARF also netFD.family, at 56 (7 words) in go1.15 and go1.19.
+  const uint64_t kLayout = 8 << TLSTAP_GO_CONN_DATA_SHIFT | 16 << TLSTAP_GO_SYSFD_SHIFT |
+                           (stripped ? 0 : uint64_t{7} << TLSTAP_GO_NETFD_FAMILY_SHIFT);
   if (!abi0) return kLayout;
   if (!x86) return kLayout | TLSTAP_GO_ABI0;
   EXPECT_EQ(first.mnemonic, "MOVQ");
   EXPECT_TRUE(first.operands.starts_with("FS:0x")) << first.operands;
-  uint32_t offset = static_cast<uint32_t>(std::stoull(first.operands.substr(3), nullptr, 16));
-  return kLayout | TLSTAP_GO_ABI0 | uint64_t{offset} << TLSTAP_GO_TLS_G_SHIFT;
+  auto offset = static_cast<int32_t>(std::stoull(first.operands.substr(3), nullptr, 16));
+  return kLayout | TLSTAP_GO_ABI0 | uint64_t{static_cast<uint16_t>(offset)} << TLSTAP_GO_TLS_G_SHIFT;
 }
 
 // The plan probes (*Conn).Write, Read and Close, as Go's disassembler shows
@@ -359,7 +361,7 @@ void expect_sites_of_disassembly(const std::string& path, const std::string& sym
     ASSERT_NE(found, disassembly.end()) << "go tool objdump shows no " << name;
     const auto& insns = found->second;
     ASSERT_FALSE(insns.empty()) << name;
-    const uint64_t flags = abi_cookie_flags(abi0, x86, insns.front());
+    const uint64_t flags = abi_cookie_flags(abi0, x86, path != symbols, insns.front());
     auto entry =
         std::find_if(insns.begin(), insns.end(), [&](const auto& insn) { return insn.mnemonic == check; });
     ASSERT_NE(entry, insns.end()) << name << " has no " << check;
@@ -413,6 +415,8 @@ TEST_P(GoExecutable, ConnLayoutFromDwarfOrTheTable) {
   auto layout = go_conn_layout(std::as_bytes(std::span(file)), *version);
   ASSERT_TRUE(layout) << layout.error().message;
   EXPECT_EQ(std::tie(layout->conn_data, layout->tcpconn_fd, layout->sysfd), std::make_tuple(8u, 0u, 16u));
+  // netFD.family, which the probes check a netFD by, is known from DWARF only.
+  EXPECT_EQ(layout->netfd_family, param().stripped ? 0u : 56u);
   EXPECT_EQ(layout->source, param().stripped ? "the go1.9-1.22 table" : "DWARF");
 }
 

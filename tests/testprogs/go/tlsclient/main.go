@@ -15,7 +15,11 @@
 //	                the stack while they run;
 //	-wrap           TLS over a net.Conn of this program's own type wrapping
 //	                the *net.TCPConn (as a metrics or rate-limiting wrapper
-//	                does): no path from the tls.Conn's fields to an fd.
+//	                does): no path from the tls.Conn's fields to an fd;
+//	-decoy          a wrapper whose first word leads, where a netFD keeps its
+//	                Sysfd, to the fd of a TCP listener of this program: a
+//	                walk of the fields that does not check it found a netFD
+//	                would name that listener's socket.
 //
 // It prints {"locals": [...]} once every handshake is done (after which, with
 // -wait, it waits for a line on stdin), then {"connections": [...]} with what
@@ -238,15 +242,41 @@ func (w *wrappedConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func dial(dialer *net.Dialer, address string, config *tls.Config, wrap bool) (*tls.Conn, error) {
-	if !wrap {
+// decoyConn starts with a pointer to words whose third holds a socket fd,
+// as netFD.pfd.Sysfd would; the rest are zero (no netFD family or type).
+type decoyConn struct {
+	decoy *[9]int64
+	net.Conn
+}
+
+// listenerFd is the fd of a fresh TCP listener on loopback, kept open.
+func listenerFd() int64 {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	raw, err := listener.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		log.Fatal(err)
+	}
+	var fd int64
+	raw.Control(func(f uintptr) { fd = int64(f) })
+	return fd
+}
+
+func dial(dialer *net.Dialer, address string, config *tls.Config, wrap, decoy bool) (*tls.Conn, error) {
+	if !wrap && !decoy {
 		return tls.DialWithDialer(dialer, "tcp", address, config)
 	}
 	raw, err := dialer.Dial("tcp", address)
 	if err != nil {
 		return nil, err
 	}
-	conn := tls.Client(&wrappedConn{Conn: raw}, config)
+	var inner net.Conn = &wrappedConn{Conn: raw}
+	if decoy {
+		inner = &decoyConn{decoy: &[9]int64{2: listenerFd()}, Conn: raw}
+	}
+	conn := tls.Client(inner, config)
 	return conn, conn.Handshake()
 }
 
@@ -261,6 +291,7 @@ func main() {
 	flag.BoolVar(&o.stack, "stack", false, "Write and Read from stack buffers at growing recursion depths")
 	wait := flag.Bool("wait", false, "after the handshakes, wait for a line on stdin")
 	wrap := flag.Bool("wrap", false, "TLS over a wrapper of the TCP connection")
+	decoy := flag.Bool("decoy", false, "TLS over a wrapper that looks like it leads to a listener's fd")
 	flag.Parse()
 
 	pem, err := ioutil.ReadFile(*cafile) // not os.ReadFile: this program also builds with Go 1.15
@@ -281,7 +312,7 @@ func main() {
 	connections := make([]*tls.Conn, *conns)
 	locals := make([]string, *conns)
 	for i := range connections {
-		conn, err := dial(dialer, *address, config, *wrap)
+		conn, err := dial(dialer, *address, config, *wrap, *decoy)
 		if err != nil {
 			log.Fatal(err)
 		}
