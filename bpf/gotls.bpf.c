@@ -230,6 +230,18 @@ int go_tls_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+/* The call this goroutine entered, taken out of go_calls; false: none. */
+static __always_inline bool take_go_call(u64 pid_tgid, u64 g, struct go_call *out)
+{
+	struct go_call_key key = {.pid = pid_tgid >> 32, .g = g};
+	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
+	if (!call)
+		return false;
+	*out = *call;
+	bpf_map_delete_elem(&go_calls, &key);
+	return true;
+}
+
 /* On Read's call to runtime.memmove(to, from, n) (bytes.Reader.Read,
  * inlined): `from` holds the n bytes of plaintext Read returns. An emulated
  * call instead of single-stepped returns. Cookie: TLSTAP_FN_GO_READ and flags. */
@@ -238,15 +250,12 @@ int go_tls_read_copy(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	u64 cookie = bpf_get_attach_cookie(ctx);
-	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
-	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
-	if (!call)
+	struct go_call call;
+	if (!take_go_call(pid_tgid, go_g(ctx, cookie), &call))
 		return 0;
-	u64 conn = call->conn;
-	bpf_map_delete_elem(&go_calls, &key);
 	u64 args[3] = {}; /* to, from, n */
 	go_args(ctx, cookie, GO_ABI0_CALL_ARGS, args);
-	emit_go(pid_tgid, conn, TLSTAP_FN_GO_READ, args[1], (long)args[2], cookie);
+	emit_go(pid_tgid, call.conn, TLSTAP_FN_GO_READ, args[1], (long)args[2], cookie);
 	return 0;
 }
 
@@ -270,20 +279,18 @@ int go_tls_return(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	u64 cookie = bpf_get_attach_cookie(ctx);
-	struct go_call_key key = {.pid = pid_tgid >> 32, .g = go_g(ctx, cookie)};
-	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
-	if (!call)
+	u64 g = go_g(ctx, cookie);
+	struct go_call call;
+	if (!take_go_call(pid_tgid, g, &call))
 		return 0;
-	u64 conn = call->conn, buf = call->buf;
-	u8 function = call->function;
+	u64 buf = call.buf;
 	struct go_stack now = {};
-	bpf_probe_read_user(&now, sizeof(now), (const void *)key.g);
-	if (now.hi != call->stack.hi && buf >= call->stack.lo && buf < call->stack.hi)
+	bpf_probe_read_user(&now, sizeof(now), (const void *)g);
+	if (now.hi != call.stack.hi && buf >= call.stack.lo && buf < call.stack.hi)
 		/* The stack grew during the call and the buffer lived on it: Go
 		 * copied it keeping offsets from the stack's top. */
-		buf = now.hi - (call->stack.hi - buf);
-	bpf_map_delete_elem(&go_calls, &key);
-	emit_go(pid_tgid, conn, function, buf, go_result_n(ctx, cookie), cookie);
+		buf = now.hi - (call.stack.hi - buf);
+	emit_go(pid_tgid, call.conn, call.function, buf, go_result_n(ctx, cookie), cookie);
 	return 0;
 }
 

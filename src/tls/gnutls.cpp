@@ -49,12 +49,6 @@ std::optional<uint64_t> tail_jump_target(const ElfImage& image, const ElfSymbol&
   return target;
 }
 
-void add_site(ProbePlan& plan, const ElfImage& image, std::string name, uint64_t address,
-              UprobeProgram program, bool is_return) {
-  if (auto offset = image.file_offset(address))
-    plan.sites.push_back({std::move(name), *offset, program, is_return});
-}
-
 // gnutls_record_recv and gnutls_record_recv_seq tail-jump to the record
 // layer's receive, _gnutls_recv_int(session, type, data, size, ...), with
 // type GNUTLS_APPLICATION_DATA. gnutls_record_recv's own first instruction
@@ -76,8 +70,9 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
   auto first = decode_instruction(image.bytes_at_address(*layer, 16), image.machine(), *layer);
   if (!first || !first->kernel_emulates) return false;
   constexpr std::string_view kLayer = "gnutls record layer receive (from gnutls_record_recv)";
-  add_site(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_recv_record_enter, false);
-  add_site(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_call_exit, true);
+  if (!add_site_at(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_recv_record_enter))
+    return false;
+  add_site_at(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_call_exit, true);
   auto code = image.function_bytes(*recv);
   std::vector<DirectBranch> own_calls;
   for (const auto& branch : find_direct_branches(code, image.machine(), recv->address))
@@ -91,10 +86,10 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
     auto call =
         decode_instruction(code.subspan(branch.address - recv->address), image.machine(), branch.address);
     if (!call) continue;
-    add_site(plan, image, "gnutls_record_recv kTLS call", branch.address,
-             UprobeProgram::gnutls_recv_record_enter, false);
-    add_site(plan, image, "gnutls_record_recv kTLS return", branch.address + call->size,
-             UprobeProgram::gnutls_int_result, false);
+    add_site_at(plan, image, "gnutls_record_recv kTLS call", branch.address,
+                UprobeProgram::gnutls_recv_record_enter);
+    add_site_at(plan, image, "gnutls_record_recv kTLS return", branch.address + call->size,
+                UprobeProgram::gnutls_int_result);
   }
   return true;
 }

@@ -135,9 +135,8 @@ class SiteBuilder {
 
  private:
   Result<void> add(uint64_t address, UprobeProgram program, std::string name, uint64_t cookie) {
-    auto offset = image_.file_offset(address);
-    if (!offset) return Error{fmt::format("{}: address {:#x} is not in the file", function_.name, address)};
-    plan_.sites.push_back(ProbeSite{std::move(name), *offset, program, false, cookie | abi_.cookie_flags});
+    if (!add_site_at(plan_, image_, std::move(name), address, program, false, cookie | abi_.cookie_flags))
+      return Error{fmt::format("{}: address {:#x} is not in the file", function_.name, address)};
     return {};
   }
 

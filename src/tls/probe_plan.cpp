@@ -4,6 +4,14 @@
 
 namespace tlstap {
 
+bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uint64_t address,
+                 UprobeProgram program, bool is_return, uint64_t cookie) {
+  auto offset = image.file_offset(address);
+  if (!offset) return false;
+  plan.sites.push_back({std::move(symbol), *offset, program, is_return, cookie});
+  return true;
+}
+
 void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
                      int arguments) {
   uint64_t at = cheapest_entry(image.function_bytes(symbol), image.machine(), symbol.address,

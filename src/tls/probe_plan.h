@@ -25,6 +25,11 @@ struct ProbePlan {
   std::vector<std::string> warnings;  // functions we expected and did not find
 };
 
+// `program` on the instruction at virtual `address`; false, nothing added,
+// when no loaded segment of the file holds that address.
+bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uint64_t address,
+                 UprobeProgram program, bool is_return = false, uint64_t cookie = 0);
+
 // Where the adapters place a C function's probes (DESIGN.md, "The cost of a
 // uprobe here"): the entry program on the first instruction the kernel
 // emulates that still sees the first `arguments` arguments (the entry itself
