@@ -18,7 +18,7 @@
 /* Filters, set by user space before load. */
 const volatile bool filter_by_pid __weak = false;
 const volatile bool filter_by_comm __weak = false;
-/* Data the ring holds before the consumer is woken (it also polls on a timer). */
+/* Bytes produced between wake-ups of the consumer, a power of two (it also polls on a timer). */
 const volatile __u64 wakeup_batch_bytes __weak = 256 << 10;
 
 /* Plaintext chunks; sized by user space before load. */
@@ -49,7 +49,7 @@ struct {
 
 struct comm_key {
 	char comm[TLSTAP_COMM_LEN];
-};
+} __attribute__((aligned(8))); /* get_process_comm stores 8 bytes at a time */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -64,19 +64,31 @@ struct tls_call {
 	u64 buf;      /* user buffer */
 	u64 len_ptr;  /* size_t* result of the _ex variants, 0 otherwise */
 	u64 sock_id;  /* struct sock* seen by the socket tracepoints during the call */
-	u64 start_ns; /* boot time at the entry: when a write's bytes were handed over */
+	u64 start_ns; /* a write's boot time at entry, when its bytes changed hands; reads: 0 */
 	u8 library;
 	u8 function;
 	u8 direction;
-	u8 nesting; /* calls of traced functions made from inside this one */
+	u8 nesting;  /* calls of traced functions made from inside this one */
+	bool active; /* between entry and return; the slot outlives the call */
 };
 
+/* Task-local rather than a hash keyed by thread: found through the task
+ * itself, and reused from call to call instead of inserted and deleted (an
+ * LRU hash update and delete cost more than the rest of a probe). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u64); /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct tls_call);
-} active_calls SEC(".maps") __weak;
+} thread_calls SEC(".maps") __weak;
+
+/* The TLS call the current thread is in, or 0. */
+static __always_inline struct tls_call *current_call(void)
+{
+	struct tls_call *call =
+	    bpf_task_storage_get(&thread_calls, bpf_get_current_task_btf(), 0, 0);
+	return call && call->active ? call : 0;
+}
 
 /* Role of a TCP socket, learned when it connected or was accepted. */
 struct {
@@ -97,11 +109,13 @@ static __always_inline void count_drop(u32 reason, u64 bytes)
 
 /* The process's command name: its main thread's. Other threads often name
  * themselves ("default-executo" in gRPC), and users filter and read by process. */
+/* comm: 8-byte aligned */
 static __always_inline void get_process_comm(char comm[TLSTAP_COMM_LEN])
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	bpf_core_read(comm, TLSTAP_COMM_LEN, &leader->comm);
+	/* loads through the task's BTF pointer: no helper call */
+	const u64 *name = (const u64 *)bpf_get_current_task_btf()->group_leader->comm;
+	((u64 *)comm)[0] = name[0];
+	((u64 *)comm)[1] = name[1];
 }
 
 static __always_inline bool process_is_traced(u32 pid)

@@ -124,7 +124,7 @@ struct tlstap_data_event {
 	tt_u8 function;	 /* enum tlstap_function */
 	tt_u8 direction; /* enum tlstap_direction */
 	tt_u8 pad;
-	tt_u64 timestamp_ns;  /* CLOCK_BOOTTIME when captured: the call's end (Go Write: start) */
+	tt_u64 timestamp_ns;  /* CLOCK_BOOTTIME when the bytes changed hands: a write's start, a read's end */
 	tt_u64 conn_id;	      /* library connection object (SSL*), reused after it is freed */
 	tt_u64 conn_uid;      /* this connection, unique on the host */
 	tt_u64 sock_id;	      /* kernel socket of the connection, 0 when not seen yet */
@@ -133,7 +133,7 @@ struct tlstap_data_event {
 	tt_u32 chunk_offset;  /* offset of data[0] within the call */
 	tt_u32 len;	      /* valid bytes in data[] */
 	tt_u32 pad2;
-	char comm[TLSTAP_COMM_LEN];
+	char comm[TLSTAP_COMM_LEN]; /* 8-byte aligned */
 	struct tlstap_conn_tuple conn;
 	/* followed by len bytes of payload, then slack the reader ignores */
 };

@@ -32,8 +32,7 @@ int BPF_KPROBE(gnutls_recv_record_enter, void *session, u64 type, void *data)
 	if ((u32)type == GNUTLS_APPLICATION_DATA) /* an enum: only esi is set */
 		return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS,
 				      TLSTAP_FN_GNUTLS_RECORD_RECV, TLSTAP_DIR_INGRESS);
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct tls_call *outer = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	struct tls_call *outer = current_call();
 	if (outer)
 		outer->nesting++;
 	return 0;

@@ -46,8 +46,11 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	/* a thread that dies inside a TLS call never returns from it */
-	if (bpf_map_delete_elem(&active_calls, &pid_tgid) == 0)
+	struct tls_call *call = current_call();
+	if (call) {
+		call->active = false;
 		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid);
+	}
 	if ((u32)pid_tgid == (u32)(pid_tgid >> 32))
 		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid);
 	return 0;

@@ -7,35 +7,37 @@
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
-static __always_inline bool is_tcp(struct trace_event_raw_sock_msg_length *ctx)
+/* BTF tracepoints: the program gets the tracepoint's own arguments, read
+ * directly, where a classic one first has the kernel build a trace record;
+ * these fire on every socket send and receive of the host. */
+static __always_inline bool is_tcp(const struct sock *sk)
 {
-	return ctx->protocol == IPPROTO_TCP && (ctx->family == AF_INET || ctx->family == AF_INET6);
+	u16 family = sk->__sk_common.skc_family;
+	return sk->sk_protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6);
 }
 
 /* The socket a TLS call in progress on this thread uses. */
-static __always_inline struct tls_call *
-note_socket_of_call(struct trace_event_raw_sock_msg_length *ctx)
+static __always_inline struct tls_call *note_socket_of_call(const struct sock *sk)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct tls_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	struct tls_call *call = current_call();
 	if (call)
-		call->sock_id = (u64)ctx->sk;
+		call->sock_id = (u64)sk;
 	return call;
 }
 
-SEC("tp/sock/sock_send_length")
-int sock_send(struct trace_event_raw_sock_msg_length *ctx)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 {
-	if (is_tcp(ctx) && !note_socket_of_call(ctx))
-		bind_unbound(bpf_get_current_pid_tgid(), (u64)ctx->sk);
+	if (is_tcp(sk) && !note_socket_of_call(sk))
+		bind_unbound(bpf_get_current_pid_tgid(), (u64)sk);
 	return 0;
 }
 
-SEC("tp/sock/sock_recv_length")
-int sock_recv(struct trace_event_raw_sock_msg_length *ctx)
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 {
-	if (is_tcp(ctx))
-		note_socket_of_call(ctx);
+	if (is_tcp(sk))
+		note_socket_of_call(sk);
 	return 0;
 }
 

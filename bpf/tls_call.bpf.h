@@ -7,33 +7,33 @@
 
 #include "conn.bpf.h"
 
-static __always_inline void record_call(u64 pid_tgid, const void *conn_id, const void *buf,
-					const void *len_ptr, u8 library, u8 function, u8 direction)
-{
-	struct tls_call call = {
-	    .conn_id = (u64)conn_id,
-	    .buf = (u64)buf,
-	    .len_ptr = (u64)len_ptr,
-	    .start_ns = bpf_ktime_get_boot_ns(),
-	    .library = library,
-	    .function = function,
-	    .direction = direction,
-	};
-	bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY);
-}
-
 static __always_inline int tls_call_enter(const void *conn_id, const void *buf, const void *len_ptr,
 					  u8 library, u8 function, u8 direction)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct tls_call *outer = bpf_map_lookup_elem(&active_calls, &pid_tgid);
-	if (outer) {
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tls_call *call = bpf_task_storage_get(&thread_calls, task, 0, 0);
+	if (call && call->active) {
 		/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call only */
-		outer->nesting++;
+		call->nesting++;
 		return 0;
 	}
-	if (process_is_traced(pid_tgid >> 32))
-		record_call(pid_tgid, conn_id, buf, len_ptr, library, function, direction);
+	if (!process_is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (!call) /* the thread's first traced call */
+		call = bpf_task_storage_get(&thread_calls, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call)
+		return 0; /* out of memory: the call goes unseen */
+	*call = (struct tls_call){
+	    .conn_id = (u64)conn_id,
+	    .buf = (u64)buf,
+	    .len_ptr = (u64)len_ptr,
+	    /* a write's bytes change hands when it starts; a read's are stamped at its return */
+	    .start_ns = direction == TLSTAP_DIR_EGRESS ? bpf_ktime_get_boot_ns() : 0,
+	    .library = library,
+	    .function = function,
+	    .direction = direction,
+	    .active = true,
+	};
 	return 0;
 }
 
@@ -44,11 +44,17 @@ struct emit_ctx {
 };
 
 /* Waking the consumer costs the traced thread an IPI or a context switch:
- * only wake it once a batch has accumulated; it also polls on a timer. */
-static __always_inline u64 wakeup_flags(void)
+ * wake it once per batch of bytes, when the ring's producer position crosses
+ * a multiple of the batch (it also polls on a timer). The producer position
+ * is this CPU's own recent write; the consumer position, which the consumer
+ * rewrites after each record, would cost a cache miss per event. Two CPUs
+ * reserving at once may both miss a crossing: the next crossing, or the
+ * timer, wakes the consumer then. */
+static __always_inline u64 wakeup_flags(u64 record_bytes)
 {
-	u64 pending = bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA);
-	return pending >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	u64 produced = bpf_ringbuf_query(&data_events, BPF_RB_PROD_POS);
+	return (produced & (wakeup_batch_bytes - 1)) < record_bytes ? BPF_RB_FORCE_WAKEUP
+								    : BPF_RB_NO_WAKEUP;
 }
 
 /* One reservation sized to the chunk (rounded up to a size class): the
@@ -74,7 +80,8 @@ static __always_inline long emit_sized(struct emit_ctx *ctx, u32 offset, u32 len
 		bpf_ringbuf_discard(e, 0);
 		return 0;
 	}
-	bpf_ringbuf_submit(e, wakeup_flags());
+	/* what the reservation took of the ring: an 8-byte header, rounded up to 8 */
+	bpf_ringbuf_submit(e, wakeup_flags((sizeof(*e) + capacity + 8 + 7) & ~7ULL));
 	return 0;
 }
 
@@ -136,6 +143,10 @@ static __always_inline void emit_plaintext(u64 pid_tgid, const struct plaintext 
 		    __sync_fetch_and_add(&conn->stream_offset[dir], ctx.total);
 		ctx.header.conn = conn->tuple;
 	}
+	if (ctx.total <= TLSTAP_CHUNK_MAX) {
+		emit_chunk(0, &ctx); /* the common case, without bpf_loop's indirect calls */
+		return;
+	}
 	u32 chunks = (ctx.total + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
 	bpf_loop(chunks, emit_chunk, &ctx, 0);
 }
@@ -144,14 +155,14 @@ static __always_inline void emit_plaintext(u64 pid_tgid, const struct plaintext 
  * moved, 0 on failure. */
 static __always_inline int tls_call_exit(long transferred, bool ex_success)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct tls_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	struct tls_call *call = current_call();
 	if (!call)
 		return 0;
 	if (call->nesting) {
 		call->nesting--;
 		return 0;
 	}
+	u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!call->sock_id)
 		remember_unbound(pid_tgid, call->conn_id);
 	if (call->len_ptr) {
@@ -172,15 +183,13 @@ static __always_inline int tls_call_exit(long transferred, bool ex_success)
 		    .library = call->library,
 		    .function = call->function,
 		    .direction = call->direction,
-		    /* A write's bytes are sent when it starts, a read's received when it returns.
-		     */
-		    .timestamp_ns = call->direction == TLSTAP_DIR_EGRESS ? call->start_ns : 0,
+		    .timestamp_ns = call->start_ns,
 		};
-		bpf_map_delete_elem(&active_calls, &pid_tgid);
+		call->active = false;
 		emit_plaintext(pid_tgid, &p);
 		return 0;
 	}
-	bpf_map_delete_elem(&active_calls, &pid_tgid);
+	call->active = false;
 	return 0;
 }
 

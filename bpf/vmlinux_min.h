@@ -33,7 +33,16 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_TASK_STORAGE = 29,
 	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+
+enum {
+	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
 };
 
 enum {
@@ -43,6 +52,7 @@ enum {
 
 enum {
 	BPF_RB_AVAIL_DATA = 0,
+	BPF_RB_PROD_POS = 3,
 };
 
 enum {
@@ -120,6 +130,7 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_protocol;
 };
 
 /* fd -> struct sock, for libraries whose connection object holds an fd (Go) */
