@@ -1,5 +1,6 @@
 #include "sink/json_sink.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -81,47 +82,110 @@ std::span<const std::byte> as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
 }
 
-// Names in lower case, as HTTP/2 sends them, so both versions read alike;
-// a repeated header becomes an array. Pseudo-headers have fields of their own.
-nlohmann::ordered_json headers_object(const proto::Headers& headers, bool show_secrets) {
-  nlohmann::ordered_json object = nlohmann::ordered_json::object();
-  for (const auto& header : headers) {
-    if (header.name.starts_with(':')) continue;
-    std::string name = header.name;
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string value = shown_header_value(name, header.value, show_secrets);
-    auto it = object.find(name);
-    if (it == object.end()) {
-      object[name] = value;
-    } else {
-      if (!it->is_array()) *it = nlohmann::ordered_json::array({*it});
-      it->push_back(value);
-    }
+// Writes one JSON object field by field into a line. On the agent's busiest
+// paths building a JSON tree first cost more than the rest of the agent
+// (perf record under bench/run.py's nginx). Keys are ours: never escaped.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  void key(std::string_view name) {
+    separate();
+    out_ += '"';
+    out_ += name;
+    out_ += "\":";
   }
-  return object;
+  // A member the traced process named (a header): its name is escaped too.
+  std::string& foreign_key(std::string_view name) {
+    separate();
+    append_json_string(out_, name);
+    out_ += ':';
+    return out_;
+  }
+  void string(std::string_view name, std::string_view value) {
+    key(name);
+    append_json_string(out_, value);
+  }
+  void number(std::string_view name, std::integral auto value) {
+    key(name);
+    fmt::format_to(std::back_inserter(out_), FMT_COMPILE("{}"), value);
+  }
+  void flag(std::string_view name) {
+    key(name);
+    out_ += "true";
+  }
+  std::string& raw(std::string_view name) {
+    key(name);
+    return out_;
+  }
+  void end() { out_ += '}'; }
+
+ private:
+  void separate() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+
+  std::string& out_;
+  bool first_ = true;
+};
+
+std::string lower_case(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower;
 }
 
-void put_message(nlohmann::ordered_json& j, std::string_view side, const proto::HttpMessage& m,
-                 bool show_secrets) {
-  std::string prefix(side);
-  j[prefix + "_headers"] = headers_object(m.headers, show_secrets);
-  if (!m.trailers.empty()) j[prefix + "_trailers"] = headers_object(m.trailers, show_secrets);
-  if (m.headers_unknown) j[prefix + "_headers_unknown"] = true;
-  j[prefix + "_body_len"] = m.body_length;
-  if (!m.body.empty() && m.body.size() < m.body_length) j[prefix + "_body_truncated"] = true;
+// Names in lower case, as HTTP/2 sends them, so both versions read alike;
+// a repeated header becomes an array, in the place of its first appearance.
+// Pseudo-headers have fields of their own.
+void append_headers(std::string& out, const proto::Headers& headers, bool show_secrets) {
+  std::vector<std::string> names;
+  names.reserve(headers.size());
+  for (const auto& header : headers) names.push_back(lower_case(header.name));
+  ObjectWriter object(out);
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers[i].name.starts_with(':') ||
+        std::find(names.begin(), names.begin() + i, names[i]) != names.begin() + i)
+      continue;  // a pseudo-header, or a name already written
+    auto value_of = [&](size_t at) { return shown_header_value(names[at], headers[at].value, show_secrets); };
+    size_t count = std::count(names.begin() + i, names.end(), names[i]);
+    std::string& line = object.foreign_key(names[i]);
+    if (count == 1) {
+      append_json_string(line, value_of(i));
+      continue;
+    }
+    line += '[';
+    for (size_t j = i, written = 0; j < headers.size(); ++j) {
+      if (names[j] != names[i]) continue;
+      if (written++) line += ',';
+      append_json_string(line, value_of(j));
+    }
+    line += ']';
+  }
+  object.end();
 }
 
-// The body goes behind the fields the serializer wrote (see append_json_ascii):
-// `line` is a JSON object without its closing brace.
-void append_body(std::string& line, std::string_view side, const proto::HttpMessage& m) {
+// The body as text when it is printable ASCII, else base64.
+void put_body(ObjectWriter& object, std::string_view side, const proto::HttpMessage& m) {
   if (m.body.empty()) return;
-  const size_t start = line.size();
-  fmt::format_to(std::back_inserter(line), R"(,"{}_body":)", side);
-  if (append_json_ascii(line, m.body)) return;
-  line.resize(start);
-  fmt::format_to(std::back_inserter(line), R"(,"{}_body_base64":")", side);
+  if (is_printable_text(as_bytes(m.body))) {
+    append_json_ascii(object.raw(fmt::format("{}_body", side)), m.body);
+    return;
+  }
+  std::string& line = object.raw(fmt::format("{}_body_base64", side));
+  line += '"';
   append_base64(line, as_bytes(m.body));
   line += '"';
+}
+
+void put_message(ObjectWriter& object, std::string_view side, const proto::HttpMessage& m,
+                 bool show_secrets) {
+  append_headers(object.raw(fmt::format("{}_headers", side)), m.headers, show_secrets);
+  if (!m.trailers.empty())
+    append_headers(object.raw(fmt::format("{}_trailers", side)), m.trailers, show_secrets);
+  if (m.headers_unknown) object.flag(fmt::format("{}_headers_unknown", side));
+  object.number(fmt::format("{}_body_len", side), m.body_length);
+  if (!m.body.empty() && m.body.size() < m.body_length) object.flag(fmt::format("{}_body_truncated", side));
 }
 
 nlohmann::ordered_json grpc_messages(const std::vector<proto::GrpcMessage>& messages) {
@@ -155,91 +219,117 @@ std::string dump(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-}  // namespace
-
-std::string format_json_exchange(const ExchangeRecord& r, bool show_secrets) {
+void append_json_exchange(std::string& line, const ExchangeRecord& r, bool show_secrets) {
   const proto::HttpExchange& x = r.exchange;
   const ConnectionIdentity& c = r.connection;
-  nlohmann::ordered_json j;
-  j["type"] = "http";
-  j["ts"] = x.start_ns();
-  j["version"] = x.version;
-  j["pid"] = c.pid;
-  j["comm"] = c.comm;
-  j["exe"] = c.exe;
-  j["library"] = to_string(c.library);
-  j["local"] = format_endpoint(c.local);
-  j["remote"] = format_endpoint(c.remote);
-  j["role"] = to_string(c.role);
-  j["conn_id"] = c.conn_uid;
-  if (x.version == "2") j["stream_id"] = x.stream_id;
+  ObjectWriter j(line);
+  j.string("type", "http");
+  j.number("ts", x.start_ns());
+  j.string("version", x.version);
+  j.number("pid", c.pid);
+  j.string("comm", c.comm);
+  j.string("exe", c.exe);
+  j.string("library", to_string(c.library));
+  j.string("local", format_endpoint(c.local));
+  j.string("remote", format_endpoint(c.remote));
+  j.string("role", to_string(c.role));
+  j.number("conn_id", c.conn_uid);
+  if (x.version == "2") j.number("stream_id", x.stream_id);
   if (x.request) {
-    j["method"] = x.request->method;
-    j["authority"] = x.request->authority;
-    j["path"] = x.request->target;
+    j.string("method", x.request->method);
+    j.string("authority", x.request->authority);
+    j.string("path", x.request->target);
   }
-  if (x.response) j["status"] = x.response->status;
+  if (x.response) j.number("status", x.response->status);
   if (x.request) put_message(j, "request", *x.request, show_secrets);
   if (x.response) put_message(j, "response", *x.response, show_secrets);
-  if (x.request && x.response) j["latency_ns"] = x.latency_ns();
-  if (!x.request) j["request_unseen"] = true;
-  if (x.incomplete) j["incomplete"] = true;
-  if (x.reset_code) j["reset_code"] = *x.reset_code;
-  if (x.switched_protocols) j["switched_protocols"] = true;
-  if (x.grpc) j["grpc"] = grpc_object(*x.grpc);
-  std::string line = dump(j);
-  line.pop_back();  // the closing brace
-  if (x.request) append_body(line, "request", *x.request);
-  if (x.response) append_body(line, "response", *x.response);
-  line += '}';
-  return line;
+  if (x.request && x.response) j.number("latency_ns", x.latency_ns());
+  if (!x.request) j.flag("request_unseen");
+  if (x.incomplete) j.flag("incomplete");
+  if (x.reset_code) j.number("reset_code", *x.reset_code);
+  if (x.switched_protocols) j.flag("switched_protocols");
+  if (x.grpc) j.raw("grpc") += dump(grpc_object(*x.grpc));
+  if (x.request) put_body(j, "request", *x.request);
+  if (x.response) put_body(j, "response", *x.response);
+  j.end();
 }
 
-std::string format_json_record(const DataRecord& r) {
-  // One line per chunk, the agent's busiest path: written straight, without a
-  // JSON tree; only comm and exe (whatever the process is called) may need the
-  // serializer. The base64 payload, most of the line, never needs escaping.
+// One line per chunk, the agent's busiest path, in as few appends as it
+// takes; only comm and exe (whatever the process is called) may need
+// escaping. The base64 payload, most of the line, never does.
+void append_json_record(std::string& line, const DataRecord& r) {
   const DataEvent& e = r.event;
-  std::string line;
-  line.reserve(384 + 4 * (e.payload.size() + 2) / 3);
+  line.reserve(line.size() + 384 + 4 * (e.payload.size() + 2) / 3);
   auto out = std::back_inserter(line);
-  fmt::format_to(out, R"({{"type":"data","ts":{},"pid":{},"tid":{},"comm":)", r.wall_time_ns, e.pid, e.tid);
+  fmt::format_to(out, FMT_COMPILE(R"({{"type":"data","ts":{},"pid":{},"tid":{},"comm":)"), r.wall_time_ns,
+                 e.pid, e.tid);
   append_json_string(line, e.comm);
   line += R"(,"exe":)";
   append_json_string(line, r.exe);
   fmt::format_to(out,
-                 R"(,"library":"{}","function":"{}","direction":"{}","local":"{}","remote":"{}","role":"{}",)"
-                 R"("conn_id":{},"stream_offset":{})",
+                 FMT_COMPILE(R"(,"library":"{}","function":"{}","direction":"{}","local":"{}","remote":"{}",)"
+                             R"("role":"{}","conn_id":{},"stream_offset":{})"),
                  to_string(e.library), to_string(e.function), to_string(e.direction),
                  format_endpoint(e.local), format_endpoint(e.remote), to_string(r.role), e.conn_uid,
                  e.stream_offset);
-  if (r.gap_before) fmt::format_to(out, R"(,"gap_before":{})", r.gap_before);
+  if (r.gap_before) fmt::format_to(out, FMT_COMPILE(R"(,"gap_before":{})"), r.gap_before);
   if (r.opened_before_capture) line += R"(,"opened_before_capture":true)";
-  fmt::format_to(out, R"(,"call_len":{},"len":{},"data":")", e.call_len, e.payload.size());
+  fmt::format_to(out, FMT_COMPILE(R"(,"call_len":{},"len":{},"data":")"), e.call_len, e.payload.size());
   append_base64(line, e.payload);
   line += "\"}";
+}
+
+void append_json_close(std::string& line, const CloseRecord& r) {
+  ObjectWriter j(line);
+  j.string("type", "close");
+  j.number("ts", r.wall_time_ns);
+  j.number("pid", r.pid);
+  j.number("conn_id", r.conn_uid);
+  j.end();
+}
+
+}  // namespace
+
+std::string format_json_exchange(const ExchangeRecord& r, bool show_secrets) {
+  std::string line;
+  append_json_exchange(line, r, show_secrets);
+  return line;
+}
+
+std::string format_json_record(const DataRecord& r) {
+  std::string line;
+  append_json_record(line, r);
   return line;
 }
 
 std::string format_json_close(const CloseRecord& r) {
-  return dump(nlohmann::ordered_json{
-      {"type", "close"}, {"ts", r.wall_time_ns}, {"pid", r.pid}, {"conn_id", r.conn_uid}});
+  std::string line;
+  append_json_close(line, r);
+  return line;
 }
 
+// Lines are built in one buffer that keeps its capacity: no allocation per line.
 void JsonSink::write_close(const CloseRecord& record) {
-  out_.write(format_json_close(record) + '\n');
+  line_.clear();
+  append_json_close(line_, record);
+  emit_line();
 }
 
 void JsonSink::write_exchange(const ExchangeRecord& record) {
-  std::string line = format_json_exchange(record, show_secrets_);
-  line += '\n';
-  out_.write(line);
+  line_.clear();
+  append_json_exchange(line_, record, show_secrets_);
+  emit_line();
 }
 
 void JsonSink::write(const DataRecord& record) {
-  std::string line = format_json_record(record);
-  line += '\n';
-  out_.write(line);
+  line_.clear();
+  append_json_record(line_, record);
+  emit_line();
+}
+
+void JsonSink::emit_line() {
+  line_ += '\n';
+  out_.write(line_);
 }
 
 }  // namespace tlstap

@@ -23,8 +23,11 @@ class JsonSink : public Sink {
   void flush() override { out_.flush(); }
 
  private:
+  void emit_line();
+
   Output& out_;
   bool show_secrets_;
+  std::string line_;
 };
 
 }  // namespace tlstap

@@ -87,6 +87,18 @@ TEST(FormatJsonExchange, Http1EveryFieldWithSecretsMasked) {
       << j.dump(2);
 }
 
+// Names and values are whatever the process sent: escaped, grouped in the
+// place of their first appearance whatever their case, never breaking the line.
+TEST(FormatJsonExchange, HeaderNamesEscapedAndRepeatsGroupedAcrossCase) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  x.request->headers = {
+      {"X-\"Odd\\", "v\"1"}, {"Via", "a"}, {"x-\"odd\\", "v2\n"}, {"VIA", "b"}, {"Via", "c"}};
+  std::string line = format_json_exchange({x, c}, false);
+  nlohmann::ordered_json headers = nlohmann::ordered_json::parse(line)["request_headers"];
+  EXPECT_EQ(headers.dump(), R"({"x-\"odd\\":["v\"1","v2\n"],"via":["a","b","c"]})");
+}
+
 TEST(FormatJsonExchange, ShowSecretsOnRequest) {
   ConnectionIdentity c = sample_connection();
   proto::HttpExchange x = sample_http1_exchange();
