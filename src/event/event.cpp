@@ -1,6 +1,7 @@
 #include "event/event.h"
 
 #include <arpa/inet.h>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <sys/socket.h>
 
@@ -193,6 +194,12 @@ std::string_view to_string(TlsFunction f) {
 }
 
 std::string format_endpoint(const Endpoint& e) {
+  // IPv4 directly: glibc's inet_ntop formats it with sprintf, a tenth of the
+  // agent's time per JSON line.
+  if (e.family == AF_INET) {
+    const auto& a = e.address;
+    return fmt::format(FMT_COMPILE("{}.{}.{}.{}:{}"), a[0], a[1], a[2], a[3], e.port);
+  }
   char text[INET6_ADDRSTRLEN] = {};
   if (e.family == 0 || !inet_ntop(e.family, e.address.data(), text, sizeof(text))) return {};
   return e.family == AF_INET6 ? fmt::format("[{}]:{}", text, e.port) : fmt::format("{}:{}", text, e.port);

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -33,7 +34,12 @@ bool append_json_ascii(std::string& out, std::string_view text) {
   const size_t start = out.size();
   out.reserve(start + text.size() + 2);
   out.push_back('"');
-  auto plain = [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; };
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+    return plain;
+  }();
+  auto plain = [](char c) { return kPlain[static_cast<unsigned char>(c)]; };
   for (size_t i = 0; i < text.size();) {
     size_t run = i;
     while (run < text.size() && plain(text[run])) ++run;

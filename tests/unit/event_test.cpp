@@ -158,6 +158,7 @@ TEST(DecodeDataEvent, V4MappedAddressesBecomeIpv4) {
   EXPECT_EQ(e.remote, ipv4_endpoint("192.168.7.9", 50123));
   EXPECT_EQ(format_endpoint(e.local), "127.0.0.1:443");
   EXPECT_EQ(format_endpoint(e.remote), "192.168.7.9:50123");
+  EXPECT_EQ(format_endpoint(ipv4_endpoint("255.0.10.255", 65535)), "255.0.10.255:65535");
 }
 
 TEST(DecodeDataEvent, UnknownFamilyMeansNoEndpoint) {
