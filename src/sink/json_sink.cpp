@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
@@ -123,6 +122,17 @@ class ObjectWriter {
     key(name);
     return out_;
   }
+  // A member whose value `write` may decline to write (returns false): it
+  // then leaves no trace.
+  bool try_member(std::string_view name, auto write) {
+    const size_t before = out_.size();
+    const bool first = first_;
+    key(name);
+    if (write(out_)) return true;
+    out_.resize(before);
+    first_ = first;
+    return false;
+  }
   void end() { out_ += '}'; }
 
  private:
@@ -137,7 +147,9 @@ class ObjectWriter {
 
 std::string lower_case(std::string_view text) {
   std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  // ASCII only, without std::tolower's locale lookup per character
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; });
   return lower;
 }
 
@@ -174,10 +186,8 @@ void append_headers(std::string& out, const proto::Headers& headers, bool show_s
 // The body as text when it is printable ASCII, else base64.
 void put_body(ObjectWriter& object, std::string_view side, const proto::HttpMessage& m) {
   if (m.body.empty()) return;
-  if (is_printable_text(as_bytes(m.body))) {
-    append_json_ascii(object.raw(fmt::format("{}_body", side)), m.body);
-    return;
-  }
+  auto as_text = [&](std::string& line) { return append_json_ascii(line, m.body); };
+  if (object.try_member(fmt::format("{}_body", side), as_text)) return;
   std::string& line = object.raw(fmt::format("{}_body_base64", side));
   line += '"';
   append_base64(line, as_bytes(m.body));
