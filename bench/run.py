@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -322,6 +323,79 @@ def bench_pingpong_c_probes(bench):
                       comm="no-such-comm")
 
 
+TRACEFS = "/sys/kernel/tracing"
+SITE_RE = re.compile(r"^\S+( uretprobe)? at file offset (0x[0-9a-f]+): ")
+
+
+class KernelProbes:
+    """The kernel's own uprobes (uretprobes for tlstap's return sites) at the
+    sites tlstap chose, defined in tracefs and enabled in a private tracefs
+    instance: no BPF program runs, each hit records a trace event. What is
+    left of tlstap's cost is the floor it stands on. Removed on exit."""
+    GROUP = "tlstap_floor"
+
+    def __init__(self, library, sites):
+        self.library, self.sites = library, sites  # sites: [(offset, is_return)]
+        self.instance = os.path.join(TRACEFS, "instances", self.GROUP)
+
+    def _define(self, line):
+        # os.open: Python's append mode seeks to the end, which tracefs refuses
+        fd = os.open(os.path.join(TRACEFS, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def __enter__(self):
+        os.mkdir(self.instance)
+        try:
+            for n, (offset, is_return) in enumerate(self.sites):
+                self._define(f"{'r' if is_return else 'p'}:{self.GROUP}/site{n} {self.library}:{offset:#x}")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def enable(self, on):
+        with open(os.path.join(self.instance, "events", self.GROUP, "enable"), "w") as f:
+            f.write("1" if on else "0")
+
+    def __exit__(self, *_):
+        for n in range(len(self.sites)):
+            try:
+                self._define(f"-:{self.GROUP}/site{n}")
+            except OSError:
+                pass  # never defined
+        os.rmdir(self.instance)
+
+
+def bench_pingpong_c_floor(bench):
+    """pingpong-c with the kernel's own uprobes on the sites tlstap picks
+    (learnt from a verbose tlstap's start-up log) instead of tlstap."""
+    binary = os.path.join(bench.build, "bench", "tls_pingpong")
+    library = linked_library(binary, "libssl.so")
+    tap = bench.tlstap("--comm", "tls_pingpong", verbose=True)
+    tap.stop()
+    os.remove(tap.output)
+    notes = probe_sites(tap.stderr(), library)
+    sites = [(int(m[2], 16), bool(m[1])) for m in map(SITE_RE.match, notes) if m]
+    if not sites:
+        raise RuntimeError(f"tlstap's log names no probe site on {library}")
+    result = Result("ping-pong, libssl, kernel uprobes on the same sites", "ns/round trip", False, per_call=True,
+                    notes=[f"{len(sites)} tracefs probes on {library}: the sites of the pingpong-c notes"])
+    trips = bench.settings.round_trips
+    with KernelProbes(library, sites) as probes:
+        def once(traced):
+            probes.enable(traced)
+            try:
+                out = subprocess.run(["taskset", "-c", "0", binary, bench.cert, bench.key, str(trips)],
+                                     check=True, capture_output=True, text=True, timeout=600).stdout
+            finally:
+                probes.enable(False)
+            return Trial(float(out), Completeness(0, 0, 0, 0) if traced else None)
+        return bench.interleave(result, once)
+
+
 def bench_pingpong_boringssl(bench):
     """tls_pingpong.c built against Debian's BoringSSL (android-libboringssl-dev)."""
     return pingpong_c(bench, "ping-pong 1 KiB, BoringSSL (C)", "tls_pp_boring", "libssl.so")
@@ -420,6 +494,7 @@ BENCHMARKS = {
     "nginx": bench_nginx,
     "pingpong-c": bench_pingpong_c,
     "pingpong-c-probes": bench_pingpong_c_probes,
+    "pingpong-c-floor": bench_pingpong_c_floor,
     "pingpong-go": bench_pingpong_go,
     "pingpong-boringssl": bench_pingpong_boringssl,
     "pingpong-gnutls": bench_pingpong_gnutls,
@@ -456,6 +531,20 @@ def completeness_text(trials):
     return f"{min(fractions) * 100:.1f}% min, {accounted}"
 
 
+def agent_cpu_text(agents):
+    if not agents[0] or not agents[0].captured_bytes:
+        return "-"  # no tlstap (kernel probes alone), or nothing captured
+    return f"{Spread.of([a.cpu_per_gb for a in agents]).median:.1f}"
+
+
+def agent_memory_text(agents):
+    if not agents[0]:
+        return "-"
+    return " / ".join(f"{value / 2**20:.0f}" for value in (Spread.of([a.rss_bytes for a in agents]).median,
+                                                          Spread.of([a.anon_bytes for a in agents]).median,
+                                                          max(a.hwm_bytes for a in agents)))
+
+
 def table_rows(results):
     header = ["benchmark", "baseline", "traced", "ratio [min..max]", "added/call ns", "complete", "agent CPU s/GB",
               "agent RSS/anon/peak MiB"]
@@ -468,10 +557,8 @@ def table_rows(results):
             spread_text(Spread.of(r.ratios()), 2),
             spread_text(Spread.of(r.added_ns_per_call()), 0) if r.per_call else "-",
             completeness_text(r.traced),
-            f"{Spread.of([a.cpu_per_gb for a in agents]).median:.1f}" if agents[0].captured_bytes else "-",
-            " / ".join(f"{value / 2**20:.0f}" for value in (Spread.of([a.rss_bytes for a in agents]).median,
-                                                           Spread.of([a.anon_bytes for a in agents]).median,
-                                                           max(a.hwm_bytes for a in agents))),
+            agent_cpu_text(agents),
+            agent_memory_text(agents),
         ])
     return rows
 
@@ -487,6 +574,8 @@ def print_table(results, out=sys.stdout):
     for r in results:
         for i, trial in enumerate(r.traced, 1):
             agent = trial.agent
+            if not agent:
+                continue  # no tlstap in this benchmark
             print(f"{r.name}, traced run {i}: {trial.completeness.describe()}; tlstap {agent.cpu_seconds:.2f} s CPU "
                   f"for {agent.captured_bytes / 1e6:.1f} MB in {agent.events} events"
                   + (f"; {trial.note}" if trial.note else ""), file=out)
