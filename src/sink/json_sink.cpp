@@ -2,7 +2,6 @@
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
@@ -10,20 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/grpc/protobuf_decode.h"
+#include "sink/base64.h"
 #include "sink/secrets.h"
 #include "sink/text_sink.h"
 
 namespace tlstap {
 namespace {
-
-void append_base64(std::string& out, std::span<const std::byte> bytes) {
-  size_t at = out.size();
-  out.resize(at + 4 * ((bytes.size() + 2) / 3) + 1);
-  int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
-                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(at + n);
-}
 
 // Appends `text` as a JSON string when it is printable ASCII (as
 // is_printable_text has it), escaping as it goes; false, `out` unchanged,
