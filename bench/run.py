@@ -593,6 +593,27 @@ def result_json(result):
     return {**dataclasses.asdict(result), **summary}
 
 
+FLOOR_KINDS = {  # uprobe_floor's lines, in the order printed
+    "syscall": "a system call",
+    "uprobe_push": "uprobe on push (emulated)",
+    "uprobe_nop5": "on a 5-byte nop",
+    "uprobe_sub_rsp": "on sub rsp (single-stepped)",
+    "uretprobe_push": "uretprobe",
+}
+
+
+def machine_floor(build):
+    """What this machine charges per kernel entry and per uprobe hit, without
+    tlstap (bench/uprobe_floor.c): the scale every figure of the table stands on."""
+    binary = os.path.join(build, "bench", "uprobe_floor")
+    if not os.path.exists(binary):
+        return "not measured (bench/uprobe_floor is built on x86-64 only)"
+    run = subprocess.run([binary, "5000"], capture_output=True, text=True, timeout=120)
+    figures = dict(line.split() for line in run.stdout.splitlines())
+    text = ", ".join(f"{label} {int(figures[k]) / 1000:.2f} us" for k, label in FLOOR_KINDS.items() if k in figures)
+    return text + (f" ({run.stderr.strip()})" if run.returncode else "")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", required=True, help="build directory holding tlstap and bench/")
@@ -614,6 +635,7 @@ def main():
 
     started = time.monotonic()
     load_before = os.getloadavg()[0]
+    floor = machine_floor(build)
     results = []
     with Processes() as procs, tempfile.TemporaryDirectory(prefix="tlstap-bench-") as tmp:
         bench = Bench(build, tmp, procs, settings)
@@ -623,11 +645,12 @@ def main():
     print(f"[{time.monotonic() - started:5.0f} s] done: {settings}", file=sys.stderr)
     machine = (f"{os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs, "
                f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
-    print(f"machine: {machine}\n")
+    print(f"machine: {machine}")
+    print(f"per event on this machine: {floor}\n")
     print_table(results)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "settings": dataclasses.asdict(settings),
+            json.dump({"machine": machine, "floor": floor, "settings": dataclasses.asdict(settings),
                        "results": [result_json(r) for r in results]}, f, indent=1)
     complete = all(t.completeness.complete for r in results for t in r.traced)
     return 0 if complete else 1

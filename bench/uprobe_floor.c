@@ -1,0 +1,157 @@
+/* What this machine charges a traced thread, per event, before tlstap runs any
+ * code: a system call, and a uprobe (counting perf event, no BPF, no trace
+ * record) on each kind of first instruction tlstap meets. The ratios between
+ * machines differ by an order of magnitude (a KVM guest traps an emulated
+ * uprobe in ~0.4 us; a paravirtualized guest whose every kernel entry switches
+ * page tables through the hypervisor takes several us), so bench/run.py prints
+ * these figures beside its table.
+ *
+ *   uprobe_floor [CALLS]   prints one line per kind: "kind ns_per_call"
+ *
+ * Run as root (perf_event_open on a uprobe). x86-64 only. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Each function starts with the instruction its name says, then returns n+1. */
+long first_push(long n);
+long first_nop5(long n);
+long first_sub_rsp(long n);
+long plain_return(long n);
+__asm__(".text\n"
+	".globl first_push\n.type first_push,@function\nfirst_push:\n"
+	"  push %rbx\n  lea 1(%rdi),%rax\n  pop %rbx\n  ret\n"
+	/* nopl 0x0(%rax,%rax,1), spelled out: assemblers shorten it */
+	".globl first_nop5\n.type first_nop5,@function\nfirst_nop5:\n"
+	"  .byte 0x0f,0x1f,0x44,0x00,0x00\n  lea 1(%rdi),%rax\n  ret\n"
+	".globl first_sub_rsp\n.type first_sub_rsp,@function\nfirst_sub_rsp:\n"
+	"  sub $8,%rsp\n  lea 1(%rdi),%rax\n  add $8,%rsp\n  ret\n"
+	".globl plain_return\n.type plain_return,@function\nplain_return:\n"
+	"  push %rbx\n  lea 1(%rdi),%rax\n  pop %rbx\n  ret\n");
+
+typedef long (*function)(long);
+
+static double now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static double time_calls(function f, long calls)
+{
+	volatile long sink = 0;
+	double start = now_ns();
+	for (long i = 0; i < calls; i++)
+		sink += f(i);
+	return (now_ns() - start) / calls;
+}
+
+static long getppid_syscall(long n)
+{
+	return syscall(SYS_getppid) + n;
+}
+
+static int read_sysfs_int(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int value = -1;
+	if (f) {
+		if (fscanf(f, "%d", &value) != 1)
+			value = -1;
+		fclose(f);
+	}
+	return value;
+}
+
+/* The file offset of `f` in this executable: its address minus where the
+ * executable's first mapping starts (a position-independent executable's
+ * text is at file offset == vaddr - load base). */
+static uint64_t file_offset_of(function f)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[512], self[256];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	uint64_t base = 0;
+	if (!maps || n < 0)
+		return 0;
+	self[n] = 0;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long start, end, offset;
+		if (sscanf(line, "%lx-%lx %*s %lx", &start, &end, &offset) == 3 && strstr(line, self)) {
+			base = start - offset;
+			break;
+		}
+	}
+	fclose(maps);
+	return (uint64_t)(uintptr_t)f - base;
+}
+
+/* A counting uprobe (or uretprobe) on `f` in this process. */
+static int open_uprobe(function f, int is_return)
+{
+	static char self[256];
+	int type = read_sysfs_int("/sys/bus/event_source/devices/uprobe/type");
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (type < 0 || n < 0)
+		return -1;
+	self[n] = 0;
+	struct perf_event_attr attr = {
+	    .type = (uint32_t)type,
+	    .size = sizeof(attr),
+	    .config = is_return ? 1 : 0, /* format/retprobe: config:0 */
+	    .config1 = (uint64_t)(uintptr_t)self,
+	    .config2 = file_offset_of(f),
+	    .disabled = 1,
+	};
+	return (int)syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1, -1, 0);
+}
+
+static void report(const char *kind, double ns)
+{
+	printf("%s %.0f\n", kind, ns);
+	fflush(stdout);
+}
+
+static int probe_and_time(const char *kind, function f, int is_return, long calls)
+{
+	int fd = open_uprobe(f, is_return);
+	if (fd < 0) {
+		fprintf(stderr, "uprobe_floor: perf_event_open(uprobe on %s): %s\n", kind, strerror(errno));
+		return 1;
+	}
+	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+	time_calls(f, 100); /* the first hit is where the kernel optimizes a nop5 */
+	double ns = time_calls(f, calls);
+	uint64_t hits = 0;
+	if (read(fd, &hits, sizeof(hits)) != sizeof(hits) || hits < (uint64_t)calls) {
+		fprintf(stderr, "uprobe_floor: the probe on %s fired %llu times for %ld calls\n", kind,
+			(unsigned long long)hits, calls);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	report(kind, ns);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	long calls = argc > 1 ? atol(argv[1]) : 20000;
+	int failed = 0;
+	report("call", time_calls(plain_return, calls * 10));
+	report("syscall", time_calls(getppid_syscall, calls));
+	failed |= probe_and_time("uprobe_push", first_push, 0, calls);
+	failed |= probe_and_time("uprobe_nop5", first_nop5, 0, calls);
+	failed |= probe_and_time("uprobe_sub_rsp", first_sub_rsp, 0, calls);
+	failed |= probe_and_time("uretprobe_push", plain_return, 1, calls);
+	return failed;
+}
