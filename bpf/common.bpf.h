@@ -18,6 +18,8 @@
 /* Filters, set by user space before load. */
 const volatile bool filter_by_pid __weak = false;
 const volatile bool filter_by_comm __weak = false;
+/* Entries of cgroup_filter in use; 0: no cgroup filter. */
+const volatile __u32 cgroup_filter_count __weak = 0;
 /* Bytes produced between wake-ups of the consumer, a power of two (it also polls on a timer). */
 const volatile __u64 wakeup_batch_bytes __weak = 256 << 10;
 
@@ -46,6 +48,15 @@ struct {
 	__type(key, u32);
 	__type(value, u8);
 } pid_filter SEC(".maps") __weak;
+
+/* --cgroup: cgroup v2 directories (their fds, held by the map); a process in
+ * one of them or below is traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, TLSTAP_CGROUP_FILTER_MAX);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, sizeof(u32));
+} cgroup_filter SEC(".maps") __weak;
 
 struct comm_key {
 	char comm[TLSTAP_COMM_LEN];
@@ -118,8 +129,20 @@ static __always_inline void get_process_comm(char comm[TLSTAP_COMM_LEN])
 	((u64 *)comm)[1] = name[1];
 }
 
+static __always_inline bool in_filtered_cgroup(void)
+{
+	for (u32 i = 0; i < TLSTAP_CGROUP_FILTER_MAX && i < cgroup_filter_count; i++)
+		if (bpf_current_task_under_cgroup(&cgroup_filter, i) == 1)
+			return true;
+	return false;
+}
+
+/* --cgroup confines every other filter to those cgroups; --pid and --comm
+ * each add the processes they name. */
 static __always_inline bool process_is_traced(u32 pid)
 {
+	if (cgroup_filter_count && !in_filtered_cgroup())
+		return false;
 	if (filter_by_pid && bpf_map_lookup_elem(&pid_filter, &pid))
 		return true;
 	if (filter_by_comm) {

@@ -16,6 +16,7 @@
 #include "common/proc.h"
 #include "conn/connection_table.h"
 #include "conn/listening_ports.h"
+#include "discovery/cgroup_path.h"
 #include "discovery/process_table.h"
 #include "discovery/target_attacher.h"
 #include "event/event.h"
@@ -72,6 +73,18 @@ bool drops_grew(const DropCounters& now, const DropCounters& before) {
   for (int reason = 0; reason < TLSTAP_DROP_REASON_MAX; ++reason)
     if (now[reason].events != before[reason].events) return true;
   return false;
+}
+
+// --cgroup's directories, checked before anything is opened.
+Result<std::vector<std::string>> resolve_cgroups(const std::vector<std::string>& given) {
+  std::vector<std::string> directories;
+  for (const auto& name : given) {
+    auto directory = resolve_cgroup(name);
+    if (!directory) return directory.error();
+    log::info("--cgroup {}: capturing processes in {} and below", name, *directory);
+    directories.push_back(std::move(*directory));
+  }
+  return directories;
 }
 
 // Everything the event handlers need, alive for the whole capture.
@@ -196,6 +209,11 @@ class CaptureSession {
 
 int run_capture(const Options& options) {
   log::level = options.verbose ? log::Level::verbose : options.quiet ? log::Level::quiet : log::Level::normal;
+  auto cgroups = resolve_cgroups(options.cgroups);
+  if (!cgroups) {
+    fmt::print(stderr, "tlstap: error: {}\n", cgroups.error().message);
+    return kExitUsage;
+  }
   auto features = probe_kernel_features();
   if (!features) {
     fmt::print(stderr, "tlstap: error: cannot start: {}\n", features.error().message);
@@ -214,7 +232,7 @@ int run_capture(const Options& options) {
   if (!options.verbose)  // verbose keeps libbpf's own printer: verifier logs
     libbpf_set_print([](libbpf_print_level, const char*, va_list) { return 0; });
 
-  TracerConfig config{options.pids, options.comms, options.buffer_mib << 20};
+  TracerConfig config{options.pids, options.comms, std::move(*cgroups), options.buffer_mib << 20};
   auto tracer = Tracer::load(config, *features);
   if (!tracer) {
     fmt::print(stderr, "tlstap: error: {}\n", tracer.error().message);

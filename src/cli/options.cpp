@@ -1,10 +1,16 @@
 #include "cli/options.h"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <map>
 
 #include "version.h"
+
+extern "C" {
+#include "events.h"
+}
 
 namespace tlstap {
 
@@ -19,6 +25,10 @@ Result<Options> parse_options(int argc, const char* const* argv) {
                    ? std::string("command names are 1 to 15 characters (the kernel's limit)")
                    : std::string();
       });
+  app.add_option("--cgroup", options.cgroups,
+                 "Only capture processes in this cgroup (v2) or below it, e.g. a container's or a pod's: "
+                 "a directory under /sys/fs/cgroup or a path as /proc/PID/cgroup shows it (repeatable; "
+                 "--pid and --comm then choose within these cgroups)");
   const std::map<std::string, OutputFormat> formats{{"text", OutputFormat::text},
                                                     {"json", OutputFormat::json}};
   app.add_option("-f,--format", options.format, "Output format: text or json (one object per line)")
@@ -73,6 +83,8 @@ Result<Options> parse_options(int argc, const char* const* argv) {
     options.data_events = std::find(events.begin(), events.end(), "data") != events.end();
     options.http_events = std::find(events.begin(), events.end(), "http") != events.end();
   }
+  if (options.cgroups.size() > TLSTAP_CGROUP_FILTER_MAX)
+    return Error{fmt::format("at most {} --cgroup filters", TLSTAP_CGROUP_FILTER_MAX)};
   if (options.verbose && options.quiet) return Error{"--verbose and --quiet exclude each other"};
   if ((options.rotate_mib || options.keep_files) && (options.pcap_path.empty() || options.pcap_path == "-"))
     return Error{"-C and -W rotate pcapng files: they need -w FILE"};

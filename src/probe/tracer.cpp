@@ -1,6 +1,7 @@
 #include "probe/tracer.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "tlstap.skel.h"
 
 namespace tlstap {
@@ -87,6 +89,15 @@ Result<void> fill_filters(tlstap_bpf* skel, const TracerConfig& config) {
     if (bpf_map__update_elem(skel->maps.comm_filter, key, sizeof(key), &yes, sizeof(yes), BPF_ANY) != 0)
       return Error::from_errno("comm filter");
   }
+  // The map keeps its own reference to each cgroup: the fd is needed only to name it.
+  for (uint32_t index = 0; index < config.cgroups.size(); ++index) {
+    const std::string& path = config.cgroups[index];
+    UniqueFd directory(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory.valid()) return Error::from_errno(fmt::format("--cgroup {}", path));
+    int fd = directory.get();
+    if (bpf_map__update_elem(skel->maps.cgroup_filter, &index, sizeof(index), &fd, sizeof(fd), BPF_ANY) != 0)
+      return Error::from_errno(fmt::format("--cgroup {}: cgroup filter", path));
+  }
   return {};
 }
 
@@ -111,6 +122,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   if (!config.pids.empty() && config.comms.empty())
     tracer.uprobe_pids_.assign(config.pids.begin(), config.pids.end());
   skel->rodata->filter_by_comm = !config.comms.empty();
+  skel->rodata->cgroup_filter_count = static_cast<uint32_t>(config.cgroups.size());
   // Ring sizes must be a power of two multiple of the page size.
   uint32_t ring = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   while (ring < config.data_ring_bytes) ring <<= 1;

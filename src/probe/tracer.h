@@ -49,8 +49,9 @@ enum class UprobeProgram {
 };
 
 struct TracerConfig {
-  std::vector<uint32_t> pids;      // empty: every process
-  std::vector<std::string> comms;  // empty: every command name
+  std::vector<uint32_t> pids;        // empty: every process
+  std::vector<std::string> comms;    // empty: every command name
+  std::vector<std::string> cgroups;  // cgroup v2 directories; empty: every cgroup
   uint32_t data_ring_bytes = 32u << 20;
 };
 

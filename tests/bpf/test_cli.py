@@ -40,6 +40,9 @@ def test_not_root_exits_3(procs, tmp_path):
     pytest.param(["--pid", "abc"], "abc", id="pid-not-a-number"),
     pytest.param(["--comm", "a-name-of-16-chr"], "15 characters", id="comm-too-long"),
     pytest.param(["--verbose", "--quiet"], "exclude", id="verbose-and-quiet"),
+    pytest.param(["--cgroup", "/no/such/cgroup"], "not a cgroup v2 directory", id="cgroup-missing"),
+    pytest.param(["--cgroup", "/tmp"], "not a cgroup v2 directory", id="cgroup-not-a-cgroup"),
+    pytest.param(["--cgroup=/"] * 17, "at most 16", id="cgroup-too-many"),
 ])
 def test_usage_errors_exit_2(procs, tmp_path, args, complaint):
     output = tmp_path / "never.json"

@@ -1,5 +1,6 @@
-"""--pid and --comm: traffic of other processes is not reported, the chosen
-process's traffic is, whole."""
+"""--pid, --comm and --cgroup: traffic of other processes is not reported, the
+chosen process's traffic is, whole."""
+import os
 import re
 
 from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, go, http_post, pattern,
@@ -57,6 +58,67 @@ def test_comm_filter(procs, tlstap, server, cert, tmp_path):
     assert_connection(capture.connection(curl.pid), comm="curl", exe=CURL, local=curl_record.peer,
                       remote=server.address, role="client", egress=curl_record.received, ingress=curl_record.sent,
                       egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as mounts:
+        for line in mounts:
+            fields, _, rest = line.partition(" - ")
+            if rest.split()[0] == "cgroup2":
+                return fields.split()[4]
+    return None
+
+
+def test_cgroup_filter(procs, tlstap, server, cert, tmp_path):
+    """A container is a cgroup: --cgroup takes it as /proc/PID/cgroup names it and
+    captures the processes in it and in its child cgroups, nothing else."""
+    mount = cgroup2_mount()
+    assert mount, "this test needs the cgroup v2 hierarchy (mounted on unified and hybrid hosts)"
+    name = f"tlstap-test-{os.getpid()}"
+    outer = os.path.join(mount, name)
+    inner = os.path.join(outer, "inner")
+    os.makedirs(inner)
+    try:
+        tap = tlstap("--cgroup", f"/{name}")
+        # The shell joins the child cgroup, then becomes curl: same pid.
+        inside = procs.run(["sh", "-c", f'echo $$ > {inner}/cgroup.procs && exec "$@"', "sh", CURL, "-sS",
+                            "--http1.1", "--cacert", cert.cert, server.url("/in-the-cgroup")])
+        inside_record = server.next_connection()
+        procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/outside")])
+        server.next_connection()
+        capture = tap.stop()
+    finally:
+        os.rmdir(inner)
+        os.rmdir(outer)
+
+    assert {(e["pid"], e["comm"]) for e in capture.events} == {(inside.pid, "curl")}, \
+        "processes outside the cgroup leaked through --cgroup"
+    assert_connection(capture.connection(inside.pid), comm="curl", exe=CURL, local=inside_record.peer,
+                      remote=server.address, role="client", egress=inside_record.received,
+                      ingress=inside_record.sent, egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+def test_cgroup_and_comm_filters_combine(procs, tlstap, server, cert):
+    """--comm chooses within --cgroup: a curl outside the cgroup stays out."""
+    mount = cgroup2_mount()
+    name = f"tlstap-test-{os.getpid()}-comm"
+    directory = os.path.join(mount, name)
+    os.makedirs(directory)
+    try:
+        tap = tlstap("--cgroup", directory, "--comm", "curl")
+        procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/outside")])
+        server.next_connection()
+        procs.run(["sh", "-c", f'echo $$ > {directory}/cgroup.procs && exec "$@"', "sh", PYTHON,
+                   TESTPROGS / "urllib_client.py", server.url("/inside-not-curl"), cert.cert])
+        server.next_connection()
+        inside = procs.run(["sh", "-c", f'echo $$ > {directory}/cgroup.procs && exec "$@"', "sh", CURL, "-sS",
+                            "--http1.1", "--cacert", cert.cert, server.url("/inside-curl")])
+        server.next_connection()
+        capture = tap.stop()
+    finally:
+        os.rmdir(directory)
+
+    assert {(e["pid"], e["comm"]) for e in capture.events} == {(inside.pid, "curl")}
 
 
 # A thread that names itself, as gRPC's and many servers' threads do: its TLS

@@ -46,6 +46,16 @@ TEST(ParseOptions, PidsAndCommsAreRepeatable) {
   EXPECT_EQ(o.comms, (std::vector<std::string>{"nginx", "curl"}));
 }
 
+TEST(ParseOptions, CgroupsAreRepeatableUpToTheKernelMap) {
+  Options o = parse_or_die({"--cgroup", "/kubepods.slice", "--cgroup=/sys/fs/cgroup/system.slice"});
+  EXPECT_EQ(o.cgroups, (std::vector<std::string>{"/kubepods.slice", "/sys/fs/cgroup/system.slice"}));
+  std::vector<const char*> argv = {"tlstap"};
+  for (int i = 0; i <= 16; ++i) argv.push_back("--cgroup=/");
+  auto too_many = parse_options(static_cast<int>(argv.size()), argv.data());
+  ASSERT_FALSE(too_many);
+  EXPECT_EQ(too_many.error().message, "at most 16 --cgroup filters");
+}
+
 TEST(ParseOptions, FormatOutputBufferAndLogging) {
   Options o = parse_or_die({"-f", "json", "-o", "/tmp/capture.jsonl", "--buffer-size", "64", "-v"});
   EXPECT_EQ(o.format, OutputFormat::json);

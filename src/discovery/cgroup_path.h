@@ -1,0 +1,28 @@
+// --cgroup: from what a user names (a cgroup v2 directory, or a cgroup as
+// /proc/PID/cgroup prints it) to the directory whose fd the kernel filter holds.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tlstap {
+
+// Where the cgroup v2 hierarchy is mounted, from /proc/self/mountinfo text
+// (pure): /sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified on a
+// hybrid one; nullopt when it is not mounted.
+std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo_text);
+
+// The directories `given` may name, most literal first (pure): the path as
+// given, then the same path under the v2 mount (e.g. "/system.slice/x.service",
+// as /proc/PID/cgroup prints it, or a container's "kubepods.slice/...").
+std::vector<std::string> cgroup_candidates(std::string_view given, const std::optional<std::string>& mount);
+
+// The first candidate that is a cgroup v2 directory, as an absolute path; an
+// error that says why none is.
+Result<std::string> resolve_cgroup(std::string_view given);
+
+}  // namespace tlstap
