@@ -96,6 +96,7 @@ class Result:
     traced: list = field(default_factory=list)  # Trials
     per_call: bool = False  # figure is ns per round trip of CALLS_PER_ROUND_TRIP calls
     notes: list = field(default_factory=list)  # lines printed once under the table
+    floor_kind: str = ""  # the uprobe_floor figure a per-call result stands on
 
     def ratios(self):
         pairs = zip(self.baseline, (t.figure for t in self.traced))
@@ -299,7 +300,7 @@ def pingpong_c(bench, name, program, library, comm=None, credentials=None):
     trips = bench.settings.round_trips
     expected = CALLS_PER_ROUND_TRIP * MESSAGE * trips if comm is None else 0
     credentials = credentials or [bench.cert, bench.key]
-    result = Result(name, "ns/round trip", False, per_call=True)
+    result = Result(name, "ns/round trip", False, per_call=True, floor_kind="entry_and_return_push")
 
     def once(traced):
         tap = bench.tlstap("--comm", comm or program, verbose=True) if traced else None
@@ -599,19 +600,32 @@ FLOOR_KINDS = {  # uprobe_floor's lines, in the order printed
     "uprobe_nop5": "on a 5-byte nop",
     "uprobe_sub_rsp": "on sub rsp (single-stepped)",
     "uretprobe_push": "uretprobe",
+    "entry_and_return_push": "entry uprobe + uretprobe (a C call's floor)",
 }
 
 
 def machine_floor(build):
     """What this machine charges per kernel entry and per uprobe hit, without
-    tlstap (bench/uprobe_floor.c): the scale every figure of the table stands on."""
+    tlstap (bench/uprobe_floor.c): the scale every figure of the table stands
+    on. Returns its description and the figures (ns) by kind."""
     binary = os.path.join(build, "bench", "uprobe_floor")
     if not os.path.exists(binary):
-        return "not measured (bench/uprobe_floor is built on x86-64 only)"
+        return "not measured (bench/uprobe_floor is built on x86-64 only)", {}
     run = subprocess.run([binary, "5000"], capture_output=True, text=True, timeout=120)
-    figures = dict(line.split() for line in run.stdout.splitlines())
-    text = ", ".join(f"{label} {int(figures[k]) / 1000:.2f} us" for k, label in FLOOR_KINDS.items() if k in figures)
-    return text + (f" ({run.stderr.strip()})" if run.returncode else "")
+    figures = {kind: int(ns) for kind, ns in (line.split() for line in run.stdout.splitlines())}
+    text = ", ".join(f"{label} {figures[k] / 1000:.2f} us" for k, label in FLOOR_KINDS.items() if k in figures)
+    return text + (f" ({run.stderr.strip()})" if run.returncode else ""), figures
+
+
+def print_above_floor(results, floor_figures, out=sys.stdout):
+    """tlstap's own share of each C library's per-call figure: what it adds
+    beyond the kernel's entry uprobe + uretprobe on an emulated instruction."""
+    for r in results:
+        floor_ns = floor_figures.get(r.floor_kind)
+        if floor_ns and r.traced[0].agent:
+            added = Spread.of(r.added_ns_per_call()).median
+            print(f"{r.name}: {added / 1000:.2f} us per call, {(added - floor_ns) / 1000:+.2f} us against the "
+                  f"floor of {floor_ns / 1000:.2f} us", file=out)
 
 
 def main():
@@ -635,7 +649,7 @@ def main():
 
     started = time.monotonic()
     load_before = os.getloadavg()[0]
-    floor = machine_floor(build)
+    floor, floor_figures = machine_floor(build)
     results = []
     with Processes() as procs, tempfile.TemporaryDirectory(prefix="tlstap-bench-") as tmp:
         bench = Bench(build, tmp, procs, settings)
@@ -648,6 +662,7 @@ def main():
     print(f"machine: {machine}")
     print(f"per event on this machine: {floor}\n")
     print_table(results)
+    print_above_floor(results, floor_figures)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "floor": floor, "settings": dataclasses.asdict(settings),

@@ -6,7 +6,10 @@
  * page tables through the hypervisor takes several us), so bench/run.py prints
  * these figures beside its table.
  *
- *   uprobe_floor [CALLS]   prints one line per kind: "kind ns_per_call"
+ *   uprobe_floor [CALLS]   prints one line per kind: "kind ns_per_call"; the
+ *   last, an entry uprobe and a uretprobe on one function starting with push,
+ *   is what each TLS call tlstap follows in a C library costs before its BPF
+ *   programs run.
  *
  * Run as root (perf_event_open on a uprobe). x86-64 only. */
 #define _GNU_SOURCE
@@ -121,26 +124,44 @@ static void report(const char *kind, double ns)
 	fflush(stdout);
 }
 
-static int probe_and_time(const char *kind, function f, int is_return, long calls)
+/* Times `calls` calls of f with an entry uprobe and/or a uretprobe on it:
+ * probes & 1 entry, probes & 2 return. */
+enum { ENTRY = 1, RETURN = 2 };
+
+static int probe_and_time(const char *kind, function f, int probes, long calls)
 {
-	int fd = open_uprobe(f, is_return);
-	if (fd < 0) {
-		fprintf(stderr, "uprobe_floor: perf_event_open(uprobe on %s): %s\n", kind, strerror(errno));
-		return 1;
+	int fds[2] = {-1, -1}, failed = 0;
+	for (int i = 0; i < 2; i++) {
+		if (!(probes & (1 << i)))
+			continue;
+		fds[i] = open_uprobe(f, i == 1);
+		if (fds[i] < 0) {
+			fprintf(stderr, "uprobe_floor: perf_event_open(uprobe for %s): %s\n", kind,
+				strerror(errno));
+			failed = 1;
+		} else {
+			ioctl(fds[i], PERF_EVENT_IOC_ENABLE, 0);
+		}
 	}
-	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
-	time_calls(f, 100); /* the first hit is where the kernel optimizes a nop5 */
-	double ns = time_calls(f, calls);
-	uint64_t hits = 0;
-	if (read(fd, &hits, sizeof(hits)) != sizeof(hits) || hits < (uint64_t)calls) {
-		fprintf(stderr, "uprobe_floor: the probe on %s fired %llu times for %ld calls\n", kind,
-			(unsigned long long)hits, calls);
-		close(fd);
-		return 1;
+	double ns = 0;
+	if (!failed) {
+		time_calls(f, 100); /* the first hit is where the kernel optimizes a nop5 */
+		ns = time_calls(f, calls);
 	}
-	close(fd);
-	report(kind, ns);
-	return 0;
+	for (int i = 0; i < 2; i++) {
+		uint64_t hits = 0;
+		if (fds[i] < 0)
+			continue;
+		if (!failed && (read(fds[i], &hits, sizeof(hits)) != sizeof(hits) || hits < (uint64_t)calls)) {
+			fprintf(stderr, "uprobe_floor: a probe for %s fired %llu times for %ld calls\n", kind,
+				(unsigned long long)hits, calls);
+			failed = 1;
+		}
+		close(fds[i]);
+	}
+	if (!failed)
+		report(kind, ns);
+	return failed;
 }
 
 int main(int argc, char **argv)
@@ -149,9 +170,11 @@ int main(int argc, char **argv)
 	int failed = 0;
 	report("call", time_calls(plain_return, calls * 10));
 	report("syscall", time_calls(getppid_syscall, calls));
-	failed |= probe_and_time("uprobe_push", first_push, 0, calls);
-	failed |= probe_and_time("uprobe_nop5", first_nop5, 0, calls);
-	failed |= probe_and_time("uprobe_sub_rsp", first_sub_rsp, 0, calls);
-	failed |= probe_and_time("uretprobe_push", plain_return, 1, calls);
+	failed |= probe_and_time("uprobe_push", first_push, ENTRY, calls);
+	failed |= probe_and_time("uprobe_nop5", first_nop5, ENTRY, calls);
+	failed |= probe_and_time("uprobe_sub_rsp", first_sub_rsp, ENTRY, calls);
+	failed |= probe_and_time("uretprobe_push", plain_return, RETURN, calls);
+	/* what each C library call tlstap follows pays the kernel: both, on an emulated entry */
+	failed |= probe_and_time("entry_and_return_push", plain_return, ENTRY | RETURN, calls);
 	return failed;
 }
