@@ -324,55 +324,34 @@ def bench_pingpong_c_probes(bench):
                       comm="no-such-comm")
 
 
-TRACEFS = "/sys/kernel/tracing"
 SITE_RE = re.compile(r"^\S+( uretprobe)? at file offset (0x[0-9a-f]+): ")
 
 
 class KernelProbes:
-    """The kernel's own uprobes (uretprobes for tlstap's return sites) at the
-    sites tlstap chose, defined in tracefs and enabled in a private tracefs
-    instance: no BPF program runs, each hit records a trace event. What is
-    left of tlstap's cost is the floor it stands on. Removed on exit."""
-    GROUP = "tlstap_floor"
+    """The kernel's own counting uprobes (uretprobes for tlstap's return sites)
+    at the sites tlstap chose, held by bench/uprobe_floor while the workload
+    runs: no BPF program runs and nothing is recorded, each hit is counted.
+    What is left of tlstap's cost is its own. Removed on exit."""
 
-    def __init__(self, library, sites):
-        self.library, self.sites = library, sites  # sites: [(offset, is_return)]
-        self.instance = os.path.join(TRACEFS, "instances", self.GROUP)
-
-    def _define(self, line):
-        # os.open: Python's append mode seeks to the end, which tracefs refuses
-        fd = os.open(os.path.join(TRACEFS, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
+    def __init__(self, procs, build, library, sites):
+        argv = [os.path.join(build, "bench", "uprobe_floor"), "hold", library]
+        argv += [f"{offset:x}{'r' if is_return else ''}" for offset, is_return in sites]
+        self.proc = procs.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.hits = None
 
     def __enter__(self):
-        os.mkdir(self.instance)
-        try:
-            for n, (offset, is_return) in enumerate(self.sites):
-                self._define(f"{'r' if is_return else 'p'}:{self.GROUP}/site{n} {self.library}:{offset:#x}")
-        except BaseException:
-            self.__exit__()
-            raise
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"uprobe_floor hold did not start: exit {self.proc.wait()}")
         return self
 
-    def enable(self, on):
-        with open(os.path.join(self.instance, "events", self.GROUP, "enable"), "w") as f:
-            f.write("1" if on else "0")
-
     def __exit__(self, *_):
-        for n in range(len(self.sites)):
-            try:
-                self._define(f"-:{self.GROUP}/site{n}")
-            except OSError:
-                pass  # never defined
-        os.rmdir(self.instance)
+        out, _ = self.proc.communicate(timeout=60)
+        self.hits = int(out.split()[1]) if out.startswith("hits ") else None
 
 
 def bench_pingpong_c_floor(bench):
-    """pingpong-c with the kernel's own uprobes on the sites tlstap picks
-    (learnt from a verbose tlstap's start-up log) instead of tlstap."""
+    """pingpong-c with the kernel's own counting uprobes on the sites tlstap
+    picks (learnt from a verbose tlstap's start-up log) instead of tlstap."""
     binary = os.path.join(bench.build, "bench", "tls_pingpong")
     library = linked_library(binary, "libssl.so")
     tap = bench.tlstap("--comm", "tls_pingpong", verbose=True)
@@ -383,18 +362,23 @@ def bench_pingpong_c_floor(bench):
     if not sites:
         raise RuntimeError(f"tlstap's log names no probe site on {library}")
     result = Result("ping-pong, libssl, kernel uprobes on the same sites", "ns/round trip", False, per_call=True,
-                    notes=[f"{len(sites)} tracefs probes on {library}: the sites of the pingpong-c notes"])
+                    notes=[f"{len(sites)} counting uprobes on {library}: the sites of the pingpong-c notes"])
     trips = bench.settings.round_trips
-    with KernelProbes(library, sites) as probes:
-        def once(traced):
-            probes.enable(traced)
-            try:
-                out = subprocess.run(["taskset", "-c", "0", binary, bench.cert, bench.key, str(trips)],
-                                     check=True, capture_output=True, text=True, timeout=600).stdout
-            finally:
-                probes.enable(False)
-            return Trial(float(out), Completeness(0, 0, 0, 0) if traced else None)
-        return bench.interleave(result, once)
+
+    def run():
+        return subprocess.run(["taskset", "-c", "0", binary, bench.cert, bench.key, str(trips)],
+                              check=True, capture_output=True, text=True, timeout=600).stdout
+
+    def once(traced):
+        if not traced:
+            return Trial(float(run()))
+        with KernelProbes(bench.procs, bench.build, library, sites) as probes:
+            out = run()
+        # entry and return of each of the round trips' SSL calls, and a handshake's few more
+        if probes.hits is None or probes.hits < 2 * CALLS_PER_ROUND_TRIP * trips:
+            raise RuntimeError(f"the kernel probes fired {probes.hits} times for {trips} round trips")
+        return Trial(float(out), Completeness(0, 0, 0, 0))
+    return bench.interleave(result, once)
 
 
 def bench_pingpong_boringssl(bench):

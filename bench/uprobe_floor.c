@@ -11,6 +11,11 @@
  *   is what each TLS call tlstap follows in a C library costs before its BPF
  *   programs run.
  *
+ *   uprobe_floor hold FILE OFFSET[r]...   puts counting uprobes (uretprobes
+ *   with the r suffix, offsets in hex) on FILE in every process, prints
+ *   "ready", and when its standard input closes prints "hits N" and removes
+ *   them: the floor under tlstap at the very sites it chose, in a real program.
+ *
  * Run as root (perf_event_open on a uprobe). x86-64 only. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -98,24 +103,71 @@ static uint64_t file_offset_of(function f)
 	return (uint64_t)(uintptr_t)f - base;
 }
 
-/* A counting uprobe (or uretprobe) on `f` in this process. */
-static int open_uprobe(function f, int is_return)
+/* A counting uprobe (or uretprobe) at `offset` of `path`, in process `pid`
+ * (-1: every process, then on `cpu` only). */
+static int open_file_uprobe(const char *path, uint64_t offset, int is_return, pid_t pid, int cpu)
 {
-	static char self[256];
 	int type = read_sysfs_int("/sys/bus/event_source/devices/uprobe/type");
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (type < 0 || n < 0)
+	if (type < 0)
 		return -1;
-	self[n] = 0;
 	struct perf_event_attr attr = {
 	    .type = (uint32_t)type,
 	    .size = sizeof(attr),
 	    .config = is_return ? 1 : 0, /* format/retprobe: config:0 */
-	    .config1 = (uint64_t)(uintptr_t)self,
-	    .config2 = file_offset_of(f),
+	    .config1 = (uint64_t)(uintptr_t)path,
+	    .config2 = offset,
 	    .disabled = 1,
 	};
-	return (int)syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1, -1, 0);
+	return (int)syscall(SYS_perf_event_open, &attr, pid, cpu, -1, 0);
+}
+
+/* A counting uprobe (or uretprobe) on `f` in this process. */
+static int open_uprobe(function f, int is_return)
+{
+	static char self[256];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	return open_file_uprobe(self, file_offset_of(f), is_return, 0, -1);
+}
+
+/* hold mode: argv is FILE OFFSET[r]... */
+static int hold(int argc, char **argv)
+{
+	enum { MAX_FDS = 4096 };
+	static int fds[MAX_FDS];
+	int count = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		uint64_t offset = strtoull(argv[i], &end, 16);
+		int is_return = *end == 'r';
+		for (int cpu = 0; cpu < cpus && count < MAX_FDS; cpu++) {
+			int fd = open_file_uprobe(argv[0], offset, is_return, -1, cpu);
+			if (fd < 0) {
+				fprintf(stderr, "uprobe_floor: uprobe at %s+%s on cpu %d: %s\n", argv[0], argv[i],
+					cpu, strerror(errno));
+				return 1;
+			}
+			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+			fds[count++] = fd;
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	char buffer[256];
+	while (read(0, buffer, sizeof(buffer)) > 0)
+		;
+	uint64_t total = 0;
+	for (int i = 0; i < count; i++) {
+		uint64_t hits = 0;
+		if (read(fds[i], &hits, sizeof(hits)) == sizeof(hits))
+			total += hits;
+		close(fds[i]);
+	}
+	printf("hits %llu\n", (unsigned long long)total);
+	return 0;
 }
 
 static void report(const char *kind, double ns)
@@ -166,6 +218,8 @@ static int probe_and_time(const char *kind, function f, int probes, long calls)
 
 int main(int argc, char **argv)
 {
+	if (argc > 2 && strcmp(argv[1], "hold") == 0)
+		return hold(argc - 2, argv + 2);
 	long calls = argc > 1 ? atol(argv[1]) : 20000;
 	int failed = 0;
 	report("call", time_calls(plain_return, calls * 10));
