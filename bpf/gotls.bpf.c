@@ -60,7 +60,7 @@ struct go_call_key {
 };
 
 struct go_call {
-	u64 conn; /* *tls.Conn; 0 once the call was taken */
+	u64 conn; /* *tls.Conn */
 	u64 buf;
 	struct go_stack stack; /* of the goroutine at entry: tells whether it moved */
 	u8 function;
@@ -225,26 +225,20 @@ int go_tls_enter(struct pt_regs *ctx)
 	    .function = function,
 	};
 	bpf_probe_read_user(&call.stack, sizeof(call.stack), (const void *)key.g);
-	/* The goroutine's slot is rewritten in place from call to call: an LRU
-	 * insert and delete per Read cost more than the rest of its probes. A call
-	 * that must grow its stack first restarts from the entry: same key, same values. */
-	struct go_call *slot = bpf_map_lookup_elem(&go_calls, &key);
-	if (slot)
-		*slot = call;
-	else
-		bpf_map_update_elem(&go_calls, &key, &call, BPF_ANY);
+	/* A call that must grow its stack first restarts from the entry: same key, same values. */
+	bpf_map_update_elem(&go_calls, &key, &call, BPF_ANY);
 	return 0;
 }
 
-/* The call this goroutine entered, taken out of its slot; false: none. */
+/* The call this goroutine entered, taken out of go_calls; false: none. */
 static __always_inline bool take_go_call(u64 pid_tgid, u64 g, struct go_call *out)
 {
 	struct go_call_key key = {.pid = pid_tgid >> 32, .g = g};
 	struct go_call *call = bpf_map_lookup_elem(&go_calls, &key);
-	if (!call || !call->conn)
+	if (!call)
 		return false;
 	*out = *call;
-	call->conn = 0;
+	bpf_map_delete_elem(&go_calls, &key);
 	return true;
 }
 
