@@ -33,7 +33,6 @@
 long first_push(long n);
 long first_nop5(long n);
 long first_sub_rsp(long n);
-long plain_return(long n);
 __asm__(".text\n"
 	".globl first_push\n.type first_push,@function\nfirst_push:\n"
 	"  push %rbx\n  lea 1(%rdi),%rax\n  pop %rbx\n  ret\n"
@@ -42,8 +41,7 @@ __asm__(".text\n"
 	"  .byte 0x0f,0x1f,0x44,0x00,0x00\n  lea 1(%rdi),%rax\n  ret\n"
 	".globl first_sub_rsp\n.type first_sub_rsp,@function\nfirst_sub_rsp:\n"
 	"  sub $8,%rsp\n  lea 1(%rdi),%rax\n  add $8,%rsp\n  ret\n"
-	".globl plain_return\n.type plain_return,@function\nplain_return:\n"
-	"  push %rbx\n  lea 1(%rdi),%rax\n  pop %rbx\n  ret\n");
+	);
 
 typedef long (*function)(long);
 
@@ -143,7 +141,11 @@ static int hold(int argc, char **argv)
 		char *end;
 		uint64_t offset = strtoull(argv[i], &end, 16);
 		int is_return = *end == 'r';
-		for (int cpu = 0; cpu < cpus && count < MAX_FDS; cpu++) {
+		for (int cpu = 0; cpu < cpus; cpu++) {
+			if (count == MAX_FDS) {
+				fprintf(stderr, "uprobe_floor: more than %d probes asked for\n", MAX_FDS);
+				return 1;
+			}
 			int fd = open_file_uprobe(argv[0], offset, is_return, -1, cpu);
 			if (fd < 0) {
 				fprintf(stderr, "uprobe_floor: uprobe at %s+%s on cpu %d: %s\n", argv[0], argv[i],
@@ -222,13 +224,13 @@ int main(int argc, char **argv)
 		return hold(argc - 2, argv + 2);
 	long calls = argc > 1 ? atol(argv[1]) : 20000;
 	int failed = 0;
-	report("call", time_calls(plain_return, calls * 10));
+	report("call", time_calls(first_push, calls * 10));
 	report("syscall", time_calls(getppid_syscall, calls));
 	failed |= probe_and_time("uprobe_push", first_push, ENTRY, calls);
 	failed |= probe_and_time("uprobe_nop5", first_nop5, ENTRY, calls);
 	failed |= probe_and_time("uprobe_sub_rsp", first_sub_rsp, ENTRY, calls);
-	failed |= probe_and_time("uretprobe_push", plain_return, RETURN, calls);
+	failed |= probe_and_time("uretprobe_push", first_push, RETURN, calls);
 	/* what each C library call tlstap follows pays the kernel: both, on an emulated entry */
-	failed |= probe_and_time("entry_and_return_push", plain_return, ENTRY | RETURN, calls);
+	failed |= probe_and_time("entry_and_return_push", first_push, ENTRY | RETURN, calls);
 	return failed;
 }
