@@ -7,14 +7,14 @@
 SEC("uprobe")
 int BPF_KPROBE(boringssl_write_enter, void *ssl, const void *buf)
 {
-	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_BORINGSSL, TLSTAP_FN_SSL_WRITE,
+	return tls_call_enter(entry_frame(ctx), ssl, buf, 0, TLSTAP_LIB_BORINGSSL, TLSTAP_FN_SSL_WRITE,
 			      TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(boringssl_read_enter, void *ssl, void *buf)
 {
-	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_BORINGSSL, TLSTAP_FN_SSL_READ,
+	return tls_call_enter(entry_frame(ctx), ssl, buf, 0, TLSTAP_LIB_BORINGSSL, TLSTAP_FN_SSL_READ,
 			      TLSTAP_DIR_INGRESS);
 }
 

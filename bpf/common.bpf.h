@@ -76,6 +76,7 @@ struct tls_call {
 	u64 len_ptr;  /* size_t* result of the _ex variants, 0 otherwise */
 	u64 sock_id;  /* struct sock* seen by the socket tracepoints during the call */
 	u64 start_ns; /* a write's boot time at entry, when its bytes changed hands; reads: 0 */
+	u64 frame;    /* the stack pointer at the probed function's entry (see entry_frame) */
 	u8 library;
 	u8 function;
 	u8 direction;

@@ -98,7 +98,9 @@ enum tlstap_drop_reason {
 	TLSTAP_DROP_RINGBUF_FULL = 0, /* consumer too slow: ring buffer had no room */
 	TLSTAP_DROP_READ_FAILED = 1,  /* user memory unreadable (paged out, unmapped) */
 	TLSTAP_DROP_CONTROL_LOST = 2, /* exec/exit/library/close event lost (its ring full) */
-	TLSTAP_DROP_REASON_MAX = 3,
+	/* a TLS call left without its return seen (longjmp, an exception): what it moved is unknown */
+	TLSTAP_DROP_RETURN_UNSEEN = 3,
+	TLSTAP_DROP_REASON_MAX = 4,
 };
 
 struct tlstap_drop_counter {

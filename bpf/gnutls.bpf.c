@@ -9,14 +9,14 @@
 SEC("uprobe")
 int BPF_KPROBE(gnutls_send_enter, void *session, const void *data)
 {
-	return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_SEND,
+	return tls_call_enter(entry_frame(ctx), session, data, 0, TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_SEND,
 			      TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(gnutls_recv_enter, void *session, void *data)
 {
-	return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_RECV,
+	return tls_call_enter(entry_frame(ctx), session, data, 0, TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_RECV,
 			      TLSTAP_DIR_INGRESS);
 }
 
@@ -30,7 +30,7 @@ SEC("uprobe")
 int BPF_KPROBE(gnutls_recv_record_enter, void *session, u64 type, void *data)
 {
 	if ((u32)type == GNUTLS_APPLICATION_DATA) /* an enum: only esi is set */
-		return tls_call_enter(session, data, 0, TLSTAP_LIB_GNUTLS,
+		return tls_call_enter(entry_frame(ctx), session, data, 0, TLSTAP_LIB_GNUTLS,
 				      TLSTAP_FN_GNUTLS_RECORD_RECV, TLSTAP_DIR_INGRESS);
 	struct tls_call *outer = current_call();
 	if (outer)

@@ -11,25 +11,25 @@
 SEC("uprobe")
 int BPF_KPROBE(nss_write_enter, void *fd, const void *buf)
 {
-	return tls_call_enter(fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_WRITE, TLSTAP_DIR_EGRESS);
+	return tls_call_enter(entry_frame(ctx), fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_WRITE, TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(nss_read_enter, void *fd, void *buf)
 {
-	return tls_call_enter(fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_READ, TLSTAP_DIR_INGRESS);
+	return tls_call_enter(entry_frame(ctx), fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_READ, TLSTAP_DIR_INGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(nss_send_enter, void *fd, const void *buf)
 {
-	return tls_call_enter(fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_SEND, TLSTAP_DIR_EGRESS);
+	return tls_call_enter(entry_frame(ctx), fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_SEND, TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(nss_recv_enter, void *fd, void *buf)
 {
-	return tls_call_enter(fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_RECV, TLSTAP_DIR_INGRESS);
+	return tls_call_enter(entry_frame(ctx), fd, buf, 0, TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_RECV, TLSTAP_DIR_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -7,28 +7,28 @@
 SEC("uprobe")
 int BPF_KPROBE(openssl_write_enter, void *ssl, const void *buf)
 {
-	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE,
+	return tls_call_enter(entry_frame(ctx), ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE,
 			      TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(openssl_read_enter, void *ssl, void *buf)
 {
-	return tls_call_enter(ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ,
+	return tls_call_enter(entry_frame(ctx), ssl, buf, 0, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ,
 			      TLSTAP_DIR_INGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(openssl_write_ex_enter, void *ssl, const void *buf, u64 num, u64 *written)
 {
-	return tls_call_enter(ssl, buf, written, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE_EX,
+	return tls_call_enter(entry_frame(ctx), ssl, buf, written, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE_EX,
 			      TLSTAP_DIR_EGRESS);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(openssl_read_ex_enter, void *ssl, void *buf, u64 num, u64 *readbytes)
 {
-	return tls_call_enter(ssl, buf, readbytes, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ_EX,
+	return tls_call_enter(entry_frame(ctx), ssl, buf, readbytes, TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ_EX,
 			      TLSTAP_DIR_INGRESS);
 }
 
@@ -84,7 +84,8 @@ SEC("uprobe")
 int BPF_KPROBE(openssl_internal_enter, void *ssl, const void *buf, u64 num, u64 *processed)
 {
 	u8 function = caller_of_internal(ctx, bpf_get_attach_cookie(ctx));
-	return tls_call_enter(ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
+	/* on the entry instruction, and the cookie means the caller */
+	return tls_call_enter(PT_REGS_SP(ctx), ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
 			      direction_of(function));
 }
 

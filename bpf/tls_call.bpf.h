@@ -7,15 +7,49 @@
 
 #include "conn.bpf.h"
 
-static __always_inline int tls_call_enter(const void *conn_id, const void *buf, const void *len_ptr,
-					  u8 library, u8 function, u8 direction)
+/* The stack pointer at the entry of the probed function, where x86-64 keeps
+ * its return address: a probe placed further into the prologue has the
+ * distance the prologue moved the stack pointer in its cookie
+ * (add_cheap_entry). */
+static __always_inline u64 entry_frame(struct pt_regs *ctx)
+{
+	return PT_REGS_SP(ctx) + bpf_get_attach_cookie(ctx);
+}
+
+/* Whether a call entering at `frame` is made from inside `call`, in progress:
+ * report the outer call only (e.g. a library whose SSL_write calls
+ * SSL_write_ex). It is not when `call` ended without its return seen (the
+ * thread left it by longjmp or an exception): a call entered no deeper than
+ * it, or, on x86-64, once its return address, which the kernel replaced by
+ * the uretprobe trampoline, is gone from its frame. */
+static __always_inline bool inside_call(const struct tls_call *call, u64 frame)
+{
+	if (frame >= call->frame)
+		return false;
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = bpf_get_current_task_btf();
+	u64 trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	u64 return_address = 0;
+	if (trampoline &&
+	    !bpf_probe_read_user(&return_address, sizeof(return_address), (const void *)call->frame))
+		return return_address == trampoline;
+#endif
+	return true;
+}
+
+/* `frame`: the stack pointer at the entry of the probed function (entry_frame). */
+static __always_inline int tls_call_enter(u64 frame, const void *conn_id, const void *buf,
+					  const void *len_ptr, u8 library, u8 function, u8 direction)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct tls_call *call = bpf_task_storage_get(&thread_calls, task, 0, 0);
 	if (call && call->active) {
-		/* e.g. a library whose SSL_write calls SSL_write_ex: report the outer call only */
-		call->nesting++;
-		return 0;
+		if (inside_call(call, frame)) {
+			call->nesting++;
+			return 0;
+		}
+		count_drop(TLSTAP_DROP_RETURN_UNSEEN, 0);
+		call->active = false;
 	}
 	if (!process_is_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
@@ -29,6 +63,7 @@ static __always_inline int tls_call_enter(const void *conn_id, const void *buf, 
 	    .len_ptr = (u64)len_ptr,
 	    /* a write's bytes change hands when it starts; a read's are stamped at its return */
 	    .start_ns = direction == TLSTAP_DIR_EGRESS ? bpf_ktime_get_boot_ns() : 0,
+	    .frame = frame,
 	    .library = library,
 	    .function = function,
 	    .direction = direction,

@@ -164,7 +164,22 @@ struct thread_struct {
 };
 #endif
 
+/* The uprobes' page of a process: its first slot is the trampoline a
+ * uretprobe puts in place of the return address. */
+struct xol_area {
+	long unsigned int vaddr;
+};
+
+struct uprobes_state {
+	struct xol_area *xol_area;
+};
+
+struct mm_struct {
+	struct uprobes_state uprobes_state;
+};
+
 struct task_struct {
+	struct mm_struct *mm;
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];

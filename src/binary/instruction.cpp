@@ -1,6 +1,7 @@
 #include "binary/instruction.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -134,6 +135,42 @@ bool transfers_control(const cs_insn& insn) {
   return in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT});
 }
 
+// How far `insn` moves the stack pointer down (negative: up), when it is a
+// move a prologue makes: push, sub/add of an immediate (x86-64), sub/add of
+// an immediate or a pre-indexed store (arm64). nullopt: it does not write the
+// stack pointer; kUntracked: it writes it some other way.
+constexpr int64_t kUntracked = std::numeric_limits<int64_t>::min();
+
+std::optional<int64_t> stack_move(csh handle, const cs_insn& insn, ElfMachine machine) {
+  std::string_view m = insn.mnemonic;
+  if (machine == ElfMachine::x86_64) {
+    const cs_x86& x86 = insn.detail->x86;
+    if (m == "push") return 8;
+    bool rsp_by_immediate = x86.op_count == 2 && x86.operands[0].type == X86_OP_REG &&
+                            x86.operands[0].reg == X86_REG_RSP && x86.operands[1].type == X86_OP_IMM;
+    if (rsp_by_immediate && (m == "sub" || m == "add"))
+      return m == "sub" ? x86.operands[1].imm : -x86.operands[1].imm;
+    static const std::vector<uint16_t> kRsp = {X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL};
+    return writes_any(handle, insn, kRsp) ? std::optional(kUntracked) : std::nullopt;
+  }
+  const cs_arm64& arm = insn.detail->arm64;
+  bool sp_by_immediate = arm.op_count == 3 && arm.operands[0].type == ARM64_OP_REG &&
+                         arm.operands[0].reg == ARM64_REG_SP && arm.operands[1].type == ARM64_OP_REG &&
+                         arm.operands[1].reg == ARM64_REG_SP && arm.operands[2].type == ARM64_OP_IMM &&
+                         arm.operands[2].shift.type == ARM64_SFT_INVALID;
+  if (sp_by_immediate && (m == "sub" || m == "add"))
+    return m == "sub" ? arm.operands[2].imm : -arm.operands[2].imm;
+  if (arm.writeback) {
+    // stp x29, x30, [sp, #-16]!: the memory operand last, its base written back
+    const cs_arm64_op& last = arm.operands[arm.op_count - 1];
+    if (last.type == ARM64_OP_MEM && last.mem.base == ARM64_REG_SP && last.mem.disp < 0)
+      return -last.mem.disp;
+    return kUntracked;
+  }
+  static const std::vector<uint16_t> kSp = {ARM64_REG_SP, ARM64_REG_WSP};
+  return writes_any(handle, insn, kSp) ? std::optional(kUntracked) : std::nullopt;
+}
+
 }  // namespace
 
 Result<DecodedInstruction> decode_instruction(std::span<const std::byte> code, ElfMachine machine,
@@ -200,6 +237,23 @@ uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uin
     return !transfers_control(insn) && !writes_any(handle, insn, registers);
   });
   return chosen;
+}
+
+std::optional<uint64_t> stack_depth_at(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                                       uint64_t site) {
+  std::optional<uint64_t> found;
+  int64_t depth = 0;
+  for_each_instruction(code, machine, address, Undecodable::stop, [&](csh handle, const cs_insn& insn) {
+    if (insn.address == site) {
+      if (depth >= 0) found = static_cast<uint64_t>(depth);
+      return false;
+    }
+    auto move = stack_move(handle, insn, machine);
+    if (move == kUntracked || transfers_control(insn)) return false;
+    depth += move.value_or(0);
+    return true;
+  });
+  return found;
 }
 
 std::optional<int32_t> go_tls_g_offset(std::span<const std::byte> code, ElfMachine machine,

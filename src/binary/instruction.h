@@ -57,6 +57,15 @@ std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine m
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
                         CallingConvention convention, int arguments = 4);
 
+// How far the stack pointer has moved down when straight-line code from the
+// entry at `address` reaches `site`: what a probe there adds to the stack
+// pointer to find the entry's (where the return address is, on x86-64).
+// nullopt when `site` is not reached that way, or an instruction before it
+// moves the stack pointer otherwise than a prologue's push, sub or add of an
+// immediate, or (arm64) pre-indexed store does.
+std::optional<uint64_t> stack_depth_at(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                                       uint64_t site);
+
 // x86-64 Go before 1.17 keeps g in thread-local storage and loads it first
 // thing in a prologue (`mov rcx, qword ptr fs:[-8]`): the offset from the
 // thread pointer, when `code` starts that way.

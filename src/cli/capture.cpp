@@ -57,7 +57,7 @@ uint64_t clock_ns(clockid_t clock) {
 }
 
 constexpr const char* kDropReasonNames[TLSTAP_DROP_REASON_MAX] = {"ring_buffer_full", "unreadable_memory",
-                                                                  "control_event_lost"};
+                                                                  "control_event_lost", "return_unseen"};
 
 std::string describe_drops(const DropCounters& drops) {
   std::string text;

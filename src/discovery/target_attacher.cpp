@@ -78,7 +78,11 @@ void TargetAttacher::consider_file(const std::string& path, Scope scope) {
 void TargetAttacher::attach_plan(const std::string& path, const std::string& stable_path,
                                  const ElfImage& image, const ProbePlan& plan) {
   size_t attached = 0, instruction_probes = 0, emulated = 0;
-  for (const auto& site : plan.sites) {
+  // Return probes first: a call entering once its entry probe is in place
+  // must find its return probe there too, or its return goes unseen.
+  std::vector<ProbeSite> sites = plan.sites;
+  std::stable_partition(sites.begin(), sites.end(), [](const ProbeSite& site) { return site.is_return; });
+  for (const auto& site : sites) {
     if (auto r =
             tracer_.attach_uprobe(site.program, stable_path, site.file_offset, site.is_return, site.cookie);
         !r) {

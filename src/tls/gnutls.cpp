@@ -86,6 +86,8 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
     auto call =
         decode_instruction(code.subspan(branch.address - recv->address), image.machine(), branch.address);
     if (!call) continue;
+    // Cookie 0: the call's frame is the stack pointer at the call, inside
+    // gnutls_record_recv's own; calls nested in it still run below it.
     add_site_at(plan, image, "gnutls_record_recv kTLS call", branch.address,
                 UprobeProgram::gnutls_recv_record_enter);
     add_site_at(plan, image, "gnutls_record_recv kTLS return", branch.address + call->size,

@@ -14,10 +14,15 @@ bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uin
 
 void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
                      int arguments) {
-  uint64_t at = cheapest_entry(image.function_bytes(symbol), image.machine(), symbol.address,
-                               CallingConvention::c, arguments);
+  auto code = image.function_bytes(symbol);
+  uint64_t at = cheapest_entry(code, image.machine(), symbol.address, CallingConvention::c, arguments);
+  auto depth = stack_depth_at(code, image.machine(), symbol.address, at);
   auto offset = image.file_offset(at);
-  plan.sites.push_back({symbol.name, offset ? *offset : symbol.file_offset, entry, false});
+  if (!depth || !offset) {  // the frame would be unknown there
+    plan.sites.push_back({symbol.name, symbol.file_offset, entry, false});
+    return;
+  }
+  plan.sites.push_back({symbol.name, *offset, entry, false, *depth});
 }
 
 void add_cheap_entry_and_return(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol,

@@ -33,7 +33,8 @@ bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uin
 // Where the adapters place a C function's probes (DESIGN.md, "The cost of a
 // uprobe here"): the entry program on the first instruction the kernel
 // emulates that still sees the first `arguments` arguments (the entry itself
-// otherwise).
+// otherwise). Its cookie is how far the prologue has moved the stack pointer
+// there, which the program adds back to find the call's frame (tls_call.bpf.h).
 void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
                      int arguments);
 // The same, plus `exit` as a uretprobe on the function.

@@ -40,8 +40,9 @@ RUN_TIMEOUT = 60
 SUMMARY_RE = re.compile(
     r"^tlstap: summary: (\d+) events, (\d+) bytes captured; dropped: "
     r"ring_buffer_full (\d+) events/(\d+) bytes, unreadable_memory (\d+) events/(\d+) bytes, "
-    r"control_event_lost (\d+) events/(\d+) bytes.*; (\d+) HTTP exchanges.*; (\d+) connections closed$")
-DROP_REASONS = ("ring_buffer_full", "unreadable_memory", "control_event_lost")
+    r"control_event_lost (\d+) events/(\d+) bytes, return_unseen (\d+) events/(\d+) bytes.*; "
+    r"(\d+) HTTP exchanges.*; (\d+) connections closed$")
+DROP_REASONS = ("ring_buffer_full", "unreadable_memory", "control_event_lost", "return_unseen")
 
 
 def real_exe(path):
@@ -281,8 +282,10 @@ class Tlstap:
             if line.startswith("tlstap: ready"):
                 return
 
-    def stop(self):
-        """SIGINT, wait for the drain and exit 0, parse the output and the summary."""
+    def stop(self, return_unseen=0):
+        """SIGINT, wait for the drain and exit 0, parse the output and the summary.
+        return_unseen: how many TLS calls were left without returning (a false
+        count would mean calls nested in another taken for abandoned ones)."""
         self.proc.send_signal(signal.SIGINT)
         try:
             code = self.proc.wait(STOP_TIMEOUT)
@@ -302,6 +305,7 @@ class Tlstap:
         late = [e["ts"] for e in events if not self.started_ns - 10**9 <= e["ts"] <= time.time_ns() + 10**9]
         assert not late, f"{len(late)} events with ts outside the capture's lifetime, e.g. {late[0]}"
         assert summary["exchanges"] == len(exchanges), f"summary counts {summary['exchanges']} exchanges"
+        assert summary["dropped"]["return_unseen"] == (return_unseen, 0), summary
         assert summary["closed"] == len(closes) or "--events" in map(str, self.argv), \
             f"summary counts {summary['closed']} closed connections, the file has {len(closes)}"
         return Capture(events, summary, lines, exchanges, closes)

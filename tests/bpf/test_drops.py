@@ -1,12 +1,15 @@
 """Overload: with a 1 MiB ring buffer and 64 MiB pushed through one connection as
 fast as Python can, tlstap loses data, and accounts for every lost byte: captured +
-dropped == sent, gap_before marks the holes, warnings say so while running."""
+dropped == sent, gap_before marks the holes, warnings say so while running. And a
+TLS call a thread leaves without returning is counted, not taken for the next."""
 import hashlib
 import math
 import os
 import time
 
-from harness import CHUNK, go, http_post, start_py_client
+import pytest
+
+from harness import CHUNK, TESTPROGS, assert_connection, go, http_post, start_py_client
 
 FLOOD = 64 << 20
 WRITE = 4 << 20  # each call emits 256 chunks at once: far more than 1 MiB of ring
@@ -56,3 +59,23 @@ def test_drops_are_accounted_exactly(procs, tlstap, server, cert, tmp_path):
     summary = next(line for line in capture.stderr if line.startswith("tlstap: summary: "))
     assert warnings, "drops were never reported while running"
     assert warnings[-1].split("so far: ")[1] == summary.split("dropped: ")[1].split("; ")[0]
+
+
+@pytest.mark.parametrize("mode", ["abandon-deeper", "request-deeper"])
+def test_call_left_by_longjmp_is_counted_and_the_next_is_captured(procs, tlstap, server, cert, tmp_path, mode):
+    """A thread leaves SSL_read by longjmp (its return never comes), then makes an
+    HTTPS request: that request and its response are captured whole, and the
+    abandoned call is counted as return_unseen. The request's calls run above the
+    abandoned one's frame (abandon-deeper), or below it, where only its return
+    address, gone from the stack, tells them from calls nested in it."""
+    exe = tmp_path / "abandoned_read"
+    procs.run(["cc", "-O1", "-o", exe, TESTPROGS / "openssl" / "abandoned_read.c", "-lssl", "-lcrypto"])
+    tap = tlstap("--comm", "abandoned_read")
+    client = procs.run([exe, server.host, str(server.port), cert.cert, "/after-longjmp", mode])
+    record = server.next_connection()
+    capture = tap.stop(return_unseen=1)
+
+    assert_connection(capture.connection(client.pid), comm="abandoned_read", exe=str(exe), local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+    assert client.stdout == record.sent

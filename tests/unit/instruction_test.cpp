@@ -41,6 +41,8 @@ constexpr std::initializer_list<uint8_t> kMovX0_1 = {0x20, 0x00, 0x80, 0xd2};
 constexpr std::initializer_list<uint8_t> kBlPlus100 = {0x40, 0x00, 0x00, 0x94};  // bl here + 0x100
 constexpr std::initializer_list<uint8_t> kArmRet = {0xc0, 0x03, 0x5f, 0xd6};
 constexpr std::initializer_list<uint8_t> kArmNop = {0x1f, 0x20, 0x03, 0xd5};
+constexpr std::initializer_list<uint8_t> kSubSp32 = {0xff, 0x83, 0x00, 0xd1};  // sub sp, sp, #0x20
+constexpr std::initializer_list<uint8_t> kMovSpX0 = {0x1f, 0x00, 0x00, 0x91};  // mov sp, x0
 
 struct DecodeCase {
   std::vector<std::byte> bytes;
@@ -153,6 +155,26 @@ TEST(CheapestEntry, FirstEmulatedInstructionWhileArgumentsAreIntact) {
   EXPECT_EQ(cheapest_entry(code({kSubRsp18, kCallRax, kPushRbp}), ElfMachine::x86_64, kBase, c), kBase);
   EXPECT_EQ(cheapest_entry(code({kSubRsp18, kRet, kPushRbp}), ElfMachine::x86_64, kBase, c), kBase);
   EXPECT_EQ(cheapest_entry({}, ElfMachine::x86_64, kBase, c), kBase);
+}
+
+TEST(StackDepthAt, PrologueMovesBeforeTheSite) {
+  const auto x86 = ElfMachine::x86_64;
+  EXPECT_EQ(stack_depth_at(code({kEndbr64, kSubRsp18, kPushR14}), x86, kBase, 0x1008), 0x18u);
+  EXPECT_EQ(stack_depth_at(code({kPushRbp, kPushR14, kSubRsp18, kJePlus2}), x86, kBase, 0x1007), 0x28u);
+  EXPECT_EQ(stack_depth_at(code({kPushR14}), x86, kBase, kBase), 0u);  // the entry itself
+  // add rsp undoes sub rsp; lea rsp, [rsp + 8] moves it a way not followed.
+  EXPECT_EQ(stack_depth_at(code({kSubRsp18, {0x48, 0x83, 0xc4, 0x08}, kPushRbp}), x86, kBase, 0x1008), 0x10u);
+  EXPECT_EQ(stack_depth_at(code({{0x48, 0x8d, 0x64, 0x24, 0x08}, kPushRbp}), x86, kBase, 0x1005),
+            std::nullopt);
+  // A site beyond a branch, between instructions, or past the end is not reached.
+  EXPECT_EQ(stack_depth_at(code({kCallRax, kPushRbp}), x86, kBase, 0x1002), std::nullopt);
+  EXPECT_EQ(stack_depth_at(code({kSubRsp18, kPushRbp}), x86, kBase, 0x1002), std::nullopt);
+  EXPECT_EQ(stack_depth_at(code({kSubRsp18}), x86, kBase, 0x1010), std::nullopt);
+
+  const auto arm64 = ElfMachine::aarch64;
+  EXPECT_EQ(stack_depth_at(code({kStpFrame, kMovX29Sp, kBlPlus100}), arm64, kBase, 0x1008), 16u);
+  EXPECT_EQ(stack_depth_at(code({kSubSp32, kStpFrame, kArmNop}), arm64, kBase, 0x1008), 48u);
+  EXPECT_EQ(stack_depth_at(code({kMovSpX0, kArmNop}), arm64, kBase, 0x1004), std::nullopt);
 }
 
 TEST(CheapestEntry, ArgumentRegistersFollowTheConvention) {
