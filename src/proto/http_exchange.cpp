@@ -1,19 +1,9 @@
 #include "proto/http_exchange.h"
 
-#include <algorithm>
-
 #include "proto/grpc/grpc_messages.h"
 
 namespace tlstap::proto {
 namespace {
-
-const std::string* find_header(const Headers& headers, std::string_view name) {
-  auto it = std::find_if(headers.begin(), headers.end(), [name](const Header& h) {
-    return std::equal(h.name.begin(), h.name.end(), name.begin(), name.end(),
-                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-  });
-  return it == headers.end() ? nullptr : &it->value;
-}
 
 std::optional<int> parse_status(const std::string& text) {
   int value = 0;
@@ -72,7 +62,8 @@ std::optional<GrpcCall> grpc_call_of(const Http2Stream& stream) {
   const Headers& trailers =
       stream.response.trailers.empty() ? stream.response.headers : stream.response.trailers;
   if (const std::string* status = find_header(trailers, "grpc-status")) call.status = parse_status(*status);
-  if (const std::string* message = find_header(trailers, "grpc-message")) call.message = percent_decode(*message);
+  if (const std::string* message = find_header(trailers, "grpc-message"))
+    call.message = percent_decode(*message);
   call.request_messages = stream.request_messages;
   call.response_messages = stream.response_messages;
   return call;

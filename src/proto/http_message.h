@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/ascii.h"
 
 namespace tlstap::proto {
 
@@ -22,16 +25,23 @@ struct Header {
 };
 using Headers = std::vector<Header>;
 
+// The value of the first header called `name` (case-insensitive), or nullptr.
+inline const std::string* find_header(const Headers& headers, std::string_view name) {
+  for (const Header& header : headers)
+    if (ascii_iequals(header.name, name)) return &header.value;
+  return nullptr;
+}
+
 struct HttpMessage {
-  std::string version;  // "1.0", "1.1" or "2"
-  std::string method;   // requests
-  std::string target;   // requests: the request-target (HTTP/2: :path)
+  std::string version;    // "1.0", "1.1" or "2"
+  std::string method;     // requests
+  std::string target;     // requests: the request-target (HTTP/2: :path)
   std::string authority;  // requests: Host, or HTTP/2's :authority
   int status = 0;         // responses
   Headers headers;        // HTTP/2: pseudo-headers first, as received
   Headers trailers;
-  uint64_t body_length = 0;  // body bytes after de-chunking, whole even when not all kept
-  std::string body;          // the first bytes of the body, up to the parser's limit
+  uint64_t body_length = 0;      // body bytes after de-chunking, whole even when not all kept
+  std::string body;              // the first bytes of the body, up to the parser's limit
   bool headers_unknown = false;  // HTTP/2 joined mid-connection: the header block could not be decoded
   uint64_t first_byte_ns = 0;    // times of the chunks holding its first and last byte
   uint64_t last_byte_ns = 0;

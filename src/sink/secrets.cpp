@@ -4,24 +4,16 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
+
+#include "common/ascii.h"
 
 namespace tlstap {
-namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-}  // namespace
 
 bool is_secret_header(std::string_view name) {
   constexpr std::array<std::string_view, 8> exact = {"authorization", "proxy-authorization", "cookie",
                                                      "set-cookie",    "x-api-key",           "x-auth-token",
                                                      "x-csrf-token",  "x-amz-security-token"};
-  std::string key = lower(name);
+  std::string key = ascii_lower(name);
   if (std::find(exact.begin(), exact.end(), key) != exact.end()) return true;
   // Vendors' own spellings: x-goog-api-key, x-vault-token, private-token ...
   return key.ends_with("-api-key") || key.ends_with("-token") || key.ends_with("-secret") ||

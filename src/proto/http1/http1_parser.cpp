@@ -4,6 +4,8 @@
 #include <array>
 #include <utility>
 
+#include "common/ascii.h"
+
 namespace tlstap::proto {
 
 namespace http1 {
@@ -52,13 +54,6 @@ bool could_start_like(std::string_view text, std::string_view pattern, std::stri
     if (!ok) return false;
   }
   return text.size() <= n || next.find(text[n]) != npos;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
 }
 
 std::string_view trim(std::string_view s) {
@@ -167,7 +162,7 @@ std::optional<uint64_t> parse_decimal(std::string_view text) {
 ContentLength content_length(const Headers& headers) {
   ContentLength length;
   for (const Header& header : headers) {
-    if (!iequals(header.name, "Content-Length")) continue;
+    if (!ascii_iequals(header.name, "Content-Length")) continue;
     std::string_view list = header.value;
     while (length.valid) {
       size_t comma = list.find(',');
@@ -186,7 +181,7 @@ ContentLength content_length(const Headers& headers) {
 std::optional<std::string_view> last_transfer_coding(const Headers& headers) {
   std::optional<std::string_view> last;
   for (const Header& header : headers) {
-    if (!iequals(header.name, "Transfer-Encoding")) continue;
+    if (!ascii_iequals(header.name, "Transfer-Encoding")) continue;
     std::string_view list = header.value;
     size_t comma = list.rfind(',');
     last = trim(comma == npos ? list : list.substr(comma + 1));
@@ -294,16 +289,9 @@ Parsed<uint64_t> parse_chunk_size_line(std::string_view buffer) {
   return size;
 }
 
-const std::string* find_header(const Headers& headers, std::string_view name) {
-  for (const Header& header : headers) {
-    if (iequals(header.name, name)) return &header.value;
-  }
-  return nullptr;
-}
-
 std::optional<Framing> request_framing(const HttpMessage& request) {
   if (auto coding = last_transfer_coding(request.headers)) {
-    if (!iequals(*coding, "chunked")) return std::nullopt;  // the length cannot be known
+    if (!ascii_iequals(*coding, "chunked")) return std::nullopt;  // the length cannot be known
     return Framing{BodyKind::chunked};
   }
   return length_framing(request.headers, BodyKind::none);
@@ -314,7 +302,7 @@ std::optional<Framing> response_framing(const HttpMessage& response, std::string
   if (status == 101 || (request_method == "CONNECT" && status / 100 == 2)) return Framing{BodyKind::tunnel};
   if (request_method == "HEAD" || status / 100 == 1 || status == 204 || status == 304) return Framing{};
   if (auto coding = last_transfer_coding(response.headers)) {
-    return Framing{iequals(*coding, "chunked") ? BodyKind::chunked : BodyKind::until_close};
+    return Framing{ascii_iequals(*coding, "chunked") ? BodyKind::chunked : BodyKind::until_close};
   }
   return length_framing(response.headers, BodyKind::until_close);
 }
@@ -452,7 +440,7 @@ bool Http1Parser::switches_before(std::string_view start, bool complete) {
 }
 
 void Http1Parser::start_request(std::vector<HttpMessage>& out) {
-  may_switch_ = message_.method == "CONNECT" || http1::find_header(message_.headers, "Upgrade");
+  may_switch_ = message_.method == "CONNECT" || find_header(message_.headers, "Upgrade");
   start_body(http1::request_framing(message_), out);
 }
 

@@ -60,9 +60,6 @@ Parsed<Headers> parse_header_block(std::string_view buffer);
 // A chunk-size line with optional extensions: "1a;name=value\r\n" -> 26.
 Parsed<uint64_t> parse_chunk_size_line(std::string_view buffer);
 
-// The value of the first header called `name` (case-insensitive), or nullptr.
-const std::string* find_header(const Headers& headers, std::string_view name);
-
 // How the body after a head is delimited (RFC 9112 section 6).
 enum class BodyKind {
   none,         // no body: the message ends with its head

@@ -31,13 +31,6 @@ std::span<const std::byte> as_bytes(std::string_view text) {
   return std::as_bytes(std::span(text.data(), text.size()));
 }
 
-const std::string* find_header(const Headers& headers, std::string_view name) {
-  for (const auto& header : headers) {
-    if (header.name == name) return &header.value;
-  }
-  return nullptr;
-}
-
 void set_pseudo_headers(HttpMessage& message) {
   for (const auto& [name, value] : message.headers) {
     if (name == ":method")
