@@ -1,7 +1,8 @@
 // Parser throughput on generated keep-alive traffic: 1,000 request/response
 // pairs with 1 KiB bodies per pass, fed in 16 KiB chunks (the largest a data
 // event carries). HTTP/2 header blocks come from libnghttp2's encoder. Also
-// the JSON data lines' base64 against OpenSSL's encoder, on 16 KiB chunks.
+// the JSON data lines' base64 against OpenSSL's encoder, on 16 KiB chunks, and
+// the JSON http lines' escaping of a 16 KiB text body against nlohmann's.
 //
 //   build/bench/parsers_bench            (bytes/s each, google-benchmark)
 #include <benchmark/benchmark.h>
@@ -10,12 +11,14 @@
 
 #include <algorithm>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/http2_session.h"
 #include "sink/base64.h"
+#include "sink/json_sink.h"
 
 namespace {
 
@@ -157,6 +160,43 @@ void base64_openssl(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(chunk.size()));
 }
 BENCHMARK(base64_openssl);
+
+// Text bodies: a JSON API's response (a quote every few words, a newline per
+// line, as a pretty-printed document has them; argument 0), or HTML prose
+// (long plain runs, a newline per line; argument 1).
+std::string text_body(int64_t kind) {
+  std::string body;
+  for (int i = 0; body.size() < kChunk; ++i)
+    body += kind == 0 ? "  {\"id\": " + std::to_string(i) + ", \"name\": \"item number " + std::to_string(i) +
+                            "\", \"tags\": [\"alpha\", \"beta\"], \"price\": 12.50},\n"
+                      : "<p class=item>Item number " + std::to_string(i) +
+                            " is in stock and ships within two working days of the order.</p>\n";
+  body.resize(kChunk);
+  return body;
+}
+
+// The whole http line the JSON sink writes for an exchange with this body.
+void json_exchange_tlstap(benchmark::State& state) {
+  tlstap::proto::HttpExchange exchange;
+  exchange.version = "1.1";
+  exchange.request.emplace();
+  exchange.request->method = "POST";
+  exchange.request->target = "/api/items";
+  exchange.request->body = text_body(state.range(0));
+  exchange.request->body_length = exchange.request->body.size();
+  tlstap::ConnectionIdentity connection;
+  for (auto _ : state) benchmark::DoNotOptimize(tlstap::format_json_exchange({exchange, connection}, false));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kChunk));
+}
+BENCHMARK(json_exchange_tlstap)->Arg(0)->Arg(1);
+
+// The same body as nlohmann's serializer escapes it: the baseline.
+void json_escape_nlohmann(benchmark::State& state) {
+  nlohmann::json body = text_body(state.range(0));
+  for (auto _ : state) benchmark::DoNotOptimize(body.dump());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kChunk));
+}
+BENCHMARK(json_escape_nlohmann)->Arg(0)->Arg(1);
 
 }  // namespace
 

@@ -148,6 +148,30 @@ TEST(FormatJsonExchange, BodiesEscapedOrBase64) {
   }
 }
 
+// The escaper scans 16 bytes at a time: a character to escape, or one that
+// sends the body to base64, is found wherever it falls in a block or the tail.
+TEST(FormatJsonExchange, EscapesFoundAtEveryPositionOfABlock) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  for (char special : {'"', '\\', '\n', '\r', '\t', '\x01', '\x1f', '\x7f', '\x80', '\xff'}) {
+    for (size_t at = 0; at < 40; ++at) {
+      std::string text(40, 'x');
+      text[at] = special;
+      x.request->body = text;
+      x.request->body_length = text.size();
+      json j = json::parse(format_json_exchange({x, c}, false));
+      bool printable =
+          special == '"' || special == '\\' || special == '\n' || special == '\r' || special == '\t';
+      if (printable) {
+        EXPECT_EQ(j["request_body"], text) << at;
+      } else {
+        EXPECT_FALSE(j.contains("request_body")) << int(special) << " at " << at;
+        EXPECT_TRUE(j.contains("request_body_base64")) << int(special) << " at " << at;
+      }
+    }
+  }
+}
+
 TEST(FormatJsonExchange, GrpcCallWithDecodedMessages) {
   ConnectionIdentity c = sample_connection();
   proto::HttpExchange x;
