@@ -37,8 +37,10 @@ bool is_cgroup2_directory(const std::string& path) {
 }  // namespace
 
 std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo_text) {
-  // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw": the mount
-  // point is field 5, the filesystem type the first field after " - ".
+  // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw": the root
+  // within the hierarchy is field 4, the mount point field 5, the filesystem
+  // type the first field after " - ".
+  std::optional<std::string> found;
   size_t start = 0;
   while (start < mountinfo_text.size()) {
     size_t end = mountinfo_text.find('\n', start);
@@ -48,19 +50,20 @@ std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo_text) {
     size_t separator = line.find(" - ");
     if (separator == std::string_view::npos) continue;
     std::string_view type = line.substr(separator + 3);
-    type = type.substr(0, type.find(' '));
-    if (type != "cgroup2") continue;
-    std::string_view fields = line.substr(0, separator);
-    size_t field_start = 0;
-    for (int skip = 0; skip < 4 && field_start != std::string_view::npos; ++skip) {
-      field_start = fields.find(' ', field_start);
-      if (field_start != std::string_view::npos) ++field_start;
+    if (type.substr(0, type.find(' ')) != "cgroup2") continue;
+    std::vector<std::string_view> fields;
+    for (std::string_view rest = line.substr(0, separator); !rest.empty();) {
+      size_t space = rest.find(' ');
+      fields.push_back(rest.substr(0, space));
+      rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
     }
-    if (field_start == std::string_view::npos) continue;
-    std::string_view mount_point = fields.substr(field_start);
-    return unescape_octal(mount_point.substr(0, mount_point.find(' ')));
+    if (fields.size() < 5) continue;
+    // A bind mount of a subtree (a container's own view) holds only part of
+    // the hierarchy: the whole of it is preferred.
+    if (fields[3] == "/") return unescape_octal(fields[4]);
+    if (!found) found = unescape_octal(fields[4]);
   }
-  return std::nullopt;
+  return found;
 }
 
 std::vector<std::string> cgroup_candidates(std::string_view given, const std::optional<std::string>& mount) {

@@ -33,6 +33,14 @@ TEST(FindCgroup2Mount, EscapedMountPoint) {
   EXPECT_EQ(find_cgroup2_mount("50 1 0:40 / /run/my\\040cgroups rw - cgroup2 none rw\n"), "/run/my cgroups");
 }
 
+TEST(FindCgroup2Mount, WholeHierarchyBeforeABindMountOfASubtree) {
+  constexpr std::string_view kSubtreeFirst =
+      "60 1 0:31 /kubepods.slice/pod1 /host/cgroup rw - cgroup2 cgroup2 rw\n"
+      "61 1 0:31 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+  EXPECT_EQ(find_cgroup2_mount(kSubtreeFirst), "/sys/fs/cgroup");
+  EXPECT_EQ(find_cgroup2_mount(kSubtreeFirst.substr(0, kSubtreeFirst.find('\n') + 1)), "/host/cgroup");
+}
+
 TEST(FindCgroup2Mount, NoneOnAV1OnlyHost) {
   EXPECT_EQ(find_cgroup2_mount("35 33 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"),
             std::nullopt);
