@@ -195,6 +195,9 @@ def finish(proc, what):
     return out
 
 
+WORKLOAD_CPU = 0  # where the ping-pongs run (and pingpong-c-floor counts the kernel probes' hits)
+
+
 # --- 1 and 4: nginx under wrk --------------------------------------------------------------------
 
 def nginx_once(bench, tag, threads, connections, probes_only=False):
@@ -305,7 +308,7 @@ def pingpong_c(bench, name, program, library, comm=None, credentials=None):
     def once(traced):
         tap = bench.tlstap("--comm", comm or program, verbose=True) if traced else None
         out, agent = traced_run(tap, lambda: subprocess.run(
-            ["taskset", "-c", "0", binary, *credentials, str(trips)],
+            ["taskset", "-c", str(WORKLOAD_CPU), binary, *credentials, str(trips)],
             check=True, capture_output=True, text=True, timeout=600).stdout)
         if tap and not result.notes:
             shared = linked_library(binary, library)
@@ -334,7 +337,7 @@ class KernelProbes:
     What is left of tlstap's cost is its own. Removed on exit."""
 
     def __init__(self, procs, build, library, sites):
-        argv = [os.path.join(build, "bench", "uprobe_floor"), "hold", library]
+        argv = [os.path.join(build, "bench", "uprobe_floor"), "hold", str(WORKLOAD_CPU), library]
         argv += [f"{offset:x}{'r' if is_return else ''}" for offset, is_return in sites]
         self.proc = procs.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.hits = None
@@ -366,7 +369,7 @@ def bench_pingpong_c_floor(bench):
     trips = bench.settings.round_trips
 
     def run():
-        return subprocess.run(["taskset", "-c", "0", binary, bench.cert, bench.key, str(trips)],
+        return subprocess.run(["taskset", "-c", str(WORKLOAD_CPU), binary, bench.cert, bench.key, str(trips)],
                               check=True, capture_output=True, text=True, timeout=600).stdout
 
     def once(traced):
@@ -402,13 +405,14 @@ def bench_pingpong_go(bench):
     def once(traced):
         # The server runs before tlstap starts, so tlstap attaches to the
         # executable while scanning processes, not in a race with the client.
-        server = bench.procs.start(["taskset", "-c", "0", binary, "pingpong-serve", bench.cert, bench.key],
-                                   stdout=subprocess.PIPE, text=True)
+        server = bench.procs.start(
+            ["taskset", "-c", str(WORKLOAD_CPU), binary, "pingpong-serve", bench.cert, bench.key],
+            stdout=subprocess.PIPE, text=True)
         try:
             port, _ = read_banner(server)
             tap = bench.tlstap("--comm", GO_BINARY) if traced else None
             out, agent = traced_run(tap, lambda: subprocess.run(
-                ["taskset", "-c", "0", binary, "pingpong-client", str(port), str(trips)],
+                ["taskset", "-c", str(WORKLOAD_CPU), binary, "pingpong-client", str(port), str(trips)],
                 check=True, capture_output=True, text=True, timeout=600).stdout)
             finish(server, "Go ping-pong server")
         finally:

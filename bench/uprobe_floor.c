@@ -11,10 +11,12 @@
  *   is what each TLS call tlstap follows in a C library costs before its BPF
  *   programs run.
  *
- *   uprobe_floor hold FILE OFFSET[r]...   puts counting uprobes (uretprobes
- *   with the r suffix, offsets in hex) on FILE in every process, prints
- *   "ready", and when its standard input closes prints "hits N" and removes
- *   them: the floor under tlstap at the very sites it chose, in a real program.
+ *   uprobe_floor hold CPU FILE OFFSET[r]...   puts counting uprobes
+ *   (uretprobes with the r suffix, offsets in hex) on FILE in every process,
+ *   prints "ready", and when its standard input closes prints "hits N", the
+ *   hits on CPU (where the caller pins the workload, so that other processes'
+ *   calls on the other CPUs are not counted), and removes them: the floor
+ *   under tlstap at the very sites it chose, in a real program.
  *
  * Run as root (perf_event_open on a uprobe). x86-64 only. */
 #define _GNU_SOURCE
@@ -130,31 +132,29 @@ static int open_uprobe(function f, int is_return)
 	return open_file_uprobe(self, file_offset_of(f), is_return, 0, -1);
 }
 
-/* hold mode: argv is FILE OFFSET[r]... */
+/* hold mode: argv is CPU FILE OFFSET[r]... */
 static int hold(int argc, char **argv)
 {
 	enum { MAX_FDS = 4096 };
 	static int fds[MAX_FDS];
 	int count = 0;
-	long cpus = sysconf(_SC_NPROCESSORS_CONF);
-	for (int i = 1; i < argc; i++) {
+	int cpu = atoi(argv[0]);
+	for (int i = 2; i < argc; i++) {
 		char *end;
 		uint64_t offset = strtoull(argv[i], &end, 16);
 		int is_return = *end == 'r';
-		for (int cpu = 0; cpu < cpus; cpu++) {
-			if (count == MAX_FDS) {
-				fprintf(stderr, "uprobe_floor: more than %d probes asked for\n", MAX_FDS);
-				return 1;
-			}
-			int fd = open_file_uprobe(argv[0], offset, is_return, -1, cpu);
-			if (fd < 0) {
-				fprintf(stderr, "uprobe_floor: uprobe at %s+%s on cpu %d: %s\n", argv[0], argv[i],
-					cpu, strerror(errno));
-				return 1;
-			}
-			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
-			fds[count++] = fd;
+		if (count == MAX_FDS) {
+			fprintf(stderr, "uprobe_floor: more than %d probes asked for\n", MAX_FDS);
+			return 1;
 		}
+		int fd = open_file_uprobe(argv[1], offset, is_return, -1, cpu);
+		if (fd < 0) {
+			fprintf(stderr, "uprobe_floor: uprobe at %s+%s on cpu %d: %s\n", argv[1], argv[i], cpu,
+				strerror(errno));
+			return 1;
+		}
+		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+		fds[count++] = fd;
 	}
 	printf("ready\n");
 	fflush(stdout);
@@ -220,7 +220,7 @@ static int probe_and_time(const char *kind, function f, int probes, long calls)
 
 int main(int argc, char **argv)
 {
-	if (argc > 2 && strcmp(argv[1], "hold") == 0)
+	if (argc > 3 && strcmp(argv[1], "hold") == 0)
 		return hold(argc - 2, argv + 2);
 	long calls = argc > 1 ? atol(argv[1]) : 20000;
 	int failed = 0;
