@@ -27,6 +27,10 @@ static __always_inline bool inside_call(const struct tls_call *call, u64 frame)
 	if (frame >= call->frame)
 		return false;
 #if defined(__TARGET_ARCH_x86)
+	/* a kernel without these fields would reject the reads: then depth alone decides */
+	if (!bpf_core_field_exists(struct mm_struct, uprobes_state) ||
+	    !bpf_core_field_exists(struct xol_area, vaddr))
+		return true;
 	struct task_struct *task = bpf_get_current_task_btf();
 	u64 trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
 	u64 return_address = 0;

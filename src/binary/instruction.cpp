@@ -162,6 +162,7 @@ std::optional<int64_t> stack_move(csh handle, const cs_insn& insn, ElfMachine ma
     return m == "sub" ? arm.operands[2].imm : -arm.operands[2].imm;
   if (arm.writeback) {
     // stp x29, x30, [sp, #-16]!: the memory operand last, its base written back
+    if (arm.op_count == 0) return kUntracked;
     const cs_arm64_op& last = arm.operands[arm.op_count - 1];
     if (last.type == ARM64_OP_MEM && last.mem.base == ARM64_REG_SP && last.mem.disp < 0)
       return -last.mem.disp;
