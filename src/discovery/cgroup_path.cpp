@@ -51,17 +51,15 @@ std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo_text) {
     if (separator == std::string_view::npos) continue;
     std::string_view type = line.substr(separator + 3);
     if (type.substr(0, type.find(' ')) != "cgroup2") continue;
-    std::vector<std::string_view> fields;
-    for (std::string_view rest = line.substr(0, separator); !rest.empty();) {
-      size_t space = rest.find(' ');
-      fields.push_back(rest.substr(0, space));
-      rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
-    }
-    if (fields.size() < 5) continue;
+    std::string_view fields = line.substr(0, separator);
+    for (int skip = 0; skip < 3; ++skip) next_field(fields);  // ids, major:minor
+    std::string_view root = next_field(fields);
+    std::string_view mount_point = next_field(fields);
+    if (mount_point.empty()) continue;
     // A bind mount of a subtree (a container's own view) holds only part of
     // the hierarchy: the whole of it is preferred.
-    if (fields[3] == "/") return unescape_octal(fields[4]);
-    if (!found) found = unescape_octal(fields[4]);
+    if (root == "/") return unescape_octal(mount_point);
+    if (!found) found = unescape_octal(mount_point);
   }
   return found;
 }

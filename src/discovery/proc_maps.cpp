@@ -3,21 +3,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/proc.h"
+
 namespace tlstap {
 namespace {
-
-std::string_view next_field(std::string_view& line) {
-  size_t start = line.find_first_not_of(' ');
-  if (start == std::string_view::npos) {
-    line = {};
-    return {};
-  }
-  line.remove_prefix(start);
-  size_t end = line.find(' ');
-  std::string_view field = line.substr(0, end);
-  line.remove_prefix(end == std::string_view::npos ? line.size() : end);
-  return field;
-}
 
 template <class T>
 bool parse_number(std::string_view text, T& out, int base) {
