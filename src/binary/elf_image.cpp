@@ -1,6 +1,8 @@
 #include "binary/elf_image.h"
 
+#include <dwarf.h>
 #include <elf.h>
+#include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -8,7 +10,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "common/unique_fd.h"
 
@@ -19,8 +23,12 @@ struct ElfImage::State {
   size_t mapping_size = 0;
   std::span<const std::byte> bytes;
   Elf* elf = nullptr;
+  // Read on first use: only files without symbols need their call frames.
+  std::optional<Dwarf_CFI*> call_frames;
+  std::vector<uint64_t> frame_starts;  // sorted, from .eh_frame_hdr
 
   ~State() {
+    if (call_frames && *call_frames) dwarf_cfi_end(*call_frames);
     if (elf) elf_end(elf);
     if (mapping) munmap(mapping, mapping_size);
   }
@@ -52,6 +60,74 @@ void for_each_section(Elf* elf, Visit&& visit) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr)) visit(scn, shdr);
   }
+}
+
+// Calls visit(address, bytes) for each read-only data section (.rodata*) in the file.
+template <class Visit>
+void for_each_rodata(Elf* elf, std::span<const std::byte> file, Visit&& visit) {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return;
+  for_each_section(elf, [&](Elf_Scn*, const GElf_Shdr& shdr) {
+    if (shdr.sh_type != SHT_PROGBITS || (shdr.sh_flags & (SHF_WRITE | SHF_EXECINSTR))) return;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (!name || std::strncmp(name, ".rodata", 7) != 0) return;
+    if (shdr.sh_offset > file.size() || shdr.sh_size > file.size() - shdr.sh_offset) return;
+    visit(shdr.sh_addr,
+          std::string_view(reinterpret_cast<const char*>(file.data()) + shdr.sh_offset, shdr.sh_size));
+  });
+}
+
+// Executable and not the PLT's stubs.
+bool is_own_code_section(Elf* elf, size_t shstrndx, const GElf_Shdr& shdr) {
+  if (!(shdr.sh_flags & SHF_EXECINSTR)) return false;
+  const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+  return name && !std::string_view(name).starts_with(".plt");
+}
+
+// Whether the canonical frame address at a frame's start is the stack pointer
+// just past the return address: where a called function begins.
+bool begins_as_called(Dwarf_Frame* frame, uint16_t machine) {
+  Dwarf_Op* ops = nullptr;
+  size_t count = 0;
+  if (dwarf_frame_cfa(frame, &ops, &count) != 0 || count != 1 || ops[0].atom != DW_OP_bregx) return false;
+  // DWARF register numbers: rsp is 7 on x86-64, sp 31 on arm64 (the return address stays in x30).
+  if (machine == EM_X86_64) return ops[0].number == 7 && ops[0].number2 == 8;
+  if (machine == EM_AARCH64) return ops[0].number == 31 && ops[0].number2 == 0;
+  return false;
+}
+
+using FramePtr = std::unique_ptr<Dwarf_Frame, decltype(&free)>;
+
+// The call-frame row that covers `address`; null when no entry covers it.
+FramePtr frame_at(Dwarf_CFI* cfi, uint64_t address) {
+  Dwarf_Frame* frame = nullptr;
+  if (dwarf_cfi_addrframe(cfi, address, &frame) != 0) frame = nullptr;
+  return FramePtr(frame, &free);
+}
+
+// The start of every function with a call-frame entry, from the search table
+// of .eh_frame_hdr (LSB: version 1, then the encodings of the .eh_frame
+// pointer, the count and the table). Every linker writes the pointer pc-
+// relative, the count as 4 bytes, and the table as 4-byte offsets from the
+// header, sorted; anything else gives no starts.
+std::vector<uint64_t> call_frame_starts(const ElfImage::Section& header) {
+  constexpr uint8_t kPcrelSdata4 = 0x1b, kUdata4 = 0x03, kDatarelSdata4 = 0x3b;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(header.bytes.data());
+  size_t size = header.bytes.size();
+  if (size < 12 || bytes[0] != 1 || bytes[1] != kPcrelSdata4 || bytes[2] != kUdata4 ||
+      bytes[3] != kDatarelSdata4)
+    return {};
+  uint32_t count;
+  std::memcpy(&count, bytes + 8, sizeof(count));
+  if (count > (size - 12) / 8) return {};
+  std::vector<uint64_t> starts(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    int32_t relative;
+    std::memcpy(&relative, bytes + 12 + 8 * i, sizeof(relative));
+    starts[i] = header.address + static_cast<int64_t>(relative);
+  }
+  if (!std::is_sorted(starts.begin(), starts.end())) return {};
+  return starts;
 }
 
 }  // namespace
@@ -161,27 +237,59 @@ std::optional<std::string> ElfImage::soname() const {
 std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix,
                                                         bool (*accept)(std::string_view)) const {
   std::optional<std::string> result;
-  size_t shstrndx = 0;
-  if (elf_getshdrstrndx(state_->elf, &shstrndx) != 0) return std::nullopt;
-  for_each_section(state_->elf, [&](Elf_Scn*, const GElf_Shdr& shdr) {
-    if (result || shdr.sh_type != SHT_PROGBITS || (shdr.sh_flags & (SHF_WRITE | SHF_EXECINSTR))) return;
-    const char* name = elf_strptr(state_->elf, shstrndx, shdr.sh_name);
-    if (!name || std::strncmp(name, ".rodata", 7) != 0) return;
-    if (shdr.sh_offset > state_->bytes.size() || shdr.sh_size > state_->bytes.size() - shdr.sh_offset) return;
-    std::string_view section(reinterpret_cast<const char*>(state_->bytes.data()) + shdr.sh_offset,
-                             shdr.sh_size);
-    for (size_t at = section.find(prefix); at != std::string_view::npos; at = section.find(prefix, at + 1)) {
+  for_each_rodata(state_->elf, state_->bytes, [&](uint64_t, std::string_view section) {
+    for (size_t at = section.find(prefix); !result && at != std::string_view::npos;
+         at = section.find(prefix, at + 1)) {
       // Must start a string: preceded by NUL (or the section start).
       if (at != 0 && section[at - 1] != '\0') continue;
       size_t end = section.find('\0', at);
       if (end == std::string_view::npos) return;
       std::string_view candidate = section.substr(at, end - at);
-      if (accept && !accept(candidate)) continue;
-      result = std::string(candidate);
-      return;
+      if (!accept || accept(candidate)) result = std::string(candidate);
     }
   });
   return result;
+}
+
+std::vector<uint64_t> ElfImage::rodata_string_addresses(std::string_view text) const {
+  std::vector<uint64_t> found;
+  std::string terminated(text);
+  terminated.push_back('\0');
+  for_each_rodata(state_->elf, state_->bytes, [&](uint64_t address, std::string_view section) {
+    for (size_t at = section.find(terminated); at != std::string_view::npos;
+         at = section.find(terminated, at + 1))
+      found.push_back(address + at);
+  });
+  return found;
+}
+
+std::optional<ElfSymbol> ElfImage::function_from_call_frames(uint64_t address, std::string name) const {
+  if (!state_->call_frames) {
+    state_->call_frames = dwarf_getcfi_elf(state_->elf);
+    if (auto header = section(".eh_frame_hdr")) state_->frame_starts = call_frame_starts(*header);
+  }
+  Dwarf_CFI* cfi = *state_->call_frames;
+  const auto& starts = state_->frame_starts;
+  auto next = std::upper_bound(starts.begin(), starts.end(), address);
+  if (!cfi || next == starts.begin()) return std::nullopt;
+  uint64_t start = *std::prev(next);
+  uint64_t limit = next == starts.end() ? UINT64_MAX : *next;
+  // libdw gives the rows of an entry's table, not the entry's own range: the
+  // function ends where its rows do (padding before the next entry included).
+  uint64_t end = start;
+  for (FramePtr row = frame_at(cfi, start); row && end < limit; row = frame_at(cfi, end)) {
+    Dwarf_Addr row_start = 0, row_end = 0;
+    if (dwarf_frame_info(row.get(), &row_start, &row_end, nullptr) < 0 || row_end <= end) break;
+    end = std::min<uint64_t>(row_end, limit);
+  }
+  GElf_Ehdr ehdr;
+  FramePtr entry = frame_at(cfi, start);
+  if (address >= end || !entry || !gelf_getehdr(state_->elf, &ehdr) ||
+      !begins_as_called(entry.get(), ehdr.e_machine))
+    return std::nullopt;
+  auto offset = file_offset(start);
+  if (!offset) return std::nullopt;
+  return ElfSymbol{std::move(name), start, end - start, *offset};
 }
 
 std::optional<ElfImage::Section> ElfImage::section(std::string_view wanted) const {
@@ -216,13 +324,22 @@ bool ElfImage::is_own_code(uint64_t address) const {
   if (elf_getshdrstrndx(state_->elf, &shstrndx) != 0) return false;
   bool found = false;
   for_each_section(state_->elf, [&](Elf_Scn*, const GElf_Shdr& shdr) {
-    if (found || !(shdr.sh_flags & SHF_EXECINSTR) || address < shdr.sh_addr ||
-        address >= shdr.sh_addr + shdr.sh_size)
-      return;
-    const char* name = elf_strptr(state_->elf, shstrndx, shdr.sh_name);
-    found = name && !std::string_view(name).starts_with(".plt");
+    found = found || (address >= shdr.sh_addr && address - shdr.sh_addr < shdr.sh_size &&
+                      is_own_code_section(state_->elf, shstrndx, shdr));
   });
   return found;
+}
+
+std::vector<ElfImage::Section> ElfImage::code_sections() const {
+  std::vector<Section> sections;
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(state_->elf, &shstrndx) != 0) return sections;
+  for_each_section(state_->elf, [&](Elf_Scn*, const GElf_Shdr& shdr) {
+    if (shdr.sh_type == SHT_PROGBITS && is_own_code_section(state_->elf, shstrndx, shdr) &&
+        shdr.sh_offset <= state_->bytes.size() && shdr.sh_size <= state_->bytes.size() - shdr.sh_offset)
+      sections.push_back({shdr.sh_addr, state_->bytes.subspan(shdr.sh_offset, shdr.sh_size)});
+  });
+  return sections;
 }
 
 std::span<const std::byte> ElfImage::file_bytes(uint64_t offset, uint64_t size) const {

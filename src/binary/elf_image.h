@@ -1,5 +1,6 @@
 // Reads what tlstap needs from an ELF file: function symbols (.dynsym and
-// .symtab) with their file offsets, the soname, and strings in read-only data.
+// .symtab) with their file offsets, the soname, strings in read-only data,
+// and, for files stripped of symbols, functions bounded by their call frames.
 // Parsing works on bytes in memory, so malformed files are an Error, never a
 // crash, and the parser can be fuzzed without touching the file system.
 #pragma once
@@ -59,6 +60,14 @@ class ElfImage {
   // prefix and, when given, is accepted by `accept`.
   std::optional<std::string> find_rodata_string(std::string_view prefix,
                                                 bool (*accept)(std::string_view) = nullptr) const;
+  // Virtual addresses where `text` followed by NUL lies in read-only data,
+  // including inside a longer string (linkers merge a string into another's tail).
+  std::vector<uint64_t> rodata_string_addresses(std::string_view text) const;
+  // The function around `address` as its call-frame entry (.eh_frame) bounds
+  // it, named `name`: how a file without symbols is read. nullopt when no
+  // entry covers it, or the entry does not begin as a called function does
+  // (the return address just pushed): a part the compiler split off a function.
+  std::optional<ElfSymbol> function_from_call_frames(uint64_t address, std::string name) const;
   // Code bytes of a function, empty if they are not in the file.
   std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
   // A section's address and bytes (empty for SHT_NOBITS or out-of-file data).
@@ -67,6 +76,8 @@ class ElfImage {
     std::span<const std::byte> bytes;
   };
   std::optional<Section> section(std::string_view name) const;
+  // The file's own code sections (executable, not PLT stubs).
+  std::vector<Section> code_sections() const;
   // Bytes of the file backing [address, address + size), empty if not all in the file.
   std::span<const std::byte> bytes_at_address(uint64_t address, uint64_t size) const;
   // File offset of a virtual address in a loaded segment.

@@ -1,6 +1,7 @@
 #include "binary/instruction.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <string_view>
@@ -199,6 +200,51 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
                          return true;
                        });
   return branches;
+}
+
+std::vector<uint64_t> find_pc_relative_references(std::span<const std::byte> code, ElfMachine machine,
+                                                  uint64_t address, uint64_t target) {
+  std::vector<uint64_t> found;
+  auto decoder = open_capstone(machine);
+  if (machine != ElfMachine::x86_64 || !decoder) return found;
+  CapstoneInsn insn = capstone_insn(*decoder);
+  // The instruction decoded at `start` ends with the 4-byte displacement at `end` - 4.
+  auto refers = [&](size_t start, size_t end) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(code.data()) + start;
+    size_t size = end - start;
+    uint64_t at = address + start;
+    if (!cs_disasm_iter(**decoder, &bytes, &size, &at, insn.get()) || size != 0) return false;
+    if (direct_target(*insn, machine) == target) return true;
+    const cs_x86& x86 = insn->detail->x86;
+    return std::string_view(insn->mnemonic) == "lea" && x86.op_count == 2 &&
+           x86.operands[1].type == X86_OP_MEM && x86.operands[1].mem.base == X86_REG_RIP &&
+           x86.operands[1].mem.index == X86_REG_INVALID && address + end + x86.operands[1].mem.disp == target;
+  };
+  // call/jmp rel32 is one opcode byte before it; lea two (opcode, ModRM) or three (with REX).
+  constexpr size_t kLongestPrefix = 3;
+  for (size_t at = 1; at + 4 <= code.size(); ++at) {
+    int32_t displacement;
+    std::memcpy(&displacement, code.data() + at, sizeof(displacement));
+    if (address + at + 4 + static_cast<int64_t>(displacement) != target) continue;
+    // Longest first: "8d 15 disp32" alone is a 32-bit lea, inside "48 8d 15 disp32".
+    for (size_t prefix = std::min(at, kLongestPrefix); prefix >= 1; --prefix)
+      if (refers(at - prefix, at + 4)) {
+        found.push_back(address + at - prefix);
+        break;
+      }
+  }
+  return found;
+}
+
+bool decodes_instruction_at(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                            uint64_t site) {
+  bool reached = false;
+  for_each_instruction(code, machine, address, Undecodable::skip_if_fixed_size,
+                       [&](csh, const cs_insn& insn) {
+                         reached = insn.address == site;
+                         return insn.address < site;
+                       });
+  return reached;
 }
 
 std::optional<uint64_t> forwarded_call_target(std::span<const std::byte> code, ElfMachine machine,

@@ -41,6 +41,20 @@ struct DirectBranch {
 std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, ElfMachine machine,
                                                uint64_t address);
 
+// Instructions in `code` (at `address`) that refer to `target` through a
+// PC-relative operand: a direct call or jump to it, or a `lea` of its address
+// (x86-64). They are found by their encoding, which ends with the
+// displacement, and each is confirmed by decoding it; but `code` is not
+// decoded from its start, so a caller checks that a hit lies in a function
+// it decodes. Empty on other architectures.
+std::vector<uint64_t> find_pc_relative_references(std::span<const std::byte> code, ElfMachine machine,
+                                                  uint64_t address, uint64_t target);
+
+// Whether decoding `code` (at `address`) instruction by instruction from its
+// start reaches an instruction at `site`.
+bool decodes_instruction_at(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
+                            uint64_t site);
+
 // When the first control transfer in `code` is a direct call or jump and no
 // instruction before it writes the first four (C) argument registers, the
 // function forwards its arguments to that target: returns it.

@@ -1,6 +1,7 @@
 #include "discovery/target_attacher.h"
 
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -68,6 +69,8 @@ void TargetAttacher::consider_file(const std::string& path, Scope scope) {
   auto plan = plan_for(*image, openssl_);
   if (!plan) {
     log::warn("skipped {}: {}", path, plan.error().message);
+  } else if (*plan && (*plan)->sites.empty()) {
+    log::warn("skipped {}: {}: {}", path, (*plan)->description, fmt::join((*plan)->warnings, "; "));
   } else if (*plan) {
     attach_plan(path, stable_path, *image, **plan);
   } else if (named_like_libssl(path)) {

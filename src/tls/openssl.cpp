@@ -8,6 +8,7 @@
 
 #include "binary/instruction.h"
 #include "tls/boringssl.h"
+#include "tls/openssl_locator.h"
 
 namespace tlstap {
 namespace {
@@ -118,12 +119,19 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
   constexpr std::array<std::string_view, 5> names = {"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex",
                                                      "SSL_free"};
   auto symbols = image.find_functions(names);
-  if (!find_symbol(symbols, "SSL_write") && !find_symbol(symbols, "SSL_read")) return std::nullopt;
-  if (is_boringssl(image)) return std::nullopt;  // same API, its own adapter
-
   ProbePlan plan;
+  const bool without_symbols = !find_symbol(symbols, "SSL_write") && !find_symbol(symbols, "SSL_read");
+  if (without_symbols) {
+    auto located = locate_openssl_functions(image);
+    if (!located.found_names) return std::nullopt;
+    symbols = std::move(located.functions);
+    plan.warnings = std::move(located.warnings);
+  } else if (is_boringssl(image)) {
+    return std::nullopt;  // same API, its own adapter
+  }
   std::string version = openssl_version(image);
   plan.description = version.empty() ? "openssl (version unknown)" : "openssl " + version;
+  if (without_symbols) plan.description += "; no symbols: functions located by their error records";
   for (const auto& pair : kPairs) {
     const ElfSymbol* plain = find_symbol(symbols, pair.plain);
     const ElfSymbol* ex = find_symbol(symbols, pair.ex);
@@ -136,6 +144,7 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
     }
     if (plain) add_entry_and_return(plan, *plain, pair.plain_entry);
     if (ex) add_entry_and_return(plan, *ex, pair.ex_entry);
+    if (without_symbols) continue;  // the locator has said why
     // SSL_*_ex exist since OpenSSL 1.1.1; older builds only lack coverage, not correctness.
     if (!plain) plan.warnings.push_back(fmt::format("{} not found", pair.plain));
     if (!ex) plan.warnings.push_back(fmt::format("{} not found", pair.ex));

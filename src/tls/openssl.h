@@ -1,6 +1,7 @@
 // The OpenSSL adapter: recognises a file that implements OpenSSL's SSL_read /
-// SSL_write API (libssl, or an executable with OpenSSL linked in statically
-// and its symbols kept) and plans where to probe.
+// SSL_write API (libssl, or an executable with OpenSSL linked in statically,
+// its symbols kept or, for OpenSSL 3, stripped: openssl_locator.h) and plans
+// where to probe.
 //
 // Preferred sites (DESIGN.md, "The cost of a uprobe here"): SSL_write and
 // SSL_write_ex both call one internal function (ssl_write_internal), likewise
@@ -22,6 +23,8 @@ struct OpensslPlanOptions {
 };
 
 // nullopt when the file carries neither SSL_write nor SSL_read, or is BoringSSL.
+// A plan without sites: OpenSSL 3 without symbols, its functions not located
+// (the warnings say why).
 std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options = {});
 
 // "3.0.19" from an "OpenSSL 3.0.19 ..." string, else the soname's version, else "".
