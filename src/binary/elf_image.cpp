@@ -251,14 +251,18 @@ std::optional<std::string> ElfImage::find_rodata_string(std::string_view prefix,
   return result;
 }
 
-std::vector<uint64_t> ElfImage::rodata_string_addresses(std::string_view text) const {
+std::vector<uint64_t> ElfImage::rodata_strings_ending_with(std::string_view text, StringAddress which) const {
   std::vector<uint64_t> found;
   std::string terminated(text);
   terminated.push_back('\0');
   for_each_rodata(state_->elf, state_->bytes, [&](uint64_t address, std::string_view section) {
     for (size_t at = section.find(terminated); at != std::string_view::npos;
-         at = section.find(terminated, at + 1))
-      found.push_back(address + at);
+         at = section.find(terminated, at + 1)) {
+      size_t start = at;
+      // npos + 1 is 0: the section's first string.
+      if (which == StringAddress::of_string) start = at == 0 ? 0 : section.find_last_of('\0', at - 1) + 1;
+      found.push_back(address + start);
+    }
   });
   return found;
 }

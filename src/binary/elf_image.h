@@ -60,9 +60,11 @@ class ElfImage {
   // prefix and, when given, is accepted by `accept`.
   std::optional<std::string> find_rodata_string(std::string_view prefix,
                                                 bool (*accept)(std::string_view) = nullptr) const;
-  // Virtual addresses where `text` followed by NUL lies in read-only data,
-  // including inside a longer string (linkers merge a string into another's tail).
-  std::vector<uint64_t> rodata_string_addresses(std::string_view text) const;
+  // Virtual addresses of the strings in read-only data that end with `text`:
+  // of `text` itself in them (the address code loads when the linker merged
+  // a string into another's tail), or of their starts.
+  enum class StringAddress { of_text, of_string };
+  std::vector<uint64_t> rodata_strings_ending_with(std::string_view text, StringAddress which) const;
   // The function around `address` as its call-frame entry (.eh_frame) bounds
   // it, named `name`: how a file without symbols is read. nullopt when no
   // entry covers it, or the entry does not begin as a called function does

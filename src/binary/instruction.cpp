@@ -202,30 +202,37 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
   return branches;
 }
 
-std::vector<uint64_t> find_pc_relative_references(std::span<const std::byte> code, ElfMachine machine,
-                                                  uint64_t address, uint64_t target) {
+std::vector<uint64_t> find_address_references(std::span<const std::byte> code, ElfMachine machine,
+                                              uint64_t address, uint64_t target) {
   std::vector<uint64_t> found;
   auto decoder = open_capstone(machine);
   if (machine != ElfMachine::x86_64 || !decoder) return found;
   CapstoneInsn insn = capstone_insn(*decoder);
-  // The instruction decoded at `start` ends with the 4-byte displacement at `end` - 4.
+  // Whether the one instruction in [start, end) refers to the target.
   auto refers = [&](size_t start, size_t end) {
     const auto* bytes = reinterpret_cast<const uint8_t*>(code.data()) + start;
     size_t size = end - start;
     uint64_t at = address + start;
     if (!cs_disasm_iter(**decoder, &bytes, &size, &at, insn.get()) || size != 0) return false;
     if (direct_target(*insn, machine) == target) return true;
+    std::string_view mnemonic = insn->mnemonic;
     const cs_x86& x86 = insn->detail->x86;
-    return std::string_view(insn->mnemonic) == "lea" && x86.op_count == 2 &&
-           x86.operands[1].type == X86_OP_MEM && x86.operands[1].mem.base == X86_REG_RIP &&
-           x86.operands[1].mem.index == X86_REG_INVALID && address + end + x86.operands[1].mem.disp == target;
+    if (x86.op_count != 2) return false;
+    const cs_x86_op& source = x86.operands[1];
+    if (mnemonic == "lea")
+      return source.type == X86_OP_MEM && source.mem.base == X86_REG_RIP &&
+             source.mem.index == X86_REG_INVALID && address + end + source.mem.disp == target;
+    return mnemonic == "mov" && source.type == X86_OP_IMM && static_cast<uint64_t>(source.imm) == target;
   };
-  // call/jmp rel32 is one opcode byte before it; lea two (opcode, ModRM) or three (with REX).
+  // The operand is the instruction's last 4 bytes, after 1 to 3 others: call/jmp
+  // rel32 and mov r32, imm32 (opcode); lea and mov with REX (REX, opcode, ModRM).
   constexpr size_t kLongestPrefix = 3;
+  const bool absolute = target <= UINT32_MAX;
   for (size_t at = 1; at + 4 <= code.size(); ++at) {
-    int32_t displacement;
-    std::memcpy(&displacement, code.data() + at, sizeof(displacement));
-    if (address + at + 4 + static_cast<int64_t>(displacement) != target) continue;
+    int32_t operand;
+    std::memcpy(&operand, code.data() + at, sizeof(operand));
+    bool relative = address + at + 4 + static_cast<int64_t>(operand) == target;
+    if (!relative && !(absolute && static_cast<uint32_t>(operand) == target)) continue;
     // Longest first: "8d 15 disp32" alone is a 32-bit lea, inside "48 8d 15 disp32".
     for (size_t prefix = std::min(at, kLongestPrefix); prefix >= 1; --prefix)
       if (refers(at - prefix, at + 4)) {

@@ -41,14 +41,14 @@ struct DirectBranch {
 std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, ElfMachine machine,
                                                uint64_t address);
 
-// Instructions in `code` (at `address`) that refer to `target` through a
-// PC-relative operand: a direct call or jump to it, or a `lea` of its address
-// (x86-64). They are found by their encoding, which ends with the
-// displacement, and each is confirmed by decoding it; but `code` is not
-// decoded from its start, so a caller checks that a hit lies in a function
-// it decodes. Empty on other architectures.
-std::vector<uint64_t> find_pc_relative_references(std::span<const std::byte> code, ElfMachine machine,
-                                                  uint64_t address, uint64_t target);
+// Instructions in `code` (at `address`) that refer to `target`: a direct
+// call or jump to it, a `lea` of its address, or (position-dependent code) a
+// `mov` of it as an immediate (x86-64). They are found by their encoding,
+// which ends with the 4-byte operand, and each is confirmed by decoding it;
+// but `code` is not decoded from its start, so a caller checks that a hit
+// lies in a function it decodes. Empty on other architectures.
+std::vector<uint64_t> find_address_references(std::span<const std::byte> code, ElfMachine machine,
+                                              uint64_t address, uint64_t target);
 
 // Whether decoding `code` (at `address`) instruction by instruction from its
 // start reaches an instruction at `site`.

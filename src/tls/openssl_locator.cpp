@@ -26,18 +26,22 @@ const ElfSymbol* at_address(const std::vector<ElfSymbol>& functions, uint64_t ad
 
 class Locator {
  public:
-  explicit Locator(const ElfImage& image) : image_(image), code_(image.code_sections()) {}
+  // ssl_lib.c holds SSL_read, SSL_write and their internal functions.
+  explicit Locator(const ElfImage& image)
+      : image_(image),
+        code_(image.code_sections()),
+        source_files_(image.rodata_strings_ending_with("ssl/ssl_lib.c", ElfImage::StringAddress::of_string)) {
+  }
 
   void locate(const Names& names, LocatedFunctions& out) const {
-    auto plain_strings = image_.rodata_string_addresses(names.plain);
-    auto internal_strings = image_.rodata_string_addresses(names.internal);
-    if (internal_strings.empty()) return;
+    if (source_files_.empty()) return;
+    auto plains = functions_raising(names.plain);
+    auto internals = functions_raising(names.internal);
+    if (internals.empty()) return;
     out.found_names = true;
-    auto plains = functions_referring_to(plain_strings, names.plain);
-    auto internals = functions_referring_to(internal_strings, names.internal);
     if (plains.size() != 1) {
-      out.warnings.push_back(
-          fmt::format("{} not located: {} functions load its name", names.plain, plains.size()));
+      out.warnings.push_back(fmt::format("{} not located: {} functions raise errors under its name",
+                                         names.plain, plains.size()));
       return;
     }
     const ElfSymbol& plain = plains.front();
@@ -50,12 +54,12 @@ class Locator {
     if (!internal) {
       // A part split off a function, or not OpenSSL's SSL_read at all.
       out.warnings.push_back(
-          fmt::format("{} not located: the function loading its name neither calls nor is {}", names.plain,
+          fmt::format("{} not located: the function raising its errors neither calls nor is {}", names.plain,
                       names.internal));
       return;
     }
     out.functions.push_back(plain);
-    auto callers = functions_referring_to(std::vector<uint64_t>{internal->address}, names.ex);
+    auto callers = functions_referring_to({internal->address}, names.ex);
     std::erase_if(callers, [&](const ElfSymbol& caller) {
       return caller.address == plain.address ||
              forwarded_call_target(image_.function_bytes(caller), image_.machine(), caller.address) !=
@@ -69,6 +73,19 @@ class Locator {
   }
 
  private:
+  // The functions that raise an OpenSSL error naming `function`: they load
+  // the name and the source file's (ERR_set_debug's arguments).
+  std::vector<ElfSymbol> functions_raising(std::string_view function) const {
+    auto functions = functions_referring_to(
+        image_.rodata_strings_ending_with(function, ElfImage::StringAddress::of_text), function);
+    std::erase_if(functions, [&](const ElfSymbol& f) {
+      return std::none_of(source_files_.begin(), source_files_.end(), [&](uint64_t file) {
+        return !find_address_references(image_.function_bytes(f), image_.machine(), f.address, file).empty();
+      });
+    });
+    return functions;
+  }
+
   // The distinct functions with an instruction that refers to one of
   // `targets`, each named `name`.
   std::vector<ElfSymbol> functions_referring_to(const std::vector<uint64_t>& targets,
@@ -77,7 +94,7 @@ class Locator {
     for (uint64_t target : targets)
       for (const auto& section : code_)
         for (uint64_t site :
-             find_pc_relative_references(section.bytes, image_.machine(), section.address, target)) {
+             find_address_references(section.bytes, image_.machine(), section.address, target)) {
           auto function = image_.function_from_call_frames(site, std::string(name));
           if (!function || at_address(functions, function->address)) continue;
           // Found by its encoding: it must also be one of the function's instructions.
@@ -102,6 +119,7 @@ class Locator {
 
   const ElfImage& image_;
   std::vector<ElfImage::Section> code_;
+  std::vector<uint64_t> source_files_;  // where __FILE__ strings naming ssl_lib.c start
 };
 
 }  // namespace
@@ -110,9 +128,6 @@ LocatedFunctions locate_openssl_functions(const ElfImage& image) {
   LocatedFunctions located;
   Locator locator(image);
   for (const auto& names : kNames) locator.locate(names, located);
-  // Other programs hold these names too (tlstap does): with nothing located,
-  // only a file that also names OpenSSL's source file is worth a warning.
-  if (located.functions.empty() && image.rodata_string_addresses("ssl/ssl_lib.c").empty()) return {};
   return located;
 }
 

@@ -69,7 +69,13 @@ void query_everything(const ElfImage& image) {
     (void)image.is_own_code(symbol.address);
     (void)image.file_offset(symbol.address + symbol.size);
     for (std::byte b : image.file_bytes(symbol.file_offset, 64)) sum += static_cast<unsigned>(b);
+    if (auto bounded = image.function_from_call_frames(symbol.address + 1, symbol.name))
+      for (std::byte b : image.function_bytes(*bounded)) sum += static_cast<unsigned>(b);
   }
+  for (const auto& section : image.code_sections())
+    for (std::byte b : section.bytes) sum += static_cast<unsigned>(b);
+  for (auto which : {ElfImage::StringAddress::of_text, ElfImage::StringAddress::of_string})
+    sum += image.rodata_strings_ending_with("fixture", which).size();
   (void)sum;
 }
 
@@ -193,6 +199,45 @@ TEST(ElfImage, RodataStringMustStartAString) {
   ElfImage image = open_elf(FIXTURE_LIBSSL);
   EXPECT_EQ(image.find_rodata_string("3.9.9"), std::nullopt);
   EXPECT_EQ(image.find_rodata_string("OpenSSL 4"), std::nullopt);
+}
+
+TEST(ElfImage, StringsEndingWithText) {
+  ElfImage image = open_elf(FIXTURE_LIBSSL);
+  auto banner = image.rodata_strings_ending_with("OpenSSL 3.9.9 fixture", ElfImage::StringAddress::of_string);
+  ASSERT_EQ(banner.size(), 1u);
+  // The tail of a string: where it lies, or where its string starts.
+  EXPECT_EQ(image.rodata_strings_ending_with("3.9.9 fixture", ElfImage::StringAddress::of_text),
+            std::vector<uint64_t>{banner[0] + 8});
+  EXPECT_EQ(image.rodata_strings_ending_with("3.9.9 fixture", ElfImage::StringAddress::of_string), banner);
+  // Not at a string's end.
+  EXPECT_EQ(image.rodata_strings_ending_with("OpenSSL 3.9.9", ElfImage::StringAddress::of_text),
+            std::vector<uint64_t>{});
+  auto bytes = image.bytes_at_address(banner[0], 22);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+            std::string_view("OpenSSL 3.9.9 fixture\0", 22));
+}
+
+TEST(ElfImage, FunctionsBoundedByTheirCallFrames) {
+  // What a file stripped of symbols still tells: the same bounds nm gives.
+  const std::string path = FIXTURE_LIBSSL_HIDDEN_STRIPPED, symbols = FIXTURE_LIBSSL_HIDDEN;
+  ElfImage image = open_elf(path);
+  for (std::string_view name : kSslFunctions) {
+    SCOPED_TRACE(name);
+    auto expected = nm_function(symbols, name, false);
+    ASSERT_TRUE(expected);
+    for (uint64_t inside : {expected->address, expected->address + expected->size / 2}) {
+      auto found = image.function_from_call_frames(inside, "found");
+      ASSERT_TRUE(found) << std::hex << inside;
+      EXPECT_EQ(found->name, "found");
+      EXPECT_EQ(found->address, expected->address);
+      EXPECT_EQ(found->size, expected->size);
+      EXPECT_EQ(found->file_offset, readelf_file_offset(path, expected->address));
+    }
+  }
+  // Data has no call frames.
+  auto rodata = test::readelf_section(path, ".rodata");
+  ASSERT_TRUE(rodata);
+  EXPECT_EQ(image.function_from_call_frames(rodata->address, "data"), std::nullopt);
 }
 
 TEST(ElfImage, FileOffsetOfAddresses) {

@@ -114,6 +114,31 @@ TEST(FindDirectBranches, Arm64) {
   EXPECT_TRUE(arm[0].is_call);
 }
 
+TEST(FindAddressReferences, LeaCallAndAbsoluteMovButNotLookalikes) {
+  constexpr uint64_t kTarget = 0x2000;
+  auto bytes = code({
+      {0x48, 0x8d, 0x15, 0xf9, 0x0f, 0x00, 0x00},  // 0x1000 lea rdx, [rip + 0xff9]: 0x1007 + 0xff9
+      {0xe8, 0xf4, 0x0f, 0x00, 0x00},              // 0x1007 call 0x2000
+      {0xba, 0x00, 0x20, 0x00, 0x00},              // 0x100c mov edx, 0x2000 (position-dependent code)
+      {0x05, 0xea, 0x0f, 0x00, 0x00},              // 0x1011 add eax, 0xfea: 0x1016 + 0xfea, not an address
+      {0xb8, 0x00, 0x30, 0x00, 0x00},              // 0x1016 mov eax, 0x3000
+  });
+  EXPECT_EQ(find_address_references(bytes, ElfMachine::x86_64, kBase, kTarget),
+            (std::vector<uint64_t>{0x1000, 0x1007, 0x100c}));
+  EXPECT_EQ(find_address_references(bytes, ElfMachine::x86_64, kBase, 0x3000), std::vector<uint64_t>{0x1016});
+  EXPECT_EQ(find_address_references(bytes, ElfMachine::x86_64, kBase, 0x2001), std::vector<uint64_t>{});
+  EXPECT_EQ(find_address_references(bytes, ElfMachine::aarch64, kBase, kTarget), std::vector<uint64_t>{});
+}
+
+TEST(DecodesInstructionAt, OnlyWhereDecodingFromTheStartLands) {
+  auto bytes = code({kSubRsp18, kCallPlus100, kRet});
+  EXPECT_TRUE(decodes_instruction_at(bytes, ElfMachine::x86_64, kBase, kBase));
+  EXPECT_TRUE(decodes_instruction_at(bytes, ElfMachine::x86_64, kBase, kBase + 4));
+  EXPECT_TRUE(decodes_instruction_at(bytes, ElfMachine::x86_64, kBase, kBase + 9));
+  EXPECT_FALSE(decodes_instruction_at(bytes, ElfMachine::x86_64, kBase, kBase + 5));   // inside the call
+  EXPECT_FALSE(decodes_instruction_at(bytes, ElfMachine::x86_64, kBase, kBase + 10));  // past the end
+}
+
 TEST(FindReturns, EveryRet) {
   EXPECT_EQ(find_returns(code({kPushRbp, kRet, kJePlus2, {0xc2, 0x08, 0x00}}), ElfMachine::x86_64, kBase),
             (std::vector<uint64_t>{0x1001, 0x1004}));

@@ -142,6 +142,12 @@ std::vector<std::string> public_entries(const std::string& path) {
                  entry_and_return(path, "SSL_read_ex", kRead.ex_entry)});
 }
 
+std::vector<std::string> describe_all(const std::vector<ProbeSite>& sites) {
+  std::vector<std::string> lines;
+  std::transform(sites.begin(), sites.end(), std::back_inserter(lines), describe);
+  return lines;
+}
+
 // The plan's sites but SSL_free's, in order.
 std::vector<std::string> data_sites(const ProbePlan& plan) {
   std::vector<std::string> lines;
@@ -242,6 +248,24 @@ TEST(OpensslPlan, OldApiGetsFourSitesAndWarnings) {
   // No banner: the version comes from the soname.
   EXPECT_EQ(plan->description, "openssl 1.1.x");
 }
+
+#if defined(FIXTURE_STATIC_OPENSSL_STRIPPED)
+TEST(OpensslPlan, StaticExecutableWithSymbols) {
+  const std::string path = FIXTURE_STATIC_OPENSSL;
+  expect_sites(path, fixture_routes(path, path));
+}
+
+TEST(OpensslPlan, StrippedStaticExecutableGetsThePlanOfItsUnstrippedBuild) {
+  // Found without symbols (tls/openssl_locator.h); binutils reads the unstripped build.
+  const std::string symbols = FIXTURE_STATIC_OPENSSL;
+  auto plan = plan_openssl_probes(open_elf(FIXTURE_STATIC_OPENSSL_STRIPPED));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describe_all(plan->sites), fixture_routes(symbols, symbols));  // and no SSL_free: not located
+  EXPECT_EQ(plan->warnings, std::vector<std::string>{});
+  EXPECT_EQ(plan->description,
+            "openssl (version unknown); no symbols: functions located by their error records");
+}
+#endif
 
 TEST(OpensslPlan, NoSslFunctionsNoPlan) {
   EXPECT_FALSE(plan_openssl_probes(open_elf(FIXTURE_LIBSSL_HIDDEN_STRIPPED)));

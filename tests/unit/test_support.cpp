@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -116,22 +117,28 @@ std::optional<ToolSymbol> readelf_section(const std::string& path, std::string_v
 }
 
 std::vector<ToolInstruction> objdump_function(const std::string& path, std::string_view function) {
-  std::istringstream lines(run_command(TOOL_OBJDUMP " -d --no-show-raw-insn '" + path + "' 2>/dev/null"));
-  std::vector<ToolInstruction> instructions;
-  bool inside = false;
-  for (std::string line; std::getline(lines, line);) {
-    std::vector<std::string> f = split(line);
-    // "0000000000201130 <SSL_write@@VERSION>:" starts a function; "<SSL_write@plt>:" is a stub.
-    if (f.size() == 2 && f[1].starts_with('<') && f[1].ends_with(">:")) {
-      std::string label = f[1].substr(1, f[1].size() - 3);
-      inside = label.substr(0, label.find('@')) == function && !label.ends_with("@plt");
-      continue;
+  // Each file is disassembled and parsed once (a static OpenSSL takes seconds).
+  using Functions = std::map<std::string, std::vector<ToolInstruction>, std::less<>>;
+  static std::map<std::string, Functions> files;
+  auto [file, added] = files.try_emplace(path);
+  if (added) {
+    std::istringstream lines(run_command(TOOL_OBJDUMP " -d --no-show-raw-insn '" + path + "' 2>/dev/null"));
+    std::vector<ToolInstruction>* current = nullptr;
+    for (std::string line; std::getline(lines, line);) {
+      std::vector<std::string> f = split(line);
+      // "0000000000201130 <SSL_write@@VERSION>:" starts a function; "<SSL_write@plt>:" is a stub.
+      if (f.size() == 2 && f[1].starts_with('<') && f[1].ends_with(">:")) {
+        std::string label = f[1].substr(1, f[1].size() - 3);
+        current = label.ends_with("@plt") ? nullptr : &file->second[label.substr(0, label.find('@'))];
+        continue;
+      }
+      // "  20114f:  call   201100 <ssl_write_internal>"
+      if (!current || f.size() < 2 || !f[0].ends_with(':')) continue;
+      current->push_back({std::stoull(f[0], nullptr, 16), f[1], {f.begin() + 2, f.end()}});
     }
-    // "  20114f:  call   201100 <ssl_write_internal>"
-    if (!inside || f.size() < 2 || !f[0].ends_with(':')) continue;
-    instructions.push_back({std::stoull(f[0], nullptr, 16), f[1], {f.begin() + 2, f.end()}});
   }
-  return instructions;
+  auto it = file->second.find(function);
+  return it == file->second.end() ? std::vector<ToolInstruction>{} : it->second;
 }
 
 std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function) {
