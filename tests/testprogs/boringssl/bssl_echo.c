@@ -10,7 +10,10 @@
  *   bssl_echo client TLS_PORT PLAIN_PORT REQUEST_FILE
  *     sends REQUEST_FILE's bytes in one SSL_write, reads the response to the
  *     end, then sends "plain request" on a plain connection and reads its
- *     reply; prints its TLS local address and the response length. */
+ *     reply; prints its TLS local address and the response length.
+ *
+ * test_static_openssl.py builds it against OpenSSL 3 too, where -DECHO_EX_CALLS
+ * makes it move its bytes with SSL_write_ex/SSL_read_ex instead. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -26,6 +29,27 @@ static void die(const char *what)
 	fprintf(stderr, "bssl_echo: %s\n", what);
 	ERR_print_errors_fp(stderr);
 	exit(1);
+}
+
+/* SSL_write/SSL_read's contract (bytes moved, <= 0 on failure) either way. */
+static int echo_write(SSL *ssl, const void *buf, int num)
+{
+#ifdef ECHO_EX_CALLS
+	size_t written = 0;
+	return SSL_write_ex(ssl, buf, (size_t)num, &written) == 1 ? (int)written : -1;
+#else
+	return SSL_write(ssl, buf, num);
+#endif
+}
+
+static int echo_read(SSL *ssl, void *buf, int num)
+{
+#ifdef ECHO_EX_CALLS
+	size_t got = 0;
+	return SSL_read_ex(ssl, buf, (size_t)num, &got) == 1 ? (int)got : -1;
+#else
+	return SSL_read(ssl, buf, num);
+#endif
 }
 
 static unsigned char *read_file(const char *path, size_t *len)
@@ -109,12 +133,12 @@ static int server(const char *cert, const char *key, size_t request_len, const c
 	size_t got = 0;
 	while (got < request_len) {
 		size_t want = request_len - got < sizeof(buf) ? request_len - got : sizeof(buf);
-		int n = SSL_read(ssl, buf, (int)want);
+		int n = echo_read(ssl, buf, (int)want);
 		if (n <= 0)
 			die("SSL_read failed");
 		got += (size_t)n;
 	}
-	if (SSL_write(ssl, response, (int)response_len) != (int)response_len)
+	if (echo_write(ssl, response, (int)response_len) != (int)response_len)
 		die("SSL_write failed");
 	SSL_shutdown(ssl);
 	SSL_free(ssl);
@@ -137,12 +161,12 @@ static int client(int tls_port, int plain_port, const char *request_file)
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
 	if (!ssl || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1)
 		die("TLS connect failed");
-	if (SSL_write(ssl, request, (int)request_len) != (int)request_len)
+	if (echo_write(ssl, request, (int)request_len) != (int)request_len)
 		die("SSL_write failed");
 	unsigned char buf[16384];
 	size_t response_len = 0;
 	int n;
-	while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+	while ((n = echo_read(ssl, buf, sizeof(buf))) > 0)
 		response_len += (size_t)n;
 	struct sockaddr_in local;
 	socklen_t local_len = sizeof(local);
