@@ -70,7 +70,7 @@ void TargetAttacher::consider_file(const std::string& path, Scope scope) {
   if (!plan) {
     log::warn("skipped {}: {}", path, plan.error().message);
   } else if (*plan && (*plan)->sites.empty()) {
-    log::warn("skipped {}: {}: {}", path, (*plan)->description, fmt::join((*plan)->warnings, "; "));
+    log::warn("skipped {}: {}: {}", path, (*plan)->description, fmt::join((*plan)->gaps, "; "));
   } else if (*plan) {
     attach_plan(path, stable_path, *image, **plan);
   } else if (named_like_libssl(path)) {
@@ -102,6 +102,7 @@ void TargetAttacher::attach_plan(const std::string& path, const std::string& sta
                insn && insn->kernel_emulates ? "emulated" : "single-stepped");
   }
   for (const auto& warning : plan.warnings) log::debug("{}: {}", path, warning);
+  for (const auto& gap : plan.gaps) log::warn("{}: {}", path, gap);
   if (attached == 0) {
     log::warn("{}: {} found but no probe could be attached", path, plan.description);
     return;

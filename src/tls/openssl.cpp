@@ -125,7 +125,7 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
     auto located = locate_openssl_functions(image);
     if (!located.found_names) return std::nullopt;
     symbols = std::move(located.functions);
-    plan.warnings = std::move(located.warnings);
+    plan.gaps = std::move(located.gaps);
   } else if (is_boringssl(image)) {
     return std::nullopt;  // same API, its own adapter
   }

@@ -24,7 +24,7 @@ struct OpensslPlanOptions {
 
 // nullopt when the file carries neither SSL_write nor SSL_read, or is BoringSSL.
 // A plan without sites: OpenSSL 3 without symbols, its functions not located
-// (the warnings say why).
+// (the plan's gaps say why).
 std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options = {});
 
 // "3.0.19" from an "OpenSSL 3.0.19 ..." string, else the soname's version, else "".

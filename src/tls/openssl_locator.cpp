@@ -40,20 +40,20 @@ class Locator {
     if (internals.empty()) return;
     out.found_names = true;
     if (plains.size() != 1) {
-      out.warnings.push_back(fmt::format("{} not located: {} functions raise errors under its name",
-                                         names.plain, plains.size()));
+      out.gaps.push_back(fmt::format("{} not located: {} functions raise errors under its name", names.plain,
+                                     plains.size()));
       return;
     }
     const ElfSymbol& plain = plains.front();
     if (at_address(internals, plain.address)) {
       out.functions.push_back(plain);
-      out.warnings.push_back(fmt::format("{} not located: {} is inlined", names.ex, names.internal));
+      out.gaps.push_back(fmt::format("{} not located: {} is inlined", names.ex, names.internal));
       return;
     }
     const ElfSymbol* internal = called_by(plain, internals);
     if (!internal) {
       // A part split off a function, or not OpenSSL's SSL_read at all.
-      out.warnings.push_back(
+      out.gaps.push_back(
           fmt::format("{} not located: the function raising its errors neither calls nor is {}", names.plain,
                       names.internal));
       return;
@@ -68,8 +68,8 @@ class Locator {
     if (callers.size() == 1)
       out.functions.push_back(callers.front());
     else
-      out.warnings.push_back(fmt::format("{} not located: {} functions hand their arguments to {}", names.ex,
-                                         callers.size(), names.internal));
+      out.gaps.push_back(fmt::format("{} not located: {} functions hand their arguments to {}", names.ex,
+                                     callers.size(), names.internal));
   }
 
  private:

@@ -25,8 +25,8 @@ namespace tlstap {
 
 struct LocatedFunctions {
   std::vector<ElfSymbol> functions;  // named as OpenSSL names them
-  // Why a function was not located, when the file has OpenSSL 3's names at all.
-  std::vector<std::string> warnings;
+  // Each function not located and why, when the file has OpenSSL 3's names at all.
+  std::vector<std::string> gaps;
   bool found_names = false;  // a function raises errors as ssl_write_internal or ssl_read_internal
 };
 

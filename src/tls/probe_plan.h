@@ -23,6 +23,8 @@ struct ProbePlan {
   std::string description;  // e.g. "openssl 3.0.x (soname libssl.so.3)"
   std::vector<ProbeSite> sites;
   std::vector<std::string> warnings;  // functions we expected and did not find
+  // Calls of the library this plan will not see (logged as warnings, not only with -v).
+  std::vector<std::string> gaps;
 };
 
 // `program` on the instruction at virtual `address`; false, nothing added,

@@ -43,7 +43,7 @@ TEST(OpensslLocator, FindsTheFourFunctionsOfAStrippedStaticExecutable) {
   ASSERT_FALSE(test::nm_function(FIXTURE_STATIC_OPENSSL_STRIPPED, "SSL_read", false)) << "not stripped";
   auto located = locate_openssl_functions(open_elf(FIXTURE_STATIC_OPENSSL_STRIPPED));
   EXPECT_TRUE(located.found_names);
-  EXPECT_EQ(located.warnings, std::vector<std::string>{});
+  EXPECT_EQ(located.gaps, std::vector<std::string>{});
   // Stripping moves no code: the unstripped build's symbols say where each is.
   EXPECT_EQ(describe(located.functions), from_nm(FIXTURE_STATIC_OPENSSL, kAllFour, false));
 }
@@ -52,7 +52,7 @@ TEST(OpensslLocator, FindsTheFourFunctionsOfAStrippedStaticExecutable) {
 TEST(OpensslLocator, FindsWhatDebiansLibsslExports) {
   if (access(kSystemLibssl, R_OK) != 0) GTEST_SKIP() << kSystemLibssl << " is not installed";
   auto located = locate_openssl_functions(open_elf(kSystemLibssl));
-  EXPECT_EQ(located.warnings, std::vector<std::string>{});
+  EXPECT_EQ(located.gaps, std::vector<std::string>{});
   EXPECT_EQ(describe(located.functions), from_nm(kSystemLibssl, kAllFour, true));
 }
 
@@ -65,7 +65,7 @@ TEST(OpensslLocator, InlinedInternalFunctionsLeaveTheExTwinsOut) {
   if (!test::nm_function(node, "SSL_read", false)) GTEST_SKIP() << node << " has no symbols to check against";
   auto located = locate_openssl_functions(open_elf(node));
   EXPECT_EQ(describe(located.functions), from_nm(node, {"SSL_write", "SSL_read"}, false));
-  EXPECT_EQ(located.warnings,
+  EXPECT_EQ(located.gaps,
             (std::vector<std::string>{"SSL_write_ex not located: ssl_write_internal is inlined",
                                       "SSL_read_ex not located: ssl_read_internal is inlined"}));
 }
@@ -77,7 +77,7 @@ TEST(OpensslLocator, NamesAloneAreNotOpenssl) {
   auto located = locate_openssl_functions(open_elf("/proc/self/exe"));
   EXPECT_FALSE(located.found_names);
   EXPECT_TRUE(located.functions.empty());
-  EXPECT_EQ(located.warnings, std::vector<std::string>{});
+  EXPECT_EQ(located.gaps, std::vector<std::string>{});
   EXPECT_FALSE(locate_openssl_functions(open_elf(FIXTURE_LIBSSL_HIDDEN_STRIPPED)).found_names);
 }
 

@@ -262,6 +262,7 @@ TEST(OpensslPlan, StrippedStaticExecutableGetsThePlanOfItsUnstrippedBuild) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(describe_all(plan->sites), fixture_routes(symbols, symbols));  // and no SSL_free: not located
   EXPECT_EQ(plan->warnings, std::vector<std::string>{});
+  EXPECT_EQ(plan->gaps, std::vector<std::string>{});
   EXPECT_EQ(plan->description,
             "openssl (version unknown); no symbols: functions located by their error records");
 }
