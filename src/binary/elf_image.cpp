@@ -157,19 +157,25 @@ Result<ElfImage> ElfImage::parse(std::span<const std::byte> bytes) {
 Result<ElfImage> ElfImage::open(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Error::from_errno("open " + path);
+  auto image = map(fd.get());
+  if (!image) return Error{path + ": " + image.error().message, image.error().errno_value};
+  return image;
+}
+
+Result<ElfImage> ElfImage::map(int fd) {
   struct stat st {};
-  if (fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + path);
+  if (fstat(fd, &st) != 0) return Error::from_errno("stat");
   if (!S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(sizeof(Elf64_Ehdr)))
-    return Error{path + ": not a regular ELF file"};
+    return Error{"not a regular ELF file"};
   // MAP_SHARED: uprobes skip shared mappings, so probes (ours or another
   // tracer's) never show up as int3 in the bytes we decode.
-  void* mapping = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd.get(), 0);
-  if (mapping == MAP_FAILED) return Error::from_errno("mmap " + path);
+  void* mapping = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  if (mapping == MAP_FAILED) return Error::from_errno("mmap");
   std::span<const std::byte> bytes(static_cast<const std::byte*>(mapping), st.st_size);
   auto image = parse(bytes);
   if (!image) {
     munmap(mapping, st.st_size);
-    return Error{path + ": " + image.error().message};
+    return image.error();
   }
   image->state_->mapping = mapping;
   image->state_->mapping_size = st.st_size;

@@ -44,6 +44,9 @@ class ElfImage {
  public:
   // Maps the file read-only and parses its headers.
   static Result<ElfImage> open(const std::string& path);
+  // The same for a file already open; errors do not name it (the caller knows
+  // what it opened). The mapping outlives `fd`.
+  static Result<ElfImage> map(int fd);
   // Parses an image already in memory; `bytes` must outlive the ElfImage.
   static Result<ElfImage> parse(std::span<const std::byte> bytes);
 

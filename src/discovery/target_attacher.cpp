@@ -53,7 +53,7 @@ void TargetAttacher::consider_file(const std::string& path, Scope scope) {
   if (!seen_.insert(FileId{st.st_dev, st.st_ino}).second) return;
   std::string stable_path = "/proc/self/fd/" + std::to_string(fd.get());
 
-  auto image = ElfImage::open(stable_path);
+  auto image = ElfImage::map(fd.get());
   if (!image) {
     log::debug("skipped {}: {}", path, image.error().message);
     return;
