@@ -184,6 +184,9 @@ class CaptureSession {
     if (malformed_events_) fmt::print(stderr, "; {} malformed events", malformed_events_);
     const ExchangeTrackerStats& x = pipeline_.exchange_stats();
     fmt::print(stderr, "; {} HTTP exchanges", x.exchanges);
+    if (x.websocket_messages || x.websocket_streams_lost)
+      fmt::print(stderr, ", {} WebSocket messages ({} directions not followed to the end)",
+                 x.websocket_messages, x.websocket_streams_lost);
     if (x.evicted_connections)
       fmt::print(stderr, ", {} connections evicted (memory cap)", x.evicted_connections);
     fmt::print(stderr, "; {} connections closed\n", closed_connections_);

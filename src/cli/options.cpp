@@ -48,12 +48,14 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   app.add_option("--buffer-size", options.buffer_mib, "Kernel ring buffer size in MiB")
       ->check(CLI::Range(1, 1024));
   std::vector<std::string> events;
-  app.add_option("--events", events, "What to write: data (plaintext chunks), http (exchanges); default both")
+  app.add_option(
+         "--events", events,
+         "What to write: data (plaintext chunks), http (exchanges and WebSocket messages); default both")
       ->delimiter(',')
       ->check(CLI::IsMember({"data", "http"}));
   app.add_flag("--show-secrets", options.show_secrets,
                "Show credential headers (authorization, cookie, ...) instead of masking them");
-  app.add_option("--max-body", options.max_body_bytes, "Bytes of each HTTP body kept in exchanges")
+  app.add_option("--max-body", options.max_body_bytes, "Bytes of each HTTP body (and WebSocket message) kept")
       ->check(CLI::Range(0, 1 << 24));
   app.add_flag("-v,--verbose", options.verbose,
                "Log every probe site and every skipped file; headers and bodies under each exchange");

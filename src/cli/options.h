@@ -32,7 +32,7 @@ struct Options {
   uint32_t keep_files = 0;  // -W: keep at most this many pcapng files
   uint32_t buffer_mib = 32;
   bool data_events = true;  // --events: chunks of plaintext
-  bool http_events = true;  // --events: HTTP exchanges
+  bool http_events = true;  // --events: HTTP exchanges and WebSocket messages
   bool show_secrets = false;
   uint32_t max_body_bytes = 4096;  // kept per HTTP body in exchanges
   bool verbose = false;

@@ -10,11 +10,16 @@ Pipeline::Pipeline(const Options& options)
     : data_events_(options.data_events),
       http_events_(options.http_events),
       track_exchanges_(options.http_events || options.command == Command::top),
-      tracker_(ExchangeTrackerLimits{.max_body_bytes = options.max_body_bytes},
-               [this](const ExchangeRecord& r) {
-                 for (auto& sink : sinks_)
-                   if (sink.get() != text_sink_ || http_events_) sink->write_exchange(r);
-               }) {}
+      tracker_(
+          ExchangeTrackerLimits{.max_body_bytes = options.max_body_bytes},
+          [this](const ExchangeRecord& r) {
+            for (auto& sink : sinks_)
+              if (sink.get() != text_sink_ || http_events_) sink->write_exchange(r);
+          },
+          [this](const WebSocketRecord& r) {
+            for (auto& sink : sinks_)
+              if (sink.get() != text_sink_ || http_events_) sink->write_websocket(r);
+          }) {}
 
 Result<std::unique_ptr<Pipeline>> Pipeline::open(const Options& options,
                                                  std::vector<std::unique_ptr<Sink>> extra) {

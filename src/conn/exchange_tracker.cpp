@@ -14,7 +14,7 @@ using proto::HttpMessage;
 using proto::ParseState;
 
 struct ExchangeTracker::Connection {
-  enum class Protocol { undecided, http1, http2, not_http };
+  enum class Protocol { undecided, http1, http2, websocket, not_http };
 
   ConnectionIdentity identity;
   Protocol protocol = Protocol::undecided;
@@ -28,6 +28,12 @@ struct ExchangeTracker::Connection {
   std::deque<HttpMessage> unanswered;  // requests in order, waiting for their responses
 
   std::optional<proto::Http2Session> http2;
+
+  // WebSocket: what the 101 response accepted, then one parser per direction.
+  std::optional<proto::WebSocketExtensions> websocket_upgrade;
+  std::optional<proto::WebSocketParser> client_frames;
+  std::optional<proto::WebSocketParser> server_frames;
+  bool websocket_lost[2] = {false, false};  // [from_client]: counted once
 };
 
 namespace {
@@ -80,6 +86,20 @@ bool detect(Connection& c, const DataRecord& record, const ExchangeTrackerLimits
   return true;
 }
 
+// A 101 response switching to WebSocket: the extensions it accepted.
+std::optional<proto::WebSocketExtensions> websocket_upgrade(const HttpMessage& response) {
+  const std::string* upgrade = find_header(response.headers, "Upgrade");
+  if (response.status != 101 || !upgrade || !ascii_iequals(*upgrade, "websocket")) return std::nullopt;
+  const std::string* extensions = find_header(response.headers, "Sec-WebSocket-Extensions");
+  // Malformed extensions: frames are still read, and compressed ones make the stream invalid.
+  return extensions ? proto::parse_websocket_extensions(*extensions).value_or(proto::WebSocketExtensions{})
+                    : proto::WebSocketExtensions{};
+}
+
+std::span<const std::byte> as_bytes(std::string_view text) {
+  return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
+}
+
 HttpExchange http1_exchange(std::optional<HttpMessage> request, std::optional<HttpMessage> response) {
   HttpExchange exchange;
   exchange.version = request ? request->version : response->version;
@@ -101,8 +121,8 @@ HttpExchange answer(Connection& c, HttpMessage response) {
 
 }  // namespace
 
-ExchangeTracker::ExchangeTracker(ExchangeTrackerLimits limits, Emit emit)
-    : limits_(limits), emit_(std::move(emit)) {}
+ExchangeTracker::ExchangeTracker(ExchangeTrackerLimits limits, Emit emit, EmitWebSocket emit_websocket)
+    : limits_(limits), emit_(std::move(emit)), emit_websocket_(std::move(emit_websocket)) {}
 
 ExchangeTracker::~ExchangeTracker() = default;
 
@@ -146,6 +166,9 @@ void ExchangeTracker::observe(const DataRecord& record) {
   c.last_seen_ns = t;
   bool from_client = e.direction == c.client_direction;
 
+  if (c.protocol == Connection::Protocol::websocket)
+    return feed_websocket(c, from_client, e.payload, record.gap_before, t);
+
   if (c.protocol == Connection::Protocol::http2) {
     std::vector<proto::Http2Stream> ended;
     if (record.gap_before) c.http2->lost(from_client, record.gap_before, ended);
@@ -169,14 +192,46 @@ void ExchangeTracker::observe(const DataRecord& record) {
     if (!c.unanswered.empty()) (void)c.responses->feed({}, t, messages);
   }
   for (auto& response : messages) {
+    if (auto upgrade = websocket_upgrade(response)) c.websocket_upgrade = upgrade;
     HttpExchange exchange = answer(c, std::move(response));
     exchange.switched_protocols = c.responses->switched_protocols();
     report(c, std::move(exchange));
   }
-  // Past a protocol switch or garbage, the rest of the connection is not HTTP/1.
+  if (c.responses->switched_protocols() && c.websocket_upgrade) return switch_protocols(c, t);
+  // Past another protocol switch or garbage, the rest of the connection is not HTTP/1.
   if (state == ParseState::invalid || c.responses->switched_protocols()) {
     finish(c);
     c.protocol = Connection::Protocol::not_http;
+  }
+}
+
+// The 101 response switched to WebSocket: the bytes both parsers hold past
+// the switch are the first frames of each direction.
+void ExchangeTracker::switch_protocols(Connection& c, uint64_t time_ns) {
+  std::string client_bytes = c.requests->take_tunneled_bytes();
+  std::string server_bytes = c.responses->take_tunneled_bytes();
+  finish(c);
+  c.protocol = Connection::Protocol::websocket;
+  c.client_frames.emplace(true, *c.websocket_upgrade, limits_.max_body_bytes);
+  c.server_frames.emplace(false, *c.websocket_upgrade, limits_.max_body_bytes);
+  c.requests.reset();
+  c.responses.reset();
+  feed_websocket(c, true, as_bytes(client_bytes), 0, time_ns);
+  feed_websocket(c, false, as_bytes(server_bytes), 0, time_ns);
+}
+
+void ExchangeTracker::feed_websocket(Connection& c, bool from_client, std::span<const std::byte> bytes,
+                                     uint64_t gap, uint64_t time_ns) {
+  proto::WebSocketParser& parser = from_client ? *c.client_frames : *c.server_frames;
+  parser.lost(gap);
+  std::vector<proto::WebSocketMessage> messages;
+  if (parser.feed(bytes, time_ns, messages) == ParseState::invalid && !c.websocket_lost[from_client]) {
+    c.websocket_lost[from_client] = true;
+    ++stats_.websocket_streams_lost;
+  }
+  for (const auto& message : messages) {
+    ++stats_.websocket_messages;
+    if (emit_websocket_) emit_websocket_(WebSocketRecord{message, c.identity, from_client});
   }
 }
 

@@ -1,6 +1,7 @@
 // Turns each connection's two ordered byte streams into HTTP exchanges: finds
 // the protocol from the first bytes, feeds the parsers of both directions,
-// pairs requests with responses. Gaps are passed on to the parsers, never
+// pairs requests with responses, and follows a connection upgraded to
+// WebSocket message by message. Gaps are passed on to the parsers, never
 // papered over; connections end with their process or are evicted, oldest
 // first, past a cap, and both are counted.
 #pragma once
@@ -28,13 +29,16 @@ struct ExchangeTrackerStats {
   uint64_t exchanges = 0;
   uint64_t evicted_connections = 0;
   uint64_t unknown_protocol_connections = 0;
+  uint64_t websocket_messages = 0;
+  uint64_t websocket_streams_lost = 0;  // directions given up: a gap or a frame that breaks the protocol
 };
 
 class ExchangeTracker {
  public:
   using Emit = std::function<void(const ExchangeRecord&)>;
+  using EmitWebSocket = std::function<void(const WebSocketRecord&)>;
 
-  ExchangeTracker(ExchangeTrackerLimits limits, Emit emit);
+  ExchangeTracker(ExchangeTrackerLimits limits, Emit emit, EmitWebSocket emit_websocket = {});
   ~ExchangeTracker();
 
   void observe(const DataRecord& record);
@@ -62,11 +66,15 @@ class ExchangeTracker {
   void report(Connection& connection, proto::HttpExchange exchange);
   void report_unanswered(Connection& connection);
   void restart_http1(Connection& connection, uint64_t gap);
+  void switch_protocols(Connection& connection, uint64_t time_ns);
+  void feed_websocket(Connection& connection, bool from_client, std::span<const std::byte> bytes,
+                      uint64_t gap, uint64_t time_ns);
   void evict_oldest();
   Connections::iterator end(Connections::iterator connection);  // finish, forget; the next one
 
   ExchangeTrackerLimits limits_;
   Emit emit_;
+  EmitWebSocket emit_websocket_;
   ExchangeTrackerStats stats_;
   Lru lru_;
   Connections connections_;

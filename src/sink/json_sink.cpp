@@ -238,13 +238,8 @@ std::string dump(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void append_json_exchange(std::string& line, const ExchangeRecord& r, bool show_secrets) {
-  const proto::HttpExchange& x = r.exchange;
-  const ConnectionIdentity& c = r.connection;
-  ObjectWriter j(line);
-  j.string("type", "http");
-  j.number("ts", x.start_ns());
-  j.string("version", x.version);
+// Who the connection belongs to and where it goes, as every connection-level line has it.
+void put_connection(ObjectWriter& j, const ConnectionIdentity& c) {
   j.number("pid", c.pid);
   j.string("comm", c.comm);
   j.string("exe", c.exe);
@@ -253,6 +248,15 @@ void append_json_exchange(std::string& line, const ExchangeRecord& r, bool show_
   j.string("remote", format_endpoint(c.remote));
   j.string("role", to_string(c.role));
   j.number("conn_id", c.conn_uid);
+}
+
+void append_json_exchange(std::string& line, const ExchangeRecord& r, bool show_secrets) {
+  const proto::HttpExchange& x = r.exchange;
+  ObjectWriter j(line);
+  j.string("type", "http");
+  j.number("ts", x.start_ns());
+  j.string("version", x.version);
+  put_connection(j, r.connection);
   if (x.version == "2") j.number("stream_id", x.stream_id);
   if (x.request) {
     j.string("method", x.request->method);
@@ -270,6 +274,32 @@ void append_json_exchange(std::string& line, const ExchangeRecord& r, bool show_
   if (x.grpc) j.raw("grpc") += dump(grpc_object(*x.grpc));
   if (x.request) put_body(j, "request", *x.request);
   if (x.response) put_body(j, "response", *x.response);
+  j.end();
+}
+
+// A text message's payload as a JSON string (UTF-8), anything else base64.
+void append_json_websocket(std::string& line, const WebSocketRecord& r) {
+  const proto::WebSocketMessage& m = r.message;
+  ObjectWriter j(line);
+  j.string("type", "websocket");
+  j.number("ts", m.first_byte_ns);
+  put_connection(j, r.connection);
+  j.string("from", r.from_client ? "client" : "server");
+  j.string("opcode", proto::to_string(m.opcode));
+  j.number("length", m.length);
+  if (m.frames > 1) j.number("frames", m.frames);
+  if (m.compressed) j.flag("compressed");
+  if (m.inflate_failed) j.flag("inflate_failed");
+  if (m.close_code) j.number("close_code", *m.close_code);
+  if (m.payload.size() < m.length) j.flag("payload_truncated");
+  if (m.opcode != proto::WebSocketOpcode::binary) {
+    append_json_string(j.raw("payload"), m.payload);
+  } else {
+    std::string& out = j.raw("payload_base64");
+    out += '"';
+    append_base64(out, as_bytes(m.payload));
+    out += '"';
+  }
   j.end();
 }
 
@@ -327,6 +357,12 @@ std::string format_json_close(const CloseRecord& r) {
   return line;
 }
 
+std::string format_json_websocket(const WebSocketRecord& r) {
+  std::string line;
+  append_json_websocket(line, r);
+  return line;
+}
+
 // Lines are built in one buffer that keeps its capacity: no allocation per line.
 void JsonSink::write_close(const CloseRecord& record) {
   line_.clear();
@@ -337,6 +373,12 @@ void JsonSink::write_close(const CloseRecord& record) {
 void JsonSink::write_exchange(const ExchangeRecord& record) {
   line_.clear();
   append_json_exchange(line_, record, show_secrets_);
+  emit_line();
+}
+
+void JsonSink::write_websocket(const WebSocketRecord& record) {
+  line_.clear();
+  append_json_websocket(line_, record);
   emit_line();
 }
 

@@ -1,5 +1,5 @@
-// Where decoded, attributed data chunks and the HTTP exchanges made of them
-// go. A sink formats; an Output
+// Where decoded, attributed data chunks and the HTTP exchanges and WebSocket
+// messages made of them go. A sink formats; an Output
 // (output.h) owns where the bytes end up.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include "event/event.h"
 #include "proto/http_exchange.h"
+#include "proto/websocket/websocket_parser.h"
 
 namespace tlstap {
 
@@ -45,11 +46,19 @@ struct ExchangeRecord {
   const ConnectionIdentity& connection;
 };
 
+// A WebSocket message (data or control) on a connection upgraded from HTTP/1.1.
+struct WebSocketRecord {
+  const proto::WebSocketMessage& message;
+  const ConnectionIdentity& connection;
+  bool from_client;
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
   virtual void write(const DataRecord& record) = 0;
   virtual void write_exchange(const ExchangeRecord& /*record*/) {}
+  virtual void write_websocket(const WebSocketRecord& /*record*/) {}
   virtual void write_close(const CloseRecord& /*record*/) {}
   virtual void flush() = 0;
   // The process exited: per-connection state of it can go.

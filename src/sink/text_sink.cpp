@@ -73,15 +73,58 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
     out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
 }
 
+// The start of a connection's line: when, who, and which way.
+std::string connection_prefix(uint64_t time_ns, const ConnectionIdentity& c) {
+  return fmt::format("{} {}[{}] {} {} {} ({})", clock_time(time_ns), c.comm, c.pid,
+                     or_unknown(format_endpoint(c.local)), c.role != Role::server ? "->" : "<-",
+                     or_unknown(format_endpoint(c.remote)), to_string(c.role));
+}
+
+// Text a terminal shows as it is: UTF-8 (a text message's encoding), no
+// control characters but line breaks and tabs.
+bool is_terminal_safe_text(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c >= 0x80 || (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
+  });
+}
+
+std::string websocket_summary(const proto::WebSocketMessage& m) {
+  std::string line = fmt::format("{} {}", to_string(m.opcode), human_bytes(m.length));
+  if (m.close_code) line += fmt::format(" code {}", *m.close_code);
+  if (m.compressed) line += " compressed";
+  if (m.frames > 1) line += fmt::format(" in {} frames", m.frames);
+  if (m.inflate_failed) line += " (could not be inflated)";
+  // A short one-line payload fits on the line itself.
+  constexpr size_t kInline = 80;
+  bool textual = m.opcode != proto::WebSocketOpcode::binary;
+  if (textual && !m.payload.empty() && m.payload.size() <= kInline && m.payload.size() == m.length &&
+      m.payload.find_first_of("\r\n") == std::string::npos && is_terminal_safe_text(m.payload))
+    line += fmt::format(" \"{}\"", m.payload);
+  return line;
+}
+
 }  // namespace
 
+std::string format_text_websocket(const WebSocketRecord& r, const TextOptions& options) {
+  const proto::WebSocketMessage& m = r.message;
+  std::string out = fmt::format("{} WebSocket {} {}\n", connection_prefix(m.first_byte_ns, r.connection),
+                                r.from_client ? '>' : '<', websocket_summary(m));
+  if (!options.details || m.payload.empty()) return out;
+  if (m.opcode != proto::WebSocketOpcode::binary && is_terminal_safe_text(m.payload)) {
+    out += m.payload;
+    if (m.payload.back() != '\n') out += '\n';
+  } else {
+    out += hexdump(std::span(reinterpret_cast<const std::byte*>(m.payload.data()), m.payload.size()));
+  }
+  if (m.payload.size() < m.length)
+    out += fmt::format("  {} ({} more bytes)\n", r.from_client ? '>' : '<', m.length - m.payload.size());
+  return out;
+}
+
 std::string format_text_exchange(const ExchangeRecord& r, const TextOptions& options) {
-  const ConnectionIdentity& c = r.connection;
-  bool client = c.role != Role::server;
-  std::string out =
-      fmt::format("{} {}[{}] {} {} {} ({}) {}\n", clock_time(r.exchange.start_ns()), c.comm, c.pid,
-                  or_unknown(format_endpoint(c.local)), client ? "->" : "<-",
-                  or_unknown(format_endpoint(c.remote)), to_string(c.role), exchange_summary(r.exchange));
+  std::string out = fmt::format("{} {}\n", connection_prefix(r.exchange.start_ns(), r.connection),
+                                exchange_summary(r.exchange));
   if (!options.details) return out;
   if (r.exchange.request) append_message(out, '>', *r.exchange.request, options.show_secrets);
   if (r.exchange.response) append_message(out, '<', *r.exchange.response, options.show_secrets);

@@ -1,6 +1,7 @@
 // Human-readable output: a header line per chunk, then the payload as text
 // when it is printable, as a hexdump otherwise; one line per HTTP exchange,
-// with its headers and bodies below when details are asked for.
+// with its headers and bodies below when details are asked for; one line per
+// WebSocket message, its payload below when details are asked for.
 #pragma once
 
 #include <span>
@@ -18,6 +19,7 @@ struct TextOptions {
 
 std::string format_text_record(const DataRecord& record);
 std::string format_text_exchange(const ExchangeRecord& record, const TextOptions& options);
+std::string format_text_websocket(const WebSocketRecord& record, const TextOptions& options);
 bool is_printable_text(std::span<const std::byte> bytes);
 std::string hexdump(std::span<const std::byte> bytes);
 
@@ -27,6 +29,9 @@ class TextSink : public Sink {
   void write(const DataRecord& record) override { out_.write(format_text_record(record)); }
   void write_exchange(const ExchangeRecord& record) override {
     out_.write(format_text_exchange(record, options_));
+  }
+  void write_websocket(const WebSocketRecord& record) override {
+    out_.write(format_text_websocket(record, options_));
   }
   void flush() override { out_.flush(); }
 

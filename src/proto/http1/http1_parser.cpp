@@ -367,7 +367,9 @@ void Http1Parser::consume(std::string_view in, uint64_t time_ns, std::vector<Htt
   while (!in.empty()) {
     switch (stage_) {
       case Stage::invalid:
+        return;
       case Stage::tunnel:
+        if (tunneled_.size() < http1::kMaxBufferedBytes) tunneled_.append(in);
         return;
       case Stage::await_method:
         held_bytes_ += in.size();
@@ -432,6 +434,7 @@ bool Http1Parser::switches_before(std::string_view start, bool complete) {
   if (match == http1::Match::yes) {
     may_switch_ = false;
   } else if (match == http1::Match::no || complete) {
+    tunneled_.assign(start);
     clear_buffer();
     stage_ = Stage::tunnel;
     return true;

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proto/http_message.h"
@@ -120,6 +121,10 @@ class Http1Parser {
   // longer HTTP: the rest is raw and ignored by feed(). The message that
   // switched is still reported.
   bool switched_protocols() const { return stage_ == Stage::tunnel; }
+  // The bytes fed after the switch, which belong to the new protocol (a
+  // WebSocket frame may share a chunk with the 101 response). Taking them
+  // empties the store; the caller feeds later chunks to the new protocol itself.
+  std::string take_tunneled_bytes() { return std::exchange(tunneled_, {}); }
 
   // Bytes lost before the next feed() (a capture gap): the message cut by the gap
   // is dropped, and the parser resynchronises on the first chunk that starts
@@ -181,6 +186,7 @@ class Http1Parser {
   std::string buffer_;               // an incomplete line or block
   size_t scanned_ = 0;               // bytes of buffer_ known not to hold its end
   std::string unit_;                 // the last complete line or block taken from buffer_
+  std::string tunneled_;             // bytes after a protocol switch, not taken yet
   bool resyncing_ = false;           // after a gap, until a head parses
   bool may_switch_ = false;          // requests: after CONNECT or Upgrade
   std::deque<std::string> methods_;  // responses: methods of requests not answered yet
