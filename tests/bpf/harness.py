@@ -222,6 +222,7 @@ class Capture:
     stderr: list
     exchanges: list = field(default_factory=list)  # the "http" lines
     closes: list = field(default_factory=list)  # the "close" lines
+    websocket: list = field(default_factory=list)  # the "websocket" lines
 
     def exchanges_of(self, pid, path=None):
         return [x for x in self.exchanges if x["pid"] == pid and (path is None or x.get("path") == path)]
@@ -246,6 +247,12 @@ class Capture:
         return found[0]
 
 
+def websocket_counts(summary_line):
+    """(messages, directions given up); the summary names them only when not both 0."""
+    m = re.search(r", (\d+) WebSocket messages \((\d+) directions not followed to the end\)", summary_line)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
 def parse_summary(lines):
     for line in lines:
         m = SUMMARY_RE.match(line)
@@ -253,7 +260,7 @@ def parse_summary(lines):
             n = list(map(int, m.groups()))
             return {"events": n[0], "bytes": n[1],
                     "dropped": {r: (n[2 + 2 * i], n[3 + 2 * i]) for i, r in enumerate(DROP_REASONS)},
-                    "exchanges": n[-2], "closed": n[-1]}
+                    "exchanges": n[-2], "closed": n[-1], "websocket": websocket_counts(line)}
     raise AssertionError("no summary line on tlstap's stderr:\n" + "\n".join(lines))
 
 
@@ -294,10 +301,11 @@ class Tlstap:
         lines = self.stderr.finish()
         assert code == 0, f"tlstap exited {code}:\n" + "\n".join(lines)
         records = [json.loads(line) for line in self.output.read_text().splitlines()]
-        assert all(r["type"] in ("data", "http", "close") for r in records), "unknown record type"
+        assert all(r["type"] in ("data", "http", "close", "websocket") for r in records), "unknown record type"
         events = [parse_event(r) for r in records if r["type"] == "data"]
         exchanges = [r for r in records if r["type"] == "http"]
         closes = [r for r in records if r["type"] == "close"]
+        websocket = [r for r in records if r["type"] == "websocket"]
         summary = parse_summary(lines)
         assert summary["events"] == len(events), f"summary counts {summary['events']} events, file has {len(events)}"
         assert summary["bytes"] == sum(e["len"] for e in events), "summary bytes != bytes in the file"
@@ -308,7 +316,8 @@ class Tlstap:
         assert summary["dropped"]["return_unseen"] == (return_unseen, 0), summary
         assert summary["closed"] == len(closes) or "--events" in map(str, self.argv), \
             f"summary counts {summary['closed']} closed connections, the file has {len(closes)}"
-        return Capture(events, summary, lines, exchanges, closes)
+        assert summary["websocket"][0] == len(websocket), f"summary counts {summary['websocket']} WebSocket messages"
+        return Capture(events, summary, lines, exchanges, closes, websocket)
 
 
 # ---------------------------------------------------------------- servers and clients

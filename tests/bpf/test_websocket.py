@@ -1,0 +1,118 @@
+"""WebSocket over TLS, both ends traced: Python's websockets (system libssl)
+client and echo server in separate processes, with permessage-deflate (context
+kept, and reset per message) and without. Each side's "websocket" lines carry
+every message of both directions, unmasked, defragmented and inflated, tied to
+the process and connection that sent or received it.
+
+One tlstap run captures the three exchanges of the module (stopping one takes
+10 to 30 s here).
+"""
+import base64
+import subprocess
+from dataclasses import dataclass
+
+import pytest
+
+from harness import PYTHON, TESTPROGS, LineReader, ProcessGroup, Tlstap, format_endpoint, real_exe
+
+PROGS = TESTPROGS / "websocket"
+MAX_BODY = 4096  # tlstap's default --max-body
+TEXT = "hello over tls"
+BINARY = bytes(range(256)) * 4
+FRAGMENTS = ["frag-one ", "frag-two ", "frag-three"]
+LONG = "".join(chr(ord("a") + i % 26) for i in range(5000))
+PING = "are-you-there"
+MODES = {"deflate": (9451, "deflate"), "nocontext": (9452, "deflate"), "plain": (9453, "plain")}
+
+
+@dataclass
+class Side:
+    pid: int
+    lines: list  # this process's "websocket" lines, in output order
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, cert):
+    directory = tmp_path_factory.mktemp("websocket")
+    procs = ProcessGroup()
+    try:
+        tap = Tlstap(procs, directory / "capture.json")
+        pids = {}
+        for mode, (port, client_mode) in MODES.items():
+            server = procs.start([PYTHON, PROGS / "ws_server.py", cert.cert, cert.key, port, mode],
+                                 stdout=subprocess.PIPE)
+            assert LineReader(server.stdout).wait_for(b"listening", 30), f"{mode} server did not start"
+            client = procs.run([PYTHON, PROGS / "ws_client.py", cert.cert, port, client_mode])
+            assert client.stdout == b"ok\n"
+            pids[mode] = (client.pid, server.pid)
+        capture = tap.stop()
+        sides = {mode: tuple(Side(pid, [m for m in capture.websocket if m["pid"] == pid]) for pid in pair)
+                 for mode, pair in pids.items()}
+        yield sides, capture.summary
+    finally:
+        procs.cleanup()
+
+
+def expected_messages(compressed):
+    """(from, opcode, length, payload, frames, compressed, close_code) of every message,
+    in each direction's order. websockets 10.4 sends a fragmented message as its three
+    fragments and an empty final frame; control frames are never compressed."""
+    def data(sender, opcode, payload, frames=1):
+        length = len(payload)
+        kept = payload[:MAX_BODY]
+        return (sender, opcode, length, kept, frames, compressed, None)
+
+    messages = []
+    for sender in ("client", "server"):
+        frames = 4 if sender == "client" else 1  # the echo comes back in one frame
+        messages += [data(sender, "text", TEXT), data(sender, "binary", BINARY),
+                     data(sender, "text", "".join(FRAGMENTS), frames), data(sender, "text", LONG)]
+    messages += [("client", "ping", len(PING), PING, 1, False, None),
+                 ("server", "pong", len(PING), PING, 1, False, None),
+                 ("client", "close", 3, "bye", 1, False, 1000),
+                 ("server", "close", 3, "bye", 1, False, 1000)]
+    return messages
+
+
+def seen(line):
+    if line["opcode"] == "binary":
+        payload = base64.b64decode(line["payload_base64"])
+    else:
+        payload = line["payload"]
+    return (line["from"], line["opcode"], line["length"], payload, line.get("frames", 1),
+            line.get("compressed", False), line.get("close_code"))
+
+
+def in_direction_order(messages):
+    return [m for m in messages if m[0] == "client"] + [m for m in messages if m[0] == "server"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_message_of_both_directions_on_both_sides(run, mode):
+    client, server = run[0][mode]
+    expected = in_direction_order(expected_messages(compressed=mode != "plain"))
+    for side in (client, server):
+        assert in_direction_order([seen(m) for m in side.lines]) == expected, f"{mode}: pid {side.pid}"
+        truncated = [m for m in side.lines if m.get("payload_truncated")]
+        assert [(m["from"], m["length"]) for m in truncated] == [("client", 5000), ("server", 5000)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_messages_name_their_process_and_connection(run, mode):
+    client, server = run[0][mode]
+    port = MODES[mode][0]
+    server_endpoint = format_endpoint("127.0.0.1", port)
+    for side, role in ((client, "client"), (server, "server")):
+        identity = {(m["pid"], m["comm"], m["exe"], m["library"], m["role"], m["local"], m["remote"], m["conn_id"])
+                    for m in side.lines}
+        assert len(identity) == 1, identity
+        pid, comm, exe, library, seen_role, local, remote, _ = identity.pop()
+        assert (pid, comm, exe, library, seen_role) == (side.pid, "python3", real_exe(PYTHON), "openssl", role)
+        assert (remote if role == "client" else local) == server_endpoint
+    assert client.lines[0]["local"] == server.lines[0]["remote"]
+
+
+def test_no_direction_given_up(run):
+    """Six connection sides, two directions each, all followed to their close."""
+    sides, summary = run
+    assert summary["websocket"] == (sum(len(s.lines) for pair in sides.values() for s in pair), 0)
