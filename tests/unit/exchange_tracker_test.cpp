@@ -12,6 +12,8 @@
 namespace tlstap {
 namespace {
 
+using namespace std::string_view_literals;
+
 constexpr std::string_view kRequest =
     "GET /index.html?id=7 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/7.88.1\r\n\r\n";
 constexpr std::string_view kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: nginx\r\n\r\nhello";
@@ -25,9 +27,14 @@ struct Captured {
 class Connection {
  public:
   explicit Connection(ExchangeTrackerLimits limits = {})
-      : tracker_(limits, [this](const ExchangeRecord& r) {
-          out.push_back({r.exchange, r.connection});
-        }) {}
+      : tracker_(
+            limits,
+            [this](const ExchangeRecord& r) {
+              out.push_back({r.exchange, r.connection});
+            },
+            [this](const WebSocketRecord& r) {
+              websocket.push_back({r.message, r.connection, r.from_client});
+            }) {}
 
   void send(Direction direction, std::string_view bytes, uint64_t time_ns, Role role = Role::client,
             uint64_t conn_uid = 7, uint32_t pid = 100, uint64_t gap = 0) {
@@ -46,6 +53,12 @@ class Connection {
 
   ExchangeTracker& tracker() { return tracker_; }
   std::vector<Captured> out;
+  struct WebSocketCaptured {
+    proto::WebSocketMessage message;
+    ConnectionIdentity connection;
+    bool from_client;
+  };
+  std::vector<WebSocketCaptured> websocket;
 
  private:
   std::deque<std::string> payloads_;
@@ -306,6 +319,100 @@ TEST(ExchangeTracker, ResponseHeldForItsMethodIsPairedWhenTheRequestArrives) {
   ASSERT_EQ(c.out.size(), 1u);
   EXPECT_EQ(c.out[0].exchange.request->method, "HEAD");
   EXPECT_EQ(c.out[0].exchange.response->body_length, 0u);
+}
+
+// --- WebSocket -----------------------------------------------------------------
+
+constexpr std::string_view kUpgrade =
+    "GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+constexpr std::string_view kSwitching =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: "
+    "permessage-deflate\r\n\r\n";
+// RFC 7692 section 7.2.3.1: "Hello" compressed; RFC 6455 section 5.7: a masked "Hello".
+constexpr std::string_view kDeflatedHello = "\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00"sv;  // sv: it ends in a NUL
+constexpr std::string_view kMaskedHello = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"sv;
+constexpr std::string_view kClose = "\x88\x02\x03\xe8"sv;  // 1000, no reason
+
+std::string joined(std::string_view a, std::string_view b) {
+  return std::string(a) + std::string(b);
+}
+
+TEST(ExchangeTrackerWebSocket, ClientSideFollowsBothDirectionsAfterThe101) {
+  Connection c;
+  c.send(Direction::egress, kUpgrade, 10);
+  c.send(Direction::ingress, joined(kSwitching, kDeflatedHello),
+         20);  // the first frame shares the 101's chunk
+  c.send(Direction::egress, kMaskedHello, 30);
+  c.send(Direction::ingress, kClose, 40);
+  ASSERT_EQ(c.out.size(), 1u);
+  EXPECT_TRUE(c.out[0].exchange.switched_protocols);
+  EXPECT_EQ(c.out[0].exchange.response->status, 101);
+
+  ASSERT_EQ(c.websocket.size(), 3u);
+  const auto& hello = c.websocket[0];
+  EXPECT_FALSE(hello.from_client);
+  EXPECT_EQ(hello.message.opcode, proto::WebSocketOpcode::text);
+  EXPECT_TRUE(hello.message.compressed);
+  EXPECT_EQ(hello.message.payload, "Hello");
+  EXPECT_EQ(hello.message.first_byte_ns, 20u);
+  EXPECT_EQ(hello.connection.comm, "curl");
+  EXPECT_EQ(hello.connection.role, Role::client);
+  EXPECT_EQ(format_endpoint(hello.connection.remote), "93.184.216.34:443");
+
+  EXPECT_TRUE(c.websocket[1].from_client);
+  EXPECT_EQ(c.websocket[1].message.payload, "Hello");
+  EXPECT_TRUE(c.websocket[1].message.masked);
+  EXPECT_EQ(c.websocket[2].message.opcode, proto::WebSocketOpcode::close);
+  EXPECT_EQ(c.websocket[2].message.close_code, 1000);
+  EXPECT_EQ(c.tracker().stats().websocket_messages, 3u);
+  EXPECT_EQ(c.tracker().stats().websocket_streams_lost, 0u);
+}
+
+TEST(ExchangeTrackerWebSocket, ServerSideReadsTheClientsFrames) {
+  Connection c;
+  c.send(Direction::ingress, kUpgrade, 10, Role::server);
+  c.send(Direction::egress, kSwitching, 20, Role::server);
+  c.send(Direction::ingress, joined(kMaskedHello, kClose.substr(0, 1)), 30, Role::server);
+  ASSERT_EQ(c.websocket.size(), 1u);
+  EXPECT_TRUE(c.websocket[0].from_client);
+  EXPECT_EQ(c.websocket[0].message.payload, "Hello");
+  EXPECT_EQ(c.websocket[0].connection.role, Role::server);
+  c.send(Direction::ingress, kClose.substr(1), 31, Role::server);  // a frame across two chunks
+  ASSERT_EQ(c.websocket.size(), 2u);
+  EXPECT_EQ(c.websocket[1].message.close_code, 1000);
+  EXPECT_EQ(c.websocket[1].message.first_byte_ns, 30u);
+  EXPECT_EQ(c.websocket[1].message.last_byte_ns, 31u);
+}
+
+TEST(ExchangeTrackerWebSocket, AGapGivesUpOneDirectionOnly) {
+  Connection c;
+  c.send(Direction::egress, kUpgrade, 10);
+  c.send(Direction::ingress, kSwitching, 20);
+  c.send(Direction::ingress, kDeflatedHello, 30);
+  c.send(Direction::ingress, kClose, 40, Role::client, 7, 100, /*gap=*/5);
+  c.send(Direction::ingress, kClose, 50);
+  c.send(Direction::egress, kMaskedHello, 60);
+  ASSERT_EQ(c.websocket.size(), 2u);
+  EXPECT_FALSE(c.websocket[0].from_client);
+  EXPECT_TRUE(c.websocket[1].from_client);
+  EXPECT_EQ(c.tracker().stats().websocket_streams_lost, 1u);
+}
+
+TEST(ExchangeTrackerWebSocket, OtherUpgradesAreNotFollowed) {
+  Connection c;
+  c.send(Direction::egress,
+         "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+         "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+         10);
+  c.send(Direction::ingress,
+         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 20);
+  c.send(Direction::ingress, std::string(kMaskedHello), 30);
+  ASSERT_EQ(c.out.size(), 1u);
+  EXPECT_TRUE(c.out[0].exchange.switched_protocols);
+  EXPECT_TRUE(c.websocket.empty());
 }
 
 }  // namespace

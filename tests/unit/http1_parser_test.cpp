@@ -411,6 +411,9 @@ TEST(Http1Upgrade, WebSocketThenRawFramesIgnored) {
   EXPECT_FALSE(requests.parser.switched_protocols());
   EXPECT_EQ(requests.feed(client_frame, 2), ParseState::done);
   EXPECT_TRUE(requests.parser.switched_protocols());
+  EXPECT_EQ(requests.parser.take_tunneled_bytes(),
+            client_frame);  // the first frame, for the WebSocket parser
+  EXPECT_EQ(requests.parser.take_tunneled_bytes(), "");
   EXPECT_EQ(requests.feed(kCurlGet, 3), ParseState::done);
   expect_messages(requests.out, {{.version = "1.1",
                                   .method = "GET",
@@ -431,6 +434,7 @@ TEST(Http1Upgrade, WebSocketThenRawFramesIgnored) {
       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x05Hello";
   EXPECT_EQ(responses.feed(switching, 4), ParseState::done);
   EXPECT_TRUE(responses.parser.switched_protocols());
+  EXPECT_EQ(responses.parser.take_tunneled_bytes(), "\x81\x05Hello");  // shared the 101's chunk
   EXPECT_EQ(responses.feed(kNginxOk, 5), ParseState::done);
   responses.parser.finish(6, responses.out);
   expect_messages(responses.out,
@@ -472,6 +476,7 @@ TEST(Http1Connect, TunnelAfterSuccessNotAfterRefusal) {
   Capture requests(Kind::request);
   EXPECT_EQ(requests.feed(concat({connect, client_hello})), ParseState::done);
   EXPECT_TRUE(requests.parser.switched_protocols());
+  EXPECT_EQ(requests.parser.take_tunneled_bytes(), client_hello);
   expect_messages(requests.out, {connect_message});
 
   Capture responses(Kind::response);
@@ -481,6 +486,7 @@ TEST(Http1Connect, TunnelAfterSuccessNotAfterRefusal) {
   std::string_view established = "HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03\x00\x7a\x02"sv;
   EXPECT_EQ(responses.feed(concat({refused, established})), ParseState::done);
   EXPECT_TRUE(responses.parser.switched_protocols());
+  EXPECT_EQ(responses.parser.take_tunneled_bytes(), "\x16\x03\x03\x00\x7a\x02"sv);
   expect_messages(responses.out, {{.version = "1.1",
                                    .status = 407,
                                    .headers = {{"Content-Length", "3"}},

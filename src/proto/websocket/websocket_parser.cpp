@@ -13,6 +13,7 @@ namespace {
 constexpr uint8_t kFin = 0x80, kRsv1 = 0x40, kRsv23 = 0x30, kOpcodeBits = 0x0f;
 constexpr uint8_t kMaskBit = 0x80, kLengthBits = 0x7f;
 constexpr size_t kMaxHeaderLength = 14;
+constexpr size_t kMaxControlPayload = 125;
 
 bool is_control(WebSocketOpcode opcode) {
   return static_cast<uint8_t>(opcode) >= 0x8;
@@ -97,6 +98,7 @@ std::optional<WebSocketExtensions> parse_websocket_extensions(std::string_view h
     header.remove_prefix(comma == std::string_view::npos ? header.size() : comma + 1);
     size_t semicolon = extension.find(';');
     std::string_view name = trim(extension.substr(0, semicolon));
+    if (name.empty() && trim(extension).empty()) continue;  // an empty list element (RFC 9110 section 5.6.1)
     if (name.empty()) return std::nullopt;
     if (!ascii_iequals(name, "permessage-deflate")) continue;
     extensions.permessage_deflate = true;
@@ -182,6 +184,7 @@ ParseState WebSocketParser::feed(std::span<const std::byte> bytes, uint64_t time
   while (!invalid_ && !bytes.empty()) {
     if (!frame_) {
       size_t before = header_bytes_.size();
+      if (before == 0) frame_start_ns_ = time_ns;
       size_t n = std::min(bytes.size(), kMaxHeaderLength - before);
       header_bytes_.insert(header_bytes_.end(), bytes.begin(), bytes.begin() + n);
       ParsedFrameHeader parsed = parse_websocket_frame_header(header_bytes_);
@@ -193,7 +196,7 @@ ParseState WebSocketParser::feed(std::span<const std::byte> bytes, uint64_t time
       bytes = bytes.subspan(parsed.header.header_length - before);
       header_bytes_.clear();
       frame_ = parsed.header;
-      begin_frame(time_ns);
+      begin_frame(frame_start_ns_, time_ns);
       if (invalid_) break;
     }
     take_payload(bytes, time_ns);
@@ -203,7 +206,7 @@ ParseState WebSocketParser::feed(std::span<const std::byte> bytes, uint64_t time
   return frame_ || !header_bytes_.empty() ? ParseState::need_more_data : ParseState::done;
 }
 
-void WebSocketParser::begin_frame(uint64_t time_ns) {
+void WebSocketParser::begin_frame(uint64_t first_byte_ns, uint64_t time_ns) {
   const WebSocketFrameHeader& h = *frame_;
   frame_received_ = 0;
   bool control = is_control(h.opcode);
@@ -218,7 +221,7 @@ void WebSocketParser::begin_frame(uint64_t time_ns) {
     pending.message.opcode = h.opcode;
     pending.message.masked = h.masked;
     pending.message.compressed = h.rsv1;
-    pending.message.first_byte_ns = time_ns;
+    pending.message.first_byte_ns = first_byte_ns;
   }
   ++pending.message.frames;
   pending.message.last_byte_ns = time_ns;
@@ -251,7 +254,10 @@ void WebSocketParser::add_payload(Pending& pending, std::span<const std::byte> b
 
 void WebSocketParser::keep(WebSocketMessage& m, std::span<const std::byte> bytes) {
   m.length += bytes.size();
-  size_t room = max_payload_bytes_ > m.payload.size() ? max_payload_bytes_ - m.payload.size() : 0;
+  // Control payloads (at most 125 bytes) are kept whole until the message
+  // ends: a close frame's code comes first.
+  size_t limit = is_control(m.opcode) ? kMaxControlPayload : max_payload_bytes_;
+  size_t room = limit > m.payload.size() ? limit - m.payload.size() : 0;
   m.payload.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
 }
 
@@ -282,6 +288,7 @@ void WebSocketParser::finish_message(Pending& pending, std::vector<WebSocketMess
     m.payload.erase(0, 2);
     m.length -= 2;
   }
+  if (m.payload.size() > max_payload_bytes_) m.payload.resize(max_payload_bytes_);
   out.push_back(std::move(m));
   pending = Pending{};
 }

@@ -104,7 +104,7 @@ class WebSocketParser {
     bool active = false;
   };
 
-  void begin_frame(uint64_t time_ns);
+  void begin_frame(uint64_t first_byte_ns, uint64_t time_ns);
   void take_payload(std::span<const std::byte>& in, uint64_t time_ns);
   void end_frame(std::vector<WebSocketMessage>& out);
   void add_payload(Pending& pending, std::span<const std::byte> bytes);
@@ -117,6 +117,7 @@ class WebSocketParser {
   size_t max_payload_bytes_;
   bool invalid_ = false;
   std::vector<std::byte> header_bytes_;  // of the frame header being received
+  uint64_t frame_start_ns_ = 0;          // when its first byte arrived
   std::optional<WebSocketFrameHeader> frame_;
   uint64_t frame_received_ = 0;  // payload bytes of the current frame so far
   Pending data_;                 // a text or binary message, maybe fragmented
