@@ -1,4 +1,5 @@
-// "http" JSON lines, read back with nlohmann::json so every field is checked by value.
+// "http" and "websocket" JSON lines, read back with nlohmann::json so every
+// field is checked by value.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -210,6 +211,55 @@ TEST(FormatJsonExchange, GrpcCallWithDecodedMessages) {
   EXPECT_EQ(j["grpc"]["response_messages"][0]["length"], 2);
   EXPECT_EQ(j["grpc"]["response_messages"][0]["compressed"], false);
   EXPECT_TRUE(j["grpc"]["response_messages"][0].contains("protobuf")) << j.dump(2);
+}
+
+TEST(FormatJsonWebSocket, TextMessageEveryField) {
+  ConnectionIdentity c = sample_connection();
+  proto::WebSocketMessage m;
+  m.opcode = proto::WebSocketOpcode::text;
+  m.payload = "h\xc3\xa9llo \"you\"";
+  m.length = 20;
+  m.frames = 2;
+  m.compressed = true;
+  m.first_byte_ns = 1'500;
+  json j = json::parse(format_json_websocket({m, c, true}));
+  EXPECT_EQ(
+      j, json::parse(R"({"type":"websocket","ts":1500,"pid":321,"comm":"python3","exe":"/usr/bin/python3.11",
+      "library":"openssl","local":"127.0.0.1:40000","remote":"127.0.0.1:8443","role":"client","conn_id":99,
+      "from":"client","opcode":"text","length":20,"frames":2,"compressed":true,"payload_truncated":true,
+      "payload":"h\u00e9llo \"you\""})"));
+}
+
+TEST(FormatJsonWebSocket, BinaryAsBase64AndCloseWithItsCode) {
+  ConnectionIdentity c = sample_connection();
+  proto::WebSocketMessage binary;
+  binary.opcode = proto::WebSocketOpcode::binary;
+  binary.payload = std::string("\x00\xff\x10", 3);
+  binary.length = 3;
+  binary.frames = 1;
+  json b = json::parse(format_json_websocket({binary, c, false}));
+  EXPECT_EQ(b["from"], "server");
+  EXPECT_EQ(b["payload_base64"], "AP8Q");
+  EXPECT_FALSE(b.contains("payload") || b.contains("frames") || b.contains("compressed"));
+
+  proto::WebSocketMessage close;
+  close.opcode = proto::WebSocketOpcode::close;
+  close.close_code = 1000;
+  close.payload = "bye";
+  close.length = 3;
+  close.frames = 1;
+  json k = json::parse(format_json_websocket({close, c, true}));
+  EXPECT_EQ(k["opcode"], "close");
+  EXPECT_EQ(k["close_code"], 1000);
+  EXPECT_EQ(k["payload"], "bye");
+
+  proto::WebSocketMessage failed;
+  failed.opcode = proto::WebSocketOpcode::text;
+  failed.compressed = failed.inflate_failed = true;
+  failed.frames = 1;
+  json f = json::parse(format_json_websocket({failed, c, true}));
+  EXPECT_EQ(f["inflate_failed"], true);
+  EXPECT_EQ(f["payload"], "");
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// Human-readable records: header line, then text or a hexdump.
+// Human-readable records: header line, then text or a hexdump; WebSocket
+// messages: one line, the payload inline when short, below it with details.
 #include "sink/text_sink.h"
 
 #include <gtest/gtest.h>
@@ -59,6 +60,66 @@ TEST_F(FormatTextRecord, EmptyPayloadIsJustTheHeader) {
   EXPECT_EQ(format_text_record({e, kWallTime, "", Role::server, 0}),
             "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress 10.1.2.3:51000 <- 93.184.216.34:443 "
             "(server) 0 bytes\n");
+}
+
+class FormatTextWebSocket : public FormatTextRecord {
+ protected:
+  ConnectionIdentity connection() const {
+    ConnectionIdentity c;
+    c.pid = 321;
+    c.comm = "python3";
+    c.local = test::ipv4_endpoint("127.0.0.1", 9443);
+    c.remote = test::ipv4_endpoint("127.0.0.1", 40000);
+    c.role = Role::server;
+    return c;
+  }
+  static proto::WebSocketMessage message(proto::WebSocketOpcode opcode, std::string payload) {
+    proto::WebSocketMessage m;
+    m.opcode = opcode;
+    m.length = payload.size();
+    m.payload = std::move(payload);
+    m.frames = 1;
+    m.first_byte_ns = kWallTime;
+    return m;
+  }
+  static constexpr std::string_view kPrefix =
+      "22:13:20.123456 python3[321] 127.0.0.1:9443 <- 127.0.0.1:40000 (server) ";
+};
+
+TEST_F(FormatTextWebSocket, ShortTextInlineAndMarkedByItsSender) {
+  auto m = message(proto::WebSocketOpcode::text, "héllo");
+  m.compressed = true;
+  m.frames = 3;
+  ConnectionIdentity c = connection();
+  EXPECT_EQ(format_text_websocket({m, c, true}, {}),
+            std::string(kPrefix) + "WebSocket > text 6 B compressed in 3 frames \"héllo\"\n");
+  auto close = message(proto::WebSocketOpcode::close, "bye");
+  close.close_code = 1001;
+  EXPECT_EQ(format_text_websocket({close, c, false}, {}),
+            std::string(kPrefix) + "WebSocket < close 3 B code 1001 \"bye\"\n");
+}
+
+TEST_F(FormatTextWebSocket, LongMultilineOrUnsafePayloadsOnlyWithDetails) {
+  ConnectionIdentity c = connection();
+  auto lines = message(proto::WebSocketOpcode::text, "one\ntwo");
+  EXPECT_EQ(format_text_websocket({lines, c, true}, {}), std::string(kPrefix) + "WebSocket > text 7 B\n");
+  EXPECT_EQ(format_text_websocket({lines, c, true}, {.details = true}),
+            std::string(kPrefix) + "WebSocket > text 7 B\none\ntwo\n");
+
+  auto escape = message(proto::WebSocketOpcode::text, "\x1b[2J");  // would clear the terminal
+  EXPECT_EQ(format_text_websocket({escape, c, true}, {.details = true}),
+            std::string(kPrefix) + "WebSocket > text 4 B\n" + hexdump(as_bytes("\x1b[2J")));
+
+  auto binary = message(proto::WebSocketOpcode::binary, "abc");
+  binary.length = 10;
+  EXPECT_EQ(
+      format_text_websocket({binary, c, true}, {.details = true}),
+      std::string(kPrefix) + "WebSocket > binary 10 B\n" + hexdump(as_bytes("abc")) + "  > (7 more bytes)\n");
+
+  auto failed = message(proto::WebSocketOpcode::text, "");
+  failed.compressed = failed.inflate_failed = true;
+  EXPECT_EQ(format_text_websocket({failed, c, false}, {.details = true}),
+            std::string(kPrefix) + "WebSocket < text 0 B compressed (could not be inflated)\n");
 }
 
 TEST(IsPrintableText, TextControlsOnly) {
