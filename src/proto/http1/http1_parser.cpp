@@ -56,12 +56,6 @@ bool could_start_like(std::string_view text, std::string_view pattern, std::stri
   return text.size() <= n || next.find(text[n]) != npos;
 }
 
-std::string_view trim(std::string_view s) {
-  size_t begin = s.find_first_not_of(" \t");
-  if (begin == npos) return {};
-  return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
-}
-
 // Cuts the next line off `rest`, without its LF or CRLF; nullopt when no line
 // feed is left or the line holds a bare CR.
 std::optional<std::string_view> next_line(std::string_view& rest) {
@@ -111,7 +105,7 @@ std::optional<Header> parse_header_line(std::string_view line) {
   size_t colon = line.find(':');
   if (colon == npos) return std::nullopt;
   std::string_view name = line.substr(0, colon);
-  std::string_view value = trim(line.substr(colon + 1));
+  std::string_view value = trim_ows(line.substr(colon + 1));
   // A name that is not a token also rejects obs-fold and whitespace before the colon.
   if (!is_token(name) || !is_text(value)) return std::nullopt;
   return Header{std::string(name), std::string(value)};
@@ -166,7 +160,7 @@ ContentLength content_length(const Headers& headers) {
     std::string_view list = header.value;
     while (length.valid) {
       size_t comma = list.find(',');
-      auto value = parse_decimal(trim(list.substr(0, comma)));
+      auto value = parse_decimal(trim_ows(list.substr(0, comma)));
       length.valid = value && (!length.present || *value == length.value);
       length.present = true;
       if (value) length.value = *value;
@@ -184,7 +178,7 @@ std::optional<std::string_view> last_transfer_coding(const Headers& headers) {
     if (!ascii_iequals(header.name, "Transfer-Encoding")) continue;
     std::string_view list = header.value;
     size_t comma = list.rfind(',');
-    last = trim(comma == npos ? list : list.substr(comma + 1));
+    last = trim_ows(comma == npos ? list : list.substr(comma + 1));
   }
   return last;
 }
@@ -277,7 +271,7 @@ Parsed<uint64_t> parse_chunk_size_line(std::string_view buffer) {
   if (!line) return complete ? invalid<uint64_t>() : Parsed<uint64_t>{};
   size_t digits = line->find_first_not_of("0123456789abcdefABCDEF");
   std::string_view hex = line->substr(0, digits);
-  std::string_view extensions = trim(digits == npos ? std::string_view() : line->substr(digits));
+  std::string_view extensions = trim_ows(digits == npos ? std::string_view() : line->substr(digits));
   if (hex.empty() || (!extensions.empty() && (extensions.front() != ';' || !is_text(extensions))))
     return invalid<uint64_t>();
   Parsed<uint64_t> size{ParseState::done, buffer.size() - rest.size(), 0};

@@ -27,13 +27,6 @@ uint8_t byte_at(std::span<const std::byte> bytes, size_t i) {
   return static_cast<uint8_t>(bytes[i]);
 }
 
-std::string_view trim(std::string_view text) {
-  size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return {};
-  size_t end = text.find_last_not_of(" \t");
-  return text.substr(begin, end - begin + 1);
-}
-
 }  // namespace
 
 std::string_view to_string(WebSocketOpcode opcode) {
@@ -97,16 +90,17 @@ std::optional<WebSocketExtensions> parse_websocket_extensions(std::string_view h
     std::string_view extension = header.substr(0, comma);
     header.remove_prefix(comma == std::string_view::npos ? header.size() : comma + 1);
     size_t semicolon = extension.find(';');
-    std::string_view name = trim(extension.substr(0, semicolon));
-    if (name.empty() && trim(extension).empty()) continue;  // an empty list element (RFC 9110 section 5.6.1)
+    std::string_view name = trim_ows(extension.substr(0, semicolon));
+    if (name.empty() && trim_ows(extension).empty())
+      continue;  // an empty list element (RFC 9110 section 5.6.1)
     if (name.empty()) return std::nullopt;
     if (!ascii_iequals(name, "permessage-deflate")) continue;
     extensions.permessage_deflate = true;
     while (semicolon != std::string_view::npos) {
       extension.remove_prefix(semicolon + 1);
       semicolon = extension.find(';');
-      std::string_view parameter = trim(extension.substr(0, semicolon));
-      std::string_view key = trim(parameter.substr(0, parameter.find('=')));
+      std::string_view parameter = trim_ows(extension.substr(0, semicolon));
+      std::string_view key = trim_ows(parameter.substr(0, parameter.find('=')));
       if (ascii_iequals(key, "client_no_context_takeover")) extensions.client_no_context_takeover = true;
       if (ascii_iequals(key, "server_no_context_takeover")) extensions.server_no_context_takeover = true;
       // *_max_window_bits: a raw inflater with the largest window reads any smaller one.
