@@ -16,7 +16,7 @@ test_packages=(
   python3-pytest
   openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
   golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
-  wrk nghttp2-client tshark python3-grpcio python3-websockets
+  wrk nghttp2-client tshark python3-grpcio python3-websockets golang-github-gorilla-websocket-dev
 )
 
 if [[ $(id -u) -ne 0 ]]; then

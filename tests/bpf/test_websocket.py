@@ -1,18 +1,21 @@
 """WebSocket over TLS, both ends traced: Python's websockets (system libssl)
 client and echo server in separate processes, with permessage-deflate (context
-kept, and reset per message) and without. Each side's "websocket" lines carry
+kept, and reset per message) and without; and a Go client (gorilla/websocket
+over crypto/tls) against the same server. Each side's "websocket" lines carry
 every message of both directions, unmasked, defragmented and inflated, tied to
 the process and connection that sent or received it.
 
-One tlstap run captures the three exchanges of the module (stopping one takes
-10 to 30 s here).
+One tlstap run captures the four conversations of the module (stopping one
+takes 10 to 30 s here).
 """
 import base64
+import os
 import subprocess
 from dataclasses import dataclass
 
 import pytest
 
+from go_programs import GO, GoBinary, wait_attached
 from harness import PYTHON, TESTPROGS, LineReader, ProcessGroup, Tlstap, format_endpoint, real_exe
 
 PROGS = TESTPROGS / "websocket"
@@ -23,6 +26,7 @@ FRAGMENTS = ["frag-one ", "frag-two ", "frag-three"]
 LONG = "".join(chr(ord("a") + i % 26) for i in range(5000))
 PING = "are-you-there"
 MODES = {"deflate": (9451, "deflate"), "nocontext": (9452, "deflate"), "plain": (9453, "plain")}
+GO_PORT = 9454
 
 
 @dataclass
@@ -31,20 +35,48 @@ class Side:
     lines: list  # this process's "websocket" lines, in output order
 
 
+def build_gorilla_client(directory):
+    """In GOPATH mode against Debian's golang-github-gorilla-websocket-dev: nothing fetched."""
+    out = directory / "gorilla_client"
+    env = {**os.environ, "GO111MODULE": "off", "GOPROXY": "off", "GOFLAGS": "", "CGO_ENABLED": "0",
+           "GOPATH": "/usr/share/gocode", "GOCACHE": str(directory / "gocache")}
+    subprocess.run([GO, "build", "-o", out, PROGS / "gorilla_client" / "main.go"], env=env, check=True, timeout=300)
+    return GoBinary("gorilla_client", out, stripped=False)
+
+
+def start_server(procs, cert, port, mode):
+    server = procs.start([PYTHON, PROGS / "ws_server.py", cert.cert, cert.key, port, mode], stdout=subprocess.PIPE)
+    assert LineReader(server.stdout).wait_for(b"listening", 30), f"{mode} server did not start"
+    return server
+
+
+def run_gorilla_client(procs, tap, gorilla, cert):
+    """Started before it dials: it goes on once tlstap has attached to it."""
+    client = procs.start([gorilla.path, cert.cert, GO_PORT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = LineReader(client.stdout)
+    assert out.next(60) == "ready"
+    wait_attached(tap, gorilla)
+    client.stdin.write(b"go\n")
+    client.stdin.flush()
+    assert out.next(60) == "ok" and client.wait(60) == 0
+    return client.pid
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, cert):
     directory = tmp_path_factory.mktemp("websocket")
+    gorilla = build_gorilla_client(directory)
     procs = ProcessGroup()
     try:
         tap = Tlstap(procs, directory / "capture.json")
         pids = {}
         for mode, (port, client_mode) in MODES.items():
-            server = procs.start([PYTHON, PROGS / "ws_server.py", cert.cert, cert.key, port, mode],
-                                 stdout=subprocess.PIPE)
-            assert LineReader(server.stdout).wait_for(b"listening", 30), f"{mode} server did not start"
+            server = start_server(procs, cert, port, mode)
             client = procs.run([PYTHON, PROGS / "ws_client.py", cert.cert, port, client_mode])
             assert client.stdout == b"ok\n"
             pids[mode] = (client.pid, server.pid)
+        server = start_server(procs, cert, GO_PORT, "nocontext")  # gorilla offers no context takeover
+        pids["go"] = (run_gorilla_client(procs, tap, gorilla, cert), server.pid)
         capture = tap.stop()
         sides = {mode: tuple(Side(pid, [m for m in capture.websocket if m["pid"] == pid]) for pid in pair)
                  for mode, pair in pids.items()}
@@ -112,7 +144,36 @@ def test_messages_name_their_process_and_connection(run, mode):
     assert client.lines[0]["local"] == server.lines[0]["remote"]
 
 
+def gorilla_messages():
+    """What tests/testprogs/websocket/gorilla_client sends, and the echoes: its long text
+    goes out in three frames (1 KiB write buffer), the echo in one."""
+    binary = bytes(i * 7 % 256 for i in range(1024))
+    long, i = "", 0
+    while len(long) < 6000:
+        long += f"{i * i * 7919 % 1000003},"
+        i += 1
+    messages = []
+    for sender in ("client", "server"):
+        messages += [(sender, "text", 13, "hello from go", 1, True, None),
+                     (sender, "binary", 1024, binary, 1, True, None),
+                     (sender, "text", len(long), long[:MAX_BODY], 3 if sender == "client" else 1, True, None)]
+    messages += [("client", "ping", 7, "go-ping", 1, False, None), ("server", "pong", 7, "go-ping", 1, False, None),
+                 ("client", "close", 3, "bye", 1, False, 1000), ("server", "close", 3, "bye", 1, False, 1000)]
+    return messages
+
+
+def test_go_client_and_python_server_both_seen(run):
+    client, server = run[0]["go"]
+    expected = in_direction_order(gorilla_messages())
+    for side, comm, library, role in ((client, "gorilla_client", "go", "client"),
+                                      (server, "python3", "openssl", "server")):
+        assert in_direction_order([seen(m) for m in side.lines]) == expected, f"pid {side.pid}"
+        assert {(m["comm"], m["library"], m["role"]) for m in side.lines} == {(comm, library, role)}
+    assert {m["local"] for m in client.lines} == {m["remote"] for m in server.lines}
+    assert {m["remote"] for m in client.lines} == {format_endpoint("127.0.0.1", GO_PORT)}
+
+
 def test_no_direction_given_up(run):
-    """Six connection sides, two directions each, all followed to their close."""
+    """Eight connection sides, two directions each, all followed to their close."""
     sides, summary = run
     assert summary["websocket"] == (sum(len(s.lines) for pair in sides.values() for s in pair), 0)
