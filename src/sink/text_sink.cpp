@@ -81,12 +81,15 @@ std::string connection_prefix(uint64_t time_ns, const ConnectionIdentity& c) {
 }
 
 // Text a terminal shows as it is: UTF-8 (a text message's encoding), no
-// control characters but line breaks and tabs.
+// control characters but line breaks and tabs, C1 controls (U+0080-U+009F,
+// which some terminals obey as escapes) included.
 bool is_terminal_safe_text(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char ch) {
-    auto c = static_cast<unsigned char>(ch);
-    return c >= 0x80 || (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
-  });
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    bool c1 = c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0;
+    if (c1 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
 }
 
 std::string websocket_summary(const proto::WebSocketMessage& m) {
