@@ -197,7 +197,7 @@ void ExchangeTracker::observe(const DataRecord& record) {
     exchange.switched_protocols = c.responses->switched_protocols();
     report(c, std::move(exchange));
   }
-  if (c.responses->switched_protocols() && c.websocket_upgrade) return switch_protocols(c, t);
+  if (c.responses->switched_protocols() && c.websocket_upgrade) return switch_to_websocket(c, t);
   // Past another protocol switch or garbage, the rest of the connection is not HTTP/1.
   if (state == ParseState::invalid || c.responses->switched_protocols()) {
     finish(c);
@@ -207,7 +207,7 @@ void ExchangeTracker::observe(const DataRecord& record) {
 
 // The 101 response switched to WebSocket: the bytes both parsers hold past
 // the switch are the first frames of each direction.
-void ExchangeTracker::switch_protocols(Connection& c, uint64_t time_ns) {
+void ExchangeTracker::switch_to_websocket(Connection& c, uint64_t time_ns) {
   std::string client_bytes = c.requests->take_tunneled_bytes();
   std::string server_bytes = c.responses->take_tunneled_bytes();
   finish(c);

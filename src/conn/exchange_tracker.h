@@ -66,7 +66,7 @@ class ExchangeTracker {
   void report(Connection& connection, proto::HttpExchange exchange);
   void report_unanswered(Connection& connection);
   void restart_http1(Connection& connection, uint64_t gap);
-  void switch_protocols(Connection& connection, uint64_t time_ns);
+  void switch_to_websocket(Connection& connection, uint64_t time_ns);
   void feed_websocket(Connection& connection, bool from_client, std::span<const std::byte> bytes,
                       uint64_t gap, uint64_t time_ns);
   void evict_oldest();
