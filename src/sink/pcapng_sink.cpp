@@ -10,6 +10,7 @@
 
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/frame.h"
+#include "proto/websocket/websocket_parser.h"
 #include "sink/packet_builder.h"
 #include "sink/pcapng_format.h"
 #include "version.h"
@@ -40,10 +41,15 @@ std::string packet_comment(const DataRecord& r) {
                      to_string(r.role));
 }
 
+// Who sent a chunk, and who received it.
+std::pair<Endpoint, Endpoint> ends_of(const DataEvent& e) {
+  return e.direction == Direction::egress ? std::pair(e.local, e.remote) : std::pair(e.remote, e.local);
+}
+
 // Length of the longest prefix of `bytes` made of whole HTTP/2 frames
-// (after the client preface when `at_start`).
-size_t whole_frames(std::string_view bytes, bool at_start) {
-  size_t taken = at_start && bytes.starts_with(kHttp2Preface) ? kHttp2Preface.size() : 0;
+// (after the client preface when they start the stream).
+size_t whole_frames(std::string_view bytes, bool at_stream_start) {
+  size_t taken = at_stream_start && bytes.starts_with(kHttp2Preface) ? kHttp2Preface.size() : 0;
   while (bytes.size() - taken >= kHttp2FrameHeader) {
     size_t length = (static_cast<uint8_t>(bytes[taken]) << 16) |
                     (static_cast<uint8_t>(bytes[taken + 1]) << 8) | static_cast<uint8_t>(bytes[taken + 2]);
@@ -51,6 +57,34 @@ size_t whole_frames(std::string_view bytes, bool at_start) {
     taken += kHttp2FrameHeader + length;
   }
   return taken;
+}
+
+// Length of the longest prefix of `bytes` made of whole WebSocket frames; all
+// of it when they are not WebSocket (then there is nothing to align to).
+size_t whole_websocket_frames(std::string_view bytes) {
+  size_t taken = 0;
+  while (taken < bytes.size()) {
+    auto rest = std::as_bytes(std::span(bytes.data() + taken, bytes.size() - taken));
+    auto parsed = proto::parse_websocket_frame_header(rest);
+    if (parsed.state == proto::ParseState::invalid) return bytes.size();
+    if (parsed.state == proto::ParseState::need_more_data ||
+        rest.size() - parsed.header.header_length < parsed.header.payload_length)
+      break;
+    taken += parsed.header.header_length + parsed.header.payload_length;
+  }
+  return taken;
+}
+
+// Where the WebSocket protocol starts in a chunk that begins a 101 response to
+// an upgrade to it: just past the response's head. 0 for any other chunk.
+size_t websocket_switch(std::string_view text) {
+  if (!text.starts_with("HTTP/1.") || text.substr(8, 5) != " 101 ") return 0;  // most chunks stop here
+  size_t head_end = proto::http1::find_block_end(text);
+  if (head_end == std::string_view::npos) return 0;
+  auto head = proto::http1::parse_response_head(text.substr(0, head_end));
+  if (head.state != proto::ParseState::done || head.value.status != 101) return 0;
+  const std::string* upgrade = proto::find_header(head.value.headers, "Upgrade");
+  return upgrade && ascii_iequals(*upgrade, "websocket") ? head_end : 0;
 }
 
 }  // namespace
@@ -117,9 +151,7 @@ auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destin
 
 void PcapngSink::write(const DataRecord& record) {
   const DataEvent& e = record.event;
-  bool egress = e.direction == Direction::egress;
-  const Endpoint& source = egress ? e.local : e.remote;
-  const Endpoint& destination = egress ? e.remote : e.local;
+  const auto [source, destination] = ends_of(e);
   if (options_.mode == PcapMode::tcp && source.family == 0) return;  // nothing a TCP tool could use
   Flow& flow = flows_[flow_key(e, source, destination, false)];
   Flow& reverse = flows_[flow_key(e, destination, source, true)];
@@ -142,9 +174,7 @@ void PcapngSink::write(const DataRecord& record) {
 void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
                            std::span<const std::byte> payload, uint64_t offset) {
   const DataEvent& e = record.event;
-  bool egress = e.direction == Direction::egress;
-  const Endpoint& source = egress ? e.local : e.remote;
-  const Endpoint& destination = egress ? e.remote : e.local;
+  const auto [source, destination] = ends_of(e);
   std::string_view text = as_text(payload);
   if (flow.protocol == Protocol::undecided) {
     // A direction seen from its start tells the protocol and tells the other
@@ -159,7 +189,14 @@ void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
     flow.protocol = own == Protocol::other && reverse_knows ? reverse.protocol : own;
     if (own != Protocol::other && !reverse_knows) reverse.protocol = own;
   }
-  if (flow.protocol != Protocol::http2) {
+  if (size_t head = flow.protocol == Protocol::http1 ? websocket_switch(text) : 0) {
+    // The 101's head is HTTP; both directions are WebSocket frames from the next byte.
+    write_packet(record, exported_pdu("http", source, destination, payload.first(head)));
+    for (Flow* f : {&flow, &reverse}) *f = Flow{f->pid, f->next_offset, Protocol::websocket};
+    if (head < payload.size()) write_frames(record, flow, payload.subspan(head), false);
+    return;
+  }
+  if (flow.protocol != Protocol::http2 && flow.protocol != Protocol::websocket) {
     const char* dissector = flow.protocol == Protocol::http1 ? "http" : "data";
     write_packet(record, exported_pdu(dissector, source, destination, payload));
     return;
@@ -168,26 +205,35 @@ void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
     flow.pending.clear();
     flow.aligned = false;  // frame boundaries are lost with the missing bytes
   }
+  write_frames(record, flow, payload, offset == 0 && flow.pending.empty());
+}
+
+// HTTP/2 and WebSocket: each packet holds whole frames, the start of one cut
+// by the chunk's end waits for the next chunk.
+void PcapngSink::write_frames(const DataRecord& record, Flow& flow, std::span<const std::byte> payload,
+                              bool at_stream_start) {
+  const DataEvent& e = record.event;
+  const auto [source, destination] = ends_of(e);
+  bool http2 = flow.protocol == Protocol::http2;
+  const char* dissector = http2 ? "http2" : "websocket";
   if (!flow.aligned) {
-    write_packet(record, exported_pdu("http2", source, destination, payload));
+    write_packet(record, exported_pdu(dissector, source, destination, payload));
     return;
   }
-  bool at_start = offset == flow.pending.size() && offset <= kHttp2Preface.size();
-  flow.pending += text;
-  size_t complete = whole_frames(flow.pending, at_start && offset == 0);
+  flow.pending += as_text(payload);
+  size_t complete =
+      http2 ? whole_frames(flow.pending, at_stream_start) : whole_websocket_frames(flow.pending);
   if (complete == 0 && flow.pending.size() > kMaxPendingFrameBytes) complete = flow.pending.size();
   if (complete == 0) return;
   auto frames = std::span(reinterpret_cast<const std::byte*>(flow.pending.data()), complete);
-  write_packet(record, exported_pdu("http2", source, destination, frames));
+  write_packet(record, exported_pdu(dissector, source, destination, frames));
   flow.pending.erase(0, complete);
 }
 
 void PcapngSink::write_tcp(const DataRecord& record, const Flow& reverse, std::span<const std::byte> payload,
                            uint64_t offset) {
   const DataEvent& e = record.event;
-  bool egress = e.direction == Direction::egress;
-  const Endpoint& source = egress ? e.local : e.remote;
-  const Endpoint& destination = egress ? e.remote : e.local;
+  const auto [source, destination] = ends_of(e);
   // Sequence numbers are stream offsets (+1 for the SYN we did not see).
   uint32_t seq = static_cast<uint32_t>(offset + 1);
   uint32_t ack = static_cast<uint32_t>(reverse.next_offset + 1);

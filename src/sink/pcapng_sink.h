@@ -1,10 +1,10 @@
 // Writes captured plaintext as pcapng that Wireshark and tshark dissect.
 //
 // pdu mode (default): one exported PDU per message-aligned piece of
-// plaintext, tagged with the dissector ("http", "http2", "data") and the
-// connection's addresses: dissected with no option set, on any port, but
-// without a TCP layer. HTTP/2 is cut at frame boundaries so each packet holds
-// whole frames.
+// plaintext, tagged with the dissector ("http", "http2", "websocket", "data")
+// and the connection's addresses: dissected with no option set, on any port,
+// but without a TCP layer. HTTP/2 and WebSocket (after a 101 upgrade to it)
+// are cut at frame boundaries so each packet holds whole frames.
 // tcp mode: real IPv4/IPv6 + TCP packets whose sequence numbers are the
 // stream offsets, so follow-TCP-stream and TCP tools work; bytes lost to
 // drops appear as sequence gaps.
@@ -40,7 +40,7 @@ class PcapngSink : public Sink {
   void forget_process(uint32_t pid) override;
 
  private:
-  enum class Protocol { undecided, http1, http2, other };
+  enum class Protocol { undecided, http1, http2, websocket, other };
   // One direction of a TCP connection, keyed by (source, destination): when
   // both ends are traced, the receiver's copy of bytes the sender already
   // delivered is skipped, so each connection appears once.
@@ -48,8 +48,8 @@ class PcapngSink : public Sink {
     uint32_t pid = 0;          // of the process that last wrote to this flow
     uint64_t next_offset = 0;  // bytes of the stream written so far
     Protocol protocol = Protocol::undecided;
-    std::string pending;  // http2: bytes of an incomplete frame
-    bool aligned = true;  // false once a gap broke HTTP/2 frame alignment
+    std::string pending;  // http2, websocket: bytes of an incomplete frame
+    bool aligned = true;  // false once a gap broke frame alignment
   };
   using FlowKey = std::tuple<uint16_t, std::array<uint8_t, 16>, uint16_t, std::array<uint8_t, 16>, uint16_t>;
 
@@ -58,6 +58,8 @@ class PcapngSink : public Sink {
   void write_block(const std::string& block);
   void write_pdu(const DataRecord& record, Flow& flow, Flow& reverse, std::span<const std::byte> payload,
                  uint64_t offset);
+  void write_frames(const DataRecord& record, Flow& flow, std::span<const std::byte> payload,
+                    bool at_stream_start);
   void write_tcp(const DataRecord& record, const Flow& reverse, std::span<const std::byte> payload,
                  uint64_t offset);
   void write_packet(const DataRecord& record, const std::string& packet);

@@ -554,6 +554,19 @@ const Peer kClient{kClientPid,
                    Role::client};
 const Peer kServer{kServerPid, "nginx", "/usr/sbin/nginx", kClient.remote, kClient.local, Role::server};
 
+const std::string kUpgradeRequest =
+    "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+const std::string kSwitchingHead =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: "
+    "permessage-deflate\r\n\r\n";
+// RFC 7692 section 7.2.3.1's compressed "Hello", RFC 6455 section 5.7's masked "Hello".
+const std::string kDeflatedHello("\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00", 9);
+const std::string kMaskedHello = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+const std::string kServerText = "\x81\x05world";
+
 class PcapngSinkTest : public ::testing::Test {
  protected:
   std::string path(std::string_view name = "capture.pcapng") const { return dir_.path(name); }
@@ -586,6 +599,17 @@ class PcapngSinkTest : public ::testing::Test {
     e.role = peer.role;
     e.payload = test::as_bytes(payload);
     sink_->write(DataRecord{e, next_time_ns(), peer.exe, peer.role, gap_before, false});
+  }
+
+  // Client side of a WebSocket: the 101 and the first frame in one chunk, a
+  // frame split across chunks.
+  void write_websocket_conversation() {
+    write(kClient, Direction::egress, 0, kUpgradeRequest);
+    write(kClient, Direction::ingress, 0, kSwitchingHead + kDeflatedHello);
+    write(kClient, Direction::egress, kUpgradeRequest.size(), kMaskedHello);
+    uint64_t offset = kSwitchingHead.size() + kDeflatedHello.size();
+    write(kClient, Direction::ingress, offset, kServerText.substr(0, 3));
+    write(kClient, Direction::ingress, offset + 3, kServerText.substr(3));
   }
 
   // Flushes and reads back the file.
@@ -869,6 +893,31 @@ TEST_F(PcapngSinkTest, TcpModeIpv6) {
   EXPECT_EQ(in.ack, 5u);
   EXPECT_EQ(in.payload, "pong!");
   EXPECT_TRUE(out.tcp_checksum_ok && in.tcp_checksum_ok);
+}
+
+TEST_F(PcapngSinkTest, WebSocketFramesAfterThe101) {
+  open();
+  write_websocket_conversation();
+  Capture capture = read();
+  ASSERT_EQ(capture.packets.size(), 5u);
+  expect_pdu(capture.packets[0], "http", kClient.local, kClient.remote, kUpgradeRequest);
+  expect_pdu(capture.packets[1], "http", kClient.remote, kClient.local, kSwitchingHead);
+  expect_pdu(capture.packets[2], "websocket", kClient.remote, kClient.local, kDeflatedHello);
+  expect_pdu(capture.packets[3], "websocket", kClient.local, kClient.remote, kMaskedHello);
+  expect_pdu(capture.packets[4], "websocket", kClient.remote, kClient.local, kServerText);
+}
+
+TEST_F(PcapngSinkTest, TsharkReadsTheWebSocketMessages) {
+  const char* tshark = "/usr/bin/tshark";
+  if (access(tshark, X_OK) != 0) GTEST_SKIP() << "no tshark";
+  open();
+  write_websocket_conversation();
+  sink_->flush();
+  // Wireshark unmasks, and inflates with what the 101 negotiated.
+  std::string fields = test::run_command(std::string(tshark) + " -r " + path() +
+                                         " -Y websocket -T fields -E separator=, -e websocket.opcode "
+                                         "-e websocket.mask -e text 2>/dev/null");
+  EXPECT_EQ(fields, "1,0,Hello\n1,1,Hello\n1,0,world\n");
 }
 
 TEST_F(PcapngSinkTest, TsharkAcceptsTcpModeChecksums) {
