@@ -3,7 +3,8 @@ client and echo server in separate processes, with permessage-deflate (context
 kept, and reset per message) and without; and a Go client (gorilla/websocket
 over crypto/tls) against the same server. Each side's "websocket" lines carry
 every message of both directions, unmasked, defragmented and inflated, tied to
-the process and connection that sent or received it.
+the process and connection that sent or received it, and the pcapng written
+alongside hands the frames to Wireshark's websocket dissector.
 
 One tlstap run captures the four conversations of the module (stopping one
 takes 10 to 30 s here).
@@ -27,6 +28,7 @@ LONG = "".join(chr(ord("a") + i % 26) for i in range(5000))
 PING = "are-you-there"
 MODES = {"deflate": (9451, "deflate"), "nocontext": (9452, "deflate"), "plain": (9453, "plain")}
 GO_PORT = 9454
+TSHARK = "/usr/bin/tshark"
 
 
 @dataclass
@@ -68,7 +70,8 @@ def run(tmp_path_factory, cert):
     gorilla = build_gorilla_client(directory)
     procs = ProcessGroup()
     try:
-        tap = Tlstap(procs, directory / "capture.json")
+        pcap = directory / "capture.pcapng"
+        tap = Tlstap(procs, directory / "capture.json", ["-w", pcap])
         pids = {}
         for mode, (port, client_mode) in MODES.items():
             server = start_server(procs, cert, port, mode)
@@ -80,7 +83,7 @@ def run(tmp_path_factory, cert):
         capture = tap.stop()
         sides = {mode: tuple(Side(pid, [m for m in capture.websocket if m["pid"] == pid]) for pid in pair)
                  for mode, pair in pids.items()}
-        yield sides, capture.summary
+        yield sides, capture.summary, pcap
     finally:
         procs.cleanup()
 
@@ -175,5 +178,32 @@ def test_go_client_and_python_server_both_seen(run):
 
 def test_no_direction_given_up(run):
     """Eight connection sides, two directions each, all followed to their close."""
-    sides, summary = run
+    sides, summary, _ = run
     assert summary["websocket"] == (sum(len(s.lines) for pair in sides.values() for s in pair), 0)
+
+
+def test_pcapng_frames_for_wireshark(run):
+    """pcapng (pdu mode): after the 101, each direction's frames go whole to Wireshark's
+    websocket dissector, which unmasks them; each connection appears once though both
+    ends were traced. The plain conversation, frame by frame as tshark reads it
+    (it shows no text for the frames of a fragmented message)."""
+    port = MODES["plain"][0]
+    rows = subprocess.run([TSHARK, "-r", run[2], "-Y", f"websocket && "
+                           f"(exported_pdu.src_port == {port} || exported_pdu.dst_port == {port})",
+                           "-T", "fields", "-E", "separator=|", "-e", "exported_pdu.dst_port", "-e", "websocket.opcode",
+                           "-e", "websocket.fin", "-e", "websocket.mask", "-e", "websocket.payload.text",
+                           "-e", "websocket.payload.close.status_code", "-e", "websocket.payload.close.reason"],
+                          capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()
+    to_server = str(port)
+
+    def frame(sender, opcode, fin, text="", code="", reason=""):
+        return (sender, str(opcode), str(fin), "1" if sender == "client" else "0", text, code, reason)
+
+    seen_rows = [("client" if r.split("|")[0] == to_server else "server", *r.split("|")[1:]) for r in rows]
+    assert seen_rows == [frame("client", 1, 1, TEXT), frame("server", 1, 1, TEXT),
+                         frame("client", 2, 1), frame("server", 2, 1),
+                         frame("client", 1, 0), frame("client", 0, 0), frame("client", 0, 0), frame("client", 0, 1),
+                         frame("server", 1, 1, "".join(FRAGMENTS)),
+                         frame("client", 1, 1, LONG), frame("server", 1, 1, LONG),
+                         frame("client", 9, 1), frame("server", 10, 1),
+                         frame("client", 8, 1, "", "1000", "bye"), frame("server", 8, 1, "", "1000", "bye")]
