@@ -20,8 +20,11 @@ namespace {
 
 constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr size_t kHttp2FrameHeader = 9;
-// Past this, a "frame" is garbage or a stream we joined mid-frame: stop aligning.
-constexpr size_t kMaxPendingFrameBytes = 16u << 20;
+// A frame larger than this goes out in pieces as its bytes come, not whole:
+// Wireshark refuses packets over 256 KiB, and the sink would hold it meanwhile.
+constexpr uint64_t kMaxFramePacket = 192 * 1024;
+// frame_size's answer for bytes that are no frame of the protocol.
+constexpr uint64_t kNotAFrame = UINT64_MAX;
 
 std::string_view as_text(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -46,39 +49,26 @@ std::pair<Endpoint, Endpoint> ends_of(const DataEvent& e) {
   return e.direction == Direction::egress ? std::pair(e.local, e.remote) : std::pair(e.remote, e.local);
 }
 
-// Length of the longest prefix of `bytes` made of whole HTTP/2 frames
-// (after the client preface when they start the stream).
-size_t whole_frames(std::string_view bytes, bool at_stream_start) {
-  size_t taken = at_stream_start && bytes.starts_with(kHttp2Preface) ? kHttp2Preface.size() : 0;
-  while (bytes.size() - taken >= kHttp2FrameHeader) {
-    size_t length = (static_cast<uint8_t>(bytes[taken]) << 16) |
-                    (static_cast<uint8_t>(bytes[taken + 1]) << 8) | static_cast<uint8_t>(bytes[taken + 2]);
-    if (bytes.size() - taken < kHttp2FrameHeader + length) break;
-    taken += kHttp2FrameHeader + length;
-  }
-  return taken;
+// The size, header included, of the frame `bytes` start with; 0 while its
+// header is incomplete.
+uint64_t http2_frame_size(std::string_view bytes) {
+  if (bytes.size() < kHttp2FrameHeader) return 0;
+  auto byte = [&](size_t i) { return uint64_t{static_cast<uint8_t>(bytes[i])}; };
+  return kHttp2FrameHeader + (byte(0) << 16 | byte(1) << 8 | byte(2));
 }
 
-// Length of the longest prefix of `bytes` made of whole WebSocket frames; all
-// of it when they are not WebSocket (then there is nothing to align to).
-size_t whole_websocket_frames(std::string_view bytes) {
-  size_t taken = 0;
-  while (taken < bytes.size()) {
-    auto rest = std::as_bytes(std::span(bytes.data() + taken, bytes.size() - taken));
-    auto parsed = proto::parse_websocket_frame_header(rest);
-    if (parsed.state == proto::ParseState::invalid) return bytes.size();
-    if (parsed.state == proto::ParseState::need_more_data ||
-        rest.size() - parsed.header.header_length < parsed.header.payload_length)
-      break;
-    taken += parsed.header.header_length + parsed.header.payload_length;
-  }
-  return taken;
+uint64_t websocket_frame_size(std::string_view bytes) {
+  auto parsed = proto::parse_websocket_frame_header(std::as_bytes(std::span(bytes.data(), bytes.size())));
+  if (parsed.state == proto::ParseState::invalid) return kNotAFrame;
+  if (parsed.state == proto::ParseState::need_more_data) return 0;
+  return parsed.header.header_length + parsed.header.payload_length;  // payload < 2^63
 }
 
 // Where the WebSocket protocol starts in a chunk that begins a 101 response to
 // an upgrade to it: just past the response's head. 0 for any other chunk.
 size_t websocket_switch(std::string_view text) {
-  if (!text.starts_with("HTTP/1.") || text.substr(8, 5) != " 101 ") return 0;  // most chunks stop here
+  if (text.size() < 13 || !text.starts_with("HTTP/1.") || text.substr(8, 4) != " 101")
+    return 0;  // most stop here
   size_t head_end = proto::http1::find_block_end(text);
   if (head_end == std::string_view::npos) return 0;
   auto head = proto::http1::parse_response_head(text.substr(0, head_end));
@@ -203,31 +193,54 @@ void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
   }
   if (record.gap_before || offset != flow.next_offset) {
     flow.pending.clear();
+    flow.piece_left = 0;
     flow.aligned = false;  // frame boundaries are lost with the missing bytes
   }
   write_frames(record, flow, payload, offset == 0 && flow.pending.empty());
 }
 
-// HTTP/2 and WebSocket: each packet holds whole frames, the start of one cut
-// by the chunk's end waits for the next chunk.
+// HTTP/2 and WebSocket: each packet holds whole frames; the start of one cut
+// by the chunk's end waits for the next chunk, unless the frame is too large
+// to hold: then its bytes go out as they come, the first piece to the
+// protocol's dissector, the rest as data.
 void PcapngSink::write_frames(const DataRecord& record, Flow& flow, std::span<const std::byte> payload,
                               bool at_stream_start) {
-  const DataEvent& e = record.event;
-  const auto [source, destination] = ends_of(e);
+  const auto [source, destination] = ends_of(record.event);
   bool http2 = flow.protocol == Protocol::http2;
   const char* dissector = http2 ? "http2" : "websocket";
+  if (flow.piece_left > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(flow.piece_left, payload.size()));
+    write_packet(record, exported_pdu("data", source, destination, payload.first(n)));
+    flow.piece_left -= n;
+    payload = payload.subspan(n);
+  }
+  if (payload.empty()) return;
   if (!flow.aligned) {
     write_packet(record, exported_pdu(dissector, source, destination, payload));
     return;
   }
   flow.pending += as_text(payload);
-  size_t complete =
-      http2 ? whole_frames(flow.pending, at_stream_start) : whole_websocket_frames(flow.pending);
-  if (complete == 0 && flow.pending.size() > kMaxPendingFrameBytes) complete = flow.pending.size();
-  if (complete == 0) return;
-  auto frames = std::span(reinterpret_cast<const std::byte*>(flow.pending.data()), complete);
+  std::string_view pending = flow.pending;
+  size_t taken = http2 && at_stream_start && pending.starts_with(kHttp2Preface) ? kHttp2Preface.size() : 0;
+  uint64_t size = 0;  // of the frame at `taken`
+  while (taken < pending.size()) {
+    size = http2 ? http2_frame_size(pending.substr(taken)) : websocket_frame_size(pending.substr(taken));
+    if (size == 0 || size == kNotAFrame || size > pending.size() - taken) break;
+    taken += size;
+  }
+  if (size == kNotAFrame) {
+    flow.aligned = false;  // not this protocol's frames: passed on as they come from now on
+    taken = pending.size();
+  }
+  bool too_large = taken < pending.size() && size != 0 && size > kMaxFramePacket;
+  if (too_large) {
+    flow.piece_left = size - (pending.size() - taken);
+    taken = pending.size();
+  }
+  if (taken == 0) return;
+  auto frames = std::span(reinterpret_cast<const std::byte*>(pending.data()), taken);
   write_packet(record, exported_pdu(dissector, source, destination, frames));
-  flow.pending.erase(0, complete);
+  flow.pending.erase(0, taken);
 }
 
 void PcapngSink::write_tcp(const DataRecord& record, const Flow& reverse, std::span<const std::byte> payload,

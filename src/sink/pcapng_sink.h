@@ -48,8 +48,9 @@ class PcapngSink : public Sink {
     uint32_t pid = 0;          // of the process that last wrote to this flow
     uint64_t next_offset = 0;  // bytes of the stream written so far
     Protocol protocol = Protocol::undecided;
-    std::string pending;  // http2, websocket: bytes of an incomplete frame
-    bool aligned = true;  // false once a gap broke frame alignment
+    std::string pending;      // http2, websocket: bytes of an incomplete frame
+    bool aligned = true;      // false once a gap broke frame alignment
+    uint64_t piece_left = 0;  // bytes still to come of a frame too large for one packet
   };
   using FlowKey = std::tuple<uint16_t, std::array<uint8_t, 16>, uint16_t, std::array<uint8_t, 16>, uint16_t>;
 

@@ -24,6 +24,8 @@
 namespace tlstap {
 namespace {
 
+using namespace std::string_literals;
+
 // ---------------------------------------------------------------- byte helpers
 
 void le16(std::string& out, uint16_t v) {
@@ -918,6 +920,33 @@ TEST_F(PcapngSinkTest, TsharkReadsTheWebSocketMessages) {
                                          " -Y websocket -T fields -E separator=, -e websocket.opcode "
                                          "-e websocket.mask -e text 2>/dev/null");
   EXPECT_EQ(fields, "1,0,Hello\n1,1,Hello\n1,0,world\n");
+}
+
+TEST_F(PcapngSinkTest, WebSocketFrameTooLargeForOnePacketGoesInPieces) {
+  open();
+  write(kClient, Direction::egress, 0, kUpgradeRequest);
+  write(kClient, Direction::ingress, 0, kSwitchingHead);
+  // A 300 KiB binary frame from the server, then a small one, in 16 KiB chunks.
+  std::string big = "\x82\x7f" + std::string(5, '\0') + "\x04\xb0\x00"s + std::string(300 * 1024, 'b');
+  const std::string stream = big + kServerText;
+  std::vector<std::string> chunks;
+  for (size_t at = 0; at < stream.size(); at += 16384) chunks.push_back(stream.substr(at, 16384));
+  uint64_t offset = kSwitchingHead.size();
+  for (const auto& chunk : chunks) {
+    write(kClient, Direction::ingress, offset, chunk);
+    offset += chunk.size();
+  }
+  Capture capture = read();
+  // The start of the big frame waits until it is known not to fit (its first
+  // chunk already says so), then every byte goes out as it comes.
+  ASSERT_EQ(capture.packets.size(), 2 + chunks.size() + 1);
+  expect_pdu(capture.packets[2], "websocket", kClient.remote, kClient.local, chunks[0]);
+  for (size_t i = 1; i + 1 < chunks.size(); ++i)
+    expect_pdu(capture.packets[2 + i], "data", kClient.remote, kClient.local, chunks[i]);
+  const std::string& last = chunks.back();
+  expect_pdu(capture.packets[1 + chunks.size()], "data", kClient.remote, kClient.local,
+             last.substr(0, last.size() - kServerText.size()));
+  expect_pdu(capture.packets.back(), "websocket", kClient.remote, kClient.local, kServerText);
 }
 
 TEST_F(PcapngSinkTest, TsharkAcceptsTcpModeChecksums) {
