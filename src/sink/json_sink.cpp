@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/ascii.h"
+#include "common/utf8.h"
 #include "proto/grpc/protobuf_decode.h"
 #include "sink/base64.h"
 #include "sink/secrets.h"
@@ -277,7 +278,8 @@ void append_json_exchange(std::string& line, const ExchangeRecord& r, bool show_
   j.end();
 }
 
-// A text message's payload as a JSON string (UTF-8), anything else base64.
+// A payload as a JSON string when it is UTF-8 text (a text message's, or a
+// control frame's reason or data), else base64: no byte is replaced.
 void append_json_websocket(std::string& line, const WebSocketRecord& r) {
   const proto::WebSocketMessage& m = r.message;
   ObjectWriter j(line);
@@ -292,7 +294,7 @@ void append_json_websocket(std::string& line, const WebSocketRecord& r) {
   if (m.inflate_failed) j.flag("inflate_failed");
   if (m.close_code) j.number("close_code", *m.close_code);
   if (m.payload.size() < m.length) j.flag("payload_truncated");
-  if (m.opcode != proto::WebSocketOpcode::binary) {
+  if (m.opcode != proto::WebSocketOpcode::binary && is_utf8(m.payload)) {
     append_json_string(j.raw("payload"), m.payload);
   } else {
     std::string& out = j.raw("payload_base64");

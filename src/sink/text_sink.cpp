@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/utf8.h"
 #include "sink/secrets.h"
 
 namespace tlstap {
@@ -80,10 +81,12 @@ std::string connection_prefix(uint64_t time_ns, const ConnectionIdentity& c) {
                      or_unknown(format_endpoint(c.remote)), to_string(c.role));
 }
 
-// Text a terminal shows as it is: UTF-8 (a text message's encoding), no
-// control characters but line breaks and tabs, C1 controls (U+0080-U+009F,
-// which some terminals obey as escapes) included.
+// Text a terminal shows as it is: well-formed UTF-8 (a text message's
+// encoding; raw 8-bit bytes are escapes to a Latin-1 terminal), no control
+// characters but line breaks and tabs, C1 controls (U+0080-U+009F, which some
+// terminals obey as escapes) included.
 bool is_terminal_safe_text(std::string_view text) {
+  if (!is_utf8(text)) return false;
   for (size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
     bool c1 = c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0;

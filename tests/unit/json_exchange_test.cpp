@@ -260,6 +260,16 @@ TEST(FormatJsonWebSocket, BinaryAsBase64AndCloseWithItsCode) {
   json f = json::parse(format_json_websocket({failed, c, true}));
   EXPECT_EQ(f["inflate_failed"], true);
   EXPECT_EQ(f["payload"], "");
+
+  // A heartbeat ping carrying a binary timestamp: not text, so base64, no byte replaced.
+  proto::WebSocketMessage ping;
+  ping.opcode = proto::WebSocketOpcode::ping;
+  ping.payload = std::string("\x00\x00\x01\x8c\xff\x10\x20\x30", 8);
+  ping.length = 8;
+  ping.frames = 1;
+  json p = json::parse(format_json_websocket({ping, c, true}));
+  EXPECT_FALSE(p.contains("payload"));
+  EXPECT_EQ(p["payload_base64"], "AAABjP8QIDA=");
 }
 
 }  // namespace

@@ -109,6 +109,12 @@ TEST_F(FormatTextWebSocket, LongMultilineOrUnsafePayloadsOnlyWithDetails) {
   auto escape = message(proto::WebSocketOpcode::text, "\x1b[2J");  // would clear the terminal
   EXPECT_EQ(format_text_websocket({escape, c, true}, {.details = true}),
             std::string(kPrefix) + "WebSocket > text 4 B\n" + hexdump(as_bytes("\x1b[2J")));
+  auto raw_csi = message(proto::WebSocketOpcode::text, std::string("\x9b"
+                                                                   "2J"));  // CSI to an 8-bit terminal
+  EXPECT_EQ(format_text_websocket({raw_csi, c, true}, {.details = true}), std::string(kPrefix) +
+                                                                              "WebSocket > text 3 B\n" +
+                                                                              hexdump(as_bytes("\x9b"
+                                                                                               "2J")));
   auto csi = message(proto::WebSocketOpcode::text,
                      "\xc2\x9b"
                      "2J");  // U+009B, the C1 form of ESC [

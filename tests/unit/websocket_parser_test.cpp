@@ -258,6 +258,16 @@ TEST(WebSocketParser, PayloadKeptUpToTheLimitCountedWhole) {
   EXPECT_EQ(c.out[0].payload, std::string(10, 'a'));
 }
 
+TEST(WebSocketParser, TextCutByTheLimitEndsOnAWholeCharacter) {
+  Capture c(false, {}, 6);
+  EXPECT_EQ(c.feed("\x81\x08"
+                   "ab\xe2\x82\xac\xe2\x82\xac"s),
+            ParseState::done);  // "ab€€"
+  ASSERT_EQ(c.out.size(), 1u);
+  EXPECT_EQ(c.out[0].payload, "ab\xe2\x82\xac");  // not "ab€" and half a "€"
+  EXPECT_EQ(c.out[0].length, 8u);
+}
+
 TEST(WebSocketParser, CloseCarriesItsCodeAndReason) {
   Capture c;
   EXPECT_EQ(c.feed("\x88\x05\x03\xe8"

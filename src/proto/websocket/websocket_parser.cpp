@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/ascii.h"
+#include "common/utf8.h"
 
 namespace tlstap::proto {
 namespace {
@@ -283,6 +284,9 @@ void WebSocketParser::finish_message(Pending& pending, std::vector<WebSocketMess
     m.length -= 2;
   }
   if (m.payload.size() > max_payload_bytes_) m.payload.resize(max_payload_bytes_);
+  // A text cut by the limit ends on a whole character, so it stays text.
+  if (m.opcode == WebSocketOpcode::text && m.payload.size() < m.length)
+    m.payload.resize(without_cut_sequence(m.payload).size());
   out.push_back(std::move(m));
   pending = Pending{};
 }
