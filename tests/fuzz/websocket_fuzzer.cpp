@@ -215,10 +215,11 @@ Model walk_stream(std::span<const std::byte> s, const WebSocketExtensions& exten
 }
 
 // RFC 7692 section 7.2.2 for one direction, a whole message at a time: the
-// messages' DEFLATE data, each with the empty block its sender removed, through
-// one raw inflater, reset between messages without context takeover. A final
-// block ends a stream and the next starts afresh. With context takeover, once
-// a message fails every later one does (as the header documents).
+// messages' DEFLATE data, each with the empty block its sender removed (unless
+// it ends with a final block), through one raw inflater, reset between
+// messages without context takeover. A final block ends zlib's stream, and the
+// next starts with its window. With context takeover, once a message fails
+// every later one does (as the header documents).
 class Inflation {
  public:
   explicit Inflation(bool reset) : reset_(reset) { ready_ = inflateInit2(&z_, -MAX_WBITS) == Z_OK; }
@@ -229,8 +230,11 @@ class Inflation {
   Inflation& operator=(const Inflation&) = delete;
 
   void message(Expected& e, size_t limit) {
-    std::string in = e.raw + std::string("\x00\x00\xff\xff", 4);
-    e.inflate_fails = broken_ || !inflate_all(in, e, limit);
+    bool ended = false;
+    bool inflated = !broken_ && inflate_all(e.raw, e, limit, ended);
+    std::string tail("\x00\x00\xff\xff", 4);
+    if (inflated && !ended) inflated = inflate_all(tail, e, limit, ended);
+    e.inflate_fails = !inflated;
     broken_ = e.inflate_fails;
     if (reset_ && ready_) {
       inflateReset(&z_);
@@ -239,8 +243,10 @@ class Inflation {
   }
 
  private:
-  bool inflate_all(std::string& in, Expected& e, size_t limit) {
+  // `ended`: the input ended with a final block.
+  bool inflate_all(std::string& in, Expected& e, size_t limit, bool& ended) {
     if (!ready_) return false;
+    ended = false;
     z_.next_in = reinterpret_cast<Bytef*>(in.data());
     z_.avail_in = static_cast<uInt>(in.size());
     for (;;) {
@@ -253,8 +259,12 @@ class Inflation {
       if (e.inflated_length > WebSocketParser::kMaxInflatedBytes) return false;
       e.inflated.append(reinterpret_cast<char*>(out), std::min(n, limit - e.inflated.size()));
       if (rc == Z_STREAM_END) {
+        Bytef window[1 << MAX_WBITS];
+        uInt size = sizeof window;
+        inflateGetDictionary(&z_, window, &size);
         inflateReset(&z_);
-        if (z_.avail_in == 0) return true;
+        inflateSetDictionary(&z_, window, size);
+        if (z_.avail_in == 0) return ended = true;
       } else if (rc == Z_BUF_ERROR || (rc == Z_OK && z_.avail_in == 0 && z_.avail_out != 0)) {
         return true;
       } else if (rc != Z_OK) {

@@ -315,6 +315,39 @@ TEST(WebSocketParser, RfcDeflatedHelloTwiceOnOneContext) {
   }
 }
 
+TEST(WebSocketParser, AFinalBlockKeepsTheContextForTheNextMessage) {
+  // The sender ends its first message with a final block (Z_FINISH, nothing
+  // to strip), then compresses the second against the first's window.
+  const std::string text = "the same words again and again, the same words";
+  z_stream deflater{};
+  deflateInit2(&deflater, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  auto compress = [&](int flush) {
+    std::string out(256, '\0');
+    deflater.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    deflater.avail_in = text.size();
+    deflater.next_out = reinterpret_cast<Bytef*>(out.data());
+    deflater.avail_out = out.size();
+    deflate(&deflater, flush);
+    out.resize(out.size() - deflater.avail_out);
+    return out;
+  };
+  std::string first = compress(Z_FINISH);
+  deflateReset(&deflater);
+  deflateSetDictionary(&deflater, reinterpret_cast<const Bytef*>(text.data()), text.size());
+  std::string second = compress(Z_SYNC_FLUSH);
+  deflateEnd(&deflater);
+  ASSERT_TRUE(second.ends_with("\x00\x00\xff\xff"s));
+  second.resize(second.size() - 4);
+  ASSERT_LT(second.size(), 10u);  // it does refer back
+
+  Capture c(false, kDeflate);
+  c.feed(frame_header(0xc1, first.size()) + first + frame_header(0xc1, second.size()) + second);
+  ASSERT_EQ(c.out.size(), 2u);
+  EXPECT_EQ(c.out[0].payload, text);
+  EXPECT_EQ(c.out[1].payload, text);
+  EXPECT_FALSE(c.out[1].inflate_failed);
+}
+
 TEST(WebSocketParser, CompressedFragmentsInflateAsOneMessage) {
   Deflater deflater;
   std::string compressed = deflater.message("a message in three frames");

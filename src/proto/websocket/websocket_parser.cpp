@@ -114,7 +114,8 @@ std::optional<WebSocketExtensions> parse_websocket_extensions(std::string_view h
 struct WebSocketParser::Inflater {
   z_stream stream{};
   bool ready = false;
-  bool broken = false;  // a message could not be inflated: with context takeover, neither can the next
+  bool broken = false;         // a message could not be inflated: with context takeover, neither can the next
+  bool at_stream_end = false;  // the input so far ended with a final block: no empty block to append
   uint64_t produced = 0;
 
   Inflater() { ready = inflateInit2(&stream, -MAX_WBITS) == Z_OK; }
@@ -129,6 +130,7 @@ struct WebSocketParser::Inflater {
   template <class Take>
   bool inflate_some(std::span<const std::byte> input, Take take) {
     if (!ready || broken) return false;
+    if (!input.empty()) at_stream_end = false;
     std::array<unsigned char, 16 * 1024> out;
     stream.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(input.data()));
     stream.avail_in = static_cast<uInt>(input.size());
@@ -141,7 +143,8 @@ struct WebSocketParser::Inflater {
       if (produced > kMaxInflatedBytes) return fail();
       take(std::span(reinterpret_cast<const std::byte*>(out.data()), n));
       if (rc == Z_STREAM_END) {
-        inflateReset(&stream);  // a final block: the next message starts a new stream
+        restart_keeping_window();
+        at_stream_end = stream.avail_in == 0;
         continue;
       }
       if (rc == Z_BUF_ERROR) break;  // all input taken, nothing pending
@@ -150,8 +153,19 @@ struct WebSocketParser::Inflater {
     return true;
   }
 
+  // A final block (BFINAL) ends zlib's stream but not the context: the next
+  // message may still refer back to this one's bytes (RFC 7692 section 7.2.3.4).
+  void restart_keeping_window() {
+    std::array<Bytef, 1 << MAX_WBITS> window;
+    uInt size = window.size();
+    inflateGetDictionary(&stream, window.data(), &size);
+    inflateReset(&stream);
+    inflateSetDictionary(&stream, window.data(), size);
+  }
+
   void end_message(bool reset_context) {
     produced = 0;
+    at_stream_end = false;
     if (reset_context && ready) {
       inflateReset(&stream);
       broken = false;
@@ -266,9 +280,10 @@ void WebSocketParser::end_frame(std::vector<WebSocketMessage>& out) {
 void WebSocketParser::finish_message(Pending& pending, std::vector<WebSocketMessage>& out) {
   WebSocketMessage& m = pending.message;
   if (m.compressed) {
-    // The sender removed each message's final empty block (RFC 7692 section 7.2.1).
+    // The sender removed each message's final empty block (RFC 7692 section
+    // 7.2.1), unless the message ended with a final block.
     static constexpr std::byte kTail[] = {std::byte{0x00}, std::byte{0x00}, std::byte{0xff}, std::byte{0xff}};
-    add_payload(pending, kTail);
+    if (!inflater_->at_stream_end) add_payload(pending, kTail);
     bool reset =
         from_client_ ? extensions_.client_no_context_takeover : extensions_.server_no_context_takeover;
     inflater_->end_message(reset);
