@@ -210,6 +210,7 @@ void ExchangeTracker::observe(const DataRecord& record) {
 void ExchangeTracker::switch_to_websocket(Connection& c, uint64_t time_ns) {
   std::string client_bytes = c.requests->take_tunneled_bytes();
   std::string server_bytes = c.responses->take_tunneled_bytes();
+  uint64_t client_lost = c.requests->tunneled_bytes_lost(), server_lost = c.responses->tunneled_bytes_lost();
   finish(c);
   c.protocol = Connection::Protocol::websocket;
   c.client_frames.emplace(true, *c.websocket_upgrade, limits_.max_body_bytes);
@@ -218,6 +219,9 @@ void ExchangeTracker::switch_to_websocket(Connection& c, uint64_t time_ns) {
   c.responses.reset();
   feed_websocket(c, true, as_bytes(client_bytes), 0, time_ns);
   feed_websocket(c, false, as_bytes(server_bytes), 0, time_ns);
+  // Frames the HTTP/1 parsers could not keep: past them the stream cannot be followed.
+  if (client_lost) feed_websocket(c, true, {}, client_lost, time_ns);
+  if (server_lost) feed_websocket(c, false, {}, server_lost, time_ns);
 }
 
 void ExchangeTracker::feed_websocket(Connection& c, bool from_client, std::span<const std::byte> bytes,

@@ -401,6 +401,24 @@ TEST(ExchangeTrackerWebSocket, AGapGivesUpOneDirectionOnly) {
   EXPECT_EQ(c.tracker().stats().websocket_streams_lost, 1u);
 }
 
+TEST(ExchangeTrackerWebSocket, FramesTheHttpParserCouldNotKeepEndTheirDirection) {
+  Connection c;
+  c.send(Direction::ingress, kUpgrade, 10, Role::server);
+  // The client's frames, read before the server's 101 was written: 80 KiB of pings.
+  std::string pings;
+  while (pings.size() < 80 * 1024) pings += "\x89\x80\x01\x02\x03\x04"sv;
+  for (size_t at = 0; at < pings.size(); at += 16384)
+    c.send(Direction::ingress, pings.substr(at, 16384), 20, Role::server);
+  c.send(Direction::egress, kSwitching, 30, Role::server);
+  c.send(Direction::egress, kClose, 40, Role::server);
+  EXPECT_EQ(c.tracker().stats().websocket_streams_lost, 1u);
+  // What was kept is reported; the server's direction goes on.
+  ASSERT_FALSE(c.websocket.empty());
+  EXPECT_TRUE(c.websocket.front().from_client);
+  EXPECT_FALSE(c.websocket.back().from_client);
+  EXPECT_EQ(c.websocket.back().message.close_code, 1000);
+}
+
 TEST(ExchangeTrackerWebSocket, OtherUpgradesAreNotFollowed) {
   Connection c;
   c.send(Direction::egress,

@@ -363,7 +363,10 @@ void Http1Parser::consume(std::string_view in, uint64_t time_ns, std::vector<Htt
       case Stage::invalid:
         return;
       case Stage::tunnel:
-        if (tunneled_.size() < http1::kMaxBufferedBytes) tunneled_.append(in);
+        if (tunneled_.size() < http1::kMaxBufferedBytes)
+          tunneled_.append(in);
+        else
+          tunneled_lost_ += in.size();
         return;
       case Stage::await_method:
         held_bytes_ += in.size();

@@ -125,6 +125,8 @@ class Http1Parser {
   // WebSocket frame may share a chunk with the 101 response). Taking them
   // empties the store; the caller feeds later chunks to the new protocol itself.
   std::string take_tunneled_bytes() { return std::exchange(tunneled_, {}); }
+  // Bytes after the switch not kept (past kMaxBufferedBytes, when nobody took them).
+  uint64_t tunneled_bytes_lost() const { return tunneled_lost_; }
 
   // Bytes lost before the next feed() (a capture gap): the message cut by the gap
   // is dropped, and the parser resynchronises on the first chunk that starts
@@ -179,14 +181,15 @@ class Http1Parser {
   Kind kind_;
   size_t max_body_bytes_;
   Stage stage_ = Stage::head;
-  HttpMessage message_;              // the message being parsed, once its head is
-  uint64_t first_ns_ = 0;            // time of the chunk with its first byte
-  uint64_t last_ns_ = 0;             // time of the chunk with its latest byte
-  uint64_t remaining_ = 0;           // of the Content-Length body or the current chunk
-  std::string buffer_;               // an incomplete line or block
-  size_t scanned_ = 0;               // bytes of buffer_ known not to hold its end
-  std::string unit_;                 // the last complete line or block taken from buffer_
-  std::string tunneled_;             // bytes after a protocol switch, not taken yet
+  HttpMessage message_;     // the message being parsed, once its head is
+  uint64_t first_ns_ = 0;   // time of the chunk with its first byte
+  uint64_t last_ns_ = 0;    // time of the chunk with its latest byte
+  uint64_t remaining_ = 0;  // of the Content-Length body or the current chunk
+  std::string buffer_;      // an incomplete line or block
+  size_t scanned_ = 0;      // bytes of buffer_ known not to hold its end
+  std::string unit_;        // the last complete line or block taken from buffer_
+  std::string tunneled_;    // bytes after a protocol switch, not taken yet
+  uint64_t tunneled_lost_ = 0;
   bool resyncing_ = false;           // after a gap, until a head parses
   bool may_switch_ = false;          // requests: after CONNECT or Upgrade
   std::deque<std::string> methods_;  // responses: methods of requests not answered yet
