@@ -139,12 +139,23 @@ auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destin
 
 }  // namespace
 
+// Another library connection on the same side means a new connection reuses
+// the 4-tuple: the flow starts over, or its offsets would hide the new bytes.
+void PcapngSink::claim(Flow& flow, size_t side, uint32_t pid, uint64_t conn_uid) {
+  auto end = std::pair(pid, conn_uid);
+  if (flow.ends[side] && *flow.ends[side] != end) flow = Flow{};
+  flow.ends[side] = end;
+}
+
 void PcapngSink::write(const DataRecord& record) {
   const DataEvent& e = record.event;
   const auto [source, destination] = ends_of(e);
   if (options_.mode == PcapMode::tcp && source.family == 0) return;  // nothing a TCP tool could use
   Flow& flow = flows_[flow_key(e, source, destination, false)];
   Flow& reverse = flows_[flow_key(e, destination, source, true)];
+  size_t side = e.direction == Direction::egress ? 0 : 1;
+  claim(flow, side, e.pid, e.conn_uid);
+  claim(reverse, 1 - side, e.pid, e.conn_uid);
   flow.pid = e.pid;
 
   // Skip what this flow already carried (the other end's copy), keep the rest.

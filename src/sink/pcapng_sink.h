@@ -51,10 +51,14 @@ class PcapngSink : public Sink {
     std::string pending;      // http2, websocket: bytes of an incomplete frame
     bool aligned = true;      // false once a gap broke frame alignment
     uint64_t piece_left = 0;  // bytes still to come of a frame too large for one packet
+    // The library connections writing it: [0] the sending end's, [1] the receiving end's.
+    std::array<std::optional<std::pair<uint32_t, uint64_t>>, 2> ends;
   };
   using FlowKey = std::tuple<uint16_t, std::array<uint8_t, 16>, uint16_t, std::array<uint8_t, 16>, uint16_t>;
 
   explicit PcapngSink(PcapngOptions options) : options_(std::move(options)) {}
+  // Notes which library connection writes `flow` from `side` (0: sending, 1: receiving).
+  static void claim(Flow& flow, size_t side, uint32_t pid, uint64_t conn_uid);
   Result<void> open_file();
   void write_block(const std::string& block);
   void write_pdu(const DataRecord& record, Flow& flow, Flow& reverse, std::span<const std::byte> payload,

@@ -584,7 +584,7 @@ class PcapngSinkTest : public ::testing::Test {
   // One chunk: `direction` from the peer's point of view. Payloads are kept
   // alive by the test (the event borrows them).
   void write(const Peer& peer, Direction direction, uint64_t offset, std::string_view payload,
-             uint64_t gap_before = 0) {
+             uint64_t gap_before = 0, uint64_t conn_uid = 0) {
     DataEvent e;
     e.pid = peer.pid;
     e.tid = peer.pid;
@@ -592,7 +592,7 @@ class PcapngSinkTest : public ::testing::Test {
     e.function = direction == Direction::egress ? TlsFunction::ssl_write : TlsFunction::ssl_read;
     e.direction = direction;
     e.conn_id = 0x55aa00;
-    e.conn_uid = peer.pid;
+    e.conn_uid = conn_uid ? conn_uid : peer.pid;
     e.stream_offset = offset;
     e.call_len = static_cast<uint32_t>(payload.size());
     e.comm = peer.comm;
@@ -812,6 +812,23 @@ TEST_F(PcapngSinkTest, ForgottenProcessStartsOver) {
   Capture capture = read();
   ASSERT_EQ(capture.packets.size(), 2u);
   expect_pdu(capture.packets[1], "http", kClient.local, kClient.remote, second);
+}
+
+TEST_F(PcapngSinkTest, ANewConnectionOnAReusedTupleIsWrittenWhileTheProcessLives) {
+  // The client's port comes round again to the same server: a new library
+  // connection, offsets from 0 again. Both ends traced, in either order.
+  open();
+  const std::string first = "GET /1 HTTP/1.1\r\n\r\n", second = "GET /2 HTTP/1.1\r\n\r\n";
+  write(kClient, Direction::egress, 0, first);
+  write(kServer, Direction::ingress, 0, first);
+  write(kClient, Direction::egress, 0, second, 0, /*conn_uid=*/7001);
+  write(kServer, Direction::ingress, 0, second, 0, /*conn_uid=*/7002);
+  write(kServer, Direction::egress, 0, "HTTP/1.1 200 OK\r\n\r\n", 0, 7002);
+  Capture capture = read();
+  ASSERT_EQ(capture.packets.size(), 3u);
+  expect_pdu(capture.packets[0], "http", kClient.local, kClient.remote, first);
+  expect_pdu(capture.packets[1], "http", kClient.local, kClient.remote, second);
+  expect_pdu(capture.packets[2], "http", kClient.remote, kClient.local, "HTTP/1.1 200 OK\r\n\r\n");
 }
 
 TEST_F(PcapngSinkTest, GapBreaksHttp2AlignmentBytesKeptAsTheyCame) {
