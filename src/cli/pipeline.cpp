@@ -12,14 +12,17 @@ Pipeline::Pipeline(const Options& options)
       track_exchanges_(options.http_events || options.command == Command::top),
       tracker_(
           ExchangeTrackerLimits{.max_body_bytes = options.max_body_bytes},
-          [this](const ExchangeRecord& r) {
-            for (auto& sink : sinks_)
-              if (sink.get() != text_sink_ || http_events_) sink->write_exchange(r);
-          },
+          [this](const ExchangeRecord& r) { to_protocol_sinks([&](Sink& sink) { sink.write_exchange(r); }); },
           [this](const WebSocketRecord& r) {
-            for (auto& sink : sinks_)
-              if (sink.get() != text_sink_ || http_events_) sink->write_websocket(r);
+            to_protocol_sinks([&](Sink& sink) { sink.write_websocket(r); });
           }) {}
+
+// --events chooses whether the text or JSON output gets what the protocol layer makes.
+template <class Write>
+void Pipeline::to_protocol_sinks(Write write) {
+  for (auto& sink : sinks_)
+    if (sink.get() != text_sink_ || http_events_) write(*sink);
+}
 
 Result<std::unique_ptr<Pipeline>> Pipeline::open(const Options& options,
                                                  std::vector<std::unique_ptr<Sink>> extra) {

@@ -33,6 +33,8 @@ class Pipeline {
 
  private:
   Pipeline(const Options& options);
+  template <class Write>
+  void to_protocol_sinks(Write write);
 
   bool data_events_;
   bool http_events_;

@@ -3,6 +3,7 @@
 #include <deque>
 #include <optional>
 
+#include "common/bytes.h"
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/http2_session.h"
 
@@ -42,10 +43,6 @@ using Connection = ExchangeTracker::Connection;
 
 Direction opposite(Direction d) {
   return d == Direction::egress ? Direction::ingress : Direction::egress;
-}
-
-std::string_view as_text(std::span<const std::byte> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 // The direction the client writes, for HTTP/2 frames that are not the preface:
@@ -94,10 +91,6 @@ std::optional<proto::WebSocketExtensions> websocket_upgrade(const HttpMessage& r
   // Malformed extensions: frames are still read, and compressed ones make the stream invalid.
   return extensions ? proto::parse_websocket_extensions(*extensions).value_or(proto::WebSocketExtensions{})
                     : proto::WebSocketExtensions{};
-}
-
-std::span<const std::byte> as_bytes(std::string_view text) {
-  return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
 }
 
 HttpExchange http1_exchange(std::optional<HttpMessage> request, std::optional<HttpMessage> response) {

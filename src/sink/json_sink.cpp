@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/ascii.h"
+#include "common/bytes.h"
 #include "common/utf8.h"
 #include "proto/grpc/protobuf_decode.h"
 #include "sink/base64.h"
@@ -93,10 +94,6 @@ std::string base64(std::span<const std::byte> bytes) {
   std::string encoded;
   append_base64(encoded, bytes);
   return encoded;
-}
-
-std::span<const std::byte> as_bytes(std::string_view text) {
-  return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
 }
 
 // Writes one JSON object field by field into a line. On the agent's busiest

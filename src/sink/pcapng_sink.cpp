@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/bytes.h"
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/frame.h"
 #include "proto/websocket/websocket_parser.h"
@@ -25,10 +26,6 @@ constexpr size_t kHttp2FrameHeader = 9;
 constexpr uint64_t kMaxFramePacket = 192 * 1024;
 // frame_size's answer for bytes that are no frame of the protocol.
 constexpr uint64_t kNotAFrame = UINT64_MAX;
-
-std::string_view as_text(std::span<const std::byte> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
 
 pcapng::SectionInfo section_info() {
   struct utsname host {};
@@ -58,7 +55,7 @@ uint64_t http2_frame_size(std::string_view bytes) {
 }
 
 uint64_t websocket_frame_size(std::string_view bytes) {
-  auto parsed = proto::parse_websocket_frame_header(std::as_bytes(std::span(bytes.data(), bytes.size())));
+  auto parsed = proto::parse_websocket_frame_header(as_bytes(bytes));
   if (parsed.state == proto::ParseState::invalid) return kNotAFrame;
   if (parsed.state == proto::ParseState::need_more_data) return 0;
   return parsed.header.header_length + parsed.header.payload_length;  // payload < 2^63

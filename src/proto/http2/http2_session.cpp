@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/bytes.h"
+
 namespace tlstap::proto {
 
 using http2::FrameEvent;
@@ -25,10 +27,6 @@ uint32_t read_be32(std::string_view bytes) {
   uint32_t value = 0;
   for (size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[i]);
   return value;
-}
-
-std::span<const std::byte> as_bytes(std::string_view text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
 }
 
 void set_pseudo_headers(HttpMessage& message) {
