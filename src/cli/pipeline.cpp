@@ -60,7 +60,8 @@ void Pipeline::write(const DataRecord& record) {
 }
 
 void Pipeline::end_connection(const CloseRecord& record) {
-  if (text_sink_ && data_events_) text_sink_->write_close(record);
+  for (auto& sink : sinks_)
+    if (sink.get() != text_sink_ || data_events_) sink->write_close(record);
   tracker_.end_connection({record.pid, record.conn_uid});
 }
 

@@ -22,7 +22,8 @@ class Pipeline {
                                                 std::vector<std::unique_ptr<Sink>> extra = {});
 
   void write(const DataRecord& record);
-  // The connection closed: its exchanges end, and the close is written with the data.
+  // The connection closed: its exchanges end, the close is written with the
+  // data, and pcapng lets its flows go.
   void end_connection(const CloseRecord& record);
   void forget_process(uint32_t pid);
   void flush();

@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -138,26 +139,44 @@ auto flow_key(const DataEvent& e, const Endpoint& source, const Endpoint& destin
 
 // Another library connection on the same side means a new connection reuses
 // the 4-tuple: the flow starts over, or its offsets would hide the new bytes.
-void PcapngSink::claim(Flow& flow, size_t side, uint32_t pid, uint64_t conn_uid) {
-  auto end = std::pair(pid, conn_uid);
+void PcapngSink::claim(Flow& flow, size_t side, const ConnectionEnd& end) {
   if (flow.ends[side] && *flow.ends[side] != end) flow = Flow{};
   flow.ends[side] = end;
+}
+
+bool PcapngSink::Flow::finished() const {
+  bool any = false;
+  for (size_t side : {0, 1}) {
+    if (ends[side] && !closed[side]) return false;
+    any = any || ends[side];
+  }
+  return any;
+}
+
+void PcapngSink::note_flow(const ConnectionEnd& end, const FlowKey& key) {
+  auto& keys = connection_flows_[end];
+  if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
 }
 
 void PcapngSink::write(const DataRecord& record) {
   const DataEvent& e = record.event;
   const auto [source, destination] = ends_of(e);
   if (options_.mode == PcapMode::tcp && source.family == 0) return;  // nothing a TCP tool could use
-  Flow& flow = flows_[flow_key(e, source, destination, false)];
-  Flow& reverse = flows_[flow_key(e, destination, source, true)];
+  const ConnectionEnd end{e.pid, e.conn_uid};
+  const FlowKey key = flow_key(e, source, destination, false),
+                reverse_key = flow_key(e, destination, source, true);
+  Flow& flow = flows_[key];
+  Flow& reverse = flows_[reverse_key];
   size_t side = e.direction == Direction::egress ? 0 : 1;
-  claim(flow, side, e.pid, e.conn_uid);
-  claim(reverse, 1 - side, e.pid, e.conn_uid);
+  claim(flow, side, end);
+  claim(reverse, 1 - side, end);
+  note_flow(end, key);
+  note_flow(end, reverse_key);
   flow.pid = e.pid;
 
   // Skip what this flow already carried (the other end's copy), keep the rest.
-  uint64_t end = e.stream_offset + e.payload.size();
-  if (source.family != 0 && end <= flow.next_offset && e.stream_offset < flow.next_offset) return;
+  uint64_t stream_end = e.stream_offset + e.payload.size();
+  if (source.family != 0 && stream_end <= flow.next_offset && e.stream_offset < flow.next_offset) return;
   uint64_t skip =
       source.family != 0 && e.stream_offset < flow.next_offset ? flow.next_offset - e.stream_offset : 0;
   auto payload = e.payload.subspan(skip);
@@ -166,7 +185,7 @@ void PcapngSink::write(const DataRecord& record) {
     write_tcp(record, reverse, payload, offset);
   else
     write_pdu(record, flow, reverse, payload, offset);
-  flow.next_offset = std::max(flow.next_offset, end);
+  flow.next_offset = std::max(flow.next_offset, stream_end);
 }
 
 void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
@@ -190,7 +209,12 @@ void PcapngSink::write_pdu(const DataRecord& record, Flow& flow, Flow& reverse,
   if (size_t head = flow.protocol == Protocol::http1 ? websocket_switch(text) : 0) {
     // The 101's head is HTTP; both directions are WebSocket frames from the next byte.
     write_packet(record, exported_pdu("http", source, destination, payload.first(head)));
-    for (Flow* f : {&flow, &reverse}) *f = Flow{f->pid, f->next_offset, Protocol::websocket};
+    for (Flow* f : {&flow, &reverse}) {
+      f->protocol = Protocol::websocket;
+      f->pending.clear();
+      f->aligned = true;
+      f->piece_left = 0;
+    }
     if (head < payload.size()) write_frames(record, flow, payload.subspan(head), false);
     return;
   }
@@ -265,8 +289,44 @@ void PcapngSink::flush() {
   if (file_) file_->flush();
 }
 
+// A connection's flows end when every library connection writing them has
+// closed, two seconds later: when both ends are traced, the receiver's copy
+// of the last bytes may come after the sender's close, and would be written
+// twice if its flow were gone.
+void PcapngSink::write_close(const CloseRecord& record) {
+  const ConnectionEnd end{record.pid, record.conn_uid};
+  if (auto it = connection_flows_.find(end); it != connection_flows_.end()) {
+    for (const FlowKey& key : it->second) {
+      auto flow = flows_.find(key);
+      if (flow == flows_.end()) continue;
+      Flow& f = flow->second;
+      for (size_t side : {0, 1})
+        if (f.ends[side] == end) f.closed[side] = true;
+      if (!f.finished()) continue;
+      f.closed_ns = record.wall_time_ns;
+      finished_.emplace_back(key, record.wall_time_ns);
+    }
+    connection_flows_.erase(it);
+  }
+  forget_finished_flows(record.wall_time_ns);
+}
+
+void PcapngSink::forget_finished_flows(uint64_t now_ns) {
+  constexpr uint64_t kLingerNs = 2'000'000'000;  // as long as capture.cpp keeps an exited process
+  while (!finished_.empty()) {
+    const auto& [key, closed_ns] = finished_.front();
+    auto flow = flows_.find(key);
+    // Gone with its process, taken by a new connection, or closed again later: not this entry's to end.
+    bool current = flow != flows_.end() && flow->second.finished() && flow->second.closed_ns == closed_ns;
+    if (current && closed_ns + kLingerNs > now_ns) break;
+    if (current) flows_.erase(flow);
+    finished_.pop_front();
+  }
+}
+
 void PcapngSink::forget_process(uint32_t pid) {
   std::erase_if(flows_, [pid](const auto& entry) { return entry.second.pid == pid; });
+  std::erase_if(connection_flows_, [pid](const auto& entry) { return entry.first.first == pid; });
 }
 
 }  // namespace tlstap

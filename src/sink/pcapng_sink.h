@@ -12,10 +12,12 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "sink/output.h"
 #include "sink/sink.h"
@@ -36,11 +38,15 @@ class PcapngSink : public Sink {
   static Result<PcapngSink> open(const PcapngOptions& options);
 
   void write(const DataRecord& record) override;
+  void write_close(const CloseRecord& record) override;
   void flush() override;
   void forget_process(uint32_t pid) override;
+  // Directions of connections held in memory (for tests and measurements).
+  size_t flows() const { return flows_.size(); }
 
  private:
   enum class Protocol { undecided, http1, http2, websocket, other };
+  using ConnectionEnd = std::pair<uint32_t, uint64_t>;  // pid, conn_uid of a library connection
   // One direction of a TCP connection, keyed by (source, destination): when
   // both ends are traced, the receiver's copy of bytes the sender already
   // delivered is skipped, so each connection appears once.
@@ -52,13 +58,18 @@ class PcapngSink : public Sink {
     bool aligned = true;      // false once a gap broke frame alignment
     uint64_t piece_left = 0;  // bytes still to come of a frame too large for one packet
     // The library connections writing it: [0] the sending end's, [1] the receiving end's.
-    std::array<std::optional<std::pair<uint32_t, uint64_t>>, 2> ends;
+    std::array<std::optional<ConnectionEnd>, 2> ends;
+    std::array<bool, 2> closed{};  // which of them closed
+    uint64_t closed_ns = 0;        // when the last of them closed
+    bool finished() const;
   };
   using FlowKey = std::tuple<uint16_t, std::array<uint8_t, 16>, uint16_t, std::array<uint8_t, 16>, uint16_t>;
 
   explicit PcapngSink(PcapngOptions options) : options_(std::move(options)) {}
   // Notes which library connection writes `flow` from `side` (0: sending, 1: receiving).
-  static void claim(Flow& flow, size_t side, uint32_t pid, uint64_t conn_uid);
+  static void claim(Flow& flow, size_t side, const ConnectionEnd& end);
+  void note_flow(const ConnectionEnd& end, const FlowKey& key);
+  void forget_finished_flows(uint64_t now_ns);
   Result<void> open_file();
   void write_block(const std::string& block);
   void write_pdu(const DataRecord& record, Flow& flow, Flow& reverse, std::span<const std::byte> payload,
@@ -74,6 +85,12 @@ class PcapngSink : public Sink {
   uint64_t file_bytes_ = 0;
   uint32_t file_index_ = 0;
   std::map<FlowKey, Flow> flows_;
+  // Each open library connection's flows (up to two a direction: before and
+  // after its addresses were known), to end them when it closes.
+  std::map<ConnectionEnd, std::vector<FlowKey>> connection_flows_;
+  // Flows whose every end closed, oldest first, with the time they did: kept
+  // a while for the other end's late copy of the bytes.
+  std::deque<std::pair<FlowKey, uint64_t>> finished_;
 };
 
 }  // namespace tlstap

@@ -603,6 +603,12 @@ class PcapngSinkTest : public ::testing::Test {
     sink_->write(DataRecord{e, next_time_ns(), peer.exe, peer.role, gap_before, false});
   }
 
+  // The library freed the peer's connection, `after_ns` past the last record.
+  void close(const Peer& peer, uint64_t after_ns = 1000, uint64_t conn_uid = 0) {
+    time_ns_ += after_ns;
+    sink_->write_close(CloseRecord{peer.pid, conn_uid ? conn_uid : peer.pid, time_ns_});
+  }
+
   // Client side of a WebSocket: the 101 and the first frame in one chunk, a
   // frame split across chunks.
   void write_websocket_conversation() {
@@ -829,6 +835,71 @@ TEST_F(PcapngSinkTest, ANewConnectionOnAReusedTupleIsWrittenWhileTheProcessLives
   expect_pdu(capture.packets[0], "http", kClient.local, kClient.remote, first);
   expect_pdu(capture.packets[1], "http", kClient.local, kClient.remote, second);
   expect_pdu(capture.packets[2], "http", kClient.remote, kClient.local, "HTTP/1.1 200 OK\r\n\r\n");
+}
+
+constexpr uint64_t kSecond = 1'000'000'000;
+
+TEST_F(PcapngSinkTest, AClosedConnectionsFlowsGoSecondsAfterItsClose) {
+  open();
+  write(kClient, Direction::egress, 0, "GET / HTTP/1.1\r\n\r\n");
+  write(kClient, Direction::ingress, 0, "HTTP/1.1 204 No Content\r\n\r\n");
+  ASSERT_EQ(sink_->flows(), 2u);
+  close(kClient);
+  EXPECT_EQ(sink_->flows(), 2u) << "kept a while for the other end's late copy";
+  // Another connection's close, later, lets them go; its own flows stay.
+  write(kClient, Direction::egress, 0, "GET / HTTP/1.1\r\n\r\n", 0, /*conn_uid=*/7001);
+  close(kServer, 3 * kSecond, /*conn_uid=*/9999);
+  EXPECT_EQ(sink_->flows(), 2u);
+  close(kClient, 3 * kSecond, 7001);
+  close(kServer, 3 * kSecond, 9999);
+  EXPECT_EQ(sink_->flows(), 0u);
+}
+
+TEST_F(PcapngSinkTest, BothEndsTracedFlowsStayUntilBothClosed) {
+  open();
+  const std::string request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  write(kClient, Direction::egress, 0, request);
+  write(kServer, Direction::ingress, 0, request);
+  close(kClient, 3 * kSecond);
+  close(kClient, 3 * kSecond, /*conn_uid=*/7001);  // passes time
+  EXPECT_EQ(sink_->flows(), 2u) << "the server's end is still open";
+  write(kServer, Direction::ingress, 0, request);  // its copy again: still skipped
+  close(kServer);
+  close(kClient, 3 * kSecond, 7001);
+  EXPECT_EQ(sink_->flows(), 0u);
+  Capture capture = read();
+  ASSERT_EQ(capture.packets.size(), 1u);
+  expect_pdu(capture.packets[0], "http", kClient.local, kClient.remote, request);
+}
+
+TEST_F(PcapngSinkTest, TheReceiversLateCopyAfterTheSendersCloseIsNotWrittenTwice) {
+  // The client writes and frees its connection before the server has read.
+  open();
+  const std::string request = "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+  write(kClient, Direction::egress, 0, request);
+  close(kClient);
+  write(kServer, Direction::ingress, 0, request);
+  write(kServer, Direction::egress, 0, "HTTP/1.1 204 No Content\r\n\r\n");
+  close(kServer);
+  close(kClient, 3 * kSecond, /*conn_uid=*/7001);
+  EXPECT_EQ(sink_->flows(), 0u);
+  Capture capture = read();
+  ASSERT_EQ(capture.packets.size(), 2u);
+  expect_pdu(capture.packets[0], "http", kClient.local, kClient.remote, request);
+  expect_pdu(capture.packets[1], "http", kServer.local, kServer.remote, "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
+TEST_F(PcapngSinkTest, FlowsWithoutAddressesAndUpgradedFlowsGoToo) {
+  open();
+  Peer unnamed = kClient;
+  unnamed.local = unnamed.remote = Endpoint{};
+  write(unnamed, Direction::egress, 0, "GET / HTTP/1.1\r\n\r\n", 0, /*conn_uid=*/7001);
+  write_websocket_conversation();
+  EXPECT_EQ(sink_->flows(), 4u);
+  close(kClient, 1000, 7001);
+  close(kClient);
+  close(kServer, 3 * kSecond, /*conn_uid=*/9999);
+  EXPECT_EQ(sink_->flows(), 0u);
 }
 
 TEST_F(PcapngSinkTest, GapBreaksHttp2AlignmentBytesKeptAsTheyCame) {
