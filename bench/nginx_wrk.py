@@ -101,8 +101,12 @@ class WrkResult:
     errors: str  # wrk's "Socket errors" / "Non-2xx" lines, if any
 
 
-def run_wrk(port, threads, connections, seconds):
-    out = subprocess.run([WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"https://127.0.0.1:{port}/"],
+def run_wrk(port, threads, connections, seconds, new_connections=False):
+    """new_connections: a connection per request (wrk reconnects after each
+    response to "Connection: close"): a handshake and a close per request."""
+    headers = ["-H", "Connection: close"] if new_connections else []
+    out = subprocess.run([WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", *headers,
+                          f"https://127.0.0.1:{port}/"],
                          check=True, capture_output=True, text=True, timeout=seconds + 120,
                          start_new_session=True).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)

@@ -21,8 +21,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from benchlib import (Processes, Spread, Tlstap, capture_volume, linked_library, make_cert, probe_sites, reassemble,
-                      sha256_hex, stop_group, wait_idle)
+from benchlib import (Processes, Spread, Tlstap, capture_volume, linked_library, make_cert, probe_sites, proc_status,
+                      reassemble, sha256_hex, stop_group, wait_idle)
 from nginx_wrk import Nginx, Served, run_wrk
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -246,6 +246,41 @@ def bench_nginx_probes(bench):
 def bench_nginx_1000(bench):
     result = Result("nginx 1 KiB, wrk -t2 -c1000", "req/s", True)
     return bench.interleave(result, nginx_once(bench, "1000", 2, 1000))
+
+
+def bench_nginx_churn(bench):
+    """A new connection per request, tlstap writing pcapng too: the agent's
+    memory must stay flat while connections come and go. The note gives its
+    anonymous memory halfway and at the end. Each half lasts longer than
+    tlstap keeps a closed connection's pcapng flows (2 s)."""
+    result = Result("nginx 1 KiB, a connection per request, + pcapng", "req/s", True)
+    half = max(5, bench.settings.wrk_seconds)
+
+    def once(traced):
+        with Nginx(bench.procs, os.path.join(bench.tmp, "nginx-churn"), bench.cert, bench.key) as nginx:
+            tap = None
+            if traced:
+                tap = bench.tlstap("--pid", str(nginx.proc.pid), "-w", os.path.join(bench.tmp, "churn.pcapng"))
+            anon = []
+
+            def load():
+                runs = []
+                for _ in range(2):
+                    runs.append(run_wrk(nginx.port, 1, 16, half, new_connections=True))
+                    wait_idle(nginx.port)
+                    if tap:
+                        anon.append(proc_status(tap.proc.pid)["RssAnon"])
+                return runs
+            runs, agent = traced_run(tap, load)
+        rate = sum(r.requests for r in runs) / sum(r.requests / r.requests_per_second for r in runs)
+        note = f"wrk: {sum(r.requests for r in runs)} connections; nginx's log: {nginx.served.requests} requests"
+        if not tap:
+            return Trial(rate, note=note)
+        os.remove(os.path.join(bench.tmp, "churn.pcapng"))
+        note += (f"; agent anon memory {anon[0] / 2**20:.1f} MiB after {runs[0].requests} connections, "
+                 f"{anon[1] / 2**20:.1f} MiB after {runs[0].requests + runs[1].requests}")
+        return Trial(rate, nginx_completeness(tap, agent, nginx.served), agent, note)
+    return bench.interleave(result, once)
 
 
 PACED_RATE = 1000  # requests per second
@@ -493,6 +528,7 @@ BENCHMARKS = {
     "nginx-probes": bench_nginx_probes,
     "nginx-1000": bench_nginx_1000,
     "nginx-paced": bench_nginx_paced,
+    "nginx-churn": bench_nginx_churn,
 }
 
 
