@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "common/terminal_text.h"
+
 namespace tlstap {
 namespace {
 
@@ -44,7 +46,8 @@ std::string fit(std::string text, size_t width) {
 
 void TopStats::add(const ExchangeRecord& record, uint64_t now_ns) {
   const auto& c = record.connection;
-  Row& row = rows_[Key{fmt::format("{}[{}]", c.comm, c.pid), endpoint_of(record.exchange)}];
+  Row& row = rows_[Key{fmt::format("{}[{}]", terminal_field(c.comm), c.pid),
+                       terminal_field(endpoint_of(record.exchange))}];
   ++row.total;
   ++exchanges_;
   if (is_error(record.exchange)) ++row.errors;

@@ -1,9 +1,13 @@
-// Diagnostics on stderr, one line each, prefixed "tlstap: ".
+// Diagnostics on stderr, one line each, prefixed "tlstap: ". They name
+// files and processes of the host, whose names anyone may choose: whatever a
+// terminal could obey is escaped (common/terminal_text.h).
 #pragma once
 
 #include <fmt/format.h>
 
 #include <cstdio>
+
+#include "common/terminal_text.h"
 
 namespace tlstap::log {
 
@@ -14,19 +18,20 @@ inline Level level = Level::normal;
 template <class... Args>
 void info(fmt::format_string<Args...> format, Args&&... args) {
   if (level <= Level::quiet) return;
-  fmt::print(stderr, "tlstap: {}\n", fmt::format(format, std::forward<Args>(args)...));
+  fmt::print(stderr, "tlstap: {}\n", terminal_field(fmt::format(format, std::forward<Args>(args)...)));
 }
 
 template <class... Args>
 void warn(fmt::format_string<Args...> format, Args&&... args) {
   if (level == Level::silent) return;
-  fmt::print(stderr, "tlstap: warning: {}\n", fmt::format(format, std::forward<Args>(args)...));
+  fmt::print(stderr, "tlstap: warning: {}\n",
+             terminal_field(fmt::format(format, std::forward<Args>(args)...)));
 }
 
 template <class... Args>
 void debug(fmt::format_string<Args...> format, Args&&... args) {
   if (level != Level::verbose) return;
-  fmt::print(stderr, "tlstap: {}\n", fmt::format(format, std::forward<Args>(args)...));
+  fmt::print(stderr, "tlstap: {}\n", terminal_field(fmt::format(format, std::forward<Args>(args)...)));
 }
 
 }  // namespace tlstap::log

@@ -2,33 +2,40 @@
 // whether it can be written as text at all, and where a limit cut it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 namespace tlstap {
 
-// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form,
+// no surrogate, nothing past U+10FFFF) `text` starts with; 0 when it starts
+// with none (or is empty).
+inline size_t utf8_sequence_length(std::string_view text) {
+  if (text.empty()) return 0;
+  auto lead = static_cast<uint8_t>(text[0]);
+  if (lead < 0x80) return 1;
+  size_t more = lead >= 0xc2 && lead <= 0xdf   ? 1
+                : lead >= 0xe0 && lead <= 0xef ? 2
+                : lead >= 0xf0 && lead <= 0xf4 ? 3
+                                               : 0;
+  if (more == 0 || text.size() <= more) return 0;
+  uint32_t code = lead & (0x3f >> more);
+  for (size_t k = 1; k <= more; ++k) {
+    auto next = static_cast<uint8_t>(text[k]);
+    if ((next & 0xc0) != 0x80) return 0;
+    code = code << 6 | (next & 0x3f);
+  }
+  bool overlong_or_surrogate = more == 2 ? code < 0x800 || (code >= 0xd800 && code <= 0xdfff) : false;
+  if (overlong_or_surrogate || (more == 3 && (code < 0x10000 || code > 0x10ffff))) return 0;
+  return more + 1;
+}
+
 inline bool is_utf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
-    auto lead = static_cast<uint8_t>(text[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t more = lead >= 0xc2 && lead <= 0xdf   ? 1
-                  : lead >= 0xe0 && lead <= 0xef ? 2
-                  : lead >= 0xf0 && lead <= 0xf4 ? 3
-                                                 : 0;
-    if (more == 0 || text.size() - i <= more) return false;
-    uint32_t code = lead & (0x3f >> more);
-    for (size_t k = 1; k <= more; ++k) {
-      auto next = static_cast<uint8_t>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      code = code << 6 | (next & 0x3f);
-    }
-    bool overlong_or_surrogate = more == 2 ? code < 0x800 || (code >= 0xd800 && code <= 0xdfff) : false;
-    if (overlong_or_surrogate || (more == 3 && (code < 0x10000 || code > 0x10ffff))) return false;
-    i += more + 1;
+    size_t length = utf8_sequence_length(text.substr(i));
+    if (length == 0) return false;
+    i += length;
   }
   return true;
 }

@@ -32,6 +32,7 @@ struct ExchangeTracker::Connection {
 
   // WebSocket: what the 101 response accepted, then one parser per direction.
   std::optional<proto::WebSocketExtensions> websocket_upgrade;
+  std::string websocket_authority, websocket_path;  // of the upgrade request, if it was seen
   std::optional<proto::WebSocketParser> client_frames;
   std::optional<proto::WebSocketParser> server_frames;
   bool websocket_lost[2] = {false, false};  // [from_client]: counted once
@@ -185,8 +186,15 @@ void ExchangeTracker::observe(const DataRecord& record) {
     if (!c.unanswered.empty()) (void)c.responses->feed({}, t, messages);
   }
   for (auto& response : messages) {
-    if (auto upgrade = websocket_upgrade(response)) c.websocket_upgrade = upgrade;
+    auto upgrade = websocket_upgrade(response);
     HttpExchange exchange = answer(c, std::move(response));
+    if (upgrade) {
+      c.websocket_upgrade = upgrade;
+      if (exchange.request) {
+        c.websocket_authority = exchange.request->authority;
+        c.websocket_path = exchange.request->target;
+      }
+    }
     exchange.switched_protocols = c.responses->switched_protocols();
     report(c, std::move(exchange));
   }
@@ -228,7 +236,9 @@ void ExchangeTracker::feed_websocket(Connection& c, bool from_client, std::span<
   }
   for (const auto& message : messages) {
     ++stats_.websocket_messages;
-    if (emit_websocket_) emit_websocket_(WebSocketRecord{message, c.identity, from_client});
+    if (emit_websocket_)
+      emit_websocket_(
+          WebSocketRecord{message, c.identity, from_client, c.websocket_authority, c.websocket_path});
   }
 }
 

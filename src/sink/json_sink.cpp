@@ -283,6 +283,10 @@ void append_json_websocket(std::string& line, const WebSocketRecord& r) {
   j.string("type", "websocket");
   j.number("ts", m.first_byte_ns);
   put_connection(j, r.connection);
+  if (!r.path.empty()) {
+    j.string("authority", r.authority);
+    j.string("path", r.path);
+  }
   j.string("from", r.from_client ? "client" : "server");
   j.string("opcode", proto::to_string(m.opcode));
   j.number("length", m.length);

@@ -51,6 +51,8 @@ struct WebSocketRecord {
   const proto::WebSocketMessage& message;
   const ConnectionIdentity& connection;
   bool from_client;
+  std::string_view authority;  // of the request that upgraded the connection; "" when it was not seen
+  std::string_view path;
 };
 
 class Sink {

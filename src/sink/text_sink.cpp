@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <ctime>
 
-#include "common/utf8.h"
+#include "common/terminal_text.h"
 #include "sink/secrets.h"
 
 namespace tlstap {
@@ -37,14 +37,15 @@ std::string human_duration(uint64_t ns) {
 
 std::string exchange_summary(const proto::HttpExchange& x) {
   std::string request =
-      x.request ? fmt::format("{} {}{}", x.request->method, x.request->authority, x.request->target)
+      x.request ? fmt::format("{} {}{}", terminal_field(x.request->method),
+                              terminal_field(x.request->authority), terminal_field(x.request->target))
                 : std::string("(request not seen)");
   std::string status = x.response ? fmt::format("{}", x.response->status) : std::string("no response");
   std::string line = fmt::format("HTTP/{} {} -> {}", x.version, request, status);
   if (x.grpc) {
-    line += fmt::format(" grpc {}/{}", x.grpc->service, x.grpc->method);
+    line += fmt::format(" grpc {}/{}", terminal_field(x.grpc->service), terminal_field(x.grpc->method));
     if (x.grpc->status) line += fmt::format(" status {}", *x.grpc->status);
-    if (!x.grpc->message.empty()) line += fmt::format(" \"{}\"", x.grpc->message);
+    if (!x.grpc->message.empty()) line += fmt::format(" \"{}\"", terminal_field(x.grpc->message));
   }
   if (x.request && x.response) line += " " + human_duration(x.latency_ns());
   line += fmt::format(" req {} resp {}", human_bytes(x.request ? x.request->body_length : 0),
@@ -58,10 +59,11 @@ std::string exchange_summary(const proto::HttpExchange& x) {
 void append_message(std::string& out, char mark, const proto::HttpMessage& m, bool show_secrets) {
   if (m.headers_unknown) out += fmt::format("  {} (headers unknown: joined mid-connection)\n", mark);
   for (const auto& h : m.headers)
-    out += fmt::format("  {} {}: {}\n", mark, h.name, shown_header_value(h.name, h.value, show_secrets));
+    out += fmt::format("  {} {}: {}\n", mark, terminal_field(h.name),
+                       terminal_field(shown_header_value(h.name, h.value, show_secrets)));
   for (const auto& h : m.trailers)
-    out += fmt::format("  {} (trailer) {}: {}\n", mark, h.name,
-                       shown_header_value(h.name, h.value, show_secrets));
+    out += fmt::format("  {} (trailer) {}: {}\n", mark, terminal_field(h.name),
+                       terminal_field(shown_header_value(h.name, h.value, show_secrets)));
   if (m.body.empty()) return;
   auto body = std::span(reinterpret_cast<const std::byte*>(m.body.data()), m.body.size());
   if (is_printable_text(body)) {
@@ -76,23 +78,9 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
 
 // The start of a connection's line: when, who, and which way.
 std::string connection_prefix(uint64_t time_ns, const ConnectionIdentity& c) {
-  return fmt::format("{} {}[{}] {} {} {} ({})", clock_time(time_ns), c.comm, c.pid,
+  return fmt::format("{} {}[{}] {} {} {} ({})", clock_time(time_ns), terminal_field(c.comm), c.pid,
                      or_unknown(format_endpoint(c.local)), c.role != Role::server ? "->" : "<-",
                      or_unknown(format_endpoint(c.remote)), to_string(c.role));
-}
-
-// Text a terminal shows as it is: well-formed UTF-8 (a text message's
-// encoding; raw 8-bit bytes are escapes to a Latin-1 terminal), no control
-// characters but line breaks and tabs, C1 controls (U+0080-U+009F, which some
-// terminals obey as escapes) included.
-bool is_terminal_safe_text(std::string_view text) {
-  if (!is_utf8(text)) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto c = static_cast<unsigned char>(text[i]);
-    bool c1 = c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0;
-    if (c1 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
 }
 
 std::string websocket_summary(const proto::WebSocketMessage& m) {
@@ -114,8 +102,9 @@ std::string websocket_summary(const proto::WebSocketMessage& m) {
 
 std::string format_text_websocket(const WebSocketRecord& r, const TextOptions& options) {
   const proto::WebSocketMessage& m = r.message;
-  std::string out = fmt::format("{} WebSocket {} {}\n", connection_prefix(m.first_byte_ns, r.connection),
-                                r.from_client ? '>' : '<', websocket_summary(m));
+  std::string path = r.path.empty() ? std::string() : terminal_field(r.path) + " ";
+  std::string out = fmt::format("{} WebSocket {}{} {}\n", connection_prefix(m.first_byte_ns, r.connection),
+                                path, r.from_client ? '>' : '<', websocket_summary(m));
   if (!options.details || m.payload.empty()) return out;
   if (m.opcode != proto::WebSocketOpcode::binary && is_terminal_safe_text(m.payload)) {
     out += m.payload;
@@ -168,9 +157,9 @@ std::string format_text_record(const DataRecord& r) {
   const DataEvent& e = r.event;
   bool egress = e.direction == Direction::egress;
   std::string header =
-      fmt::format("{} {}[{}/{}] {} {} {} {} {} {} ({}) {} bytes", clock_time(r.wall_time_ns), e.comm, e.pid,
-                  e.tid, to_string(e.library), to_string(e.function), to_string(e.direction),
-                  or_unknown(format_endpoint(e.local)), egress ? "->" : "<-",
+      fmt::format("{} {}[{}/{}] {} {} {} {} {} {} ({}) {} bytes", clock_time(r.wall_time_ns),
+                  terminal_field(e.comm), e.pid, e.tid, to_string(e.library), to_string(e.function),
+                  to_string(e.direction), or_unknown(format_endpoint(e.local)), egress ? "->" : "<-",
                   or_unknown(format_endpoint(e.remote)), to_string(r.role), e.payload.size());
   if (e.call_len != e.payload.size())
     header += fmt::format(" [{}..{} of {}]", e.chunk_offset, e.chunk_offset + e.payload.size(), e.call_len);

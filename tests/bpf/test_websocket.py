@@ -144,6 +144,8 @@ def test_messages_name_their_process_and_connection(run, mode):
         pid, comm, exe, library, seen_role, local, remote, _ = identity.pop()
         assert (pid, comm, exe, library, seen_role) == (side.pid, "python3", real_exe(PYTHON), "openssl", role)
         assert (remote if role == "client" else local) == server_endpoint
+        # The request that upgraded the connection names the socket.
+        assert {(m["authority"], m["path"]) for m in side.lines} == {(f"127.0.0.1:{port}", "/chat")}
     assert client.lines[0]["local"] == server.lines[0]["remote"]
 
 
@@ -172,6 +174,7 @@ def test_go_client_and_python_server_both_seen(run):
                                       (server, "python3", "openssl", "server")):
         assert in_direction_order([seen(m) for m in side.lines]) == expected, f"pid {side.pid}"
         assert {(m["comm"], m["library"], m["role"]) for m in side.lines} == {(comm, library, role)}
+        assert {(m["authority"], m["path"]) for m in side.lines} == {(f"127.0.0.1:{GO_PORT}", "/go")}
     assert {m["local"] for m in client.lines} == {m["remote"] for m in server.lines}
     assert {m["remote"] for m in client.lines} == {format_endpoint("127.0.0.1", GO_PORT)}
 

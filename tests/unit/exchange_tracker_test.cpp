@@ -33,7 +33,8 @@ class Connection {
               out.push_back({r.exchange, r.connection});
             },
             [this](const WebSocketRecord& r) {
-              websocket.push_back({r.message, r.connection, r.from_client});
+              websocket.push_back(
+                  {r.message, r.connection, r.from_client, std::string(r.authority), std::string(r.path)});
             }) {}
 
   void send(Direction direction, std::string_view bytes, uint64_t time_ns, Role role = Role::client,
@@ -57,6 +58,7 @@ class Connection {
     proto::WebSocketMessage message;
     ConnectionIdentity connection;
     bool from_client;
+    std::string authority, path;
   };
   std::vector<WebSocketCaptured> websocket;
 
@@ -361,6 +363,8 @@ TEST(ExchangeTrackerWebSocket, ClientSideFollowsBothDirectionsAfterThe101) {
   EXPECT_EQ(hello.connection.comm, "curl");
   EXPECT_EQ(hello.connection.role, Role::client);
   EXPECT_EQ(format_endpoint(hello.connection.remote), "93.184.216.34:443");
+  EXPECT_EQ(hello.authority, "ws.example.com");
+  EXPECT_EQ(hello.path, "/chat");
 
   EXPECT_TRUE(c.websocket[1].from_client);
   EXPECT_EQ(c.websocket[1].message.payload, "Hello");
@@ -380,6 +384,7 @@ TEST(ExchangeTrackerWebSocket, ServerSideReadsTheClientsFrames) {
   EXPECT_TRUE(c.websocket[0].from_client);
   EXPECT_EQ(c.websocket[0].message.payload, "Hello");
   EXPECT_EQ(c.websocket[0].connection.role, Role::server);
+  EXPECT_EQ(c.websocket[0].path, "/chat");
   c.send(Direction::ingress, kClose.substr(1), 31, Role::server);  // a frame across two chunks
   ASSERT_EQ(c.websocket.size(), 2u);
   EXPECT_EQ(c.websocket[1].message.close_code, 1000);

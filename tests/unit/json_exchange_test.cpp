@@ -222,11 +222,11 @@ TEST(FormatJsonWebSocket, TextMessageEveryField) {
   m.frames = 2;
   m.compressed = true;
   m.first_byte_ns = 1'500;
-  json j = json::parse(format_json_websocket({m, c, true}));
+  json j = json::parse(format_json_websocket({m, c, true, "chat.example:8443", "/rooms/7?v=2"}));
   EXPECT_EQ(
       j, json::parse(R"({"type":"websocket","ts":1500,"pid":321,"comm":"python3","exe":"/usr/bin/python3.11",
       "library":"openssl","local":"127.0.0.1:40000","remote":"127.0.0.1:8443","role":"client","conn_id":99,
-      "from":"client","opcode":"text","length":20,"frames":2,"compressed":true,"payload_truncated":true,
+      "authority":"chat.example:8443","path":"/rooms/7?v=2","from":"client","opcode":"text","length":20,"frames":2,"compressed":true,"payload_truncated":true,
       "payload":"h\u00e9llo \"you\""})"));
 }
 
@@ -241,6 +241,7 @@ TEST(FormatJsonWebSocket, BinaryAsBase64AndCloseWithItsCode) {
   EXPECT_EQ(b["from"], "server");
   EXPECT_EQ(b["payload_base64"], "AP8Q");
   EXPECT_FALSE(b.contains("payload") || b.contains("frames") || b.contains("compressed"));
+  EXPECT_FALSE(b.contains("authority") || b.contains("path")) << "the upgrade request was not seen";
 
   proto::WebSocketMessage close;
   close.opcode = proto::WebSocketOpcode::close;

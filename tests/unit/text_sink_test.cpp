@@ -135,6 +135,73 @@ TEST_F(FormatTextWebSocket, LongMultilineOrUnsafePayloadsOnlyWithDetails) {
             std::string(kPrefix) + "WebSocket < text 0 B compressed (could not be inflated)\n");
 }
 
+TEST_F(FormatTextWebSocket, ThePathOfTheUpgradeRequestNamesTheSocket) {
+  auto m = message(proto::WebSocketOpcode::text, "hi");
+  ConnectionIdentity c = connection();
+  EXPECT_EQ(format_text_websocket({m, c, false, "chat.local", "/rooms/7"}, {}),
+            std::string(kPrefix) + "WebSocket /rooms/7 < text 2 B \"hi\"\n");
+  EXPECT_EQ(format_text_websocket({m, c, false, "chat.local", "/\x1b]0;owned\x07"}, {}),
+            std::string(kPrefix) + "WebSocket /\\x1b]0;owned\\x07 < text 2 B \"hi\"\n");
+}
+
+class FormatTextExchange : public FormatTextRecord {
+ protected:
+  static proto::HttpExchange exchange() {
+    proto::HttpExchange x;
+    x.version = "1.1";
+    x.request.emplace();
+    x.request->method = "POST";
+    x.request->authority = "api.local";
+    x.request->target = "/v1/items";
+    x.request->headers = {{"host", "api.local"}, {"authorization", "Bearer abc"}};
+    x.request->body = "{}";
+    x.request->body_length = 2;
+    x.request->first_byte_ns = x.request->last_byte_ns = kWallTime;
+    x.response.emplace();
+    x.response->status = 201;
+    x.response->headers = {{"content-length", "0"}};
+    x.response->first_byte_ns = x.response->last_byte_ns = kWallTime + 2'500'000;
+    return x;
+  }
+  static ConnectionIdentity connection() {
+    ConnectionIdentity c;
+    c.pid = 77;
+    c.comm = "curl";
+    c.local = test::ipv4_endpoint("10.0.0.1", 50000);
+    c.remote = test::ipv4_endpoint("10.0.0.2", 443);
+    c.role = Role::client;
+    return c;
+  }
+};
+
+TEST_F(FormatTextExchange, OneLineAndWithDetailsHeadersAndBodies) {
+  auto x = exchange();
+  ConnectionIdentity c = connection();
+  const std::string line =
+      "22:13:20.123456 curl[77] 10.0.0.1:50000 -> 10.0.0.2:443 (client) HTTP/1.1 POST api.local/v1/items -> "
+      "201 "
+      "2.5 ms req 2 B resp 0 B\n";
+  EXPECT_EQ(format_text_exchange({x, c}, {}), line);
+  EXPECT_EQ(format_text_exchange({x, c}, {.details = true}),
+            line + "  > host: api.local\n  > authorization: <masked 10 bytes>\n{}\n  < content-length: 0\n");
+}
+
+TEST_F(FormatTextExchange, WhatTheTerminalWouldObeyIsEscaped) {
+  // A peer chooses targets and headers, any local user a process name.
+  auto x = exchange();
+  x.request->target = "/\x1b[2J";
+  x.request->headers = {{"x-note", "a\r\nforged: line\x9b"}};
+  x.request->body.clear();
+  x.request->body_length = 0;
+  x.response->headers.clear();
+  ConnectionIdentity c = connection();
+  c.comm = "evil\x1b]0;t\x07";
+  EXPECT_EQ(format_text_exchange({x, c}, {.details = true}),
+            "22:13:20.123456 evil\\x1b]0;t\\x07[77] 10.0.0.1:50000 -> 10.0.0.2:443 (client) HTTP/1.1 POST "
+            "api.local/\\x1b[2J -> 201 2.5 ms req 0 B resp 0 B\n"
+            "  > x-note: a\\x0d\\x0aforged: line\\x9b\n");
+}
+
 TEST(IsPrintableText, TextControlsOnly) {
   EXPECT_TRUE(is_printable_text(as_bytes("")));
   EXPECT_TRUE(is_printable_text(as_bytes("plain ~ text\twith\r\nbreaks")));

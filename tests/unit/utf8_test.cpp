@@ -30,6 +30,17 @@ TEST(IsUtf8, IllFormedBytes) {
     EXPECT_FALSE(is_utf8(text)) << text;
 }
 
+TEST(Utf8SequenceLength, TheLeadingCharactersBytesOrZero) {
+  EXPECT_EQ(utf8_sequence_length(""), 0u);
+  EXPECT_EQ(utf8_sequence_length("ab"), 1u);
+  EXPECT_EQ(utf8_sequence_length("\xc3\xa9x"), 2u);
+  EXPECT_EQ(utf8_sequence_length("\xe2\x82\xac"), 3u);
+  EXPECT_EQ(utf8_sequence_length("\xf0\x9f\x98\x80"), 4u);
+  EXPECT_EQ(utf8_sequence_length("\xe2\x82"), 0u);
+  EXPECT_EQ(utf8_sequence_length("\x80"), 0u);
+  EXPECT_EQ(utf8_sequence_length("\xed\xa0\x80"), 0u);
+}
+
 TEST(WithoutCutSequence, DropsOnlyAnIncompleteLastCharacter) {
   EXPECT_EQ(without_cut_sequence("abc"), "abc");
   EXPECT_EQ(without_cut_sequence("h\xc3\xa9"), "h\xc3\xa9");
