@@ -189,6 +189,8 @@ class CaptureSession {
                  x.websocket_messages, x.websocket_streams_lost);
     if (x.evicted_connections)
       fmt::print(stderr, ", {} connections evicted (memory cap)", x.evicted_connections);
+    if (connections_.evicted())
+      fmt::print(stderr, "; {} connection states evicted (table full)", connections_.evicted());
     fmt::print(stderr, "; {} connections closed\n", closed_connections_);
   }
 

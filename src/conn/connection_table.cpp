@@ -22,7 +22,7 @@ ConnectionView ConnectionTable::observe(const DataEvent& event) {
 }
 
 void ConnectionTable::forget_process(uint32_t pid) {
-  std::erase_if(connections_, [pid](const auto& entry) { return entry.first.pid == pid; });
+  connections_.erase_if([pid](const Key& key, const State&) { return key.pid == pid; });
 }
 
 }  // namespace tlstap

@@ -116,22 +116,21 @@ HttpExchange answer(Connection& c, HttpMessage response) {
 }  // namespace
 
 ExchangeTracker::ExchangeTracker(ExchangeTrackerLimits limits, Emit emit, EmitWebSocket emit_websocket)
-    : limits_(limits), emit_(std::move(emit)), emit_websocket_(std::move(emit_websocket)) {}
+    : limits_(limits),
+      emit_(std::move(emit)),
+      emit_websocket_(std::move(emit_websocket)),
+      connections_(limits.max_connections) {}
 
 ExchangeTracker::~ExchangeTracker() = default;
 
 ExchangeTracker::Connection& ExchangeTracker::connection_for(const DataRecord& record) {
-  Key key{record.event.pid, record.event.conn_uid};
-  auto it = connections_.find(key);
-  if (it != connections_.end()) {
-    lru_.splice(lru_.begin(), lru_, it->second.second);
-  } else {
-    if (connections_.size() >= limits_.max_connections) evict_oldest();
-    lru_.push_front(key);
-    it = connections_.emplace(key, std::make_pair(std::make_unique<Connection>(), lru_.begin())).first;
+  std::unique_ptr<Connection>& connection = connections_[Key{record.event.pid, record.event.conn_uid}];
+  if (!connection) {
+    connection = std::make_unique<Connection>();
+    stats_.evicted_connections = connections_.evicted();  // making room for it may have evicted one
   }
   // The latest chunk knows best: addresses appear once the socket is seen.
-  ConnectionIdentity& id = it->second.first->identity;
+  ConnectionIdentity& id = connection->identity;
   const DataEvent& e = record.event;
   id.pid = e.pid;
   id.conn_uid = e.conn_uid;
@@ -141,7 +140,7 @@ ExchangeTracker::Connection& ExchangeTracker::connection_for(const DataRecord& r
   if (e.local.family) id.local = e.local;
   if (e.remote.family) id.remote = e.remote;
   if (record.role != Role::unknown) id.role = record.role;
-  return *it->second.first;
+  return *connection;
 }
 
 void ExchangeTracker::observe(const DataRecord& record) {
@@ -283,34 +282,24 @@ void ExchangeTracker::finish(Connection& c) {
   }
 }
 
-void ExchangeTracker::evict_oldest() {
-  auto it = connections_.find(lru_.back());
-  // Evicted, not ended: what it holds may still be partial, and is dropped.
-  connections_.erase(it);
-  lru_.pop_back();
-  ++stats_.evicted_connections;
-}
-
 void ExchangeTracker::end_connection(const ConnectionKey& key) {
-  auto it = connections_.find(key);
-  if (it != connections_.end()) end(it);
+  if (std::unique_ptr<Connection>* connection = connections_.find(key)) {
+    finish(**connection);
+    connections_.erase(key);
+  }
 }
 
 void ExchangeTracker::forget_process(uint32_t pid) {
-  for (auto it = connections_.begin(); it != connections_.end();)
-    it = it->first.pid == pid ? end(it) : std::next(it);
-}
-
-ExchangeTracker::Connections::iterator ExchangeTracker::end(Connections::iterator it) {
-  finish(*it->second.first);
-  lru_.erase(it->second.second);
-  return connections_.erase(it);
+  connections_.erase_if([&](const Key& key, std::unique_ptr<Connection>& connection) {
+    if (key.pid != pid) return false;
+    finish(*connection);
+    return true;
+  });
 }
 
 void ExchangeTracker::finish_all() {
-  for (auto& [key, entry] : connections_) finish(*entry.first);
+  for (auto& [key, connection] : connections_) finish(*connection);
   connections_.clear();
-  lru_.clear();
 }
 
 }  // namespace tlstap

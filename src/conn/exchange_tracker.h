@@ -8,10 +8,9 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
-#include <unordered_map>
 
+#include "common/lru_map.h"
 #include "conn/connection_key.h"
 #include "proto/http_exchange.h"
 #include "sink/sink.h"
@@ -58,8 +57,6 @@ class ExchangeTracker {
  private:
   using Key = ConnectionKey;
   using KeyHash = ConnectionKeyHash;
-  using Lru = std::list<Key>;  // most recently active first
-  using Connections = std::unordered_map<Key, std::pair<std::unique_ptr<Connection>, Lru::iterator>, KeyHash>;
 
   Connection& connection_for(const DataRecord& record);
   void finish(Connection& connection);
@@ -69,15 +66,14 @@ class ExchangeTracker {
   void switch_to_websocket(Connection& connection, uint64_t time_ns);
   void feed_websocket(Connection& connection, bool from_client, std::span<const std::byte> bytes,
                       uint64_t gap, uint64_t time_ns);
-  void evict_oldest();
-  Connections::iterator end(Connections::iterator connection);  // finish, forget; the next one
 
   ExchangeTrackerLimits limits_;
   Emit emit_;
   EmitWebSocket emit_websocket_;
   ExchangeTrackerStats stats_;
-  Lru lru_;
-  Connections connections_;
+  // Past the cap the least recently active goes, not ended: what it holds may
+  // still be partial, and is dropped.
+  LruMap<Key, std::unique_ptr<Connection>, KeyHash> connections_;
 };
 
 }  // namespace tlstap

@@ -141,5 +141,38 @@ TEST_F(ConnectionTableTest, ForgetProcessDropsOnlyItsConnections) {
   EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kUid, 1)).gap_before, 100u);
 }
 
+TEST(ConnectionTable, LeastRecentlyObservedEvictedPastTheCap) {
+  FakeListeningCheck check;
+  ConnectionTable table(check.callback(), /*max_connections=*/2);
+  table.observe(chunk(Direction::egress, 0, 100, kUid));
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 1));
+  table.observe(chunk(Direction::egress, 100, 10, kUid));     // kUid is now the most recent
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 2));  // evicts kUid + 1
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.evicted(), 1u);
+  // The one kept goes on where it was; the evicted one starts afresh, and
+  // evicts kUid + 2, which was observed before kUid.
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 110, 10, kUid)).gap_before, 0u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kUid + 1)).gap_before, 100u);
+  EXPECT_EQ(table.evicted(), 2u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 120, 10, kUid)).gap_before, 0u);
+  EXPECT_EQ(table.observe(chunk(Direction::egress, 100, 10, kUid + 2)).gap_before, 100u);
+  EXPECT_EQ(table.size(), 2u);
+}
+
+TEST(ConnectionTable, ForgottenConnectionsMakeRoomWithoutEviction) {
+  FakeListeningCheck check;
+  ConnectionTable table(check.callback(), /*max_connections=*/2);
+  table.observe(chunk(Direction::egress, 0, 100, kUid, 1));
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 1, 2));
+  table.forget({1, kUid});
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 2, 2));
+  table.forget_process(2);
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 3, 3));
+  table.observe(chunk(Direction::egress, 0, 100, kUid + 4, 3));
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.evicted(), 0u);
+}
+
 }  // namespace
 }  // namespace tlstap
