@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "common/terminal_text.h"
 
@@ -46,12 +47,16 @@ std::string fit(std::string text, size_t width) {
 
 void TopStats::add(const ExchangeRecord& record, uint64_t now_ns) {
   const auto& c = record.connection;
-  Row& row = rows_[Key{fmt::format("{}[{}]", terminal_field(c.comm), c.pid),
+  Row& row = rows_[Key{c.pid, fmt::format("{}[{}]", terminal_field(c.comm), c.pid),
                        terminal_field(endpoint_of(record.exchange))}];
   ++row.total;
   ++exchanges_;
   if (is_error(record.exchange)) ++row.errors;
   row.recent.emplace_back(now_ns, record.exchange.latency_ns());
+}
+
+void TopStats::forget_process(uint32_t pid) {
+  rows_.erase_if([pid](const Key& key, const Row&) { return key.pid == pid; });
 }
 
 std::vector<TopRow> TopStats::rows(uint64_t now_ns) {
@@ -62,12 +67,15 @@ std::vector<TopRow> TopStats::rows(uint64_t now_ns) {
     for (auto [when, latency] : row.recent)
       if (latency) latencies.push_back(latency);
     std::sort(latencies.begin(), latencies.end());
-    out.push_back(TopRow{std::get<0>(key), std::get<1>(key), row.recent.size() * 1e9 / kWindowNs, row.total,
+    out.push_back(TopRow{key.process, key.endpoint, row.recent.size() * 1e9 / kWindowNs, row.total,
                          row.errors, percentile(latencies, 0.5), percentile(latencies, 0.9),
                          percentile(latencies, 0.99)});
   }
-  std::stable_sort(out.begin(), out.end(), [](const TopRow& a, const TopRow& b) {
-    return a.per_second != b.per_second ? a.per_second > b.per_second : a.total > b.total;
+  // Ties in name order, so the screen does not reshuffle rows of equal rates.
+  std::sort(out.begin(), out.end(), [](const TopRow& a, const TopRow& b) {
+    if (a.per_second != b.per_second) return a.per_second > b.per_second;
+    if (a.total != b.total) return a.total > b.total;
+    return std::tie(a.process, a.endpoint) < std::tie(b.process, b.endpoint);
   });
   return out;
 }

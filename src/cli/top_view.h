@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
+#include <functional>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "common/lru_map.h"
 #include "sink/sink.h"
 
 namespace tlstap {
@@ -26,9 +26,16 @@ struct TopRow {
 class TopStats {
  public:
   static constexpr uint64_t kWindowNs = 10'000'000'000;
+  // Paths with ids make a row per request: past this many rows the one
+  // least recently active goes, whatever the endpoints.
+  static constexpr size_t kMaxRows = 2000;
+
+  explicit TopStats(size_t max_rows = kMaxRows) : rows_(max_rows) {}
 
   void add(const ExchangeRecord& record, uint64_t now_ns);
   void add_bytes(uint64_t bytes) { bytes_ += bytes; }
+  // The process is gone: its rows go, its exchanges stay in the run's total.
+  void forget_process(uint32_t pid);
   // Rows by rate, busiest first.
   std::vector<TopRow> rows(uint64_t now_ns);
   uint64_t bytes() const { return bytes_; }
@@ -40,9 +47,19 @@ class TopStats {
     uint64_t errors = 0;
     std::deque<std::pair<uint64_t, uint64_t>> recent;  // (when, latency), inside the window
   };
-  using Key = std::tuple<std::string, std::string>;
+  struct Key {
+    uint32_t pid;         // what forget_process looks for
+    std::string process;  // as shown: the comm can change under one pid
+    std::string endpoint;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<std::string>()(k.process) * 31 + std::hash<std::string>()(k.endpoint);
+    }
+  };
 
-  std::map<Key, Row> rows_;
+  LruMap<Key, Row, KeyHash> rows_;
   uint64_t bytes_ = 0;
   uint64_t exchanges_ = 0;
 };
@@ -61,6 +78,7 @@ class TopSink : public Sink {
   explicit TopSink(TopStats& stats) : stats_(stats) {}
   void write(const DataRecord& record) override { stats_.add_bytes(record.event.payload.size()); }
   void write_exchange(const ExchangeRecord& record) override;
+  void forget_process(uint32_t pid) override { stats_.forget_process(pid); }
   void flush() override {}
 
  private:

@@ -79,6 +79,58 @@ TEST(TopStats, GrpcFailuresAndResetsAreErrors) {
   EXPECT_EQ(rows[0].errors, 2u);
 }
 
+TEST(TopStats, ForgetProcessDropsItsRowsAndKeepsTheTotal) {
+  TopStats stats;
+  // Two processes of one name: only the pid tells them apart.
+  ConnectionIdentity first = process("nginx", 10), second = process("nginx", 11);
+  auto a = exchange("/a", 200, 1000), b = exchange("/b", 200, 1000);
+  stats.add({a, first}, 1);
+  stats.add({b, first}, 2);
+  stats.add({a, second}, 3);
+  TopSink sink(stats);
+  static_cast<Sink&>(sink).forget_process(10);  // as the pipeline calls it
+  auto rows = stats.rows(4);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].process, "nginx[11]");
+  EXPECT_EQ(stats.exchanges(), 3u);  // the header counts the whole run
+  stats.forget_process(99);
+  EXPECT_EQ(stats.rows(5).size(), 1u);
+}
+
+TEST(TopStats, PastTheCapTheLeastRecentlyActiveRowGoes) {
+  TopStats stats(/*max_rows=*/2);
+  ConnectionIdentity client = process("curl", 10);
+  auto a = exchange("/a", 200, 1000), b = exchange("/b", 200, 1000), c = exchange("/c", 200, 1000);
+  stats.add({a, client}, 1);
+  stats.add({b, client}, 2);
+  stats.add({a, client}, 3);  // /a is now the most recently active
+  stats.add({c, client}, 4);  // /b goes
+  auto rows = stats.rows(5);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].endpoint, "GET api.local/a");
+  EXPECT_EQ(rows[0].total, 2u);
+  EXPECT_EQ(rows[1].endpoint, "GET api.local/c");
+  EXPECT_EQ(stats.exchanges(), 4u);
+  // Many endpoints (ids in the path): the rows stay at the cap.
+  for (int i = 0; i < 100; ++i)
+    stats.add({exchange("/items/" + std::to_string(i), 200, 1000), client}, 6 + i);
+  rows = stats.rows(200);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].endpoint, "GET api.local/items/98");
+  EXPECT_EQ(rows[1].endpoint, "GET api.local/items/99");
+}
+
+TEST(TopStats, EqualRatesInNameOrder) {
+  TopStats stats;
+  ConnectionIdentity client = process("curl", 10);
+  for (const char* target : {"/c", "/a", "/b"}) stats.add({exchange(target, 200, 1000), client}, 1);
+  auto rows = stats.rows(2);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].endpoint, "GET api.local/a");
+  EXPECT_EQ(rows[1].endpoint, "GET api.local/b");
+  EXPECT_EQ(rows[2].endpoint, "GET api.local/c");
+}
+
 TEST(RenderTop, FitsTheScreen) {
   std::vector<TopRow> rows;
   for (int i = 0; i < 50; ++i)
