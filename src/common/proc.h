@@ -46,4 +46,13 @@ inline std::string_view next_field(std::string_view& line) {
   return field;
 }
 
+// The next line of a /proc file's text, taken off its front (without its
+// '\n').
+inline std::string_view next_line(std::string_view& text) {
+  size_t eol = text.find('\n');
+  std::string_view line = text.substr(0, eol);
+  text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+  return line;
+}
+
 }  // namespace tlstap

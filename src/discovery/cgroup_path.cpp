@@ -8,24 +8,10 @@
 #include <filesystem>
 
 #include "common/proc.h"
+#include "discovery/mountinfo.h"
 
 namespace tlstap {
 namespace {
-
-// mountinfo escapes space, tab, newline and backslash in paths as \ooo.
-std::string unescape_octal(std::string_view field) {
-  auto octal = [&](size_t k) { return field[k] >= '0' && field[k] <= '7'; };
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += field[i];
-    }
-  }
-  return out;
-}
 
 bool is_cgroup2_directory(const std::string& path) {
   struct statfs fs {};
@@ -37,29 +23,13 @@ bool is_cgroup2_directory(const std::string& path) {
 }  // namespace
 
 std::optional<std::string> find_cgroup2_mount(std::string_view mountinfo_text) {
-  // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw": the root
-  // within the hierarchy is field 4, the mount point field 5, the filesystem
-  // type the first field after " - ".
   std::optional<std::string> found;
-  size_t start = 0;
-  while (start < mountinfo_text.size()) {
-    size_t end = mountinfo_text.find('\n', start);
-    if (end == std::string_view::npos) end = mountinfo_text.size();
-    std::string_view line = mountinfo_text.substr(start, end - start);
-    start = end + 1;
-    size_t separator = line.find(" - ");
-    if (separator == std::string_view::npos) continue;
-    std::string_view type = line.substr(separator + 3);
-    if (type.substr(0, type.find(' ')) != "cgroup2") continue;
-    std::string_view fields = line.substr(0, separator);
-    for (int skip = 0; skip < 3; ++skip) next_field(fields);  // ids, major:minor
-    std::string_view root = next_field(fields);
-    std::string_view mount_point = next_field(fields);
-    if (mount_point.empty()) continue;
+  for (const Mount& mount : parse_mountinfo(mountinfo_text)) {
+    if (mount.fs_type != "cgroup2") continue;
     // A bind mount of a subtree (a container's own view) holds only part of
     // the hierarchy: the whole of it is preferred.
-    if (root == "/") return unescape_octal(mount_point);
-    if (!found) found = unescape_octal(mount_point);
+    if (mount.root == "/") return mount.mount_point;
+    if (!found) found = mount.mount_point;
   }
   return found;
 }

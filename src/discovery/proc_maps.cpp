@@ -41,11 +41,8 @@ bool parse_line(std::string_view line, MappedFile& out) {
 std::vector<MappedFile> parse_executable_mappings(std::string_view maps_text) {
   std::vector<MappedFile> files;
   while (!maps_text.empty()) {
-    size_t eol = maps_text.find('\n');
-    std::string_view line = maps_text.substr(0, eol);
-    maps_text.remove_prefix(eol == std::string_view::npos ? maps_text.size() : eol + 1);
     MappedFile file;
-    if (!parse_line(line, file)) continue;
+    if (!parse_line(next_line(maps_text), file)) continue;
     bool seen = std::any_of(files.begin(), files.end(), [&](const MappedFile& f) {
       return f.inode == file.inode && f.dev_major == file.dev_major && f.dev_minor == file.dev_minor;
     });

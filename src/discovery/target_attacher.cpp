@@ -13,6 +13,7 @@
 #include "common/proc.h"
 #include "common/unique_fd.h"
 #include "discovery/dynamic_loader.h"
+#include "discovery/overlay_file.h"
 #include "discovery/proc_maps.h"
 #include "tls/boringssl.h"
 #include "tls/gnutls.h"
@@ -44,13 +45,22 @@ bool named_like_libssl(const std::string& path) {
 
 }  // namespace
 
-void TargetAttacher::consider_file(const std::string& path, Scope scope) {
+void TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
+  std::string path = pid ? fmt::format("/proc/{}/root{}", pid, path_in_process) : path_in_process;
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
-  if (!seen_.insert(FileId{st.st_dev, st.st_ino}).second) return;
+  std::vector<FileId> ids{FileId{st.st_dev, st.st_ino}};
+  if (!seen_.insert(ids[0]).second) return;
+  if (auto real = overlay_real_file(fd.get(), st, pid, path_in_process)) {
+    ids.push_back(real->id);
+    if (!seen_.insert(real->id).second) {
+      log::debug("{}: {} in an overlay layer, attached already through another mount", path, real->path);
+      return;
+    }
+  }
   std::string stable_path = "/proc/self/fd/" + std::to_string(fd.get());
 
   auto image = ElfImage::map(fd.get());
@@ -63,7 +73,7 @@ void TargetAttacher::consider_file(const std::string& path, Scope scope) {
     return;
   }
   if (scope == Scope::c_libraries && image->section(".go.buildinfo")) {
-    seen_.erase(FileId{st.st_dev, st.st_ino});  // left for when it runs
+    for (const FileId& id : ids) seen_.erase(id);  // left for when it runs
     return;
   }
   auto plan = plan_for(*image, openssl_);
@@ -120,7 +130,7 @@ void TargetAttacher::scan_process(uint32_t pid) {
       log::debug("pid {}: {} was replaced on disk since it was mapped; not probed", pid, file.path);
       continue;
     }
-    consider_file(proc + "/root" + file.path);
+    consider_file(file.path, Scope::all, pid);
   }
 }
 

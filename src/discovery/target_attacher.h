@@ -1,6 +1,7 @@
 // Finds the files worth probing (libraries and executables implementing a
 // TLS API, and the dynamic loader) in running processes and on the host,
-// and attaches each file once, whatever path it is reached by.
+// and attaches each file once, whatever path it is reached by: a bind mount,
+// /proc/PID/root, or the overlay mounts of containers sharing an image layer.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,8 @@ class TargetAttacher {
   // Which adapters may claim a file: every one, or only the C libraries'
   // (Go programs on disk are many and attached when they run).
   enum class Scope { all, c_libraries };
-  void consider_file(const std::string& path, Scope scope = Scope::all);
+  // `path` as process `pid` sees it (0: as tlstap does).
+  void consider_file(const std::string& path, Scope scope = Scope::all, uint32_t pid = 0);
 
   size_t attached_files() const { return attached_files_; }
 

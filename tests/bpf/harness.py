@@ -425,11 +425,11 @@ def pattern(size, seed):
     return bytes(out[:size])
 
 
-def start_py_client(procs, host, port, cafile, request, *extra):
+def start_py_client(procs, host, port, cafile, request, *extra, env=None):
     """tests/testprogs/tls_client.py, connected; returns (proc, its stdout LineReader, its local address)."""
     proc = procs.start([PYTHON, TESTPROGS / "tls_client.py", "--host", host, "--port", port,
                         "--cafile", cafile, "--request", request, *extra],
-                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     out = LineReader(proc.stdout)
     line = out.next(RUN_TIMEOUT)
     assert line, f"tls_client.py exited {proc.wait(10)} before connecting"
