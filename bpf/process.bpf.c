@@ -51,7 +51,10 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 		call->active = false;
 		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid);
 	}
-	if ((u32)pid_tgid == (u32)(pid_tgid >> 32))
+	/* The process is gone with its last thread, which need not be the main
+	 * one (pthread_exit): do_exit counts live threads down before this. */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) == 0)
 		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid);
 	return 0;
 }

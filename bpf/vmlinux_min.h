@@ -178,8 +178,17 @@ struct mm_struct {
 	struct uprobes_state uprobes_state;
 };
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live;
+};
+
 struct task_struct {
 	struct mm_struct *mm;
+	struct signal_struct *signal;
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];

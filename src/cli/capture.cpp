@@ -153,6 +153,7 @@ class CaptureSession {
                   event->pid, event->tid);
         break;
       case ProcessEventKind::exit:
+        log::debug("{}[{}] exited", event->comm, event->pid);
         // Data of the process may still sit in the other ring: forget it later.
         exited_.push_back({event->pid, std::chrono::steady_clock::now()});
         break;

@@ -6,6 +6,7 @@ import base64
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -141,3 +142,32 @@ def test_exe_of_python_gone_before_tlstap_reads(procs, tlstap, server, cert, tmp
         return
     assert_exchange(capture, server, record, pid, comm="python3", exe=real_exe(PYTHON),
                     egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+
+
+def test_process_outlives_its_main_thread(procs, tlstap, server, cert, tmp_path):
+    """The main thread leaves with pthread_exit and another thread goes on: the
+    process is not gone. Its requests made well after (past the time tlstap
+    keeps a dead process's state for its last events) are still its own, with
+    the exe read while it was whole (/proc/PID/exe is unreadable once the
+    leader is a zombie)."""
+    exe = tmp_path / "leader_exits"
+    procs.run(["cc", "-O1", "-o", exe, TESTPROGS / "openssl" / "leader_exits.c", "-lssl", "-lcrypto"])
+    tap = tlstap("--comm", "leader_exits")
+    responses = tmp_path / "responses"
+    with open(responses, "wb") as out:
+        client = procs.start([exe, server.host, str(server.port), cert.cert, "/after-leader"],
+                             stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
+    assert LineReader(client.stderr).next(RUN_TIMEOUT) == "leader gone"
+    first = server.next_connection()
+    time.sleep(3)  # tlstap forgets an exited process's state 2 s after its exit
+    client.stdin.write(b"go\n")
+    client.stdin.flush()
+    second = server.next_connection()
+    assert client.wait(RUN_TIMEOUT) == 0
+    assert responses.read_bytes() == first.sent + second.sent
+    capture = tap.stop()
+
+    for record in (first, second):
+        assert_connection(capture.connection(client.pid, local=record.peer), comm="leader_exits", exe=str(exe),
+                          local=record.peer, remote=server.address, role="client", egress=record.received,
+                          ingress=record.sent, egress_functions=("SSL_write",), ingress_functions=("SSL_read",))

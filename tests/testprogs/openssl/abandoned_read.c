@@ -11,18 +11,13 @@
  *   abandon-deeper   the abandoned SSL_read (the request's calls are shallower)
  *   request-deeper   the request (its calls run below the abandoned call, over
  *                    stack memory the 8 KiB step has zeroed) */
-#include <netdb.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <setjmp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-static SSL_CTX *ctx;
-static const char *host, *port, *path;
+#include "https_get.h"
+
 static jmp_buf escape;
 
 static int fail(const char *what)
@@ -55,45 +50,6 @@ static __attribute__((noinline)) int abandon_read(void)
 		SSL_read(ssl, buffer, sizeof(buffer));
 		fail("SSL_read returned instead of being left");
 	}
-	return 0;
-}
-
-static int connect_to(void)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found;
-	if (getaddrinfo(host, port, &hints, &found) != 0)
-		return -1;
-	int fd = socket(found->ai_family, SOCK_STREAM, 0);
-	if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(found);
-	return fd;
-}
-
-/* GET path on a real connection; the response goes to stdout. */
-static __attribute__((noinline)) int request(void)
-{
-	int fd = connect_to();
-	if (fd < 0)
-		fail("cannot connect");
-	SSL *ssl = SSL_new(ctx);
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1)
-		fail("handshake failed");
-	static char text[512];
-	int length = snprintf(text, sizeof(text),
-			      "GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", path, host, port);
-	if (SSL_write(ssl, text, length) != length)
-		fail("SSL_write failed");
-	static char buffer[16384];
-	int n;
-	while ((n = SSL_read(ssl, buffer, sizeof(buffer))) > 0)
-		fwrite(buffer, 1, n, stdout);
-	SSL_shutdown(ssl);
-	SSL_free(ssl);
-	close(fd);
 	return 0;
 }
 
