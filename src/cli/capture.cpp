@@ -190,6 +190,9 @@ class CaptureSession {
                  x.websocket_messages, x.websocket_streams_lost);
     if (x.evicted_connections)
       fmt::print(stderr, ", {} connections evicted (memory cap)", x.evicted_connections);
+    if (x.responses_unseen_connections)
+      fmt::print(stderr, ", {} connections with too many requests unanswered (later ones reported alone)",
+                 x.responses_unseen_connections);
     if (connections_.evicted())
       fmt::print(stderr, "; {} connection states evicted (table full)", connections_.evicted());
     fmt::print(stderr, "; {} connections closed\n", closed_connections_);

@@ -27,6 +27,8 @@ struct ExchangeTracker::Connection {
   std::optional<Http1Parser> requests;
   std::optional<Http1Parser> responses;
   std::deque<HttpMessage> unanswered;  // requests in order, waiting for their responses
+  // Too many requests went unanswered: responses are not awaited any more.
+  bool responses_unseen = false;
 
   std::optional<proto::Http2Session> http2;
 
@@ -41,6 +43,11 @@ struct ExchangeTracker::Connection {
 namespace {
 
 using Connection = ExchangeTracker::Connection;
+
+// Requests waiting for their responses, per connection. Pipelining stays far
+// below; past it the responses are taken as unseen (a peer that answers
+// nothing, a read function tlstap could not probe) rather than kept for.
+constexpr size_t kMaxUnansweredRequests = 1024;
 
 Direction opposite(Direction d) {
   return d == Direction::egress ? Direction::ingress : Direction::egress;
@@ -99,6 +106,12 @@ HttpExchange http1_exchange(std::optional<HttpMessage> request, std::optional<Ht
   exchange.version = request ? request->version : response->version;
   exchange.request = std::move(request);
   exchange.response = std::move(response);
+  return exchange;
+}
+
+HttpExchange unanswered_exchange(HttpMessage request) {
+  HttpExchange exchange = http1_exchange(std::move(request), std::nullopt);
+  exchange.incomplete = true;
   return exchange;
 }
 
@@ -177,6 +190,11 @@ void ExchangeTracker::observe(const DataRecord& record) {
   ParseState state = parser.feed(e.payload, t, messages);
   if (from_client) {
     for (auto& request : messages) {
+      if (c.unanswered.size() == kMaxUnansweredRequests) stop_awaiting_responses(c);
+      if (c.responses_unseen) {
+        report(c, unanswered_exchange(std::move(request)));
+        continue;
+      }
       c.responses->expect_response_to(request.method);
       c.unanswered.push_back(std::move(request));
     }
@@ -257,11 +275,18 @@ void ExchangeTracker::restart_http1(Connection& c, uint64_t gap) {
 
 void ExchangeTracker::report_unanswered(Connection& c) {
   while (!c.unanswered.empty()) {
-    HttpExchange exchange = http1_exchange(std::move(c.unanswered.front()), std::nullopt);
+    report(c, unanswered_exchange(std::move(c.unanswered.front())));
     c.unanswered.pop_front();
-    exchange.incomplete = true;
-    report(c, std::move(exchange));
   }
+}
+
+// From here on each request is reported as it completes, without a response;
+// responses that still come are reported alone (the parser, told no methods,
+// takes none of them for an answer to HEAD or CONNECT).
+void ExchangeTracker::stop_awaiting_responses(Connection& c) {
+  report_unanswered(c);
+  c.responses_unseen = true;
+  ++stats_.responses_unseen_connections;
 }
 
 void ExchangeTracker::report(Connection& c, proto::HttpExchange exchange) {

@@ -30,6 +30,7 @@ struct ExchangeTrackerStats {
   uint64_t unknown_protocol_connections = 0;
   uint64_t websocket_messages = 0;
   uint64_t websocket_streams_lost = 0;  // directions given up: a gap or a frame that breaks the protocol
+  uint64_t responses_unseen_connections = 0;  // HTTP/1: too many requests unanswered, responses not awaited
 };
 
 class ExchangeTracker {
@@ -62,6 +63,7 @@ class ExchangeTracker {
   void finish(Connection& connection);
   void report(Connection& connection, proto::HttpExchange exchange);
   void report_unanswered(Connection& connection);
+  void stop_awaiting_responses(Connection& connection);
   void restart_http1(Connection& connection, uint64_t gap);
   void switch_to_websocket(Connection& connection, uint64_t time_ns);
   void feed_websocket(Connection& connection, bool from_client, std::span<const std::byte> bytes,

@@ -157,6 +157,30 @@ TEST(ExchangeTracker, ConnectionEndReportsBodyUntilCloseAndUnansweredRequests) {
   EXPECT_EQ(unanswered.tracker().size(), 0u);
 }
 
+TEST(ExchangeTracker, RequestsNeverAnsweredAreNotKeptWithoutBound) {
+  Connection c;
+  std::string request = "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (uint64_t t = 1; t <= 1024; ++t) c.send(Direction::egress, request, t);
+  EXPECT_TRUE(c.out.empty());  // pipelined as deep as that, they are still awaited
+  c.send(Direction::egress, request, 1025);
+  ASSERT_EQ(c.out.size(), 1025u);  // one more: all are reported unanswered
+  c.send(Direction::egress, request, 1026);
+  ASSERT_EQ(c.out.size(), 1026u);  // and later ones at once
+  for (const auto& [x, conn] : c.out) {
+    EXPECT_TRUE(x.incomplete);
+    EXPECT_EQ(x.request->target, "/poll");
+    EXPECT_FALSE(x.response);
+  }
+  EXPECT_EQ(c.out.back().exchange.request->first_byte_ns, 1026u);
+  EXPECT_EQ(c.tracker().stats().responses_unseen_connections, 1u);
+
+  c.send(Direction::ingress, kResponse, 2000);  // a late response is paired with nothing
+  c.tracker().finish_all();
+  ASSERT_EQ(c.out.size(), 1027u);
+  EXPECT_FALSE(c.out.back().exchange.request);
+  EXPECT_EQ(c.out.back().exchange.response->body, "hello");
+}
+
 TEST(ExchangeTracker, ClosedConnectionEndsAloneAndStartsAfreshAfter) {
   Connection c;
   c.send(Direction::egress, "GET /a HTTP/1.0\r\n\r\n", 1, Role::client, 7);
