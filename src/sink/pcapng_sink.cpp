@@ -159,6 +159,7 @@ void PcapngSink::note_flow(const ConnectionEnd& end, const FlowKey& key) {
 }
 
 void PcapngSink::write(const DataRecord& record) {
+  last_time_ns_ = std::max(last_time_ns_, record.wall_time_ns);
   const DataEvent& e = record.event;
   const auto [source, destination] = ends_of(e);
   if (options_.mode == PcapMode::tcp && source.family == 0) return;  // nothing a TCP tool could use
@@ -172,7 +173,6 @@ void PcapngSink::write(const DataRecord& record) {
   claim(reverse, 1 - side, end);
   note_flow(end, key);
   note_flow(end, reverse_key);
-  flow.pid = e.pid;
 
   // Skip what this flow already carried (the other end's copy), keep the rest.
   uint64_t stream_end = e.stream_offset + e.payload.size();
@@ -294,6 +294,7 @@ void PcapngSink::flush() {
 // of the last bytes may come after the sender's close, and would be written
 // twice if its flow were gone.
 void PcapngSink::write_close(const CloseRecord& record) {
+  last_time_ns_ = std::max(last_time_ns_, record.wall_time_ns);
   const ConnectionEnd end{record.pid, record.conn_uid};
   if (auto it = connection_flows_.find(end); it != connection_flows_.end()) {
     for (const FlowKey& key : it->second) {
@@ -324,9 +325,32 @@ void PcapngSink::forget_finished_flows(uint64_t now_ns) {
   }
 }
 
+// A process that exits frees no connection: its ends count as closed. Flows
+// only it wrote go now; those another traced process writes too (its peer
+// on this host) go as usual once that one's end closes as well.
 void PcapngSink::forget_process(uint32_t pid) {
-  std::erase_if(flows_, [pid](const auto& entry) { return entry.second.pid == pid; });
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    Flow& flow = it->second;
+    bool was_finished = flow.finished(), other_process = false;
+    for (size_t side : {0, 1}) {
+      if (!flow.ends[side]) continue;
+      if (flow.ends[side]->first == pid)
+        flow.closed[side] = true;
+      else
+        other_process = true;
+    }
+    if (!other_process) {
+      it = flows_.erase(it);
+      continue;
+    }
+    if (!was_finished && flow.finished()) {
+      flow.closed_ns = last_time_ns_;
+      finished_.emplace_back(it->first, last_time_ns_);
+    }
+    ++it;
+  }
   std::erase_if(connection_flows_, [pid](const auto& entry) { return entry.first.first == pid; });
+  forget_finished_flows(last_time_ns_);
 }
 
 }  // namespace tlstap

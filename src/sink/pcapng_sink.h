@@ -51,7 +51,6 @@ class PcapngSink : public Sink {
   // both ends are traced, the receiver's copy of bytes the sender already
   // delivered is skipped, so each connection appears once.
   struct Flow {
-    uint32_t pid = 0;          // of the process that last wrote to this flow
     uint64_t next_offset = 0;  // bytes of the stream written so far
     Protocol protocol = Protocol::undecided;
     std::string pending;      // http2, websocket: bytes of an incomplete frame
@@ -91,6 +90,7 @@ class PcapngSink : public Sink {
   // Flows whose every end closed, oldest first, with the time they did: kept
   // a while for the other end's late copy of the bytes.
   std::deque<std::pair<FlowKey, uint64_t>> finished_;
+  uint64_t last_time_ns_ = 0;  // of the latest record: the clock of forget_process
 };
 
 }  // namespace tlstap

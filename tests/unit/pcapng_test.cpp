@@ -872,6 +872,25 @@ TEST_F(PcapngSinkTest, BothEndsTracedFlowsStayUntilBothClosed) {
   expect_pdu(capture.packets[0], "http", kClient.local, kClient.remote, request);
 }
 
+TEST_F(PcapngSinkTest, AnExitedProcesssEndsCountAsClosed) {
+  // The client exits without freeing its connection, before or after the
+  // server closes its end: the flows go all the same.
+  for (bool server_closes_first : {false, true}) {
+    open();
+    const std::string request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    write(kClient, Direction::egress, 0, request);
+    write(kServer, Direction::ingress, 0, request);
+    write(kServer, Direction::egress, 0, "HTTP/1.1 204 No Content\r\n\r\n");
+    write(kClient, Direction::ingress, 0, "HTTP/1.1 204 No Content\r\n\r\n");
+    if (server_closes_first) close(kServer);
+    sink_->forget_process(kClientPid);
+    EXPECT_EQ(sink_->flows(), 2u) << "the server's copies may still come";
+    if (!server_closes_first) close(kServer);
+    close(kServer, 3 * kSecond, /*conn_uid=*/9999);  // passes time
+    EXPECT_EQ(sink_->flows(), 0u) << server_closes_first;
+  }
+}
+
 TEST_F(PcapngSinkTest, TheReceiversLateCopyAfterTheSendersCloseIsNotWrittenTwice) {
   // The client writes and frees its connection before the server has read.
   open();
