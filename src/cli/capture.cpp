@@ -165,9 +165,11 @@ class CaptureSession {
     reported_drops_ = drops;
   }
 
-  // Called between polls: flushes output, forgets processes that exited.
+  // Called between polls: flushes output, forgets processes that exited,
+  // takes probes off deleted files no longer in use.
   void housekeeping() {
     pipeline_.flush();
+    attacher_.release_deleted_files();
     auto now = std::chrono::steady_clock::now();
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;

@@ -8,7 +8,6 @@
 #include <filesystem>
 
 #include "common/proc.h"
-#include "common/unique_fd.h"
 
 namespace tlstap {
 namespace {
@@ -106,8 +105,8 @@ std::optional<RealFile> overlay_real_file(int fd, const struct stat& st, uint32_
       continue;
     // A layer on overlayfs itself (a runtime inside a container): one level further down.
     if (auto deeper = overlay_real_file(layer_fd.get(), real, 1, candidate)) return deeper;
-    return RealFile{FileId{static_cast<uint64_t>(real.st_dev), static_cast<uint64_t>(real.st_ino)},
-                    candidate};
+    return RealFile{FileId{static_cast<uint64_t>(real.st_dev), static_cast<uint64_t>(real.st_ino)}, candidate,
+                    std::move(layer_fd), real};
   }
   return std::nullopt;
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/file_id.h"
+#include "common/unique_fd.h"
 #include "discovery/mountinfo.h"
 
 namespace tlstap {
@@ -33,6 +34,8 @@ std::vector<std::string> overlay_candidates(const std::vector<Mount>& mounts, ui
 struct RealFile {
   FileId id;
   std::string path;  // in the host's mount namespace
+  UniqueFd fd;       // open on it
+  struct stat st;
 };
 
 // The file behind `fd` (fstat'ed as `st`) when it is on overlayfs: `path` is

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <fmt/ranges.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <unordered_set>
 
 #include "binary/elf_image.h"
 #include "binary/instruction.h"
@@ -38,12 +40,28 @@ Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOpti
   return plan_loader_probe(image);
 }
 
+// Every file some process maps executable now.
+std::unordered_set<FileId, FileIdHash> mapped_files() {
+  std::unordered_set<FileId, FileIdHash> files;
+  for (uint32_t pid : running_pids())
+    for (const auto& file : parse_executable_mappings(read_text_file(fmt::format("/proc/{}/maps", pid))))
+      files.insert(FileId{makedev(file.dev_major, file.dev_minor), file.inode});
+  return files;
+}
+
 // A file named like OpenSSL's libssl that we cannot use deserves a word.
 bool named_like_libssl(const std::string& path) {
   return fs::path(path).filename().string().starts_with("libssl");
 }
 
 }  // namespace
+
+bool TargetAttacher::known(const FileId& id, const struct stat& st) const {
+  auto it = known_.find(id);
+  // An attached file's inode is held by its probes: its number cannot be reused.
+  return it != known_.end() && (it->second.group || (it->second.ctime.tv_sec == st.st_ctim.tv_sec &&
+                                                     it->second.ctime.tv_nsec == st.st_ctim.tv_nsec));
+}
 
 void TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
   std::string path = pid ? fmt::format("/proc/{}/root{}", pid, path_in_process) : path_in_process;
@@ -52,52 +70,67 @@ void TargetAttacher::consider_file(const std::string& path_in_process, Scope sco
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
-  std::vector<FileId> ids{FileId{st.st_dev, st.st_ino}};
-  if (!seen_.insert(ids[0]).second) return;
-  if (auto real = overlay_real_file(fd.get(), st, pid, path_in_process)) {
-    ids.push_back(real->id);
-    if (!seen_.insert(real->id).second) {
-      log::debug("{}: {} in an overlay layer, attached already through another mount", path, real->path);
-      return;
-    }
+  const FileId id{st.st_dev, st.st_ino};
+  if (known(id, st)) return;
+  auto real = overlay_real_file(fd.get(), st, pid, path_in_process);
+  if (real && known(real->id, real->st)) {
+    KnownFile& layer_file = known_[real->id];
+    known_[id] = KnownFile{st.st_ctim, layer_file.group};
+    if (layer_file.group) attached_.at(layer_file.group).ids.push_back(id);
+    log::debug("{}: {} in an overlay layer, looked at already through another mount", path, real->path);
+    return;
   }
-  std::string stable_path = "/proc/self/fd/" + std::to_string(fd.get());
+  auto group = probe(path, fd.get(), scope);
+  if (!group) return;
+  known_[id] = KnownFile{st.st_ctim, *group};
+  if (real) known_[real->id] = KnownFile{real->st.st_ctim, *group};
+  if (!*group) return;
+  AttachedFile& file = attached_[*group];
+  file.ids = {id};
+  if (real) file.ids.push_back(real->id);
+  file.fd = real ? std::move(real->fd) : std::move(fd);
+  file.path = path;
+}
 
-  auto image = ElfImage::map(fd.get());
+std::optional<Tracer::UprobeGroup> TargetAttacher::probe(const std::string& path, int fd, Scope scope) {
+  auto image = ElfImage::map(fd);
   if (!image) {
     log::debug("skipped {}: {}", path, image.error().message);
-    return;
+    return 0;
   }
   if (image->machine() != host_elf_machine()) {
     log::debug("skipped {}: built for another architecture", path);
-    return;
+    return 0;
   }
-  if (scope == Scope::c_libraries && image->section(".go.buildinfo")) {
-    for (const FileId& id : ids) seen_.erase(id);  // left for when it runs
-    return;
-  }
+  if (scope == Scope::c_libraries && image->section(".go.buildinfo")) return std::nullopt;
   auto plan = plan_for(*image, openssl_);
   if (!plan) {
     log::warn("skipped {}: {}", path, plan.error().message);
   } else if (*plan && (*plan)->sites.empty()) {
     log::warn("skipped {}: {}: {}", path, (*plan)->description, fmt::join((*plan)->gaps, "; "));
   } else if (*plan) {
-    attach_plan(path, stable_path, *image, **plan);
+    Tracer::UprobeGroup group = next_group_++;
+    size_t probes = attach_plan(group, path, "/proc/self/fd/" + std::to_string(fd), *image, **plan);
+    if (probes == 0) return 0;
+    attached_[group].probes = probes;
+    return group;
   } else if (named_like_libssl(path)) {
     log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
   }
+  return 0;
 }
 
-void TargetAttacher::attach_plan(const std::string& path, const std::string& stable_path,
-                                 const ElfImage& image, const ProbePlan& plan) {
+size_t TargetAttacher::attach_plan(Tracer::UprobeGroup group, const std::string& path,
+                                   const std::string& stable_path, const ElfImage& image,
+                                   const ProbePlan& plan) {
   size_t attached = 0, instruction_probes = 0, emulated = 0;
   // Return probes first: a call entering once its entry probe is in place
   // must find its return probe there too, or its return goes unseen.
   std::vector<ProbeSite> sites = plan.sites;
   std::stable_partition(sites.begin(), sites.end(), [](const ProbeSite& site) { return site.is_return; });
   for (const auto& site : sites) {
-    if (auto r =
-            tracer_.attach_uprobe(site.program, stable_path, site.file_offset, site.is_return, site.cookie);
+    if (auto r = tracer_.attach_uprobe(group, site.program, stable_path, site.file_offset, site.is_return,
+                                       site.cookie);
         !r) {
       log::warn("{}: {}: {}", path, site.symbol, r.error().message);
       continue;
@@ -115,11 +148,11 @@ void TargetAttacher::attach_plan(const std::string& path, const std::string& sta
   for (const auto& gap : plan.gaps) log::warn("{}: {}", path, gap);
   if (attached == 0) {
     log::warn("{}: {} found but no probe could be attached", path, plan.description);
-    return;
+    return 0;
   }
-  ++attached_files_;
   log::info("attached {} probes to {} ({}; {} of {} instruction probes on emulated instructions)", attached,
             path, plan.description, emulated, instruction_probes);
+  return attached;
 }
 
 void TargetAttacher::scan_process(uint32_t pid) {
@@ -155,6 +188,33 @@ void TargetAttacher::scan_library_directories() {
                     name.starts_with("libgnutls.so") || name.starts_with("ld-linux");
       if (wanted && it->is_regular_file(ec)) consider_file(it->path());
     }
+  }
+}
+
+void TargetAttacher::release_deleted_files() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_release_check_) return;
+  next_release_check_ = now + std::chrono::seconds(5);
+  std::vector<Tracer::UprobeGroup> deleted;
+  for (const auto& [group, file] : attached_) {
+    struct stat st {};
+    if (now >= file.next_check && fstat(file.fd.get(), &st) == 0 && st.st_nlink == 0)
+      deleted.push_back(group);
+  }
+  if (deleted.empty()) return;
+  std::unordered_set<FileId, FileIdHash> mapped = mapped_files();
+  for (Tracer::UprobeGroup group : deleted) {
+    AttachedFile& file = attached_.at(group);
+    if (std::any_of(file.ids.begin(), file.ids.end(),
+                    [&](const FileId& id) { return mapped.contains(id); })) {
+      file.next_check = now + file.check_interval;  // a long-running user: look less often
+      file.check_interval = std::min(file.check_interval * 2, std::chrono::seconds(600));
+      continue;
+    }
+    tracer_.detach_uprobes(group);
+    log::info("detached {} probes from {}: deleted, and no process maps it any more", file.probes, file.path);
+    for (const FileId& id : file.ids) known_.erase(id);
+    attached_.erase(group);
   }
 }
 

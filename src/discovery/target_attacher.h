@@ -4,13 +4,19 @@
 // /proc/PID/root, or the overlay mounts of containers sharing an image layer.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
+#include <vector>
 
 #include "binary/elf_image.h"
 #include "common/file_id.h"
+#include "common/unique_fd.h"
 #include "probe/tracer.h"
 #include "tls/openssl.h"
 #include "tls/probe_plan.h"
@@ -34,17 +40,43 @@ class TargetAttacher {
   // `path` as process `pid` sees it (0: as tlstap does).
   void consider_file(const std::string& path, Scope scope = Scope::all, uint32_t pid = 0);
 
-  size_t attached_files() const { return attached_files_; }
+  size_t attached_files() const { return attached_.size(); }
+
+  // Takes the probes off each file deleted (a package upgrade, a container
+  // image removed) that no process maps any more: they kept it on disk, and
+  // its inode number from reuse. Called between polls; looks every few seconds.
+  void release_deleted_files();
 
  private:
+  struct KnownFile {
+    struct timespec ctime {};       // a new file on a reused inode number has another
+    Tracer::UprobeGroup group = 0;  // its probes; 0: none
+  };
+  struct AttachedFile {
+    std::vector<FileId> ids;  // its own and those of the overlay mounts it was reached through
+    UniqueFd fd;              // on the real file: its link count says when it is deleted
+    std::string path;         // as first reached, for the log
+    size_t probes = 0;
+    std::chrono::steady_clock::time_point next_check{};
+    std::chrono::seconds check_interval{5};  // doubles while processes still map it
+  };
+
+  // Looked at already, and still the same file.
+  bool known(const FileId& id, const struct stat& st) const;
+  // Attaches what the file implements; 0 when nothing, nullopt when it is left
+  // for later (a Go program on disk, attached when it runs).
+  std::optional<Tracer::UprobeGroup> probe(const std::string& path, int fd, Scope scope);
   // `path` names the file in logs; `stable_path` reaches it while we attach.
-  void attach_plan(const std::string& path, const std::string& stable_path, const ElfImage& image,
-                   const ProbePlan& plan);
+  // Returns how many probes were attached.
+  size_t attach_plan(Tracer::UprobeGroup group, const std::string& path, const std::string& stable_path,
+                     const ElfImage& image, const ProbePlan& plan);
 
   Tracer& tracer_;
   OpensslPlanOptions openssl_;
-  std::unordered_set<FileId, FileIdHash> seen_;
-  size_t attached_files_ = 0;
+  std::unordered_map<FileId, KnownFile, FileIdHash> known_;  // every file looked at
+  std::unordered_map<Tracer::UprobeGroup, AttachedFile> attached_;
+  Tracer::UprobeGroup next_group_ = 1;
+  std::chrono::steady_clock::time_point next_release_check_{};
 };
 
 }  // namespace tlstap

@@ -107,6 +107,19 @@ int dispatch(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+void destroy_in_parallel(std::vector<BpfLink>& links) {
+  constexpr size_t kThreads = 32;
+  std::vector<std::thread> threads;
+  size_t per_thread = (links.size() + kThreads - 1) / kThreads;
+  for (size_t first = 0; first < links.size(); first += per_thread) {
+    size_t last = std::min(first + per_thread, links.size());
+    threads.emplace_back([&links, first, last] {
+      for (size_t i = first; i < last; ++i) links[i].reset();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+}
+
 }  // namespace
 
 Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& features) {
@@ -150,8 +163,8 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   return tracer;
 }
 
-Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
-                                   bool is_return, uint64_t cookie) {
+Result<void> Tracer::attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
+                                   uint64_t file_offset, bool is_return, uint64_t cookie) {
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = is_return);
   std::optional<Error> failed;
   size_t attached = 0;
@@ -170,24 +183,30 @@ Result<void> Tracer::attach_uprobe(UprobeProgram program, const std::string& pat
         log::warn("{}", failed->message);
       continue;
     }
-    uprobes_.push_back(std::move(link));
+    uprobes_[group].push_back(std::move(link));
     ++attached;
   }
   if (attached == 0 && failed) return *failed;
   return {};
 }
 
-void Tracer::detach_uprobes() {
-  constexpr size_t kThreads = 32;
-  std::vector<std::thread> threads;
-  size_t per_thread = (uprobes_.size() + kThreads - 1) / kThreads;
-  for (size_t first = 0; first < uprobes_.size(); first += per_thread) {
-    size_t last = std::min(first + per_thread, uprobes_.size());
-    threads.emplace_back([this, first, last] {
-      for (size_t i = first; i < last; ++i) uprobes_[i].reset();
-    });
+size_t Tracer::uprobe_count() const {
+  size_t count = 0;
+  for (const auto& [group, links] : uprobes_) count += links.size();
+  return count;
+}
+
+void Tracer::detach_uprobes(UprobeGroup group) {
+  if (auto it = uprobes_.find(group); it != uprobes_.end()) {
+    destroy_in_parallel(it->second);
+    uprobes_.erase(it);
   }
-  for (auto& thread : threads) thread.join();
+}
+
+void Tracer::detach_uprobes() {
+  std::vector<BpfLink> all;
+  for (auto& [group, links] : uprobes_) std::move(links.begin(), links.end(), std::back_inserter(all));
+  destroy_in_parallel(all);
   uprobes_.clear();
 }
 

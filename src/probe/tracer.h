@@ -7,6 +7,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -65,9 +66,11 @@ class Tracer {
   // Attaches `program` at `file_offset` of the file at `path`, in every
   // process, or with --pid alone in those processes only (the kernel then
   // plants no breakpoint elsewhere: other users of a library do not trap);
-  // the program reads `cookie` with bpf_get_attach_cookie().
-  Result<void> attach_uprobe(UprobeProgram program, const std::string& path, uint64_t file_offset,
-                             bool is_return, uint64_t cookie = 0);
+  // the program reads `cookie` with bpf_get_attach_cookie(). The probes of
+  // one `group` (a file's) are detached together.
+  using UprobeGroup = uint64_t;
+  Result<void> attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
+                             uint64_t file_offset, bool is_return, uint64_t cookie = 0);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
   Result<void> poll(int timeout_ms);
   // Delivers the process events waiting now. A data handler calls it when it
@@ -76,11 +79,13 @@ class Tracer {
   // Sets the handlers; must be called once before poll().
   Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
   DropCounters drop_counters() const;
-  size_t uprobe_count() const { return uprobes_.size(); }
+  size_t uprobe_count() const;
   // Whether uprobes are planted in the --pid processes only.
   bool per_process_uprobes() const { return uprobe_pids_.front() != -1; }
-  // Removes every uprobe. Each removal waits for an RCU grace period in the
-  // kernel; they are done in parallel so that waiting overlaps.
+  // Removes the uprobes of `group`, or every uprobe. Each removal waits for
+  // an RCU grace period in the kernel; they are done in parallel so that
+  // waiting overlaps.
+  void detach_uprobes(UprobeGroup group);
   void detach_uprobes();
 
   Tracer(Tracer&&) = default;
@@ -92,7 +97,7 @@ class Tracer {
   Skeleton skeleton_;
   std::vector<int> uprobe_pids_{-1};  // -1: every process
   std::vector<BpfLink> tracepoints_;
-  std::vector<BpfLink> uprobes_;
+  std::unordered_map<UprobeGroup, std::vector<BpfLink>> uprobes_;
   // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.
   std::unique_ptr<std::array<EventHandler, 2>> handlers_;
   // Two managers, so process events can be read on their own, first.

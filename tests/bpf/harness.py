@@ -505,3 +505,12 @@ def assert_exchange(capture, server, record, client_pid, *, comm, exe, egress_fu
 
 def http_body(response):
     return response.split(b"\r\n\r\n", 1)[1]
+
+
+def system_libssl():
+    """The libssl.so.3 Python's ssl module loads, from its own memory map."""
+    maps = subprocess.run([PYTHON, "-c", "import ssl; print(open('/proc/self/maps').read())"],
+                          check=True, capture_output=True, text=True).stdout
+    paths = {line.split()[-1] for line in maps.splitlines() if line.endswith("/libssl.so.3")}
+    assert len(paths) == 1, paths
+    return paths.pop()

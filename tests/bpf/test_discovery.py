@@ -4,6 +4,8 @@ tlstap has attached to it on exec), or already running with connections open;
 and their exe is right even when tlstap reads their events after they exited."""
 import base64
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -12,7 +14,7 @@ import pytest
 
 from harness import (CURL, NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
                      assert_bytes_equal, assert_connection, assert_exchange, finish_py_client, go, http_body,
-                     http_post, pattern, read_response, real_exe, start_py_client, summarize)
+                     http_post, pattern, read_response, real_exe, start_py_client, summarize, system_libssl)
 
 
 def assert_first_call_captured(conn, request_line):
@@ -171,3 +173,37 @@ def test_process_outlives_its_main_thread(procs, tlstap, server, cert, tmp_path)
         assert_connection(capture.connection(client.pid, local=record.peer), comm="leader_exits", exe=str(exe),
                           local=record.peer, remote=server.address, role="client", egress=record.received,
                           ingress=record.sent, egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+def test_deleted_library_keeps_its_probes_while_mapped_then_loses_them(procs, tlstap, server, cert, tmp_path):
+    """A library deleted from disk (a package upgrade, a container image removed)
+    keeps its probes while a process still maps it, and loses them once none
+    does: they held the file on disk. A new file at its path is attached afresh."""
+    copy = tmp_path / "lib" / "libssl.so.3"
+    copy.parent.mkdir()
+    env = {**os.environ, "LD_LIBRARY_PATH": str(copy.parent)}
+    tap = tlstap()
+    runs = []
+    for n in range(2):
+        shutil.copy2(system_libssl(), copy)
+        request = tmp_path / f"request{n}"
+        request.write_bytes(http_post(server.address, pattern(2000 + n, f"deleted-{n}")))
+        client, out, _ = start_py_client(procs, server.host, server.port, cert.cert, request, "--wait-go", env=env)
+        where = f"/proc/{client.pid}/root{copy}"
+        assert tap.stderr.wait_for(re.compile(rf"attached \d+ probes to {re.escape(where)} ".encode()), RUN_TIMEOUT)
+        if n == 0:
+            copy.unlink()  # while the client maps it
+            time.sleep(6)  # tlstap looks for deleted files every 5 s
+            assert not [line for line in tap.stderr.lines if "detached" in line], "detached while in use"
+        go(client)
+        finish_py_client(client, out)
+        runs.append((client.pid, server.next_connection()))
+        if n == 0:
+            assert client.wait(RUN_TIMEOUT) == 0
+            detached = re.compile(rf"detached \d+ probes from {re.escape(where)}: deleted, and no process maps it".encode())
+            assert tap.stderr.wait_for(detached, 30), "\n".join(tap.stderr.lines[-10:])
+    capture = tap.stop()
+
+    for pid, record in runs:
+        assert_exchange(capture, server, record, pid, comm="python3", exe=real_exe(PYTHON),
+                        egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
