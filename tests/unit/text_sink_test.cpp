@@ -65,13 +65,11 @@ TEST_F(FormatTextRecord, EmptyPayloadIsJustTheHeader) {
 class FormatTextWebSocket : public FormatTextRecord {
  protected:
   ConnectionIdentity connection() const {
-    ConnectionIdentity c;
-    c.pid = 321;
-    c.comm = "python3";
-    c.local = test::ipv4_endpoint("127.0.0.1", 9443);
-    c.remote = test::ipv4_endpoint("127.0.0.1", 40000);
-    c.role = Role::server;
-    return c;
+    return {.pid = 321,
+            .comm = "python3",
+            .local = test::ipv4_endpoint("127.0.0.1", 9443),
+            .remote = test::ipv4_endpoint("127.0.0.1", 40000),
+            .role = Role::server};
   }
   static proto::WebSocketMessage message(proto::WebSocketOpcode opcode, std::string payload) {
     proto::WebSocketMessage m;
@@ -164,13 +162,11 @@ class FormatTextExchange : public FormatTextRecord {
     return x;
   }
   static ConnectionIdentity connection() {
-    ConnectionIdentity c;
-    c.pid = 77;
-    c.comm = "curl";
-    c.local = test::ipv4_endpoint("10.0.0.1", 50000);
-    c.remote = test::ipv4_endpoint("10.0.0.2", 443);
-    c.role = Role::client;
-    return c;
+    return {.pid = 77,
+            .comm = "curl",
+            .local = test::ipv4_endpoint("10.0.0.1", 50000),
+            .remote = test::ipv4_endpoint("10.0.0.2", 443),
+            .role = Role::client};
   }
 };
 
