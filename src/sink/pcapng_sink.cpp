@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string_view>
 
 #include "common/bytes.h"
+#include "common/log.h"
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/frame.h"
 #include "proto/websocket/websocket_parser.h"
@@ -153,6 +155,14 @@ bool PcapngSink::Flow::finished() const {
   return any;
 }
 
+size_t PcapngSink::FlowKeyHash::operator()(const FlowKey& key) const {
+  const auto& [family, source, source_port, destination, destination_port] = key;
+  std::string_view bytes[] = {as_text(std::as_bytes(std::span(source))),
+                              as_text(std::as_bytes(std::span(destination)))};
+  size_t h = std::hash<std::string_view>()(bytes[0]) * 31 + std::hash<std::string_view>()(bytes[1]);
+  return h ^ (size_t{family} << 32 | size_t{source_port} << 16 | destination_port);
+}
+
 void PcapngSink::note_flow(const ConnectionEnd& end, const FlowKey& key) {
   auto& keys = connection_flows_[end];
   if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
@@ -168,6 +178,13 @@ void PcapngSink::write(const DataRecord& record) {
                 reverse_key = flow_key(e, destination, source, true);
   Flow& flow = flows_[key];
   Flow& reverse = flows_[reverse_key];
+  if (flows_.evicted() && !said_evicting_) {
+    said_evicting_ = true;
+    log::warn(
+        "pcapng: over {} connections open at once: the least recently active are forgotten (when both "
+        "ends are traced, the second copy of their later bytes is written too)",
+        ConnectionTable::kMaxConnections);
+  }
   size_t side = e.direction == Direction::egress ? 0 : 1;
   claim(flow, side, end);
   claim(reverse, 1 - side, end);
@@ -296,18 +313,18 @@ void PcapngSink::flush() {
 void PcapngSink::write_close(const CloseRecord& record) {
   last_time_ns_ = std::max(last_time_ns_, record.wall_time_ns);
   const ConnectionEnd end{record.pid, record.conn_uid};
-  if (auto it = connection_flows_.find(end); it != connection_flows_.end()) {
-    for (const FlowKey& key : it->second) {
-      auto flow = flows_.find(key);
-      if (flow == flows_.end()) continue;
-      Flow& f = flow->second;
+  if (const std::vector<FlowKey>* keys = connection_flows_.find(end)) {
+    for (const FlowKey& key : *keys) {
+      Flow* flow = flows_.find(key);
+      if (!flow) continue;
+      Flow& f = *flow;
       for (size_t side : {0, 1})
         if (f.ends[side] == end) f.closed[side] = true;
       if (!f.finished()) continue;
       f.closed_ns = record.wall_time_ns;
       finished_.emplace_back(key, record.wall_time_ns);
     }
-    connection_flows_.erase(it);
+    connection_flows_.erase(end);
   }
   forget_finished_flows(record.wall_time_ns);
 }
@@ -316,11 +333,11 @@ void PcapngSink::forget_finished_flows(uint64_t now_ns) {
   constexpr uint64_t kLingerNs = 2'000'000'000;  // as long as capture.cpp keeps an exited process
   while (!finished_.empty()) {
     const auto& [key, closed_ns] = finished_.front();
-    auto flow = flows_.find(key);
+    const Flow* flow = flows_.find(key);
     // Gone with its process, taken by a new connection, or closed again later: not this entry's to end.
-    bool current = flow != flows_.end() && flow->second.finished() && flow->second.closed_ns == closed_ns;
+    bool current = flow && flow->finished() && flow->closed_ns == closed_ns;
     if (current && closed_ns + kLingerNs > now_ns) break;
-    if (current) flows_.erase(flow);
+    if (current) flows_.erase(key);
     finished_.pop_front();
   }
 }
@@ -329,27 +346,22 @@ void PcapngSink::forget_finished_flows(uint64_t now_ns) {
 // only it wrote go now; those another traced process writes too (its peer
 // on this host) go as usual once that one's end closes as well.
 void PcapngSink::forget_process(uint32_t pid) {
-  for (auto it = flows_.begin(); it != flows_.end();) {
-    Flow& flow = it->second;
+  flows_.erase_if([&](const FlowKey& key, Flow& flow) {
     bool was_finished = flow.finished(), other_process = false;
     for (size_t side : {0, 1}) {
       if (!flow.ends[side]) continue;
-      if (flow.ends[side]->first == pid)
+      if (flow.ends[side]->pid == pid)
         flow.closed[side] = true;
       else
         other_process = true;
     }
-    if (!other_process) {
-      it = flows_.erase(it);
-      continue;
-    }
-    if (!was_finished && flow.finished()) {
+    if (other_process && !was_finished && flow.finished()) {
       flow.closed_ns = last_time_ns_;
-      finished_.emplace_back(it->first, last_time_ns_);
+      finished_.emplace_back(key, last_time_ns_);
     }
-    ++it;
-  }
-  std::erase_if(connection_flows_, [pid](const auto& entry) { return entry.first.first == pid; });
+    return !other_process;
+  });
+  connection_flows_.erase_if([pid](const ConnectionEnd& end, const auto&) { return end.pid == pid; });
   forget_finished_flows(last_time_ns_);
 }
 

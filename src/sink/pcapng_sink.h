@@ -13,12 +13,14 @@
 #include <array>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "common/lru_map.h"
+#include "conn/connection_key.h"
+#include "conn/connection_table.h"
 #include "sink/output.h"
 #include "sink/sink.h"
 
@@ -31,6 +33,8 @@ struct PcapngOptions {
   PcapMode mode = PcapMode::pdu;
   uint64_t rotate_bytes = 0;  // 0: never rotate
   uint32_t keep_files = 0;    // 0: keep all rotated files
+  // Connections followed at once; past that the least recently active goes.
+  size_t max_connections = ConnectionTable::kMaxConnections;
 };
 
 class PcapngSink : public Sink {
@@ -46,7 +50,7 @@ class PcapngSink : public Sink {
 
  private:
   enum class Protocol { undecided, http1, http2, websocket, other };
-  using ConnectionEnd = std::pair<uint32_t, uint64_t>;  // pid, conn_uid of a library connection
+  using ConnectionEnd = ConnectionKey;  // a library connection writing a flow
   // One direction of a TCP connection, keyed by (source, destination): when
   // both ends are traced, the receiver's copy of bytes the sender already
   // delivered is skipped, so each connection appears once.
@@ -63,8 +67,14 @@ class PcapngSink : public Sink {
     bool finished() const;
   };
   using FlowKey = std::tuple<uint16_t, std::array<uint8_t, 16>, uint16_t, std::array<uint8_t, 16>, uint16_t>;
+  struct FlowKeyHash {
+    size_t operator()(const FlowKey& key) const;
+  };
 
-  explicit PcapngSink(PcapngOptions options) : options_(std::move(options)) {}
+  explicit PcapngSink(PcapngOptions options)
+      : options_(std::move(options)),
+        flows_(2 * options_.max_connections),
+        connection_flows_(options_.max_connections) {}
   // Notes which library connection writes `flow` from `side` (0: sending, 1: receiving).
   static void claim(Flow& flow, size_t side, const ConnectionEnd& end);
   void note_flow(const ConnectionEnd& end, const FlowKey& key);
@@ -83,10 +93,14 @@ class PcapngSink : public Sink {
   std::optional<Output> file_;
   uint64_t file_bytes_ = 0;
   uint32_t file_index_ = 0;
-  std::map<FlowKey, Flow> flows_;
+  // Bounded (two flows a connection): a connection whose close never comes
+  // (its library's free function not probed) goes once max_connections
+  // others were more recently active.
+  LruMap<FlowKey, Flow, FlowKeyHash> flows_;
   // Each open library connection's flows (up to two a direction: before and
   // after its addresses were known), to end them when it closes.
-  std::map<ConnectionEnd, std::vector<FlowKey>> connection_flows_;
+  LruMap<ConnectionEnd, std::vector<FlowKey>, ConnectionKeyHash> connection_flows_;
+  bool said_evicting_ = false;
   // Flows whose every end closed, oldest first, with the time they did: kept
   // a while for the other end's late copy of the bytes.
   std::deque<std::pair<FlowKey, uint64_t>> finished_;

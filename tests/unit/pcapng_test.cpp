@@ -891,6 +891,20 @@ TEST_F(PcapngSinkTest, AnExitedProcesssEndsCountAsClosed) {
   }
 }
 
+TEST_F(PcapngSinkTest, ConnectionsNeverClosedAreBounded) {
+  // A library whose free function is not probed never closes its connections.
+  open(PcapngOptions{.path = path(), .max_connections = 3});
+  const std::string request = "GET / HTTP/1.1\r\n\r\n";
+  for (uint16_t port = 50000; port < 50010; ++port) {
+    Peer client = kClient;
+    client.local = test::ipv4_endpoint("10.0.0.1", port);
+    write(client, Direction::egress, 0, request, 0, /*conn_uid=*/port);
+    write(client, Direction::ingress, 0, "HTTP/1.1 204 No Content\r\n\r\n", 0, port);
+  }
+  EXPECT_EQ(sink_->flows(), 6u);
+  EXPECT_EQ(read().packets.size(), 20u) << "every connection's bytes are written";
+}
+
 TEST_F(PcapngSinkTest, TheReceiversLateCopyAfterTheSendersCloseIsNotWrittenTwice) {
   // The client writes and frees its connection before the server has read.
   open();
