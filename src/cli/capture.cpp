@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -152,11 +153,16 @@ class CaptureSession {
         log::info("{}[{}/{}] exited inside a TLS call; that call moved no data we could see", event->comm,
                   event->pid, event->tid);
         break;
-      case ProcessEventKind::exit:
+      case ProcessEventKind::exit: {
+        // Threads ending together may each see the process's last one go.
+        bool known =
+            std::any_of(exited_.begin(), exited_.end(), [&](const auto& e) { return e.first == event->pid; });
+        if (known) break;
         log::debug("{}[{}] exited", event->comm, event->pid);
         // Data of the process may still sit in the other ring: forget it later.
         exited_.push_back({event->pid, std::chrono::steady_clock::now()});
         break;
+      }
     }
   }
 

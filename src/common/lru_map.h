@@ -5,6 +5,7 @@
 // iterating does not, and goes from the least to the most recently used.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -20,7 +21,8 @@ class LruMap {
   using Entries = std::list<std::pair<const Key, Value>>;  // least recently used first
 
  public:
-  explicit LruMap(size_t capacity) : capacity_(capacity) {}
+  // At least one entry: the value operator[] returns must stay.
+  explicit LruMap(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
 
   // The key's value, now the most recently used; nullptr when absent.
   Value* find(const Key& key) {
@@ -28,6 +30,12 @@ class LruMap {
     if (it == index_.end()) return nullptr;
     entries_.splice(entries_.end(), entries_, it->second);
     return &it->second->second;
+  }
+
+  // The key's value, its place in the order unchanged; nullptr when absent.
+  Value* peek(const Key& key) {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &it->second->second;
   }
 
   // The key's value, default-constructed if absent; now the most recently used.

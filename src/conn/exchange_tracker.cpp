@@ -281,12 +281,14 @@ void ExchangeTracker::report_unanswered(Connection& c) {
 }
 
 // From here on each request is reported as it completes, without a response;
-// responses that still come are reported alone (the parser, told no methods,
-// takes none of them for an answer to HEAD or CONNECT).
+// responses that still come are reported alone, as soon as they complete.
 void ExchangeTracker::stop_awaiting_responses(Connection& c) {
   report_unanswered(c);
   c.responses_unseen = true;
   ++stats_.responses_unseen_connections;
+  std::vector<HttpMessage> held;
+  c.responses->stop_waiting_for_methods(held);
+  for (auto& response : held) report(c, answer(c, std::move(response)));
 }
 
 void ExchangeTracker::report(Connection& c, proto::HttpExchange exchange) {

@@ -45,12 +45,12 @@ std::string on_host(const std::string& path) {
   return in_host_namespace ? path : "/proc/1/root" + path;
 }
 
+}  // namespace
+
 bool on_overlayfs(int fd) {
   struct statfs fs {};
   return fstatfs(fd, &fs) == 0 && fs.f_type == OVERLAYFS_SUPER_MAGIC;
 }
-
-}  // namespace
 
 std::vector<std::string> overlay_layers(std::string_view super_options) {
   std::string upper;

@@ -38,6 +38,8 @@ struct RealFile {
   struct stat st;
 };
 
+bool on_overlayfs(int fd);
+
 // The file behind `fd` (fstat'ed as `st`) when it is on overlayfs: `path` is
 // where process `pid` (0: tlstap itself) sees it. nullopt when it is not on
 // overlayfs, or no layer holds a file of its size and time (a layer out of

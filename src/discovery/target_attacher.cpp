@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fmt/ranges.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -40,13 +39,16 @@ Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOpti
   return plan_loader_probe(image);
 }
 
-// Every file some process maps executable now.
-std::unordered_set<FileId, FileIdHash> mapped_files() {
-  std::unordered_set<FileId, FileIdHash> files;
+// The inode numbers of every file some process maps executable now. The
+// device is left out: maps and stat disagree on it for btrfs subvolumes and,
+// before Linux 6.8, for overlayfs; a stranger's equal inode number only
+// keeps probes a while longer.
+std::unordered_set<uint64_t> mapped_inodes() {
+  std::unordered_set<uint64_t> inodes;
   for (uint32_t pid : running_pids())
     for (const auto& file : parse_executable_mappings(read_text_file(fmt::format("/proc/{}/maps", pid))))
-      files.insert(FileId{makedev(file.dev_major, file.dev_minor), file.inode});
-  return files;
+      inodes.insert(file.inode);
+  return inodes;
 }
 
 // A file named like OpenSSL's libssl that we cannot use deserves a word.
@@ -88,7 +90,13 @@ void TargetAttacher::consider_file(const std::string& path_in_process, Scope sco
   AttachedFile& file = attached_[*group];
   file.ids = {id};
   if (real) file.ids.push_back(real->id);
-  file.fd = real ? std::move(real->fd) : std::move(fd);
+  // An fd on a container's overlay file would keep its mount alive after the
+  // container is gone: without the layer's file, none is held (and the probes
+  // stay).
+  if (real)
+    file.fd = std::move(real->fd);
+  else if (!on_overlayfs(fd.get()))
+    file.fd = std::move(fd);
   file.path = path;
 }
 
@@ -198,15 +206,15 @@ void TargetAttacher::release_deleted_files() {
   std::vector<Tracer::UprobeGroup> deleted;
   for (const auto& [group, file] : attached_) {
     struct stat st {};
-    if (now >= file.next_check && fstat(file.fd.get(), &st) == 0 && st.st_nlink == 0)
+    if (file.fd.valid() && now >= file.next_check && fstat(file.fd.get(), &st) == 0 && st.st_nlink == 0)
       deleted.push_back(group);
   }
   if (deleted.empty()) return;
-  std::unordered_set<FileId, FileIdHash> mapped = mapped_files();
+  std::unordered_set<uint64_t> mapped = mapped_inodes();
   for (Tracer::UprobeGroup group : deleted) {
     AttachedFile& file = attached_.at(group);
     if (std::any_of(file.ids.begin(), file.ids.end(),
-                    [&](const FileId& id) { return mapped.contains(id); })) {
+                    [&](const FileId& id) { return mapped.contains(id.inode); })) {
       file.next_check = now + file.check_interval;  // a long-running user: look less often
       file.check_interval = std::min(file.check_interval * 2, std::chrono::seconds(600));
       continue;

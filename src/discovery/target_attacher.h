@@ -54,7 +54,7 @@ class TargetAttacher {
   };
   struct AttachedFile {
     std::vector<FileId> ids;  // its own and those of the overlay mounts it was reached through
-    UniqueFd fd;              // on the real file: its link count says when it is deleted
+    UniqueFd fd;              // on the real file, if known: its link count says when it is deleted
     std::string path;         // as first reached, for the log
     size_t probes = 0;
     std::chrono::steady_clock::time_point next_check{};

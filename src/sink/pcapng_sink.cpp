@@ -315,7 +315,7 @@ void PcapngSink::write_close(const CloseRecord& record) {
   const ConnectionEnd end{record.pid, record.conn_uid};
   if (const std::vector<FlowKey>* keys = connection_flows_.find(end)) {
     for (const FlowKey& key : *keys) {
-      Flow* flow = flows_.find(key);
+      Flow* flow = flows_.peek(key);  // a closed connection's flows are no reason to keep them
       if (!flow) continue;
       Flow& f = *flow;
       for (size_t side : {0, 1})
@@ -333,7 +333,7 @@ void PcapngSink::forget_finished_flows(uint64_t now_ns) {
   constexpr uint64_t kLingerNs = 2'000'000'000;  // as long as capture.cpp keeps an exited process
   while (!finished_.empty()) {
     const auto& [key, closed_ns] = finished_.front();
-    const Flow* flow = flows_.find(key);
+    const Flow* flow = flows_.peek(key);
     // Gone with its process, taken by a new connection, or closed again later: not this entry's to end.
     bool current = flow && flow->finished() && flow->closed_ns == closed_ns;
     if (current && closed_ns + kLingerNs > now_ns) break;

@@ -10,6 +10,7 @@
 // drops appear as sequence gaps.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -73,7 +74,7 @@ class PcapngSink : public Sink {
 
   explicit PcapngSink(PcapngOptions options)
       : options_(std::move(options)),
-        flows_(2 * options_.max_connections),
+        flows_(2 * std::max<size_t>(options_.max_connections, 1)),  // a flow and its reverse at least
         connection_flows_(options_.max_connections) {}
   // Notes which library connection writes `flow` from `side` (0: sending, 1: receiving).
   static void claim(Flow& flow, size_t side, const ConnectionEnd& end);

@@ -329,6 +329,17 @@ TEST(Http1Pipelining, FinishFramesAResponseWhoseMethodNeverCameAsNotHead) {
   expect_message(capture.out[1], bodiless_response(200, {{"Content-Length", "9"}}, 30));
 }
 
+TEST(Http1Pipelining, WithoutMethodsResponsesAreFramedAtOnce) {
+  Capture capture(Kind::response);
+  EXPECT_EQ(capture.feed(kNginxOk, 10), ParseState::need_more_data);
+  EXPECT_TRUE(capture.out.empty());
+  capture.parser.stop_waiting_for_methods(capture.out);  // the one held comes out
+  expect_messages(capture.out, {nginx_ok(10, 10)});
+  EXPECT_EQ(capture.feed(kNginxOk, 20), ParseState::done);
+  ASSERT_EQ(capture.out.size(), 2u);
+  expect_message(capture.out[1], nginx_ok(20, 20));
+}
+
 TEST(Http1Pipelining, TooMuchHeldBackIsFramedAsNotHead) {
   std::string body(http1::kMaxBufferedBytes + 100, 'x');
   std::string response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";

@@ -18,6 +18,17 @@ std::vector<int> keys(const Map& map) {
   return out;
 }
 
+TEST(LruMap, PeekLeavesTheOrder) {
+  Map map(2);
+  map[1] = "one";
+  map[2] = "two";
+  ASSERT_TRUE(map.peek(1));
+  EXPECT_EQ(*map.peek(1), "one");
+  EXPECT_FALSE(map.peek(3));
+  map[3] = "three";  // 1 is still the least recently used
+  EXPECT_EQ(keys(map), (std::vector<int>{2, 3}));
+}
+
 TEST(LruMap, LeastRecentlyUsedGoesFirstWhenFull) {
   Map map(3);
   map[1] = "one";

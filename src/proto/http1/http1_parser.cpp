@@ -332,6 +332,11 @@ void Http1Parser::expect_response_to(std::string_view method) {
   }
 }
 
+void Http1Parser::stop_waiting_for_methods(std::vector<HttpMessage>& out) {
+  methods_unknown_ = true;
+  answer_held(true, out);
+}
+
 void Http1Parser::finish(uint64_t /*time_ns: a body ends with its last chunk*/,
                          std::vector<HttpMessage>& out) {
   answer_held(true, out);
@@ -449,7 +454,7 @@ void Http1Parser::start_response(std::vector<HttpMessage>& out) {
     message_ = {};  // interim: the final response follows
     return;
   }
-  if (methods_.empty() && message_.status != 101) {
+  if (methods_.empty() && message_.status != 101 && !methods_unknown_) {
     stage_ = Stage::await_method;
     return;
   }

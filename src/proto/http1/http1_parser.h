@@ -110,6 +110,10 @@ class Http1Parser {
   // of what follows its head; past that it is taken as the answer to a request
   // that was neither HEAD nor CONNECT, and the method given later is skipped.
   void expect_response_to(std::string_view method);
+  // Response parsers only: the requests are not followed any more (too many
+  // went unanswered). Responses past the methods already given are framed at
+  // once, as answers to neither HEAD nor CONNECT; one held now comes out.
+  void stop_waiting_for_methods(std::vector<HttpMessage>& out);
 
   // The connection closed: a response body delimited by close ends here (its
   // last_byte_ns is still the time of its last chunk); a response still waiting
@@ -194,6 +198,7 @@ class Http1Parser {
   bool may_switch_ = false;          // requests: after CONNECT or Upgrade
   std::deque<std::string> methods_;  // responses: methods of requests not answered yet
   uint64_t owed_methods_ = 0;        // responses framed before their method arrived
+  bool methods_unknown_ = false;     // stop_waiting_for_methods() was called
   std::vector<HeldChunk> held_;      // responses: bytes after a head awaiting its method
   size_t held_bytes_ = 0;
 };
