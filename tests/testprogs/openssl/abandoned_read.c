@@ -65,11 +65,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 6)
 		fail("usage: abandoned_read HOST PORT CAFILE PATH abandon-deeper|request-deeper");
-	host = argv[1], port = argv[2], path = argv[4];
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx || SSL_CTX_load_verify_locations(ctx, argv[3], NULL) != 1)
-		fail("cannot set up the TLS context");
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	set_up_client(argv);
 	if (strcmp(argv[5], "abandon-deeper") == 0)
 		return deeper(abandon_read) + request();
 	if (strcmp(argv[5], "request-deeper") == 0)

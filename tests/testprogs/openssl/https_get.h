@@ -1,5 +1,5 @@
 /* One HTTPS GET on a connection of its own, shared by the C test programs:
- * they set ctx, host, port and path, and define fail(). */
+ * they call set_up_client() and define fail(). */
 #ifndef TLSTAP_TESTPROGS_HTTPS_GET_H
 #define TLSTAP_TESTPROGS_HTTPS_GET_H
 
@@ -50,6 +50,17 @@ static __attribute__((noinline)) int request(void)
 	SSL_free(ssl);
 	close(fd);
 	return 0;
+}
+
+/* Takes HOST PORT CAFILE PATH from argv[1..4] and makes the verifying
+ * client context. */
+static void set_up_client(char **argv)
+{
+	host = argv[1], port = argv[2], path = argv[4];
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || SSL_CTX_load_verify_locations(ctx, argv[3], NULL) != 1)
+		fail("cannot set up the TLS context");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 }
 
 #endif

@@ -58,11 +58,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 5)
 		fail("usage: leader_exits HOST PORT CAFILE PATH");
-	host = argv[1], port = argv[2], path = argv[4];
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx || SSL_CTX_load_verify_locations(ctx, argv[3], NULL) != 1)
-		fail("cannot set up the TLS context");
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	set_up_client(argv);
 	pthread_t thread;
 	if (pthread_create(&thread, NULL, worker, NULL) != 0)
 		fail("cannot start the worker");
