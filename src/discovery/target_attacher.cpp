@@ -58,11 +58,13 @@ bool named_like_libssl(const std::string& path) {
 
 }  // namespace
 
-bool TargetAttacher::known(const FileId& id, const struct stat& st) const {
-  auto it = known_.find(id);
-  // An attached file's inode is held by its probes: its number cannot be reused.
-  return it != known_.end() && (it->second.group || (it->second.ctime.tv_sec == st.st_ctim.tv_sec &&
-                                                     it->second.ctime.tv_nsec == st.st_ctim.tv_nsec));
+bool TargetAttacher::known(const FileId& id, const struct stat& st) {
+  // A probed file's inode is held by its probes: its number cannot be reused.
+  if (probed_.contains(id)) return true;
+  const KnownFile* file = looked_at_.find(id);
+  if (!file) return false;
+  if (file->group) return attached_.contains(file->group);  // another mount's name for a probed file
+  return file->ctime.tv_sec == st.st_ctim.tv_sec && file->ctime.tv_nsec == st.st_ctim.tv_nsec;
 }
 
 void TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
@@ -76,20 +78,22 @@ void TargetAttacher::consider_file(const std::string& path_in_process, Scope sco
   if (known(id, st)) return;
   auto real = overlay_real_file(fd.get(), st, pid, path_in_process);
   if (real && known(real->id, real->st)) {
-    KnownFile& layer_file = known_[real->id];
-    known_[id] = KnownFile{st.st_ctim, layer_file.group};
-    if (layer_file.group) attached_.at(layer_file.group).ids.push_back(id);
+    auto probed = probed_.find(real->id);
+    looked_at_[id] = KnownFile{st.st_ctim, probed == probed_.end() ? 0 : probed->second};
     log::debug("{}: {} in an overlay layer, looked at already through another mount", path, real->path);
     return;
   }
   auto group = probe(path, fd.get(), scope);
   if (!group) return;
-  known_[id] = KnownFile{st.st_ctim, *group};
-  if (real) known_[real->id] = KnownFile{real->st.st_ctim, *group};
-  if (!*group) return;
+  if (*group == 0) {
+    looked_at_[id] = KnownFile{st.st_ctim, 0};
+    if (real) looked_at_[real->id] = KnownFile{real->st.st_ctim, 0};
+    return;
+  }
   AttachedFile& file = attached_[*group];
   file.ids = {id};
   if (real) file.ids.push_back(real->id);
+  for (const FileId& file_id : file.ids) probed_[file_id] = *group;
   // An fd on a container's overlay file would keep its mount alive after the
   // container is gone: without the layer's file, none is held (and the probes
   // stay).
@@ -221,7 +225,7 @@ void TargetAttacher::release_deleted_files() {
     }
     tracer_.detach_uprobes(group);
     log::info("detached {} probes from {}: deleted, and no process maps it any more", file.probes, file.path);
-    for (const FileId& id : file.ids) known_.erase(id);
+    for (const FileId& id : file.ids) probed_.erase(id);  // other mounts' names for it lapse with the group
     attached_.erase(group);
   }
 }

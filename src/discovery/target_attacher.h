@@ -16,6 +16,7 @@
 
 #include "binary/elf_image.h"
 #include "common/file_id.h"
+#include "common/lru_map.h"
 #include "common/unique_fd.h"
 #include "probe/tracer.h"
 #include "tls/openssl.h"
@@ -50,10 +51,10 @@ class TargetAttacher {
  private:
   struct KnownFile {
     struct timespec ctime {};       // a new file on a reused inode number has another
-    Tracer::UprobeGroup group = 0;  // its probes; 0: none
+    Tracer::UprobeGroup group = 0;  // another mount's name for the probed file of this group; 0: not probed
   };
   struct AttachedFile {
-    std::vector<FileId> ids;  // its own and those of the overlay mounts it was reached through
+    std::vector<FileId> ids;  // its own and, on overlayfs, its layer's file's
     UniqueFd fd;              // on the real file, if known: its link count says when it is deleted
     std::string path;         // as first reached, for the log
     size_t probes = 0;
@@ -62,7 +63,7 @@ class TargetAttacher {
   };
 
   // Looked at already, and still the same file.
-  bool known(const FileId& id, const struct stat& st) const;
+  bool known(const FileId& id, const struct stat& st);
   // Attaches what the file implements; 0 when nothing, nullopt when it is left
   // for later (a Go program on disk, attached when it runs).
   std::optional<Tracer::UprobeGroup> probe(const std::string& path, int fd, Scope scope);
@@ -73,7 +74,11 @@ class TargetAttacher {
 
   Tracer& tracer_;
   OpensslPlanOptions openssl_;
-  std::unordered_map<FileId, KnownFile, FileIdHash> known_;  // every file looked at
+  std::unordered_map<FileId, Tracer::UprobeGroup, FileIdHash> probed_;  // the ids of attached_'s files
+  // Files looked at and not probed, and other mounts' names for probed ones:
+  // bounded, since containers come and go with files of their own; one
+  // forgotten is only looked at again.
+  LruMap<FileId, KnownFile, FileIdHash> looked_at_{65536};
   std::unordered_map<Tracer::UprobeGroup, AttachedFile> attached_;
   Tracer::UprobeGroup next_group_ = 1;
   std::chrono::steady_clock::time_point next_release_check_{};
