@@ -183,7 +183,7 @@ void PcapngSink::write(const DataRecord& record) {
     log::warn(
         "pcapng: over {} connections open at once: the least recently active are forgotten (when both "
         "ends are traced, the second copy of their later bytes is written too)",
-        ConnectionTable::kMaxConnections);
+        options_.max_connections);
   }
   size_t side = e.direction == Direction::egress ? 0 : 1;
   claim(flow, side, end);
