@@ -130,6 +130,13 @@ static __always_inline void get_process_comm(char comm[TLSTAP_COMM_LEN])
 	((u64 *)comm)[1] = name[1];
 }
 
+/* The inode number of the current task's network namespace (0 for a task
+ * exiting, whose namespaces are already gone: the loads fault to 0). */
+static __always_inline u32 current_netns(void)
+{
+	return bpf_get_current_task_btf()->nsproxy->net_ns->ns.inum;
+}
+
 static __always_inline bool in_filtered_cgroup(void)
 {
 	for (u32 i = 0; i < TLSTAP_CGROUP_FILTER_MAX && i < cgroup_filter_count; i++)

@@ -156,8 +156,9 @@ struct tlstap_process_event {
 	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED or EXIT_IN_CALL */
 	tt_u32 pid;
 	tt_u32 tid;
-	tt_u32 pad;
+	tt_u32 netns; /* the network namespace's inode number */
 	tt_u64 timestamp_ns;
+	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number */
 	char comm[TLSTAP_COMM_LEN];
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */
 };

@@ -15,6 +15,9 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 	e->pid = pid_tgid >> 32;
 	e->tid = (u32)pid_tgid;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	/* Where the process runs, for when it is gone before user space reads /proc. */
+	e->netns = current_netns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
 	return e;

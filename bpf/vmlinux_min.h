@@ -186,8 +186,21 @@ struct signal_struct {
 	atomic_t live;
 };
 
+struct ns_common {
+	unsigned int inum;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+struct nsproxy {
+	struct net *net_ns;
+};
+
 struct task_struct {
 	struct mm_struct *mm;
+	struct nsproxy *nsproxy;
 	struct signal_struct *signal;
 	struct files_struct *files;
 	struct task_struct *group_leader;

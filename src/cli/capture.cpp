@@ -114,7 +114,7 @@ class CaptureSession {
     ConnectionView view = connections_.observe(*event);
     DataRecord record{*event,
                       event->boot_time_ns + boot_to_unix_ns_,
-                      processes_.exe(event->pid),
+                      processes_.identity(event->pid),
                       view.role,
                       view.gap_before,
                       view.opened_before_capture};
@@ -143,7 +143,7 @@ class CaptureSession {
     }
     switch (event->kind) {
       case ProcessEventKind::exec:
-        processes_.refresh(event->pid, event->filename);
+        processes_.refresh(*event);
         attacher_.scan_process(event->pid);
         break;
       case ProcessEventKind::libs_changed:

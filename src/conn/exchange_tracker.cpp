@@ -149,7 +149,7 @@ ExchangeTracker::Connection& ExchangeTracker::connection_for(const DataRecord& r
   id.conn_uid = e.conn_uid;
   id.library = e.library;
   if (id.comm != e.comm) id.comm = e.comm;
-  if (!record.exe.empty() && id.exe != record.exe) id.exe = record.exe;
+  if (!record.process.exe.empty() && id.process != record.process) id.process = record.process;
   if (e.local.family) id.local = e.local;
   if (e.remote.family) id.remote = e.remote;
   if (record.role != Role::unknown) id.role = record.role;

@@ -1,10 +1,13 @@
 #include "discovery/cgroup_path.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "common/proc.h"
@@ -60,6 +63,32 @@ Result<std::string> resolve_cgroup(std::string_view given) {
                     "needs one: mount -t cgroup2 none /sys/fs/cgroup/unified)",
                     given)};
   return Error{fmt::format("--cgroup {}: not a cgroup v2 directory, nor one under {}", given, *mount)};
+}
+
+CgroupNames::CgroupNames() {
+  auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+  if (!mount) return;
+  mount_ = *mount;
+  mount_fd_.reset(open(mount_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+std::string CgroupNames::path_of(uint64_t cgroup_id) const {
+  if (!mount_fd_.valid() || cgroup_id == 0) return {};
+  constexpr int kFileidKernfs = 0xfe;  // cgroupfs's handles: the 64-bit id itself
+  alignas(file_handle) unsigned char buffer[sizeof(file_handle) + sizeof(cgroup_id)];
+  auto* handle = reinterpret_cast<file_handle*>(buffer);
+  handle->handle_bytes = sizeof(cgroup_id);
+  handle->handle_type = kFileidKernfs;
+  std::memcpy(handle->f_handle, &cgroup_id, sizeof(cgroup_id));
+  UniqueFd directory(open_by_handle_at(mount_fd_.get(), handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!directory.valid()) return {};
+  char target[PATH_MAX];
+  ssize_t n = readlink(fmt::format("/proc/self/fd/{}", directory.get()).c_str(), target, sizeof(target));
+  if (n <= 0 || n == sizeof(target)) return {};
+  std::string_view path(target, static_cast<size_t>(n));
+  if (path == mount_) return "/";
+  if (!path.starts_with(mount_) || path[mount_.size()] != '/') return {};
+  return std::string(path.substr(mount_.size()));
 }
 
 }  // namespace tlstap

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace tlstap {
 
@@ -24,5 +25,20 @@ std::vector<std::string> cgroup_candidates(std::string_view given, const std::op
 // The first candidate that is a cgroup v2 directory, as an absolute path; an
 // error that says why none is.
 Result<std::string> resolve_cgroup(std::string_view given);
+
+// Names cgroup v2 directories by their id (their inode number, what
+// bpf_get_current_cgroup_id gives): the kernel opens the directory from a file
+// handle made of the id, which works after the process that was in it is gone
+// (not after the cgroup is removed). Needs CAP_DAC_READ_SEARCH.
+class CgroupNames {
+ public:
+  CgroupNames();  // finds the v2 mount; without one it names nothing
+  // The cgroup as /proc/PID/cgroup prints it ("/system.slice/x.service"), "" when unknown.
+  std::string path_of(uint64_t cgroup_id) const;
+
+ private:
+  std::string mount_;
+  UniqueFd mount_fd_;
+};
 
 }  // namespace tlstap

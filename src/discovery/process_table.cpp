@@ -1,41 +1,69 @@
 #include "discovery/process_table.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "common/proc.h"
+#include "discovery/container_identity.h"
+
 namespace tlstap {
 namespace {
 
+std::string proc_path(uint32_t pid, std::string_view file) {
+  return "/proc/" + std::to_string(pid) + "/" + std::string(file);
+}
+
 std::string read_exe(uint32_t pid) {
   char target[PATH_MAX];
-  std::string link = "/proc/" + std::to_string(pid) + "/exe";
-  ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
+  ssize_t n = readlink(proc_path(pid, "exe").c_str(), target, sizeof(target) - 1);
   return n > 0 ? std::string(target, n) : std::string();
+}
+
+void set_cgroup(ProcessIdentity& identity, std::string cgroup) {
+  ContainerIdentity container = container_from_cgroup(cgroup);
+  identity.cgroup = std::move(cgroup);
+  identity.container_id = std::move(container.container_id);
+  identity.pod_uid = std::move(container.pod_uid);
+}
+
+ProcessIdentity read_identity(uint32_t pid) {
+  ProcessIdentity identity;
+  identity.exe = read_exe(pid);
+  set_cgroup(identity, cgroup_v2_path(read_text_file(proc_path(pid, "cgroup"))));
+  struct stat netns {};
+  // The namespace file's inode number is the namespace's (what `ip netns identify`, `lsns` show).
+  if (stat(proc_path(pid, "ns/net").c_str(), &netns) == 0)
+    identity.netns = static_cast<uint32_t>(netns.st_ino);
+  return identity;
 }
 
 }  // namespace
 
-const std::string& ProcessTable::exe(uint32_t pid) {
-  auto it = exe_.find(pid);
-  if (it == exe_.end()) it = exe_.emplace(pid, read_exe(pid)).first;
+const ProcessIdentity& ProcessTable::identity(uint32_t pid) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) it = processes_.emplace(pid, read_identity(pid)).first;
   return it->second;
 }
 
-void ProcessTable::refresh(uint32_t pid, std::string_view executed) {
-  std::string exe = read_exe(pid);
-  if (exe.empty() && !executed.empty()) {
+void ProcessTable::refresh(const ProcessEvent& exec) {
+  ProcessIdentity identity = read_identity(exec.pid);
+  if (identity.exe.empty() && !exec.filename.empty()) {
     // /proc/PID/exe shows the file behind symlinks; do the same for the path.
     std::error_code ec;
-    auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(executed), ec);
-    exe = ec ? std::string(executed) : resolved.string();
+    auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
+    identity.exe = ec ? std::string(exec.filename) : resolved.string();
   }
-  exe_[pid] = exe;
+  if (identity.cgroup.empty()) set_cgroup(identity, cgroup_names_.path_of(exec.cgroup_id));
+  if (!identity.netns) identity.netns = exec.netns;
+  processes_[exec.pid] = std::move(identity);
 }
 
 void ProcessTable::remember(uint32_t pid) {
-  if (std::string exe = read_exe(pid); !exe.empty()) exe_[pid] = exe;
+  if (ProcessIdentity identity = read_identity(pid); !identity.exe.empty())
+    processes_[pid] = std::move(identity);
 }
 
 }  // namespace tlstap

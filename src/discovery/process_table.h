@@ -1,28 +1,33 @@
-// Per-process facts the events do not carry (the executable path), read from
-// /proc once and kept until the process exits.
+// Per-process facts the events do not carry (executable, cgroup, container,
+// pod, network namespace), read from /proc once and kept until the process
+// exits.
 #pragma once
 
 #include <cstdint>
-#include <string>
-#include <string_view>
 #include <unordered_map>
+
+#include "discovery/cgroup_path.h"
+#include "event/event.h"
+#include "event/process_identity.h"
 
 namespace tlstap {
 
 class ProcessTable {
  public:
-  // The executable of pid, "" when it cannot be read (process gone).
-  const std::string& exe(uint32_t pid);
-  // Re-reads after an exec replaced the image; `executed` (the path given to
-  // execve) stands in when the process is already gone.
-  void refresh(uint32_t pid, std::string_view executed);
-  void forget(uint32_t pid) { exe_.erase(pid); }
-  bool knows(uint32_t pid) const { return exe_.contains(pid); }
+  // What /proc says of pid; an empty identity when it cannot be read (process gone).
+  const ProcessIdentity& identity(uint32_t pid);
+  // Re-reads after an exec replaced the image. What the kernel put in the
+  // event stands in for /proc when the process is already gone: the path
+  // given to execve, the cgroup's id, the network namespace.
+  void refresh(const ProcessEvent& exec);
+  void forget(uint32_t pid) { processes_.erase(pid); }
+  bool knows(uint32_t pid) const { return processes_.contains(pid); }
   // Reads a running process now, while it exists (start-up).
   void remember(uint32_t pid);
 
  private:
-  std::unordered_map<uint32_t, std::string> exe_;
+  std::unordered_map<uint32_t, ProcessIdentity> processes_;
+  CgroupNames cgroup_names_;
 };
 
 }  // namespace tlstap

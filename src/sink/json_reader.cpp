@@ -81,7 +81,11 @@ Result<StoredDataRecord> parse_data(const nlohmann::json& j) {
   e.remote = *remote;
   e.role = *role;
   r.comm = j.at("comm").get<std::string>();
-  r.exe = j.at("exe").get<std::string>();
+  r.process.exe = j.at("exe").get<std::string>();
+  r.process.cgroup = j.value("cgroup", "");
+  r.process.container_id = j.value("container_id", "");
+  r.process.pod_uid = j.value("pod_uid", "");
+  r.process.netns = j.value("netns", uint32_t{0});
   r.payload = std::move(*payload);
   r.wall_time_ns = j.at("ts").get<uint64_t>();
   r.role = *role;
@@ -96,7 +100,7 @@ Result<StoredDataRecord> parse_data(const nlohmann::json& j) {
 DataRecord StoredDataRecord::record() {
   event.comm = comm;
   event.payload = payload;
-  return DataRecord{event, wall_time_ns, exe, role, gap_before, opened_before_capture};
+  return DataRecord{event, wall_time_ns, process, role, gap_before, opened_before_capture};
 }
 
 Result<std::optional<StoredRecord>> parse_json_record(std::string_view line) {

@@ -18,7 +18,7 @@ namespace tlstap {
 struct StoredDataRecord {
   DataEvent event;
   std::string comm;
-  std::string exe;
+  ProcessIdentity process;
   std::vector<std::byte> payload;
   uint64_t wall_time_ns = 0;
   Role role = Role::unknown;

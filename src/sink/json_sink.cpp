@@ -102,6 +102,9 @@ std::string base64(std::span<const std::byte> bytes) {
 class ObjectWriter {
  public:
   explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  // Further members of an object whose start `out` already holds.
+  struct Continuing {};
+  ObjectWriter(std::string& out, Continuing) : out_(out), first_(false) {}
   void key(std::string_view name) {
     separate();
     out_ += '"';
@@ -236,11 +239,21 @@ std::string dump(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The process's executable and where it runs: members left out when unknown
+// (a host process has no container).
+void put_process(ObjectWriter& j, const ProcessIdentity& p) {
+  j.string("exe", p.exe);
+  if (!p.cgroup.empty()) j.string("cgroup", p.cgroup);
+  if (!p.container_id.empty()) j.string("container_id", p.container_id);
+  if (!p.pod_uid.empty()) j.string("pod_uid", p.pod_uid);
+  if (p.netns) j.number("netns", p.netns);
+}
+
 // Who the connection belongs to and where it goes, as every connection-level line has it.
 void put_connection(ObjectWriter& j, const ConnectionIdentity& c) {
   j.number("pid", c.pid);
   j.string("comm", c.comm);
-  j.string("exe", c.exe);
+  put_process(j, c.process);
   j.string("library", to_string(c.library));
   j.string("local", format_endpoint(c.local));
   j.string("remote", format_endpoint(c.remote));
@@ -307,8 +320,8 @@ void append_json_websocket(std::string& line, const WebSocketRecord& r) {
 }
 
 // One line per chunk, the agent's busiest path, in as few appends as it
-// takes; only comm and exe (whatever the process is called) may need
-// escaping. The base64 payload, most of the line, never does.
+// takes; only comm and the process's identity (whatever it is called) may
+// need escaping. The base64 payload, most of the line, never does.
 void append_json_record(std::string& line, const DataRecord& r) {
   const DataEvent& e = r.event;
   line.reserve(line.size() + 384 + 4 * (e.payload.size() + 2) / 3);
@@ -316,8 +329,8 @@ void append_json_record(std::string& line, const DataRecord& r) {
   fmt::format_to(out, FMT_COMPILE(R"({{"type":"data","ts":{},"pid":{},"tid":{},"comm":)"), r.wall_time_ns,
                  e.pid, e.tid);
   append_json_string(line, e.comm);
-  line += R"(,"exe":)";
-  append_json_string(line, r.exe);
+  ObjectWriter continuing(line, ObjectWriter::Continuing{});
+  put_process(continuing, r.process);
   fmt::format_to(out,
                  FMT_COMPILE(R"(,"library":"{}","function":"{}","direction":"{}","local":"{}","remote":"{}",)"
                              R"("role":"{}","conn_id":{},"stream_offset":{})"),

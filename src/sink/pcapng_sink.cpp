@@ -39,9 +39,12 @@ pcapng::SectionInfo section_info() {
 }
 
 std::string packet_comment(const DataRecord& r) {
-  return fmt::format("pid={} tid={} comm={} exe={} library={} function={} role={}", r.event.pid, r.event.tid,
-                     r.event.comm, r.exe, to_string(r.event.library), to_string(r.event.function),
-                     to_string(r.role));
+  std::string comment = fmt::format(
+      "pid={} tid={} comm={} exe={} library={} function={} role={}", r.event.pid, r.event.tid, r.event.comm,
+      r.process.exe, to_string(r.event.library), to_string(r.event.function), to_string(r.role));
+  if (!r.process.container_id.empty()) comment += " container=" + r.process.container_id;
+  if (!r.process.pod_uid.empty()) comment += " pod=" + r.process.pod_uid;
+  return comment;
 }
 
 // Who sent a chunk, and who received it.

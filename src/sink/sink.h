@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "event/event.h"
+#include "event/process_identity.h"
 #include "proto/http_exchange.h"
 #include "proto/websocket/websocket_parser.h"
 
@@ -15,8 +16,8 @@ namespace tlstap {
 
 struct DataRecord {
   const DataEvent& event;
-  uint64_t wall_time_ns;  // unix time
-  std::string_view exe;   // executable path, "" when the process is already gone
+  uint64_t wall_time_ns;           // unix time
+  const ProcessIdentity& process;  // its exe is "" when the process was already gone
   Role role;
   uint64_t gap_before;         // bytes lost right before this chunk in its direction
   bool opened_before_capture;  // the connection predates tlstap: its start may be missing
@@ -27,7 +28,7 @@ struct ConnectionIdentity {
   uint32_t pid = 0;
   uint64_t conn_uid = 0;
   std::string comm;
-  std::string exe;
+  ProcessIdentity process;
   Library library = Library::unknown;
   Endpoint local;
   Endpoint remote;

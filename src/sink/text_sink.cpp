@@ -76,11 +76,17 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
     out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
 }
 
+// " ctr:<short ID>" for a process in a container (the 12 digits `docker ps` shows), else "".
+std::string container_tag(const ProcessIdentity& p) {
+  return p.container_id.empty() ? std::string() : " ctr:" + p.container_id.substr(0, 12);
+}
+
 // The start of a connection's line: when, who, and which way.
 std::string connection_prefix(uint64_t time_ns, const ConnectionIdentity& c) {
-  return fmt::format("{} {}[{}] {} {} {} ({})", clock_time(time_ns), terminal_field(c.comm), c.pid,
-                     or_unknown(format_endpoint(c.local)), c.role != Role::server ? "->" : "<-",
-                     or_unknown(format_endpoint(c.remote)), to_string(c.role));
+  return fmt::format("{} {}[{}]{} {} {} {} ({})", clock_time(time_ns), terminal_field(c.comm), c.pid,
+                     container_tag(c.process), or_unknown(format_endpoint(c.local)),
+                     c.role != Role::server ? "->" : "<-", or_unknown(format_endpoint(c.remote)),
+                     to_string(c.role));
 }
 
 std::string websocket_summary(const proto::WebSocketMessage& m) {
@@ -156,11 +162,11 @@ std::string hexdump(std::span<const std::byte> bytes) {
 std::string format_text_record(const DataRecord& r) {
   const DataEvent& e = r.event;
   bool egress = e.direction == Direction::egress;
-  std::string header =
-      fmt::format("{} {}[{}/{}] {} {} {} {} {} {} ({}) {} bytes", clock_time(r.wall_time_ns),
-                  terminal_field(e.comm), e.pid, e.tid, to_string(e.library), to_string(e.function),
-                  to_string(e.direction), or_unknown(format_endpoint(e.local)), egress ? "->" : "<-",
-                  or_unknown(format_endpoint(e.remote)), to_string(r.role), e.payload.size());
+  std::string header = fmt::format(
+      "{} {}[{}/{}]{} {} {} {} {} {} {} ({}) {} bytes", clock_time(r.wall_time_ns), terminal_field(e.comm),
+      e.pid, e.tid, container_tag(r.process), to_string(e.library), to_string(e.function),
+      to_string(e.direction), or_unknown(format_endpoint(e.local)), egress ? "->" : "<-",
+      or_unknown(format_endpoint(e.remote)), to_string(r.role), e.payload.size());
   if (e.call_len != e.payload.size())
     header += fmt::format(" [{}..{} of {}]", e.chunk_offset, e.chunk_offset + e.payload.size(), e.call_len);
   if (r.gap_before) header += fmt::format(" (after {} lost bytes)", r.gap_before);

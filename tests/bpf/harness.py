@@ -507,6 +507,21 @@ def http_body(response):
     return response.split(b"\r\n\r\n", 1)[1]
 
 
+def cgroup2_mount():
+    """Where the cgroup v2 hierarchy is mounted (unified and hybrid hosts), or None."""
+    with open("/proc/self/mountinfo") as mounts:
+        for line in mounts:
+            fields, _, rest = line.partition(" - ")
+            if rest.split()[0] == "cgroup2":
+                return fields.split()[4]
+    return None
+
+
+def in_cgroup(directory, argv):
+    """argv run by a shell that first moves itself into the cgroup: same pid, already inside at exec."""
+    return ["sh", "-c", f'echo $$ > {directory}/cgroup.procs && exec "$@"', "sh", *argv]
+
+
 def system_libssl():
     """The libssl.so.3 Python's ssl module loads, from its own memory map."""
     maps = subprocess.run([PYTHON, "-c", "import ssl; print(open('/proc/self/maps').read())"],

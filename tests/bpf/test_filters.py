@@ -3,8 +3,8 @@ chosen process's traffic is, whole."""
 import os
 import re
 
-from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, go, http_post, pattern,
-                     read_response, real_exe, start_py_client)
+from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, cgroup2_mount, go, http_post,
+                     in_cgroup, pattern, read_response, real_exe, start_py_client)
 
 
 def rewritten_code_kib(pid, library="libssl.so"):
@@ -60,15 +60,6 @@ def test_comm_filter(procs, tlstap, server, cert, tmp_path):
                       egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
 
 
-def cgroup2_mount():
-    with open("/proc/self/mountinfo") as mounts:
-        for line in mounts:
-            fields, _, rest = line.partition(" - ")
-            if rest.split()[0] == "cgroup2":
-                return fields.split()[4]
-    return None
-
-
 def test_cgroup_filter(procs, tlstap, server, cert, tmp_path):
     """A container is a cgroup: --cgroup takes it as /proc/PID/cgroup names it and
     captures the processes in it and in its child cgroups, nothing else."""
@@ -81,8 +72,8 @@ def test_cgroup_filter(procs, tlstap, server, cert, tmp_path):
     try:
         tap = tlstap("--cgroup", f"/{name}")
         # The shell joins the child cgroup, then becomes curl: same pid.
-        inside = procs.run(["sh", "-c", f'echo $$ > {inner}/cgroup.procs && exec "$@"', "sh", CURL, "-sS",
-                            "--http1.1", "--cacert", cert.cert, server.url("/in-the-cgroup")])
+        inside = procs.run(in_cgroup(inner, [CURL, "-sS", "--http1.1", "--cacert", cert.cert,
+                                             server.url("/in-the-cgroup")]))
         inside_record = server.next_connection()
         procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/outside")])
         server.next_connection()
@@ -108,11 +99,11 @@ def test_cgroup_and_comm_filters_combine(procs, tlstap, server, cert):
         tap = tlstap("--cgroup", directory, "--comm", "curl")
         procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/outside")])
         server.next_connection()
-        procs.run(["sh", "-c", f'echo $$ > {directory}/cgroup.procs && exec "$@"', "sh", PYTHON,
-                   TESTPROGS / "urllib_client.py", server.url("/inside-not-curl"), cert.cert])
+        procs.run(in_cgroup(directory, [PYTHON, TESTPROGS / "urllib_client.py", server.url("/inside-not-curl"),
+                                        cert.cert]))
         server.next_connection()
-        inside = procs.run(["sh", "-c", f'echo $$ > {directory}/cgroup.procs && exec "$@"', "sh", CURL, "-sS",
-                            "--http1.1", "--cacert", cert.cert, server.url("/inside-curl")])
+        inside = procs.run(in_cgroup(directory, [CURL, "-sS", "--http1.1", "--cacert", cert.cert,
+                                                 server.url("/inside-curl")]))
         server.next_connection()
         capture = tap.stop()
     finally:

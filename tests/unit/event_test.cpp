@@ -235,6 +235,8 @@ tlstap_process_event raw_process_event(tt_u32 kind) {
   raw.pid = 31337;
   raw.tid = 31338;
   raw.timestamp_ns = 5550001;
+  raw.cgroup_id = 0x1234567890;
+  raw.netns = 4026531840;
   std::memcpy(raw.comm, "python3", 8);
   std::memcpy(raw.filename, "/usr/bin/python3.11", 20);
   return raw;
@@ -254,6 +256,8 @@ TEST(DecodeProcessEvent, EveryKind) {
     EXPECT_EQ(e->pid, 31337u);
     EXPECT_EQ(e->tid, 31338u);
     EXPECT_EQ(e->boot_time_ns, 5550001u);
+    EXPECT_EQ(e->cgroup_id, 0x1234567890u);
+    EXPECT_EQ(e->netns, 4026531840u);
     EXPECT_EQ(e->comm, "python3");
     EXPECT_EQ(e->filename, "/usr/bin/python3.11");
   }

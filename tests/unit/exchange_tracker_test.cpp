@@ -49,7 +49,7 @@ class Connection {
     offset += gap;
     e.stream_offset = offset;
     offset += bytes.size();
-    tracker_.observe(DataRecord{e, time_ns, "/usr/bin/curl", role, gap, false});
+    tracker_.observe(DataRecord{e, time_ns, test::kCurlProcess, role, gap, false});
   }
 
   ExchangeTracker& tracker() { return tracker_; }
@@ -88,7 +88,7 @@ TEST(ExchangeTracker, ClientRequestPairedWithItsResponse) {
   EXPECT_FALSE(x.incomplete);
   EXPECT_EQ(conn.pid, 100u);
   EXPECT_EQ(conn.comm, "curl");
-  EXPECT_EQ(conn.exe, "/usr/bin/curl");
+  EXPECT_EQ(conn.process, test::kCurlProcess);
   EXPECT_EQ(conn.library, Library::openssl);
   EXPECT_EQ(conn.role, Role::client);
   EXPECT_EQ(format_endpoint(conn.local), "10.1.2.3:51000");

@@ -17,7 +17,12 @@ ConnectionIdentity sample_connection() {
   c.pid = 321;
   c.conn_uid = 99;
   c.comm = "python3";
-  c.exe = "/usr/bin/python3.11";
+  c.process = {
+      .exe = "/usr/bin/python3.11",
+      .cgroup = "/kubepods/besteffort/pod8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21/" + std::string(64, 'c'),
+      .container_id = std::string(64, 'c'),
+      .pod_uid = "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21",
+      .netns = 4026532301};
   c.library = Library::openssl;
   c.local = test::ipv4_endpoint("127.0.0.1", 40000);
   c.remote = test::ipv4_endpoint("127.0.0.1", 8443);
@@ -65,6 +70,10 @@ TEST(FormatJsonExchange, Http1EveryFieldWithSecretsMasked) {
                      {"pid", 321},
                      {"comm", "python3"},
                      {"exe", "/usr/bin/python3.11"},
+                     {"cgroup", c.process.cgroup},
+                     {"container_id", c.process.container_id},
+                     {"pod_uid", "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21"},
+                     {"netns", 4026532301u},
                      {"library", "openssl"},
                      {"local", "127.0.0.1:40000"},
                      {"remote", "127.0.0.1:8443"},
@@ -222,6 +231,7 @@ TEST(FormatJsonWebSocket, TextMessageEveryField) {
   m.frames = 2;
   m.compressed = true;
   m.first_byte_ns = 1'500;
+  c.process = {.exe = "/usr/bin/python3.11"};  // a host process whose placement could not be read
   json j = json::parse(format_json_websocket({m, c, true, "chat.example:8443", "/rooms/7?v=2"}));
   EXPECT_EQ(
       j, json::parse(R"({"type":"websocket","ts":1500,"pid":321,"comm":"python3","exe":"/usr/bin/python3.11",

@@ -18,7 +18,11 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
         test::as_bytes("GET / HTTP/1.1\r\n\r\n"), test::as_bytes("ab"), test::as_bytes("")}) {
     DataEvent e = test::sample_data_event(payload);
     e.local = test::ipv6_endpoint("2001:db8::1", 443);
-    DataRecord written{e, 1700000000123456789ULL, "/usr/bin/curl", Role::server, 12, true};
+    const ProcessIdentity process{.exe = "/usr/bin/curl",
+                                  .cgroup = "/system.slice/docker-" + std::string(64, 'd') + ".scope",
+                                  .container_id = std::string(64, 'd'),
+                                  .netns = 4026532301};
+    DataRecord written{e, 1700000000123456789ULL, process, Role::server, 12, true};
     auto parsed = parse_json_record(format_json_record(written));
     ASSERT_TRUE(parsed) << parsed.error().message;
     ASSERT_TRUE(*parsed);
@@ -37,7 +41,7 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
     ASSERT_EQ(r.event.payload.size(), payload.size());
     EXPECT_TRUE(std::equal(payload.begin(), payload.end(), r.event.payload.begin()));
     EXPECT_EQ(r.wall_time_ns, written.wall_time_ns);
-    EXPECT_EQ(r.exe, "/usr/bin/curl");
+    EXPECT_EQ(r.process, process);
     EXPECT_EQ(r.role, Role::server);
     EXPECT_EQ(r.gap_before, 12u);
     EXPECT_TRUE(r.opened_before_capture);
@@ -68,7 +72,7 @@ TEST(ParseJsonCloseRecord, RoundTripsAndSaysWhatIsWrong) {
 
 TEST(ParseJsonDataRecord, SaysWhatIsWrong) {
   DataEvent e = test::sample_data_event(test::as_bytes("hi"));
-  std::string good = format_json_record({e, 1, "", Role::client, 0});
+  std::string good = format_json_record({e, 1, test::kGoneProcess, Role::client, 0});
   auto error_of = [](std::string line) {
     auto parsed = parse_json_record(line);
     return parsed ? std::string() : parsed.error().message;

@@ -26,7 +26,7 @@ TEST(FormatJsonRecord, EveryField) {
   e.local = test::ipv6_endpoint("2001:db8::1", 443);
   e.remote = test::ipv6_endpoint("2001:db8::2", 50000);
   e.call_len = 20000;
-  DataRecord record{e, 1700000000123456789ULL, "/usr/bin/curl", Role::server, 0};
+  DataRecord record{e, 1700000000123456789ULL, test::kCurlProcess, Role::server, 0};
   json j = parse_record(record);
 
   EXPECT_EQ(j, (json{{"type", "data"},
@@ -51,9 +51,9 @@ TEST(FormatJsonRecord, EveryField) {
 
 TEST(FormatJsonRecord, GapBeforeOnlyWhenBytesWereLost) {
   DataEvent e = test::sample_data_event(test::as_bytes("GET / HTTP/1.1\r\n"));
-  json without_gap = parse_record({e, 1, "", Role::client, 0});
+  json without_gap = parse_record({e, 1, test::kGoneProcess, Role::client, 0});
   EXPECT_FALSE(without_gap.contains("gap_before"));
-  json with_gap = parse_record({e, 1, "", Role::client, 4096});
+  json with_gap = parse_record({e, 1, test::kGoneProcess, Role::client, 4096});
   EXPECT_EQ(with_gap.at("gap_before"), 4096);
   EXPECT_EQ(with_gap.at("data"), "R0VUIC8gSFRUUC8xLjENCg==");
   EXPECT_EQ(with_gap.at("local"), "10.1.2.3:51000");
@@ -64,7 +64,7 @@ TEST(FormatJsonRecord, UnknownEndpointsAndEmptyPayload) {
   DataEvent e = test::sample_data_event({});
   e.local = Endpoint{};
   e.remote = Endpoint{};
-  json j = parse_record({e, 1, "", Role::unknown, 0});
+  json j = parse_record({e, 1, test::kGoneProcess, Role::unknown, 0});
   EXPECT_EQ(j.at("local"), "");
   EXPECT_EQ(j.at("remote"), "");
   EXPECT_EQ(j.at("role"), "unknown");
@@ -75,7 +75,7 @@ TEST(FormatJsonRecord, UnknownEndpointsAndEmptyPayload) {
 TEST(FormatJsonRecord, BadUtf8InCommIsReplacedNotThrown) {
   DataEvent e = test::sample_data_event({});
   e.comm = "bad\xff\xfe";
-  json j = parse_record({e, 1, "", Role::client, 0});
+  json j = parse_record({e, 1, test::kGoneProcess, Role::client, 0});
   EXPECT_EQ(j.at("comm"), "bad\xEF\xBF\xBD\xEF\xBF\xBD");  // two U+FFFD
 }
 
@@ -87,8 +87,8 @@ TEST(JsonSink, WritesOneLinePerRecord) {
     ASSERT_TRUE(out) << out.error().message;
     JsonSink sink(*out, false);
     DataEvent e = test::sample_data_event(test::as_bytes("hi"));
-    sink.write({e, 1, "", Role::client, 0});
-    sink.write({e, 2, "", Role::client, 0});
+    sink.write({e, 1, test::kGoneProcess, Role::client, 0});
+    sink.write({e, 2, test::kGoneProcess, Role::client, 0});
     sink.flush();
   }
   std::string text = test::read_text_file(path);

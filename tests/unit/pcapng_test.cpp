@@ -543,18 +543,19 @@ constexpr uint32_t kClientPid = 100, kServerPid = 200;
 struct Peer {
   uint32_t pid;
   std::string_view comm;
-  std::string_view exe;
+  ProcessIdentity process;
   Endpoint local, remote;
   Role role;
 };
 
 const Peer kClient{kClientPid,
                    "curl",
-                   "/usr/bin/curl",
+                   {.exe = "/usr/bin/curl"},
                    test::ipv4_endpoint("10.0.0.1", 50000),
                    test::ipv4_endpoint("10.0.0.2", 443),
                    Role::client};
-const Peer kServer{kServerPid, "nginx", "/usr/sbin/nginx", kClient.remote, kClient.local, Role::server};
+const Peer kServer{kServerPid,     "nginx",       {.exe = "/usr/sbin/nginx"},
+                   kClient.remote, kClient.local, Role::server};
 
 const std::string kUpgradeRequest =
     "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -600,7 +601,7 @@ class PcapngSinkTest : public ::testing::Test {
     e.remote = peer.remote;
     e.role = peer.role;
     e.payload = test::as_bytes(payload);
-    sink_->write(DataRecord{e, next_time_ns(), peer.exe, peer.role, gap_before, false});
+    sink_->write(DataRecord{e, next_time_ns(), peer.process, peer.role, gap_before, false});
   }
 
   // The library freed the peer's connection, `after_ns` past the last record.
@@ -630,7 +631,7 @@ class PcapngSinkTest : public ::testing::Test {
   static std::string comment(const Peer& peer, Direction direction) {
     bool egress = direction == Direction::egress;
     return "pid=" + std::to_string(peer.pid) + " tid=" + std::to_string(peer.pid) +
-           " comm=" + std::string(peer.comm) + " exe=" + std::string(peer.exe) +
+           " comm=" + std::string(peer.comm) + " exe=" + peer.process.exe +
            " library=openssl function=" + (egress ? "SSL_write" : "SSL_read") +
            " role=" + (peer.role == Role::client ? "client" : "server");
   }
@@ -699,6 +700,19 @@ TEST_F(PcapngSinkTest, OtherProtocolsAreData) {
   ASSERT_EQ(capture.packets.size(), 2u);
   expect_pdu(capture.packets[0], "data", kClient.local, kClient.remote, hello);
   expect_pdu(capture.packets[1], "data", kClient.remote, kClient.local, "reply");
+}
+
+TEST_F(PcapngSinkTest, CommentsNameTheContainerAndPod) {
+  open();
+  Peer pod_server = kServer;
+  pod_server.process.container_id = std::string(64, 'e');
+  pod_server.process.pod_uid = "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21";
+  write(pod_server, Direction::ingress, 0, "GET / HTTP/1.1\r\n\r\n");
+  Capture capture = read();
+  ASSERT_EQ(capture.packets.size(), 1u);
+  EXPECT_EQ(capture.packets[0].comment(), comment(kServer, Direction::ingress) +
+                                              " container=" + std::string(64, 'e') +
+                                              " pod=8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21");
 }
 
 // HTTP/2 bytes as frames: 9-byte header (length, type, flags, stream) + payload.
@@ -996,7 +1010,7 @@ TEST_F(PcapngSinkTest, TcpModeIpv6) {
   open(PcapMode::tcp);
   Peer client{kClientPid,
               "curl",
-              "/usr/bin/curl",
+              {.exe = "/usr/bin/curl"},
               test::ipv6_endpoint("::1", 40000),
               test::ipv6_endpoint("::1", 8443),
               Role::client};
@@ -1077,7 +1091,7 @@ TEST_F(PcapngSinkTest, TsharkAcceptsTcpModeChecksums) {
   write(kClient, Direction::egress, 0, "GET /odd HTTP/1.1\r\nHost: x\r\n\r\n");
   Peer client6{kClientPid,
                "curl",
-               "/usr/bin/curl",
+               {.exe = "/usr/bin/curl"},
                test::ipv6_endpoint("2001:db8::1", 40001),
                test::ipv6_endpoint("2001:db8::2", 80),
                Role::client};

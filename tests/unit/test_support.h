@@ -12,12 +12,17 @@
 
 #include "binary/elf_image.h"
 #include "event/event.h"
+#include "event/process_identity.h"
 
 namespace tlstap::test {
 
 std::string read_text_file(const std::string& path);
 std::vector<std::byte> read_binary_file(const std::string& path);
 void write_text_file(const std::string& path, std::string_view text);
+
+// A host process, and one gone before /proc could be read.
+inline const ProcessIdentity kCurlProcess{.exe = "/usr/bin/curl"};
+inline const ProcessIdentity kGoneProcess{};
 
 inline std::span<const std::byte> as_bytes(std::string_view text) {
   return std::as_bytes(std::span(text.data(), text.size()));

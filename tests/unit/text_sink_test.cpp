@@ -27,10 +27,18 @@ class FormatTextRecord : public testing::Test {
 
 TEST_F(FormatTextRecord, PrintablePayloadFollowsTheHeader) {
   DataEvent e = test::sample_data_event(as_bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\n"));
-  EXPECT_EQ(format_text_record({e, kWallTime, "/usr/bin/curl", Role::client, 0}),
+  EXPECT_EQ(format_text_record({e, kWallTime, test::kCurlProcess, Role::client, 0}),
             "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress 10.1.2.3:51000 <- 93.184.216.34:443 "
             "(client) 41 bytes\n"
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\n");
+}
+
+TEST_F(FormatTextRecord, AContainersShortId) {
+  DataEvent e = test::sample_data_event(as_bytes("ok\n"));
+  ProcessIdentity in_container{.exe = "/usr/bin/curl", .container_id = "3f4e5a6b7c8d" + std::string(52, '0')};
+  EXPECT_EQ(format_text_record({e, kWallTime, in_container, Role::client, 0}),
+            "22:13:20.123456 curl[4242/4243] ctr:3f4e5a6b7c8d openssl SSL_read_ex ingress 10.1.2.3:51000 <- "
+            "93.184.216.34:443 (client) 3 bytes\nok\n");
 }
 
 TEST_F(FormatTextRecord, EgressChunkOfALargerCallAfterAGap) {
@@ -39,7 +47,7 @@ TEST_F(FormatTextRecord, EgressChunkOfALargerCallAfterAGap) {
   e.function = TlsFunction::ssl_write;
   e.call_len = 9;
   e.chunk_offset = 4;
-  EXPECT_EQ(format_text_record({e, kWallTime, "", Role::client, 512}),
+  EXPECT_EQ(format_text_record({e, kWallTime, test::kGoneProcess, Role::client, 512}),
             "22:13:20.123456 curl[4242/4243] openssl SSL_write egress 10.1.2.3:51000 -> 93.184.216.34:443 "
             "(client) 5 bytes [4..9 of 9] (after 512 lost bytes)\n"
             "GET /\n");
@@ -50,14 +58,14 @@ TEST_F(FormatTextRecord, BinaryPayloadIsHexdumped) {
   DataEvent e = test::sample_data_event(std::as_bytes(std::span(kTlsAlert)));
   e.local = Endpoint{};
   e.remote = test::ipv6_endpoint("::1", 8443);
-  EXPECT_EQ(format_text_record({e, kWallTime, "", Role::unknown, 0}),
+  EXPECT_EQ(format_text_record({e, kWallTime, test::kGoneProcess, Role::unknown, 0}),
             "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress ? <- [::1]:8443 (unknown) 7 bytes\n"
             "  00000000  15 03 03 00 02 02 28                              |......(|\n");
 }
 
 TEST_F(FormatTextRecord, EmptyPayloadIsJustTheHeader) {
   DataEvent e = test::sample_data_event({});
-  EXPECT_EQ(format_text_record({e, kWallTime, "", Role::server, 0}),
+  EXPECT_EQ(format_text_record({e, kWallTime, test::kGoneProcess, Role::server, 0}),
             "22:13:20.123456 curl[4242/4243] openssl SSL_read_ex ingress 10.1.2.3:51000 <- 93.184.216.34:443 "
             "(server) 0 bytes\n");
 }

@@ -1,0 +1,80 @@
+#include "discovery/container_identity.h"
+
+#include <algorithm>
+
+namespace tlstap {
+namespace {
+
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+bool is_lower_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), is_hex_digit);
+}
+
+// A UID as the API server gives it (8-4-4-4-12), or a static pod's, which is
+// the hash of its manifest (32 hex digits).
+bool is_pod_uid(std::string_view uid) {
+  if (uid.size() == 32) return is_lower_hex(uid);
+  if (uid.size() != 36) return false;
+  for (size_t i = 0; i < uid.size(); ++i) {
+    bool dash_here = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_here != (uid[i] == '-')) return false;
+    if (!dash_here && !is_hex_digit(uid[i])) return false;
+  }
+  return true;
+}
+
+std::string_view container_id_in(std::string_view component) {
+  if (component.ends_with(".scope")) component.remove_suffix(6);
+  // CRI-O's monitor process, named after the container it watches but outside it.
+  if (component.starts_with("crio-conmon-")) return {};
+  size_t dash = component.rfind('-');
+  std::string_view id = dash == std::string_view::npos ? component : component.substr(dash + 1);
+  return id.size() == 64 && is_lower_hex(id) ? id : std::string_view{};
+}
+
+std::string pod_uid_in(std::string_view component, bool under_kubepods) {
+  std::string uid;
+  if (component.starts_with("kubepods") && component.ends_with(".slice")) {
+    size_t at = component.rfind("-pod");
+    if (at == std::string_view::npos) return {};
+    uid = component.substr(at + 4, component.size() - at - 4 - 6);
+    std::replace(uid.begin(), uid.end(), '_', '-');  // systemd reserves '-' for nesting
+  } else if (under_kubepods && component.starts_with("pod")) {
+    uid = component.substr(3);
+  }
+  return is_pod_uid(uid) ? uid : std::string{};
+}
+
+}  // namespace
+
+std::string cgroup_v2_path(std::string_view proc_cgroup_text) {
+  while (!proc_cgroup_text.empty()) {
+    size_t end = proc_cgroup_text.find('\n');
+    std::string_view line = proc_cgroup_text.substr(0, end);
+    if (line.starts_with("0::")) return std::string(line.substr(3));
+    if (end == std::string_view::npos) break;
+    proc_cgroup_text.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+ContainerIdentity container_from_cgroup(std::string_view cgroup_path) {
+  ContainerIdentity found;
+  bool under_kubepods = false;
+  // From the root down, so the innermost container or pod is the one kept.
+  while (!cgroup_path.empty()) {
+    size_t slash = cgroup_path.find('/');
+    std::string_view component = cgroup_path.substr(0, slash);
+    if (std::string_view id = container_id_in(component); !id.empty()) found.container_id = id;
+    if (std::string uid = pod_uid_in(component, under_kubepods); !uid.empty()) found.pod_uid = uid;
+    under_kubepods = under_kubepods || component.starts_with("kubepods");
+    if (slash == std::string_view::npos) break;
+    cgroup_path.remove_prefix(slash + 1);
+  }
+  return found;
+}
+
+}  // namespace tlstap
