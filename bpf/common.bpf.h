@@ -20,6 +20,7 @@ const volatile bool filter_by_pid __weak = false;
 const volatile bool filter_by_comm __weak = false;
 /* Entries of cgroup_filter in use; 0: no cgroup filter. */
 const volatile __u32 cgroup_filter_count __weak = 0;
+const volatile bool filter_by_netns __weak = false;
 /* Bytes produced between wake-ups of the consumer, a power of two (it also polls on a timer). */
 const volatile __u64 wakeup_batch_bytes __weak = 256 << 10;
 
@@ -57,6 +58,14 @@ struct {
 	__uint(key_size, sizeof(u32));
 	__uint(value_size, sizeof(u32));
 } cgroup_filter SEC(".maps") __weak;
+
+/* --netns: network namespaces by inode number; a process in one of them is traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TLSTAP_NETNS_FILTER_MAX);
+	__type(key, u32);
+	__type(value, u8);
+} netns_filter SEC(".maps") __weak;
 
 struct comm_key {
 	char comm[TLSTAP_COMM_LEN];
@@ -145,11 +154,19 @@ static __always_inline bool in_filtered_cgroup(void)
 	return false;
 }
 
-/* --cgroup confines every other filter to those cgroups; --pid and --comm
- * each add the processes they name. */
+static __always_inline bool in_filtered_netns(void)
+{
+	u32 netns = current_netns();
+	return bpf_map_lookup_elem(&netns_filter, &netns) != 0;
+}
+
+/* --cgroup and --netns confine every other filter to those cgroups and
+ * namespaces; --pid and --comm each add the processes they name. */
 static __always_inline bool process_is_traced(u32 pid)
 {
 	if (cgroup_filter_count && !in_filtered_cgroup())
+		return false;
+	if (filter_by_netns && !in_filtered_netns())
 		return false;
 	if (filter_by_pid && bpf_map_lookup_elem(&pid_filter, &pid))
 		return true;

@@ -19,6 +19,8 @@ typedef uint64_t tt_u64;
 #define TLSTAP_COMM_LEN 16
 /* Cgroups a --cgroup filter can name. */
 #define TLSTAP_CGROUP_FILTER_MAX 16
+/* Network namespaces a --netns filter can name. */
+#define TLSTAP_NETNS_FILTER_MAX 64
 /* Largest payload carried by one data event; bigger calls are split into
  * consecutive chunks. A power of two so the verifier can bound reads. */
 #define TLSTAP_CHUNK_MAX 16384

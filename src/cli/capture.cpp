@@ -18,6 +18,7 @@
 #include "conn/connection_table.h"
 #include "conn/listening_ports.h"
 #include "discovery/cgroup_path.h"
+#include "discovery/netns_path.h"
 #include "discovery/process_table.h"
 #include "discovery/target_attacher.h"
 #include "event/event.h"
@@ -76,16 +77,24 @@ bool drops_grew(const DropCounters& now, const DropCounters& before) {
   return false;
 }
 
-// --cgroup's directories, checked before anything is opened.
-Result<std::vector<std::string>> resolve_cgroups(const std::vector<std::string>& given) {
-  std::vector<std::string> directories;
-  for (const auto& name : given) {
+// The filters, with --cgroup's directories and --netns's namespaces checked
+// before anything is opened.
+Result<TracerConfig> tracer_config(const Options& options) {
+  TracerConfig config{
+      .pids = options.pids, .comms = options.comms, .data_ring_bytes = options.buffer_mib << 20};
+  for (const auto& name : options.cgroups) {
     auto directory = resolve_cgroup(name);
     if (!directory) return directory.error();
     log::info("--cgroup {}: capturing processes in {} and below", name, *directory);
-    directories.push_back(std::move(*directory));
+    config.cgroups.push_back(std::move(*directory));
   }
-  return directories;
+  for (const auto& name : options.netns) {
+    auto inode = resolve_netns(name);
+    if (!inode) return inode.error();
+    log::info("--netns {}: capturing processes in network namespace {}", name, *inode);
+    config.netns.push_back(*inode);
+  }
+  return config;
 }
 
 // Everything the event handlers need, alive for the whole capture.
@@ -226,9 +235,9 @@ class CaptureSession {
 
 int run_capture(const Options& options) {
   log::level = options.verbose ? log::Level::verbose : options.quiet ? log::Level::quiet : log::Level::normal;
-  auto cgroups = resolve_cgroups(options.cgroups);
-  if (!cgroups) {
-    fmt::print(stderr, "tlstap: error: {}\n", cgroups.error().message);
+  auto config = tracer_config(options);
+  if (!config) {
+    fmt::print(stderr, "tlstap: error: {}\n", config.error().message);
     return kExitUsage;
   }
   auto features = probe_kernel_features();
@@ -249,8 +258,7 @@ int run_capture(const Options& options) {
   if (!options.verbose)  // verbose keeps libbpf's own printer: verifier logs
     libbpf_set_print([](libbpf_print_level, const char*, va_list) { return 0; });
 
-  TracerConfig config{options.pids, options.comms, std::move(*cgroups), options.buffer_mib << 20};
-  auto tracer = Tracer::load(config, *features);
+  auto tracer = Tracer::load(*config, *features);
   if (!tracer) {
     fmt::print(stderr, "tlstap: error: {}\n", tracer.error().message);
     return kExitUnsupported;

@@ -29,6 +29,10 @@ Result<Options> parse_options(int argc, const char* const* argv) {
                  "Only capture processes in this cgroup (v2) or below it, e.g. a container's or a pod's: "
                  "a directory under /sys/fs/cgroup or a path as /proc/PID/cgroup shows it (repeatable; "
                  "--pid and --comm then choose within these cgroups)");
+  app.add_option("--netns", options.netns,
+                 "Only capture processes in this network namespace, e.g. a pod's: a name `ip netns` lists, "
+                 "a namespace file (/run/netns/NAME, /proc/PID/ns/net) or its inode number as `lsns -t net` "
+                 "prints it (repeatable; combines with --cgroup, --pid and --comm as --cgroup does)");
   const std::map<std::string, OutputFormat> formats{{"text", OutputFormat::text},
                                                     {"json", OutputFormat::json}};
   app.add_option("-f,--format", options.format, "Output format: text or json (one object per line)")
@@ -87,6 +91,8 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   }
   if (options.cgroups.size() > TLSTAP_CGROUP_FILTER_MAX)
     return Error{fmt::format("at most {} --cgroup filters", TLSTAP_CGROUP_FILTER_MAX)};
+  if (options.netns.size() > TLSTAP_NETNS_FILTER_MAX)
+    return Error{fmt::format("at most {} --netns filters", TLSTAP_NETNS_FILTER_MAX)};
   if (options.verbose && options.quiet) return Error{"--verbose and --quiet exclude each other"};
   if ((options.rotate_mib || options.keep_files) && (options.pcap_path.empty() || options.pcap_path == "-"))
     return Error{"-C and -W rotate pcapng files: they need -w FILE"};

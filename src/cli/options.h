@@ -24,6 +24,7 @@ struct Options {
   std::vector<uint32_t> pids;
   std::vector<std::string> comms;
   std::vector<std::string> cgroups;  // as given: resolved when the capture starts
+  std::vector<std::string> netns;    // likewise
   OutputFormat format = OutputFormat::text;
   std::string output_path;  // "" = stdout
   std::string pcap_path;    // -w: pcapng file, "-" = stdout, "" = none

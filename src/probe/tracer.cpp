@@ -89,6 +89,9 @@ Result<void> fill_filters(tlstap_bpf* skel, const TracerConfig& config) {
     if (bpf_map__update_elem(skel->maps.comm_filter, key, sizeof(key), &yes, sizeof(yes), BPF_ANY) != 0)
       return Error::from_errno("comm filter");
   }
+  for (uint32_t netns : config.netns)
+    if (bpf_map__update_elem(skel->maps.netns_filter, &netns, sizeof(netns), &yes, sizeof(yes), BPF_ANY) != 0)
+      return Error::from_errno("netns filter");
   // The map keeps its own reference to each cgroup: the fd is needed only to name it.
   for (uint32_t index = 0; index < config.cgroups.size(); ++index) {
     const std::string& path = config.cgroups[index];
@@ -136,6 +139,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
     tracer.uprobe_pids_.assign(config.pids.begin(), config.pids.end());
   skel->rodata->filter_by_comm = !config.comms.empty();
   skel->rodata->cgroup_filter_count = static_cast<uint32_t>(config.cgroups.size());
+  skel->rodata->filter_by_netns = !config.netns.empty();
   // Ring sizes must be a power of two multiple of the page size.
   uint32_t ring = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   while (ring < config.data_ring_bytes) ring <<= 1;

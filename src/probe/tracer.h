@@ -53,6 +53,7 @@ struct TracerConfig {
   std::vector<uint32_t> pids;        // empty: every process
   std::vector<std::string> comms;    // empty: every command name
   std::vector<std::string> cgroups;  // cgroup v2 directories; empty: every cgroup
+  std::vector<uint32_t> netns;       // network namespaces' inode numbers; empty: every namespace
   uint32_t data_ring_bytes = 32u << 20;
 };
 

@@ -334,11 +334,12 @@ class ServerConnection:
 
 
 class TlsServer:
-    """tests/testprogs/tls_server.py: threaded HTTP/1.1 over Python ssl."""
+    """tests/testprogs/tls_server.py: threaded HTTP/1.1 over Python ssl.
+    wrap: a command that runs it (e.g. `ip netns exec NAME`), which must exec it."""
 
-    def __init__(self, procs, cert, host="127.0.0.1", response_padding=0):
+    def __init__(self, procs, cert, host="127.0.0.1", response_padding=0, wrap=()):
         self.host = host
-        self.proc = procs.start([PYTHON, TESTPROGS / "tls_server.py", "--cert", cert.cert, "--key", cert.key,
+        self.proc = procs.start([*wrap, PYTHON, TESTPROGS / "tls_server.py", "--cert", cert.cert, "--key", cert.key,
                                  "--host", host, "--response-padding", response_padding],
                                 stdout=subprocess.PIPE)
         self.log = LineReader(self.proc.stdout)

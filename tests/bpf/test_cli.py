@@ -43,6 +43,8 @@ def test_not_root_exits_3(procs, tmp_path):
     pytest.param(["--cgroup", "/no/such/cgroup"], "not a cgroup v2 directory", id="cgroup-missing"),
     pytest.param(["--cgroup", "/tmp"], "not a cgroup v2 directory", id="cgroup-not-a-cgroup"),
     pytest.param(["--cgroup=/"] * 17, "at most 16", id="cgroup-too-many"),
+    pytest.param(["--netns", "tlstap-no-such-ns"], "/run/netns/tlstap-no-such-ns: No such file", id="netns-missing"),
+    pytest.param(["--netns", "/proc/self/ns/pid"], "not a network namespace", id="netns-of-another-kind"),
 ])
 def test_usage_errors_exit_2(procs, tmp_path, args, complaint):
     output = tmp_path / "never.json"

@@ -1,9 +1,10 @@
 """Containers, pods and network namespaces: every line names where its process
 runs, and --netns captures one network namespace (a pod's) and nothing else."""
 import os
+import subprocess
 import uuid
 
-from harness import CURL, assert_connection, cgroup2_mount, in_cgroup
+from harness import CURL, TlsServer, assert_connection, assert_exchange, cgroup2_mount, in_cgroup
 
 
 def own_cgroup(pid):
@@ -52,3 +53,33 @@ def test_lines_name_the_container_and_pod(procs, tlstap, server, cert):
     assert (exchange["container_id"], exchange["pod_uid"], exchange["cgroup"]) == (container_id, pod_uid, cgroup)
     [exchange] = capture.exchanges_of(outside.pid, "/on-the-host")
     assert "container_id" not in exchange and "pod_uid" not in exchange
+
+
+def test_netns_filter(procs, tlstap, server, cert):
+    """--netns NAME, a namespace `ip netns add` made: a server and a client in it
+    are captured, both ends whole; the same exchange in the host's namespace is not."""
+    name = f"tlstap-test-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=30)
+        inside = ["ip", "netns", "exec", name]
+        tap = tlstap("--netns", name)
+        pod_server = TlsServer(procs, cert, wrap=inside)
+        client = procs.run([*inside, CURL, "-sS", "--http1.1", "--cacert", cert.cert,
+                            pod_server.url("/in-the-namespace")])
+        record = pod_server.next_connection()
+        procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/on-the-host")])
+        server.next_connection()
+        capture = tap.stop()
+        namespace = os.stat(f"/run/netns/{name}").st_ino
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True, timeout=30)
+
+    assert {e["pid"] for e in capture.events} == {client.pid, pod_server.pid}, \
+        "processes outside the namespace leaked through --netns"
+    assert_exchange(capture, pod_server, record, client.pid, comm="curl", exe=CURL, egress_functions=("SSL_write",),
+                    ingress_functions=("SSL_read",))
+    assert {e["netns"] for e in capture.events} == {namespace}
+    # Each end's view of the one exchange.
+    assert sorted((x["pid"], x["path"]) for x in capture.exchanges) == \
+        sorted([(client.pid, "/in-the-namespace"), (pod_server.pid, "/in-the-namespace")])

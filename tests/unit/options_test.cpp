@@ -56,6 +56,16 @@ TEST(ParseOptions, CgroupsAreRepeatableUpToTheKernelMap) {
   EXPECT_EQ(too_many.error().message, "at most 16 --cgroup filters");
 }
 
+TEST(ParseOptions, NetworkNamespacesAreRepeatableUpToTheKernelMap) {
+  Options o = parse_or_die({"--netns", "cni-1234", "--netns=/proc/1/ns/net", "--netns", "4026531840"});
+  EXPECT_EQ(o.netns, (std::vector<std::string>{"cni-1234", "/proc/1/ns/net", "4026531840"}));
+  std::vector<const char*> argv = {"tlstap"};
+  for (int i = 0; i <= 64; ++i) argv.push_back("--netns=x");
+  auto too_many = parse_options(static_cast<int>(argv.size()), argv.data());
+  ASSERT_FALSE(too_many);
+  EXPECT_EQ(too_many.error().message, "at most 64 --netns filters");
+}
+
 TEST(ParseOptions, FormatOutputBufferAndLogging) {
   Options o = parse_or_die({"-f", "json", "-o", "/tmp/capture.jsonl", "--buffer-size", "64", "-v"});
   EXPECT_EQ(o.format, OutputFormat::json);
