@@ -88,6 +88,15 @@ Result<TracerConfig> tracer_config(const Options& options) {
     log::info("--cgroup {}: capturing processes in {} and below", name, *directory);
     config.cgroups.push_back(std::move(*directory));
   }
+  for (auto [kind, names] :
+       {std::pair{Workload::container, &options.containers}, {Workload::pod, &options.pods}})
+    for (const auto& name : *names) {
+      auto directory = resolve_workload(kind, name);
+      if (!directory) return directory.error();
+      log::info("--{} {}: capturing processes in {} and below",
+                kind == Workload::container ? "container" : "pod", name, *directory);
+      config.cgroups.push_back(std::move(*directory));
+    }
   for (const auto& name : options.netns) {
     auto inode = resolve_netns(name);
     if (!inode) return inode.error();

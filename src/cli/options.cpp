@@ -29,6 +29,13 @@ Result<Options> parse_options(int argc, const char* const* argv) {
                  "Only capture processes in this cgroup (v2) or below it, e.g. a container's or a pod's: "
                  "a directory under /sys/fs/cgroup or a path as /proc/PID/cgroup shows it (repeatable; "
                  "--pid and --comm then choose within these cgroups)");
+  app.add_option("--container", options.containers,
+                 "Only capture processes in this container (docker, containerd, CRI-O, podman): its ID or a "
+                 "prefix of it, as `docker ps` or `crictl ps` show it (repeatable; a cgroup filter)");
+  app.add_option(
+      "--pod", options.pods,
+      "Only capture processes in this Kubernetes pod, all its containers: its UID, as "
+      "`kubectl get pod NAME -o jsonpath={.metadata.uid}` prints it (repeatable; a cgroup filter)");
   app.add_option("--netns", options.netns,
                  "Only capture processes in this network namespace, e.g. a pod's: a name `ip netns` lists, "
                  "a namespace file (/run/netns/NAME, /proc/PID/ns/net) or its inode number as `lsns -t net` "
@@ -89,8 +96,9 @@ Result<Options> parse_options(int argc, const char* const* argv) {
     options.data_events = std::find(events.begin(), events.end(), "data") != events.end();
     options.http_events = std::find(events.begin(), events.end(), "http") != events.end();
   }
-  if (options.cgroups.size() > TLSTAP_CGROUP_FILTER_MAX)
-    return Error{fmt::format("at most {} --cgroup filters", TLSTAP_CGROUP_FILTER_MAX)};
+  if (options.cgroups.size() + options.containers.size() + options.pods.size() > TLSTAP_CGROUP_FILTER_MAX)
+    return Error{
+        fmt::format("at most {} --cgroup, --container and --pod filters together", TLSTAP_CGROUP_FILTER_MAX)};
   if (options.netns.size() > TLSTAP_NETNS_FILTER_MAX)
     return Error{fmt::format("at most {} --netns filters", TLSTAP_NETNS_FILTER_MAX)};
   if (options.verbose && options.quiet) return Error{"--verbose and --quiet exclude each other"};

@@ -23,8 +23,10 @@ struct Options {
   std::string replay_path;  // replay: the JSON-lines file, "-" for stdin
   std::vector<uint32_t> pids;
   std::vector<std::string> comms;
-  std::vector<std::string> cgroups;  // as given: resolved when the capture starts
-  std::vector<std::string> netns;    // likewise
+  std::vector<std::string> cgroups;     // as given: resolved when the capture starts
+  std::vector<std::string> containers;  // likewise: each becomes a cgroup filter
+  std::vector<std::string> pods;
+  std::vector<std::string> netns;
   OutputFormat format = OutputFormat::text;
   std::string output_path;  // "" = stdout
   std::string pcap_path;    // -w: pcapng file, "-" = stdout, "" = none

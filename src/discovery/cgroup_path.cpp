@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -63,6 +64,43 @@ Result<std::string> resolve_cgroup(std::string_view given) {
                     "needs one: mount -t cgroup2 none /sys/fs/cgroup/unified)",
                     given)};
   return Error{fmt::format("--cgroup {}: not a cgroup v2 directory, nor one under {}", given, *mount)};
+}
+
+namespace {
+
+// Every directory of the hierarchy, as /proc/PID/cgroup would name it.
+std::vector<std::string> all_cgroups(const std::string& mount) {
+  std::vector<std::string> cgroups;
+  std::error_code error;
+  std::filesystem::recursive_directory_iterator walk(
+      mount, std::filesystem::directory_options::skip_permission_denied, error);
+  for (auto end = std::filesystem::end(walk); !error && walk != end; walk.increment(error))
+    if (walk->is_directory(error) && !walk->is_symlink(error))
+      cgroups.push_back("/" + std::filesystem::relative(walk->path(), mount, error).string());
+  return cgroups;
+}
+
+}  // namespace
+
+Result<std::string> resolve_workload(Workload kind, std::string_view given) {
+  const char* option = kind == Workload::container ? "--container" : "--pod";
+  auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+  if (!mount)
+    return Error{fmt::format("{} {}: no cgroup v2 hierarchy is mounted on this host", option, given)};
+  std::vector<std::string> cgroups = all_cgroups(*mount);
+  std::vector<WorkloadCgroup> found = find_workload_cgroups(cgroups, kind, given);
+  if (found.empty())
+    return Error{
+        fmt::format("{} {}: no {} of that {} runs on this host (none of the {} cgroups under {} names one)",
+                    option, given, kind == Workload::container ? "container" : "pod",
+                    kind == Workload::container ? "ID" : "UID", cgroups.size(), *mount)};
+  if (found.size() > 1) {
+    std::vector<std::string> ids;
+    for (const auto& workload : found) ids.push_back(workload.id);
+    return Error{
+        fmt::format("{} {}: the ID is ambiguous, it starts {}", option, given, fmt::join(ids, ", "))};
+  }
+  return *mount + found.front().cgroup;
 }
 
 CgroupNames::CgroupNames() {

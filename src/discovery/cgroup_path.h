@@ -9,6 +9,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "discovery/container_identity.h"
 
 namespace tlstap {
 
@@ -25,6 +26,11 @@ std::vector<std::string> cgroup_candidates(std::string_view given, const std::op
 // The first candidate that is a cgroup v2 directory, as an absolute path; an
 // error that says why none is.
 Result<std::string> resolve_cgroup(std::string_view given);
+
+// --container and --pod: the cgroup v2 directory (absolute) of the one
+// container or pod `given` names on this host; an error that says why there
+// is none, or which ones a short ID could mean.
+Result<std::string> resolve_workload(Workload kind, std::string_view given);
 
 // Names cgroup v2 directories by their id (their inode number, what
 // bpf_get_current_cgroup_id gives): the kernel opens the directory from a file

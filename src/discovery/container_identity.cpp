@@ -77,4 +77,23 @@ ContainerIdentity container_from_cgroup(std::string_view cgroup_path) {
   return found;
 }
 
+std::vector<WorkloadCgroup> find_workload_cgroups(std::span<const std::string> cgroup_paths, Workload kind,
+                                                  std::string_view given) {
+  std::string wanted(given);
+  if (kind == Workload::pod) std::replace(wanted.begin(), wanted.end(), '_', '-');
+  std::vector<WorkloadCgroup> found;
+  if (wanted.empty()) return found;
+  for (const std::string& path : cgroup_paths) {
+    ContainerIdentity named = container_from_cgroup(path);
+    const std::string& id = kind == Workload::container ? named.container_id : named.pod_uid;
+    if (kind == Workload::container ? !id.starts_with(wanted) : id != wanted) continue;
+    auto same = std::find_if(found.begin(), found.end(), [&](const WorkloadCgroup& w) { return w.id == id; });
+    if (same == found.end())
+      found.push_back({id, path});
+    else if (path.size() < same->cgroup.size())
+      same->cgroup = path;
+  }
+  return found;
+}
+
 }  // namespace tlstap

@@ -6,8 +6,10 @@
 // '-', or kubepods/burstable/pod<uid>).
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tlstap {
 
@@ -24,5 +26,20 @@ std::string cgroup_v2_path(std::string_view proc_cgroup_text);
 // The innermost container and pod the path names (a container in a container
 // is reported as the inner one).
 ContainerIdentity container_from_cgroup(std::string_view cgroup_path);
+
+// --container and --pod: what a user names them by.
+enum class Workload { container, pod };
+
+struct WorkloadCgroup {
+  std::string id;      // the container's whole ID, or the pod's UID
+  std::string cgroup;  // its outermost cgroup among those given
+  bool operator==(const WorkloadCgroup&) const = default;
+};
+
+// The containers whose ID starts with `given` (docker's short IDs), or the
+// pod whose UID is `given` ('_' taken for '-'), each with the outermost of
+// `cgroup_paths` that names it, in the order they first appear.
+std::vector<WorkloadCgroup> find_workload_cgroups(std::span<const std::string> cgroup_paths, Workload kind,
+                                                  std::string_view given);
 
 }  // namespace tlstap

@@ -12,32 +12,52 @@ def own_cgroup(pid):
         return next(line[3:].rstrip("\n") for line in lines if line.startswith("0::"))
 
 
-def test_lines_name_the_container_and_pod(procs, tlstap, server, cert):
-    """A process in a cgroup laid out as the kubelet and containerd lay out a
-    pod's container: its data and http lines carry the container's ID, the
-    pod's UID, its cgroup and network namespace; a host process's carry no
-    container."""
-    mount = cgroup2_mount()
-    assert mount, "this test needs the cgroup v2 hierarchy (mounted on unified and hybrid hosts)"
-    pod_uid = str(uuid.uuid4())
-    container_id = uuid.uuid4().hex + uuid.uuid4().hex
-    top = f"tlstap-test-{os.getpid()}-pods"
-    cgroup = (f"/{top}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{pod_uid.replace('-', '_')}"
-              f".slice/cri-containerd-{container_id}.scope")
-    os.makedirs(mount + cgroup)
-    try:
-        tap = tlstap()
-        inside = procs.run(in_cgroup(mount + cgroup, [CURL, "-sS", "--http1.1", "--cacert", cert.cert,
-                                                      server.url("/in-a-pod")]))
-        inside_record = server.next_connection()
-        outside = procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url("/on-the-host")])
-        server.next_connection()
-        capture = tap.stop()
-    finally:
-        path = mount + cgroup
-        while path != mount:
+class FakePod:
+    """cgroups laid out as the kubelet and containerd lay out a pod with two
+    containers (under a test directory of the v2 hierarchy), removed on exit."""
+
+    def __init__(self):
+        self.mount = cgroup2_mount()
+        assert self.mount, "this test needs the cgroup v2 hierarchy (mounted on unified and hybrid hosts)"
+        self.uid = str(uuid.uuid4())
+        self.top = f"/tlstap-test-{os.getpid()}-pods"
+        self.pod = (f"{self.top}/kubepods.slice/kubepods-besteffort.slice/"
+                    f"kubepods-besteffort-pod{self.uid.replace('-', '_')}.slice")
+        self.container_ids = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(2)]
+        self.containers = [f"{self.pod}/cri-containerd-{id}.scope" for id in self.container_ids]
+
+    def __enter__(self):
+        for cgroup in self.containers:
+            os.makedirs(self.mount + cgroup)
+        return self
+
+    def __exit__(self, *_):
+        for cgroup in self.containers:
+            os.rmdir(self.mount + cgroup)
+        path = self.mount + self.pod
+        while path != self.mount:
             os.rmdir(path)
             path = os.path.dirname(path)
+
+    def run_in(self, procs, container, argv):
+        return procs.run(in_cgroup(self.mount + self.containers[container], argv))
+
+
+def curl(cert, url):
+    return [CURL, "-sS", "--http1.1", "--cacert", cert.cert, url]
+
+
+def test_lines_name_the_container_and_pod(procs, tlstap, server, cert):
+    """A process in a pod's container: its data and http lines carry the
+    container's ID, the pod's UID, its cgroup and network namespace; a host
+    process's carry no container."""
+    with FakePod() as pod:
+        tap = tlstap()
+        inside = pod.run_in(procs, 0, curl(cert, server.url("/in-a-pod")))
+        inside_record = server.next_connection()
+        outside = procs.run(curl(cert, server.url("/on-the-host")))
+        server.next_connection()
+        capture = tap.stop()
 
     netns = os.stat("/proc/self/ns/net").st_ino
     assert_connection(capture.connection(inside.pid), comm="curl", exe=CURL, local=inside_record.peer,
@@ -47,12 +67,40 @@ def test_lines_name_the_container_and_pod(procs, tlstap, server, cert):
     on_host = [e for e in capture.events if e["pid"] == outside.pid]
     assert in_pod and on_host
     placement = ("cgroup", "container_id", "pod_uid", "netns")
-    assert {tuple(e.get(k) for k in placement) for e in in_pod} == {(cgroup, container_id, pod_uid, netns)}
+    assert {tuple(e.get(k) for k in placement) for e in in_pod} == \
+        {(pod.containers[0], pod.container_ids[0], pod.uid, netns)}
     assert {tuple(e.get(k) for k in placement) for e in on_host} == {(own_cgroup(os.getpid()), None, None, netns)}
     [exchange] = capture.exchanges_of(inside.pid, "/in-a-pod")
-    assert (exchange["container_id"], exchange["pod_uid"], exchange["cgroup"]) == (container_id, pod_uid, cgroup)
+    assert (exchange["container_id"], exchange["pod_uid"], exchange["cgroup"]) == \
+        (pod.container_ids[0], pod.uid, pod.containers[0])
     [exchange] = capture.exchanges_of(outside.pid, "/on-the-host")
     assert "container_id" not in exchange and "pod_uid" not in exchange
+
+
+def test_pod_and_container_filters(procs, tlstap, server, cert):
+    """--pod UID captures every container of the pod and nothing else;
+    --container with a short ID (12 digits, as docker ps shows) only that one."""
+    with FakePod() as pod:
+        def capture_with(option, value):
+            tap = tlstap(option, value)
+            first = pod.run_in(procs, 0, curl(cert, server.url("/first-container")))
+            server.next_connection()
+            second = pod.run_in(procs, 1, curl(cert, server.url("/second-container")))
+            record = server.next_connection()
+            procs.run(curl(cert, server.url("/on-the-host")))
+            server.next_connection()
+            return tap.stop(), first, second, record
+
+        whole_pod, first, second, _ = capture_with("--pod", pod.uid)
+        one_container, _, second_again, record = capture_with("--container", pod.container_ids[1][:12])
+
+    assert {(e["pid"], e["container_id"]) for e in whole_pod.events} == \
+        {(first.pid, pod.container_ids[0]), (second.pid, pod.container_ids[1])}
+    assert {(e["pid"], e["container_id"]) for e in one_container.events} == \
+        {(second_again.pid, pod.container_ids[1])}
+    assert_connection(one_container.connection(second_again.pid), comm="curl", exe=CURL, local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
 
 
 def test_netns_filter(procs, tlstap, server, cert):

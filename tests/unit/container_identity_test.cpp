@@ -88,5 +88,51 @@ TEST(ContainerFromCgroup, NothingOutsideContainers) {
   }
 }
 
+// A node's hierarchy, as walked from the root: two pods, one container each
+// (a podman-style inner cgroup under the second), and a docker container.
+std::vector<std::string> node_cgroups() {
+  std::string other_id = "3f4e" + std::string(60, '1');
+  return {"/init.scope",
+          "/kubepods.slice",
+          "/kubepods.slice/kubepods-besteffort.slice",
+          with_id("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice"),
+          with_id("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/"
+                  "cri-containerd-{id}.scope"),
+          "/kubepods.slice/kubepods-pod0123456789abcdef0123456789abcdef.slice",
+          "/kubepods.slice/kubepods-pod0123456789abcdef0123456789abcdef.slice/crio-" + other_id + ".scope",
+          "/kubepods.slice/kubepods-pod0123456789abcdef0123456789abcdef.slice/crio-" + other_id +
+              ".scope/container",
+          "/system.slice",
+          "/system.slice/docker-" + std::string(64, 'b') + ".scope"};
+}
+
+TEST(FindWorkloadCgroups, APodIsItsOutermostCgroup) {
+  auto cgroups = node_cgroups();
+  std::vector<WorkloadCgroup> expected{
+      {std::string(kUid),
+       with_id("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice")}};
+  EXPECT_EQ(find_workload_cgroups(cgroups, Workload::pod, kUid), expected);
+  EXPECT_EQ(find_workload_cgroups(cgroups, Workload::pod, with_id("{uid_}")), expected);
+  EXPECT_TRUE(find_workload_cgroups(cgroups, Workload::pod, kUid.substr(0, 8)).empty());  // UIDs are whole
+}
+
+TEST(FindWorkloadCgroups, AContainerByItsIdOrAPrefix) {
+  auto cgroups = node_cgroups();
+  std::string docker_id(64, 'b');
+  std::vector<WorkloadCgroup> docker{{docker_id, "/system.slice/docker-" + docker_id + ".scope"}};
+  EXPECT_EQ(find_workload_cgroups(cgroups, Workload::container, docker_id), docker);
+  EXPECT_EQ(find_workload_cgroups(cgroups, Workload::container, "bbbbbbbbbbbb"), docker);
+  // The inner "container" cgroup belongs to the same container: its outer one is kept.
+  std::string other_id = "3f4e" + std::string(60, '1');
+  auto other = find_workload_cgroups(cgroups, Workload::container, "3f4e1");
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_EQ(other[0].cgroup,
+            "/kubepods.slice/kubepods-pod0123456789abcdef0123456789abcdef.slice/crio-" + other_id + ".scope");
+  // A prefix two containers share names both.
+  EXPECT_EQ(find_workload_cgroups(cgroups, Workload::container, "3f4e").size(), 2u);
+  EXPECT_TRUE(find_workload_cgroups(cgroups, Workload::container, "").empty());
+  EXPECT_TRUE(find_workload_cgroups(cgroups, Workload::container, "c0ffee").empty());
+}
+
 }  // namespace
 }  // namespace tlstap

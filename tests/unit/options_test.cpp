@@ -46,14 +46,20 @@ TEST(ParseOptions, PidsAndCommsAreRepeatable) {
   EXPECT_EQ(o.comms, (std::vector<std::string>{"nginx", "curl"}));
 }
 
-TEST(ParseOptions, CgroupsAreRepeatableUpToTheKernelMap) {
-  Options o = parse_or_die({"--cgroup", "/kubepods.slice", "--cgroup=/sys/fs/cgroup/system.slice"});
+TEST(ParseOptions, CgroupsContainersAndPodsAreRepeatableUpToTheKernelMap) {
+  Options o = parse_or_die({"--cgroup", "/kubepods.slice", "--cgroup=/sys/fs/cgroup/system.slice",
+                            "--container", "3f4e5a6b7c8d", "--pod", "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21"});
   EXPECT_EQ(o.cgroups, (std::vector<std::string>{"/kubepods.slice", "/sys/fs/cgroup/system.slice"}));
+  EXPECT_EQ(o.containers, (std::vector<std::string>{"3f4e5a6b7c8d"}));
+  EXPECT_EQ(o.pods, (std::vector<std::string>{"8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21"}));
   std::vector<const char*> argv = {"tlstap"};
   for (int i = 0; i <= 16; ++i) argv.push_back("--cgroup=/");
   auto too_many = parse_options(static_cast<int>(argv.size()), argv.data());
   ASSERT_FALSE(too_many);
-  EXPECT_EQ(too_many.error().message, "at most 16 --cgroup filters");
+  EXPECT_EQ(too_many.error().message, "at most 16 --cgroup, --container and --pod filters together");
+  std::vector<const char*> mixed = {"tlstap", "--pod=x", "--container=y"};
+  for (int i = 0; i < 15; ++i) mixed.push_back("--cgroup=/");
+  EXPECT_FALSE(parse_options(static_cast<int>(mixed.size()), mixed.data()));
 }
 
 TEST(ParseOptions, NetworkNamespacesAreRepeatableUpToTheKernelMap) {
