@@ -48,17 +48,44 @@ std::string pod_uid_in(std::string_view component, bool under_kubepods) {
   return is_pod_uid(uid) ? uid : std::string{};
 }
 
+// Calls visit(is_v2, path) on each "ID:CONTROLLERS:PATH" line until it returns true.
+template <class Visit>
+void visit_cgroup_lines(std::string_view text, Visit visit) {
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    size_t first = line.find(':'), second = line.find(':', first + 1);
+    if (first != std::string_view::npos && second != std::string_view::npos &&
+        visit(line.starts_with("0::"), line.substr(second + 1)))
+      return;
+    if (end == std::string_view::npos) return;
+    text.remove_prefix(end + 1);
+  }
+}
+
+bool names_workload(const ContainerIdentity& identity) {
+  return !identity.container_id.empty() || !identity.pod_uid.empty();
+}
+
 }  // namespace
 
 std::string cgroup_v2_path(std::string_view proc_cgroup_text) {
-  while (!proc_cgroup_text.empty()) {
-    size_t end = proc_cgroup_text.find('\n');
-    std::string_view line = proc_cgroup_text.substr(0, end);
-    if (line.starts_with("0::")) return std::string(line.substr(3));
-    if (end == std::string_view::npos) break;
-    proc_cgroup_text.remove_prefix(end + 1);
-  }
-  return {};
+  std::string path;
+  visit_cgroup_lines(proc_cgroup_text, [&](bool is_v2, std::string_view line_path) {
+    if (is_v2) path = line_path;
+    return is_v2;
+  });
+  return path;
+}
+
+ContainerIdentity container_from_proc_cgroup(std::string_view proc_cgroup_text) {
+  ContainerIdentity found = container_from_cgroup(cgroup_v2_path(proc_cgroup_text));
+  if (names_workload(found)) return found;
+  visit_cgroup_lines(proc_cgroup_text, [&](bool is_v2, std::string_view path) {
+    if (!is_v2) found = container_from_cgroup(path);
+    return names_workload(found);
+  });
+  return found;
 }
 
 ContainerIdentity container_from_cgroup(std::string_view cgroup_path) {

@@ -27,6 +27,11 @@ std::string cgroup_v2_path(std::string_view proc_cgroup_text);
 // is reported as the inner one).
 ContainerIdentity container_from_cgroup(std::string_view cgroup_path);
 
+// The container and pod /proc/PID/cgroup text names: by its v2 path, else by
+// the first v1 hierarchy's path that names one (on cgroup v1 and hybrid hosts
+// a runtime's cgroupfs driver may leave the v2 path at the parent's).
+ContainerIdentity container_from_proc_cgroup(std::string_view proc_cgroup_text);
+
 // --container and --pod: what a user names them by.
 enum class Workload { container, pod };
 

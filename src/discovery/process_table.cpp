@@ -22,8 +22,7 @@ std::string read_exe(uint32_t pid) {
   return n > 0 ? std::string(target, n) : std::string();
 }
 
-void set_cgroup(ProcessIdentity& identity, std::string cgroup) {
-  ContainerIdentity container = container_from_cgroup(cgroup);
+void set_placement(ProcessIdentity& identity, std::string cgroup, ContainerIdentity container) {
   identity.cgroup = std::move(cgroup);
   identity.container_id = std::move(container.container_id);
   identity.pod_uid = std::move(container.pod_uid);
@@ -32,7 +31,8 @@ void set_cgroup(ProcessIdentity& identity, std::string cgroup) {
 ProcessIdentity read_identity(uint32_t pid) {
   ProcessIdentity identity;
   identity.exe = read_exe(pid);
-  set_cgroup(identity, cgroup_v2_path(read_text_file(proc_path(pid, "cgroup"))));
+  std::string cgroups = read_text_file(proc_path(pid, "cgroup"));
+  set_placement(identity, cgroup_v2_path(cgroups), container_from_proc_cgroup(cgroups));
   struct stat netns {};
   // The namespace file's inode number is the namespace's (what `ip netns identify`, `lsns` show).
   if (stat(proc_path(pid, "ns/net").c_str(), &netns) == 0)
@@ -56,7 +56,11 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
     auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
     identity.exe = ec ? std::string(exec.filename) : resolved.string();
   }
-  if (identity.cgroup.empty()) set_cgroup(identity, cgroup_names_.path_of(exec.cgroup_id));
+  if (identity.cgroup.empty()) {
+    std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
+    ContainerIdentity container = container_from_cgroup(cgroup);
+    set_placement(identity, std::move(cgroup), std::move(container));
+  }
   if (!identity.netns) identity.netns = exec.netns;
   processes_[exec.pid] = std::move(identity);
 }

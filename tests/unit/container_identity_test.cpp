@@ -39,6 +39,23 @@ TEST(CgroupV2Path, NoneOnV1OnlyHosts) {
   EXPECT_EQ(cgroup_v2_path(""), "");
 }
 
+TEST(ContainerFromProcCgroup, TheV2PathFirstThenV1Hierarchies) {
+  // Docker with the cgroupfs driver on a hybrid host: the v2 path stays the parent's.
+  EXPECT_EQ(
+      container_from_proc_cgroup(with_id("12:memory:/docker/{id}\n1:name=systemd:/docker/{id}\n0::/\n")),
+      (ContainerIdentity{std::string(kId), ""}));
+  EXPECT_EQ(container_from_proc_cgroup(with_id("4:pids:/kubepods/besteffort/pod{uid}/{id}\n0::/\n")),
+            (ContainerIdentity{std::string(kId), std::string(kUid)}));
+  // The v2 path wins when it names one.
+  std::string other(64, 'a');
+  EXPECT_EQ(container_from_proc_cgroup(
+                with_id("4:memory:/docker/" + other + "\n0::/system.slice/docker-{id}.scope\n")),
+            (ContainerIdentity{std::string(kId), ""}));
+  EXPECT_EQ(container_from_proc_cgroup("4:memory:/process_api/89c2afed8e3653afa62325e90ff43c73\n0::/\n"),
+            ContainerIdentity{});
+  EXPECT_EQ(container_from_proc_cgroup("garbage\n::\n"), ContainerIdentity{});
+}
+
 TEST(ContainerFromCgroup, RuntimesWithTheSystemdDriver) {
   for (std::string_view path :
        {"/system.slice/docker-{id}.scope", "/system.slice/containerd.service/cri-containerd-{id}.scope",
