@@ -17,6 +17,7 @@ test_packages=(
   openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
   golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
   wrk nghttp2-client tshark python3-grpcio python3-websockets golang-github-gorilla-websocket-dev
+  containerd runc             # real containers for the container and pod tests (a private containerd)
 )
 
 if [[ $(id -u) -ne 0 ]]; then

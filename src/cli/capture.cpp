@@ -127,12 +127,14 @@ class CaptureSession {
       if (malformed_events_++ == 0) log::warn("malformed data event: {}", event.error().message);
       return;
     }
-    // A process seen for the first time may have its exec waiting in the other ring.
-    if (!processes_.knows(event->pid)) (void)tracer_.consume_control();
+    // The process's exec may be waiting in the other ring: a new process's,
+    // or one's that tlstap knew as the image before (a container's entry
+    // script that execs its server). Checking an empty ring costs two loads.
+    (void)tracer_.consume_control();
     ConnectionView view = connections_.observe(*event);
     DataRecord record{*event,
                       event->boot_time_ns + boot_to_unix_ns_,
-                      processes_.identity(event->pid),
+                      processes_.identity(event->pid, event->boot_time_ns),
                       view.role,
                       view.gap_before,
                       view.opened_before_capture};

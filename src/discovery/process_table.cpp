@@ -42,13 +42,15 @@ ProcessIdentity read_identity(uint32_t pid) {
 
 }  // namespace
 
-const ProcessIdentity& ProcessTable::identity(uint32_t pid) {
+const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
   auto it = processes_.find(pid);
-  if (it == processes_.end()) it = processes_.emplace(pid, read_identity(pid)).first;
-  return it->second;
+  if (it == processes_.end()) it = processes_.emplace(pid, Entry{read_identity(pid)}).first;
+  const Entry& entry = it->second;
+  return entry.before_exec && at_ns < entry.exec_ns ? *entry.before_exec : entry.current;
 }
 
 void ProcessTable::refresh(const ProcessEvent& exec) {
+  Entry& entry = processes_[exec.pid];
   ProcessIdentity identity = read_identity(exec.pid);
   if (identity.exe.empty() && !exec.filename.empty()) {
     // /proc/PID/exe shows the file behind symlinks; do the same for the path.
@@ -57,17 +59,25 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
     identity.exe = ec ? std::string(exec.filename) : resolved.string();
   }
   if (identity.cgroup.empty()) {
+    // Gone already (or its container, with the cgroup): by the kernel's id,
+    // else as known before the exec, which moves a process to no other cgroup.
     std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
-    ContainerIdentity container = container_from_cgroup(cgroup);
-    set_placement(identity, std::move(cgroup), std::move(container));
+    if (cgroup.empty()) {
+      set_placement(identity, entry.current.cgroup, {entry.current.container_id, entry.current.pod_uid});
+    } else {
+      ContainerIdentity container = container_from_cgroup(cgroup);
+      set_placement(identity, std::move(cgroup), std::move(container));
+    }
   }
   if (!identity.netns) identity.netns = exec.netns;
-  processes_[exec.pid] = std::move(identity);
+  if (!entry.current.exe.empty()) entry.before_exec = std::move(entry.current);
+  entry.current = std::move(identity);
+  entry.exec_ns = exec.boot_time_ns;
 }
 
 void ProcessTable::remember(uint32_t pid) {
   if (ProcessIdentity identity = read_identity(pid); !identity.exe.empty())
-    processes_[pid] = std::move(identity);
+    processes_[pid] = Entry{std::move(identity)};
 }
 
 }  // namespace tlstap

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -224,6 +225,13 @@ Result<void> Tracer::open_ring_buffers(EventHandler on_data, EventHandler on_con
   data_ring_.reset(
       ring_buffer__new(bpf_map__fd(skeleton_->maps.data_events), dispatch, &(*handlers_)[0], nullptr));
   if (!data_ring_) return Error::from_errno("data ring buffer");
+  wakeups_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!wakeups_.valid()) return Error::from_errno("epoll for the ring buffers");
+  for (ring_buffer* ring : {control_ring_.get(), data_ring_.get()}) {
+    epoll_event wakeup{.events = EPOLLIN, .data = {}};
+    if (epoll_ctl(wakeups_.get(), EPOLL_CTL_ADD, ring_buffer__epoll_fd(ring), &wakeup) != 0)
+      return Error::from_errno("epoll for the ring buffers");
+  }
   return {};
 }
 
@@ -236,11 +244,12 @@ Result<void> Tracer::consume_control() {
 Result<void> Tracer::poll(int timeout_ms) {
   // Process events (rare) are read on each turn, before the data they explain.
   if (auto consumed = consume_control(); !consumed) return consumed;
-  int n = ring_buffer__poll(data_ring_.get(), timeout_ms);
-  if (n < 0 && n != -EINTR) return Error::from_errno("polling the data ring buffer", -n);
+  epoll_event woken[2];
+  if (epoll_wait(wakeups_.get(), woken, 2, timeout_ms) < 0 && errno != EINTR)
+    return Error::from_errno("waiting for the ring buffers");
   // The kernel side wakes us only per batch: whatever arrived since is read
   // here, on the timer, wake-up or not.
-  n = ring_buffer__consume(data_ring_.get());
+  int n = ring_buffer__consume(data_ring_.get());
   if (n < 0 && n != -EINTR) return Error::from_errno("reading the data ring buffer", -n);
   return consume_control();
 }

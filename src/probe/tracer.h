@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "probe/bpf_handles.h"
 #include "probe/kernel_features.h"
 
@@ -74,8 +75,8 @@ class Tracer {
                              uint64_t file_offset, bool is_return, uint64_t cookie = 0);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
   Result<void> poll(int timeout_ms);
-  // Delivers the process events waiting now. A data handler calls it when it
-  // meets a process it has not heard of: that process's exec may be waiting.
+  // Delivers the process events waiting now. The data handler calls it before
+  // each event: that event's process may have an exec waiting.
   Result<void> consume_control();
   // Sets the handlers; must be called once before poll().
   Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
@@ -104,6 +105,9 @@ class Tracer {
   // Two managers, so process events can be read on their own, first.
   RingBuffer control_ring_;
   RingBuffer data_ring_;
+  // Both managers' epoll fds: a process event wakes the consumer as data
+  // does, so an exec is handled while its process (and container) still runs.
+  UniqueFd wakeups_;
 };
 
 }  // namespace tlstap

@@ -4,6 +4,10 @@ import os
 import subprocess
 import uuid
 
+import pytest
+
+from containerd import Containerd, remove_cgroup_tree
+
 from harness import CURL, TlsServer, assert_connection, assert_exchange, cgroup2_mount, in_cgroup
 
 
@@ -131,3 +135,55 @@ def test_netns_filter(procs, tlstap, server, cert):
     # Each end's view of the one exchange.
     assert sorted((x["pid"], x["path"]) for x in capture.exchanges) == \
         sorted([(client.pid, "/in-the-namespace"), (pod_server.pid, "/in-the-namespace")])
+
+
+@pytest.fixture
+def containerd(procs, tmp_path):
+    runtime = Containerd(procs, tmp_path / "containerd")
+    yield runtime
+    runtime.cleanup()
+
+
+def test_real_containers(procs, tlstap, server, cert, containerd, tmp_path):
+    """Containers runc starts for containerd, in a pod's cgroups named as the
+    kubelet's cgroupfs driver names them: --pod captures both of the pod's, each
+    line with its container's real ID; --container with a 12-digit ID captures
+    that container alone, every byte."""
+    top = f"/tlstap-test-{os.getpid()}-containerd"
+    pod_uid = str(uuid.uuid4())
+    try:
+        def run_pod(tap_args_of):
+            """Two containers waiting for a go file each, then tlstap, then each curl in turn."""
+            containers = []
+            for name in ("first", "second"):
+                go_file = tmp_path / f"go-{name}-{len(containerd.ids)}"
+                argv = ["sh", "-c", f'while [ ! -e {go_file} ]; do sleep 0.05; done; exec "$@"', "sh",
+                        *curl(cert, server.url(f"/{name}-container"))]
+                container_id, proc = containerd.start(argv, f"{top}/kubepods/besteffort/pod{pod_uid}",
+                                                      shared_dirs=(tmp_path, cert.cert.parent))
+                containers.append((container_id, proc, go_file))
+            pids = [containerd.pid_of(container_id) for container_id, _, _ in containers]
+            tap = tlstap(*tap_args_of([container_id for container_id, _, _ in containers]))
+            records = []
+            for container_id, proc, go_file in containers:
+                go_file.touch()
+                proc.wait(timeout=60)
+                assert proc.returncode == 0, proc.stderr.read()
+                records.append(server.next_connection())
+            procs.run(curl(cert, server.url("/on-the-host")))
+            server.next_connection()
+            return tap.stop(), [container_id for container_id, _, _ in containers], pids, records
+
+        whole_pod, pod_ids, pod_pids, _ = run_pod(lambda ids: ("--pod", pod_uid))
+        one, one_ids, one_pids, one_records = run_pod(lambda ids: ("--container", ids[1][:12]))
+    finally:
+        containerd.cleanup()
+        remove_cgroup_tree(top)
+
+    assert {(e["pid"], e["container_id"], e["pod_uid"]) for e in whole_pod.events} == \
+        {(pod_pids[0], pod_ids[0], pod_uid), (pod_pids[1], pod_ids[1], pod_uid)}
+    assert {(e["pid"], e["container_id"]) for e in one.events} == {(one_pids[1], one_ids[1])}
+    record = one_records[1]
+    assert_connection(one.connection(one_pids[1]), comm="curl", exe=CURL, local=record.peer, remote=server.address,
+                      role="client", egress=record.received, ingress=record.sent, egress_functions=("SSL_write",),
+                      ingress_functions=("SSL_read",))

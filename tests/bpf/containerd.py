@@ -1,0 +1,96 @@
+"""A private containerd (its own root, state and socket under a test's tmp_path,
+no CRI plugin) running real runc containers: the host's /usr and /etc
+mounted read-only over an empty root, the host's network, any cgroup path."""
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+from harness import RUN_TIMEOUT
+
+CONFIG = """
+version = 2
+root = "{dir}/root"
+state = "{dir}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{dir}/sock"
+"""
+
+
+def new_container_id():
+    return uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex digits, as runtimes make them
+
+
+class Containerd:
+    def __init__(self, procs, directory):
+        self.directory = directory
+        directory.mkdir()
+        (directory / "config.toml").write_text(CONFIG.format(dir=directory))
+        self.rootfs = directory / "rootfs"
+        for sub in ("usr", "etc", "tmp"):
+            (self.rootfs / sub).mkdir(parents=True)
+        for link in ("bin", "lib", "lib64", "sbin"):  # Debian 12's merged /usr
+            os.symlink(f"usr/{link}", self.rootfs / link)
+        self.socket = directory / "sock"
+        self.daemon = procs.start(["containerd", "--config", directory / "config.toml"], stop_signal=signal.SIGTERM,
+                                  stdout=subprocess.DEVNULL, stderr=open(directory / "containerd.log", "wb"))
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not self.socket.exists():
+            assert self.daemon.poll() is None, (directory / "containerd.log").read_text()
+            assert time.monotonic() < deadline, "containerd did not start"
+            time.sleep(0.05)
+        self.procs = procs
+        self.ids = []
+
+    def ctr(self, *args, check=True):
+        return subprocess.run(["ctr", "--address", self.socket, *args], capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT, check=check)
+
+    def start(self, argv, cgroup_parent, shared_dirs=()):
+        """`ctr run` of argv in a new container, whose cgroup is named after its
+        ID under cgroup_parent (as the kubelet's cgroupfs driver does); returns
+        the ID and the Popen, which ends with the container. shared_dirs are
+        mounted at the same paths."""
+        container_id = new_container_id()
+        self.ids.append(container_id)
+        mounts = [f"type=bind,src={d},dst={d},options=rbind:{mode}"
+                  for d, mode in (("/usr", "ro"), ("/etc", "ro"), *((d, "rw") for d in shared_dirs))]
+        proc = self.procs.start(["ctr", "--address", self.socket, "run", "--rm", "--net-host",
+                                 "--cgroup", f"{cgroup_parent}/{container_id}",
+                                 "--env", "PATH=/usr/bin:/bin", *(f"--mount={m}" for m in mounts),
+                                 "--rootfs", self.rootfs, container_id, *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return container_id, proc
+
+    def pid_of(self, container_id):
+        """The host pid of the container's first process, once it runs."""
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            for line in self.ctr("task", "ls").stdout.splitlines()[1:]:
+                fields = line.split()
+                if fields[0] == container_id and fields[2] == "RUNNING":
+                    return int(fields[1])
+            time.sleep(0.05)
+        raise AssertionError(f"container {container_id} did not start")
+
+    def cleanup(self):
+        """Whatever a failed test left: its tasks killed, its containers removed
+        (their shims exit with them); the daemon is the ProcessGroup's."""
+        for container_id in self.ids:
+            self.ctr("task", "kill", "-s", "SIGKILL", container_id, check=False)
+            self.ctr("task", "delete", "-f", container_id, check=False)
+            self.ctr("container", "delete", container_id, check=False)
+
+
+def remove_cgroup_tree(top):
+    """rmdir top and everything below it in every cgroup hierarchy (v1 and v2)
+    where it exists: runc removes a container's own cgroup, not its parents."""
+    with open("/proc/self/mountinfo") as mounts:
+        for line in mounts:
+            fields, _, rest = line.partition(" - ")
+            if rest.split()[0] in ("cgroup", "cgroup2"):
+                root = fields.split()[4] + top
+                for directory, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+                    os.rmdir(directory)
