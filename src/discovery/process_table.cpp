@@ -28,11 +28,20 @@ void set_placement(ProcessIdentity& identity, std::string cgroup, ContainerIdent
   identity.pod_uid = std::move(container.pod_uid);
 }
 
-ProcessIdentity read_identity(uint32_t pid) {
+void set_names(ProcessIdentity& identity, WorkloadNamer& namer, uint32_t pid) {
+  if (identity.container_id.empty()) return;
+  WorkloadNames names = namer.names(pid, identity.container_id);
+  identity.pod_namespace = std::move(names.pod_namespace);
+  identity.pod_name = std::move(names.pod_name);
+  identity.container_name = std::move(names.container_name);
+}
+
+ProcessIdentity read_identity(uint32_t pid, WorkloadNamer& namer) {
   ProcessIdentity identity;
   identity.exe = read_exe(pid);
   std::string cgroups = read_text_file(proc_path(pid, "cgroup"));
   set_placement(identity, cgroup_v2_path(cgroups), container_from_proc_cgroup(cgroups));
+  set_names(identity, namer, pid);
   struct stat netns {};
   // The namespace file's inode number is the namespace's (what `ip netns identify`, `lsns` show).
   if (stat(proc_path(pid, "ns/net").c_str(), &netns) == 0)
@@ -44,14 +53,14 @@ ProcessIdentity read_identity(uint32_t pid) {
 
 const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
   auto it = processes_.find(pid);
-  if (it == processes_.end()) it = processes_.emplace(pid, Entry{read_identity(pid)}).first;
+  if (it == processes_.end()) it = processes_.emplace(pid, Entry{read_identity(pid, namer_)}).first;
   const Entry& entry = it->second;
   return entry.before_exec && at_ns < entry.exec_ns ? *entry.before_exec : entry.current;
 }
 
 void ProcessTable::refresh(const ProcessEvent& exec) {
   Entry& entry = processes_[exec.pid];
-  ProcessIdentity identity = read_identity(exec.pid);
+  ProcessIdentity identity = read_identity(exec.pid, namer_);
   if (identity.exe.empty() && !exec.filename.empty()) {
     // /proc/PID/exe shows the file behind symlinks; do the same for the path.
     std::error_code ec;
@@ -63,10 +72,14 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
     // else as known before the exec, which moves a process to no other cgroup.
     std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
     if (cgroup.empty()) {
-      set_placement(identity, entry.current.cgroup, {entry.current.container_id, entry.current.pod_uid});
+      ProcessIdentity before = entry.current;
+      before.exe = std::move(identity.exe);
+      if (exec.netns) before.netns = exec.netns;
+      identity = std::move(before);
     } else {
       ContainerIdentity container = container_from_cgroup(cgroup);
       set_placement(identity, std::move(cgroup), std::move(container));
+      set_names(identity, namer_, exec.pid);
     }
   }
   if (!identity.netns) identity.netns = exec.netns;
@@ -76,7 +89,7 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
 }
 
 void ProcessTable::remember(uint32_t pid) {
-  if (ProcessIdentity identity = read_identity(pid); !identity.exe.empty())
+  if (ProcessIdentity identity = read_identity(pid, namer_); !identity.exe.empty())
     processes_[pid] = Entry{std::move(identity)};
 }
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "discovery/cgroup_path.h"
+#include "discovery/workload_names.h"
 #include "event/event.h"
 #include "event/process_identity.h"
 
@@ -35,6 +36,7 @@ class ProcessTable {
   };
   std::unordered_map<uint32_t, Entry> processes_;
   CgroupNames cgroup_names_;
+  WorkloadNamer namer_;
 };
 
 }  // namespace tlstap

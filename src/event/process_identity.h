@@ -13,7 +13,11 @@ struct ProcessIdentity {
   std::string cgroup;        // cgroup v2 path as /proc/PID/cgroup prints it; "" when unknown
   std::string container_id;  // docker, containerd, CRI-O or podman container; "" outside one
   std::string pod_uid;       // Kubernetes pod; "" outside one
-  uint32_t netns = 0;        // network namespace inode number; 0 when unknown
+  // As the container runtime recorded them (Kubernetes' CRI); "" when not.
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string container_name;
+  uint32_t netns = 0;  // network namespace inode number; 0 when unknown
   bool operator==(const ProcessIdentity&) const = default;
 };
 

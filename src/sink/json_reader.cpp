@@ -85,6 +85,9 @@ Result<StoredDataRecord> parse_data(const nlohmann::json& j) {
   r.process.cgroup = j.value("cgroup", "");
   r.process.container_id = j.value("container_id", "");
   r.process.pod_uid = j.value("pod_uid", "");
+  r.process.pod_namespace = j.value("pod_namespace", "");
+  r.process.pod_name = j.value("pod_name", "");
+  r.process.container_name = j.value("container_name", "");
   r.process.netns = j.value("netns", uint32_t{0});
   r.payload = std::move(*payload);
   r.wall_time_ns = j.at("ts").get<uint64_t>();

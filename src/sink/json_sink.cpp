@@ -246,6 +246,9 @@ void put_process(ObjectWriter& j, const ProcessIdentity& p) {
   if (!p.cgroup.empty()) j.string("cgroup", p.cgroup);
   if (!p.container_id.empty()) j.string("container_id", p.container_id);
   if (!p.pod_uid.empty()) j.string("pod_uid", p.pod_uid);
+  if (!p.pod_namespace.empty()) j.string("pod_namespace", p.pod_namespace);
+  if (!p.pod_name.empty()) j.string("pod_name", p.pod_name);
+  if (!p.container_name.empty()) j.string("container_name", p.container_name);
   if (p.netns) j.number("netns", p.netns);
 }
 

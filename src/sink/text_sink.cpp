@@ -76,9 +76,14 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
     out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
 }
 
-// " ctr:<short ID>" for a process in a container (the 12 digits `docker ps` shows), else "".
+// " ctr:<short ID>" for a process in a container (the 12 digits `docker ps`
+// shows), then " pod:<namespace>/<pod>/<container>" where the runtime named them.
 std::string container_tag(const ProcessIdentity& p) {
-  return p.container_id.empty() ? std::string() : " ctr:" + p.container_id.substr(0, 12);
+  std::string tag;
+  if (!p.container_id.empty()) tag = " ctr:" + p.container_id.substr(0, 12);
+  if (!p.pod_name.empty())
+    tag += " pod:" + terminal_field(p.pod_namespace + "/" + p.pod_name + "/" + p.container_name);
+  return tag;
 }
 
 // The start of a connection's line: when, who, and which way.

@@ -48,11 +48,12 @@ class Containerd:
         return subprocess.run(["ctr", "--address", self.socket, *args], capture_output=True, text=True,
                               timeout=RUN_TIMEOUT, check=check)
 
-    def start(self, argv, cgroup_parent, shared_dirs=()):
+    def start(self, argv, cgroup_parent, shared_dirs=(), annotations=None):
         """`ctr run` of argv in a new container, whose cgroup is named after its
         ID under cgroup_parent (as the kubelet's cgroupfs driver does); returns
         the ID and the Popen, which ends with the container. shared_dirs are
-        mounted at the same paths."""
+        mounted at the same paths; annotations go into the OCI bundle, as
+        Kubernetes' CRI plugin puts its pod and container names there."""
         container_id = new_container_id()
         self.ids.append(container_id)
         mounts = [f"type=bind,src={d},dst={d},options=rbind:{mode}"
@@ -60,6 +61,7 @@ class Containerd:
         proc = self.procs.start(["ctr", "--address", self.socket, "run", "--rm", "--net-host",
                                  "--cgroup", f"{cgroup_parent}/{container_id}",
                                  "--env", "PATH=/usr/bin:/bin", *(f"--mount={m}" for m in mounts),
+                                 *(f"--annotation={k}={v}" for k, v in (annotations or {}).items()),
                                  "--rootfs", self.rootfs, container_id, *argv],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return container_id, proc

@@ -146,9 +146,10 @@ def containerd(procs, tmp_path):
 
 def test_real_containers(procs, tlstap, server, cert, containerd, tmp_path):
     """Containers runc starts for containerd, in a pod's cgroups named as the
-    kubelet's cgroupfs driver names them: --pod captures both of the pod's, each
-    line with its container's real ID; --container with a 12-digit ID captures
-    that container alone, every byte."""
+    kubelet's cgroupfs driver names them and with the names Kubernetes' CRI
+    plugin records in their bundles: --pod captures both of the pod's, each line
+    with its container's real ID and names; --container with a 12-digit ID
+    captures that container alone, every byte."""
     top = f"/tlstap-test-{os.getpid()}-containerd"
     pod_uid = str(uuid.uuid4())
     try:
@@ -159,8 +160,10 @@ def test_real_containers(procs, tlstap, server, cert, containerd, tmp_path):
                 go_file = tmp_path / f"go-{name}-{len(containerd.ids)}"
                 argv = ["sh", "-c", f'while [ ! -e {go_file} ]; do sleep 0.05; done; exec "$@"', "sh",
                         *curl(cert, server.url(f"/{name}-container"))]
+                names = {"io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.sandbox-name": "web-0",
+                         "io.kubernetes.cri.container-name": name}
                 container_id, proc = containerd.start(argv, f"{top}/kubepods/besteffort/pod{pod_uid}",
-                                                      shared_dirs=(tmp_path, cert.cert.parent))
+                                                      shared_dirs=(tmp_path, cert.cert.parent), annotations=names)
                 containers.append((container_id, proc, go_file))
             pids = [containerd.pid_of(container_id) for container_id, _, _ in containers]
             tap = tlstap(*tap_args_of([container_id for container_id, _, _ in containers]))
@@ -180,8 +183,10 @@ def test_real_containers(procs, tlstap, server, cert, containerd, tmp_path):
         containerd.cleanup()
         remove_cgroup_tree(top)
 
-    assert {(e["pid"], e["container_id"], e["pod_uid"]) for e in whole_pod.events} == \
-        {(pod_pids[0], pod_ids[0], pod_uid), (pod_pids[1], pod_ids[1], pod_uid)}
+    placement = ("pid", "container_id", "pod_uid", "pod_namespace", "pod_name", "container_name")
+    assert {tuple(e[k] for k in placement) for e in whole_pod.events} == \
+        {(pod_pids[0], pod_ids[0], pod_uid, "shop", "web-0", "first"),
+         (pod_pids[1], pod_ids[1], pod_uid, "shop", "web-0", "second")}
     assert {(e["pid"], e["container_id"]) for e in one.events} == {(one_pids[1], one_ids[1])}
     record = one_records[1]
     assert_connection(one.connection(one_pids[1]), comm="curl", exe=CURL, local=record.peer, remote=server.address,

@@ -21,6 +21,10 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
     const ProcessIdentity process{.exe = "/usr/bin/curl",
                                   .cgroup = "/system.slice/docker-" + std::string(64, 'd') + ".scope",
                                   .container_id = std::string(64, 'd'),
+                                  .pod_uid = "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21",
+                                  .pod_namespace = "shop",
+                                  .pod_name = "api-0",
+                                  .container_name = "api",
                                   .netns = 4026532301};
     DataRecord written{e, 1700000000123456789ULL, process, Role::server, 12, true};
     auto parsed = parse_json_record(format_json_record(written));

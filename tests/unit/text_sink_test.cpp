@@ -39,6 +39,13 @@ TEST_F(FormatTextRecord, AContainersShortId) {
   EXPECT_EQ(format_text_record({e, kWallTime, in_container, Role::client, 0}),
             "22:13:20.123456 curl[4242/4243] ctr:3f4e5a6b7c8d openssl SSL_read_ex ingress 10.1.2.3:51000 <- "
             "93.184.216.34:443 (client) 3 bytes\nok\n");
+  in_container.pod_namespace = "shop";
+  in_container.pod_name = "api-0";
+  in_container.container_name = "api\x1b[2J";  // whatever the runtime was told
+  EXPECT_EQ(format_text_record({e, kWallTime, in_container, Role::client, 0}),
+            "22:13:20.123456 curl[4242/4243] ctr:3f4e5a6b7c8d pod:shop/api-0/api\\x1b[2J openssl SSL_read_ex "
+            "ingress "
+            "10.1.2.3:51000 <- 93.184.216.34:443 (client) 3 bytes\nok\n");
 }
 
 TEST_F(FormatTextRecord, EgressChunkOfALargerCallAfterAGap) {

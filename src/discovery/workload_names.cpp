@@ -1,0 +1,85 @@
+#include "discovery/workload_names.h"
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/proc.h"
+
+namespace tlstap {
+namespace {
+
+// The first of `keys` the annotations hold as a string.
+std::string annotation(const nlohmann::json& annotations, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) {
+    auto it = annotations.find(key);
+    if (it != annotations.end() && it->is_string()) return it->get<std::string>();
+  }
+  return {};
+}
+
+struct ParentAndName {
+  uint32_t ppid = 0;
+  std::string comm;
+};
+
+// From /proc/PID/stat: "PID (COMM) STATE PPID ...", COMM being anything.
+ParentAndName parent_and_name(uint32_t pid) {
+  std::string stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return {};
+  std::string_view rest = std::string_view(stat).substr(close + 1);
+  next_field(rest);  // state
+  std::string_view ppid = next_field(rest);
+  ParentAndName found;
+  found.comm = stat.substr(open + 1, close - open - 1);
+  for (char c : ppid) {
+    if (c < '0' || c > '9') return {};
+    found.ppid = found.ppid * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return found;
+}
+
+bool is_runtime_shim(std::string_view comm) {
+  return comm.starts_with("containerd-shim") || comm == "conmon";
+}
+
+// nullopt when no shim is found (the process is gone, or runs in no container
+// of a runtime with one), empty names when its bundle has none.
+std::optional<WorkloadNames> read_names(uint32_t pid, const std::string& container_id) {
+  constexpr int kMaxDepth = 32;  // nesting of processes inside one container
+  for (int depth = 0; depth < kMaxDepth && pid > 1; ++depth) {
+    ParentAndName process = parent_and_name(pid);
+    if (is_runtime_shim(process.comm)) {
+      std::string bundle = "/proc/" + std::to_string(pid) + "/cwd";
+      for (const std::string& config :
+           {bundle + "/../" + container_id + "/config.json", bundle + "/config.json"}) {
+        WorkloadNames names = workload_names_from_oci_config(read_text_file(config));
+        if (names != WorkloadNames{}) return names;
+      }
+      return WorkloadNames{};
+    }
+    pid = process.ppid;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+WorkloadNames workload_names_from_oci_config(std::string_view config_json) {
+  auto config = nlohmann::json::parse(config_json, nullptr, false);
+  if (!config.is_object()) return {};
+  auto annotations = config.find("annotations");
+  if (annotations == config.end() || !annotations->is_object()) return {};
+  return {annotation(*annotations, {"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"}),
+          annotation(*annotations, {"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"}),
+          annotation(*annotations, {"io.kubernetes.cri.container-name", "io.kubernetes.container.name"})};
+}
+
+WorkloadNames WorkloadNamer::names(uint32_t pid, const std::string& container_id) {
+  if (WorkloadNames* known = known_.find(container_id)) return *known;
+  std::optional<WorkloadNames> found = read_names(pid, container_id);
+  if (!found) return {};  // asked again for the container's next process
+  return known_[container_id] = std::move(*found);
+}
+
+}  // namespace tlstap
