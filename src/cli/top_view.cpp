@@ -11,6 +11,9 @@
 namespace tlstap {
 namespace {
 
+// The PROCESS column: a pod's name and the process's.
+constexpr size_t kProcessWidth = 32;
+
 // Paths carry ids; the query string more so. Rows group by what is left.
 std::string endpoint_of(const proto::HttpExchange& x) {
   if (x.grpc) return fmt::format("grpc {}/{}", x.grpc->service, x.grpc->method);
@@ -43,12 +46,17 @@ std::string fit(std::string text, size_t width) {
   return text;
 }
 
+// "curl[1234]", or in a Kubernetes pod "web-0/nginx[1234]": pods are what users look for there.
+std::string process_label(const ConnectionIdentity& c) {
+  std::string label = fmt::format("{}[{}]", c.comm, c.pid);
+  return terminal_field(c.process.pod_name.empty() ? label : c.process.pod_name + "/" + label);
+}
+
 }  // namespace
 
 void TopStats::add(const ExchangeRecord& record, uint64_t now_ns) {
   const auto& c = record.connection;
-  Row& row = rows_[Key{c.pid, fmt::format("{}[{}]", terminal_field(c.comm), c.pid),
-                       terminal_field(endpoint_of(record.exchange))}];
+  Row& row = rows_[Key{c.pid, process_label(c), terminal_field(endpoint_of(record.exchange))}];
   ++row.total;
   ++exchanges_;
   if (is_error(record.exchange)) ++row.errors;
@@ -87,20 +95,21 @@ std::string render_top(const std::vector<TopRow>& rows, const TopTotals& totals,
                            w) +
                        "\n" + fit("dropped: " + totals.drops, w) + "\n";
   // Fixed columns on the right, the endpoint takes what is left.
-  constexpr size_t kFixed = 20 + 1 + 8 + 1 + 8 + 1 + 7 + 1 + 8 + 1 + 8 + 1 + 8 + 1;
+  constexpr size_t kFixed = kProcessWidth + 1 + 8 + 1 + 8 + 1 + 7 + 1 + 8 + 1 + 8 + 1 + 8 + 1;
   size_t endpoint_width = w > kFixed + 10 ? w - kFixed : 10;
-  screen += fit(fmt::format("{:<20} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {}", "PROCESS", "REQ/S", "TOTAL",
-                            "ERRORS", "P50", "P90", "P99", "ENDPOINT"),
+  screen += fit(fmt::format("{:<{}} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {}", "PROCESS", kProcessWidth,
+                            "REQ/S", "TOTAL", "ERRORS", "P50", "P90", "P99", "ENDPOINT"),
                 w) +
             "\n";
   int room = std::max(height - 4, 0);  // the last line stays free: writing it would scroll
   for (const TopRow& row : rows) {
     if (room-- == 0) break;
-    screen += fit(fmt::format("{:<20} {:>8.1f} {:>8} {:>7} {:>8} {:>8} {:>8} {}", fit(row.process, 20),
-                              row.per_second, row.total, row.errors, duration(row.p50_ns),
-                              duration(row.p90_ns), duration(row.p99_ns), fit(row.endpoint, endpoint_width)),
-                  w) +
-              "\n";
+    screen +=
+        fit(fmt::format("{:<{}} {:>8.1f} {:>8} {:>7} {:>8} {:>8} {:>8} {}", fit(row.process, kProcessWidth),
+                        kProcessWidth, row.per_second, row.total, row.errors, duration(row.p50_ns),
+                        duration(row.p90_ns), duration(row.p99_ns), fit(row.endpoint, endpoint_width)),
+            w) +
+        "\n";
   }
   return screen;
 }

@@ -32,6 +32,16 @@ ConnectionIdentity process(std::string comm, uint32_t pid) {
   return c;
 }
 
+TEST(TopStats, AProcessInAKubernetesPodShowsThePod) {
+  TopStats stats;
+  ConnectionIdentity in_pod = process("nginx", 30);
+  in_pod.process.pod_name = "web-7d9f8c6b5-x2x9q";
+  stats.add({exchange("/", 200, 1000), in_pod}, kSecond);
+  auto rows = stats.rows(kSecond);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].process, "web-7d9f8c6b5-x2x9q/nginx[30]");
+}
+
 TEST(TopStats, RatesErrorsAndPercentilesPerProcessAndEndpoint) {
   TopStats stats;
   ConnectionIdentity curl = process("curl", 10), nginx = process("nginx", 20);
@@ -49,6 +59,7 @@ TEST(TopStats, RatesErrorsAndPercentilesPerProcessAndEndpoint) {
   auto rows = stats.rows(now);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].process, "curl[10]");
+  EXPECT_EQ(rows[1].process, "nginx[20]");
   EXPECT_EQ(rows[0].endpoint, "GET api.local/items");
   EXPECT_EQ(rows[0].total, 100u);
   EXPECT_EQ(rows[0].errors, 2u);  // 40 and 80
@@ -146,7 +157,7 @@ TEST(RenderTop, FitsTheScreen) {
   EXPECT_EQ(lines[1], "dropped: ring_buffer_full 0 events/0 bytes");
   EXPECT_TRUE(lines[2].starts_with("PROCESS")) << lines[2];
   EXPECT_TRUE(lines[3].starts_with(
-      "curl[0]                   2.5        7       1    1.5ms    2.0ms    3.00s GET host/ppp"))
+      "curl[0]                               2.5        7       1    1.5ms    2.0ms    3.00s GET host/ppp"))
       << lines[3];
 }
 
