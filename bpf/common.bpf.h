@@ -140,7 +140,7 @@ static __always_inline void get_process_comm(char comm[TLSTAP_COMM_LEN])
 }
 
 /* The inode number of the current task's network namespace (0 for a task
- * exiting, whose namespaces are already gone: the loads fault to 0). */
+ * past exit_task_namespaces, whose nsproxy is NULL: the loads fault to 0). */
 static __always_inline u32 current_netns(void)
 {
 	return bpf_get_current_task_btf()->nsproxy->net_ns->ns.inum;

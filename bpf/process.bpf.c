@@ -33,8 +33,12 @@ static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
 SEC("tp/sched/sched_process_exec")
 int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	struct tlstap_process_event *e =
-	    reserve_process_event(TLSTAP_EVENT_EXEC, bpf_get_current_pid_tgid());
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	/* Each exec wakes user space, which reads /proc and the new image: not
+	 * for a process the filters leave out (decided on its new comm). */
+	if (!process_is_traced(pid_tgid >> 32))
+		return 0;
+	struct tlstap_process_event *e = reserve_process_event(TLSTAP_EVENT_EXEC, pid_tgid);
 	if (!e)
 		return 0;
 	/* Kept for when the process is gone before user space reads /proc/PID/exe. */

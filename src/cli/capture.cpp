@@ -132,6 +132,7 @@ class CaptureSession {
     // script that execs its server). Checking an empty ring costs two loads.
     (void)tracer_.consume_control();
     ConnectionView view = connections_.observe(*event);
+    // The identity is the process table's: nothing the pipeline does forgets a process.
     DataRecord record{*event,
                       event->boot_time_ns + boot_to_unix_ns_,
                       processes_.identity(event->pid, event->boot_time_ns),

@@ -68,15 +68,23 @@ Result<std::string> resolve_cgroup(std::string_view given) {
 
 namespace {
 
-// Every directory of the hierarchy, as /proc/PID/cgroup would name it.
+// The cgroups below `directory` (named from `root`, as /proc/PID/cgroup
+// names them); one removed while it is read is left out, its siblings are not.
+void list_cgroups(const std::filesystem::path& directory, const std::string& root,
+                  std::vector<std::string>& out) {
+  std::error_code error;
+  std::filesystem::directory_iterator entries(directory, error);
+  for (; !error && entries != std::filesystem::directory_iterator(); entries.increment(error)) {
+    std::error_code entry_error;
+    if (!entries->is_directory(entry_error) || entries->is_symlink(entry_error)) continue;
+    out.push_back(entries->path().string().substr(root.size()));
+    list_cgroups(entries->path(), root, out);
+  }
+}
+
 std::vector<std::string> all_cgroups(const std::string& mount) {
   std::vector<std::string> cgroups;
-  std::error_code error;
-  std::filesystem::recursive_directory_iterator walk(
-      mount, std::filesystem::directory_options::skip_permission_denied, error);
-  for (auto end = std::filesystem::end(walk); !error && walk != end; walk.increment(error))
-    if (walk->is_directory(error) && !walk->is_symlink(error))
-      cgroups.push_back("/" + std::filesystem::relative(walk->path(), mount, error).string());
+  list_cgroups(mount, mount, cgroups);
   return cgroups;
 }
 

@@ -1,6 +1,7 @@
 #include "discovery/container_identity.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace tlstap {
 namespace {
@@ -28,8 +29,9 @@ bool is_pod_uid(std::string_view uid) {
 
 std::string_view container_id_in(std::string_view component) {
   if (component.ends_with(".scope")) component.remove_suffix(6);
-  // CRI-O's monitor process, named after the container it watches but outside it.
-  if (component.starts_with("crio-conmon-")) return {};
+  // CRI-O's and podman's monitor (crio-conmon-<id>, libpod-conmon-<id>):
+  // named after the container it watches, outside it.
+  if (component.find("conmon-") != std::string_view::npos) return {};
   size_t dash = component.rfind('-');
   std::string_view id = dash == std::string_view::npos ? component : component.substr(dash + 1);
   return id.size() == 64 && is_lower_hex(id) ? id : std::string_view{};
@@ -107,6 +109,8 @@ ContainerIdentity container_from_cgroup(std::string_view cgroup_path) {
 std::vector<WorkloadCgroup> find_workload_cgroups(std::span<const std::string> cgroup_paths, Workload kind,
                                                   std::string_view given) {
   std::string wanted(given);
+  std::transform(wanted.begin(), wanted.end(), wanted.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (kind == Workload::pod) std::replace(wanted.begin(), wanted.end(), '_', '-');
   std::vector<WorkloadCgroup> found;
   if (wanted.empty()) return found;

@@ -18,8 +18,8 @@ std::string proc_path(uint32_t pid, std::string_view file) {
 
 std::string read_exe(uint32_t pid) {
   char target[PATH_MAX];
-  ssize_t n = readlink(proc_path(pid, "exe").c_str(), target, sizeof(target) - 1);
-  return n > 0 ? std::string(target, n) : std::string();
+  ssize_t n = readlink(proc_path(pid, "exe").c_str(), target, sizeof(target));
+  return n > 0 && n < static_cast<ssize_t>(sizeof(target)) ? std::string(target, n) : std::string();
 }
 
 void set_placement(ProcessIdentity& identity, std::string cgroup, ContainerIdentity container) {
@@ -53,7 +53,13 @@ ProcessIdentity read_identity(uint32_t pid, WorkloadNamer& namer) {
 
 const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
   auto it = processes_.find(pid);
-  if (it == processes_.end()) it = processes_.emplace(pid, Entry{read_identity(pid, namer_)}).first;
+  if (it == processes_.end()) {
+    ProcessIdentity read = read_identity(pid, namer_);
+    // Gone before it could be read: not kept, as its exit may have been
+    // handled already and its pid may come back as another process.
+    if (read.exe.empty()) return unknown_;
+    it = processes_.emplace(pid, Entry{std::move(read)}).first;
+  }
   const Entry& entry = it->second;
   return entry.before_exec && at_ns < entry.exec_ns ? *entry.before_exec : entry.current;
 }
@@ -61,31 +67,29 @@ const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
 void ProcessTable::refresh(const ProcessEvent& exec) {
   Entry& entry = processes_[exec.pid];
   ProcessIdentity identity = read_identity(exec.pid, namer_);
-  if (identity.exe.empty() && !exec.filename.empty()) {
-    // /proc/PID/exe shows the file behind symlinks; do the same for the path.
-    std::error_code ec;
-    auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
-    identity.exe = ec ? std::string(exec.filename) : resolved.string();
-  }
-  if (identity.cgroup.empty()) {
-    // Gone already (or its container, with the cgroup): by the kernel's id,
-    // else as known before the exec, which moves a process to no other cgroup.
-    std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
-    if (cgroup.empty()) {
-      ProcessIdentity before = entry.current;
-      before.exe = std::move(identity.exe);
-      if (exec.netns) before.netns = exec.netns;
-      identity = std::move(before);
-    } else {
-      ContainerIdentity container = container_from_cgroup(cgroup);
-      set_placement(identity, std::move(cgroup), std::move(container));
-      set_names(identity, namer_, exec.pid);
-    }
-  }
-  if (!identity.netns) identity.netns = exec.netns;
+  if (identity.exe.empty()) identity = gone_at_exec(exec, entry.current);
+  entry.before_exec.reset();
   if (!entry.current.exe.empty()) entry.before_exec = std::move(entry.current);
   entry.current = std::move(identity);
   entry.exec_ns = exec.boot_time_ns;
+}
+
+ProcessIdentity ProcessTable::gone_at_exec(const ProcessEvent& exec, const ProcessIdentity& before) {
+  ProcessIdentity identity;
+  std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
+  if (cgroup.empty()) {
+    identity = before;  // its container went with it (or no cgroup v2): an exec changed no cgroup
+  } else {
+    ContainerIdentity container = container_from_cgroup(cgroup);
+    set_placement(identity, std::move(cgroup), std::move(container));
+    set_names(identity, namer_, exec.pid);
+  }
+  // /proc/PID/exe shows the file behind symlinks; do the same for the path.
+  std::error_code ec;
+  auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
+  identity.exe = ec ? std::string(exec.filename) : resolved.string();
+  if (exec.netns) identity.netns = exec.netns;  // `ip netns exec` moves a process before its exec
+  return identity;
 }
 
 void ProcessTable::remember(uint32_t pid) {

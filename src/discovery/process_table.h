@@ -34,7 +34,12 @@ class ProcessTable {
     uint64_t exec_ns = 0;                        // boot time of the latest exec seen; 0: none
     std::optional<ProcessIdentity> before_exec;  // the image that exec replaced, when known
   };
+  // A process gone before its exec was handled: what the kernel's event says,
+  // and what was known of it before.
+  ProcessIdentity gone_at_exec(const ProcessEvent& exec, const ProcessIdentity& before);
+
   std::unordered_map<uint32_t, Entry> processes_;
+  const ProcessIdentity unknown_;
   CgroupNames cgroup_names_;
   WorkloadNamer namer_;
 };

@@ -43,12 +43,13 @@ bool is_runtime_shim(std::string_view comm) {
   return comm.starts_with("containerd-shim") || comm == "conmon";
 }
 
-// nullopt when no shim is found (the process is gone, or runs in no container
-// of a runtime with one), empty names when its bundle has none.
+// Empty names when the bundle has none or no shim is among the ancestors (a
+// runtime without one); nullopt when the process went before it was read.
 std::optional<WorkloadNames> read_names(uint32_t pid, const std::string& container_id) {
   constexpr int kMaxDepth = 32;  // nesting of processes inside one container
   for (int depth = 0; depth < kMaxDepth && pid > 1; ++depth) {
     ParentAndName process = parent_and_name(pid);
+    if (process.comm.empty()) return std::nullopt;
     if (is_runtime_shim(process.comm)) {
       std::string bundle = "/proc/" + std::to_string(pid) + "/cwd";
       for (const std::string& config :
@@ -60,7 +61,7 @@ std::optional<WorkloadNames> read_names(uint32_t pid, const std::string& contain
     }
     pid = process.ppid;
   }
-  return std::nullopt;
+  return WorkloadNames{};
 }
 
 }  // namespace
@@ -78,7 +79,7 @@ WorkloadNames workload_names_from_oci_config(std::string_view config_json) {
 WorkloadNames WorkloadNamer::names(uint32_t pid, const std::string& container_id) {
   if (WorkloadNames* known = known_.find(container_id)) return *known;
   std::optional<WorkloadNames> found = read_names(pid, container_id);
-  if (!found) return {};  // asked again for the container's next process
+  if (!found) return {};  // the container's next process is asked
   return known_[container_id] = std::move(*found);
 }
 

@@ -43,9 +43,9 @@ std::string packet_comment(const DataRecord& r) {
       "pid={} tid={} comm={} exe={} library={} function={} role={}", r.event.pid, r.event.tid, r.event.comm,
       r.process.exe, to_string(r.event.library), to_string(r.event.function), to_string(r.role));
   if (!r.process.container_id.empty()) comment += " container=" + r.process.container_id;
-  if (!r.process.pod_uid.empty()) comment += " pod=" + r.process.pod_uid;
-  if (!r.process.pod_name.empty())
-    comment += " k8s=" + r.process.pod_namespace + "/" + r.process.pod_name + "/" + r.process.container_name;
+  if (!r.process.pod_uid.empty()) comment += " pod_uid=" + r.process.pod_uid;
+  if (!r.process.pod_name.empty()) comment += " pod=" + r.process.pod_namespace + "/" + r.process.pod_name;
+  if (!r.process.container_name.empty()) comment += " container_name=" + r.process.container_name;
   return comment;
 }
 

@@ -81,9 +81,11 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
 std::string container_tag(const ProcessIdentity& p) {
   std::string tag;
   if (!p.container_id.empty()) tag = " ctr:" + p.container_id.substr(0, 12);
-  if (!p.pod_name.empty())
-    tag += " pod:" + terminal_field(p.pod_namespace + "/" + p.pod_name + "/" + p.container_name);
-  return tag;
+  if (!p.pod_name.empty()) {
+    tag += " pod:" + p.pod_namespace + "/" + p.pod_name;
+    if (!p.container_name.empty()) tag += "/" + p.container_name;  // none for the pod's sandbox
+  }
+  return terminal_field(tag);  // a replayed capture's fields are anybody's
 }
 
 // The start of a connection's line: when, who, and which way.

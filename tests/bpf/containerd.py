@@ -2,12 +2,17 @@
 no CRI plugin) running real runc containers: the host's /usr and /etc
 mounted read-only over an empty root, the host's network, any cgroup path."""
 import os
+import shutil
 import signal
 import subprocess
 import time
 import uuid
 
 from harness import RUN_TIMEOUT
+
+# Where containerd 1.6 puts shim sockets and stdio fifos whatever its state
+# directory: removed after the test when it made them.
+SHARED_RUN_DIR = "/run/containerd"
 
 CONFIG = """
 version = 2
@@ -43,10 +48,23 @@ class Containerd:
             time.sleep(0.05)
         self.procs = procs
         self.ids = []
+        self.made_run_dir = not os.path.exists(SHARED_RUN_DIR)
 
     def ctr(self, *args, check=True):
         return subprocess.run(["ctr", "--address", self.socket, *args], capture_output=True, text=True,
                               timeout=RUN_TIMEOUT, check=check)
+
+    def shims(self):
+        """Pids of the shims this containerd started (their command lines name its socket)."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if str(self.socket).encode() in cmdline.read().split(b"\0") and pid != str(self.daemon.pid):
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
 
     def start(self, argv, cgroup_parent, shared_dirs=(), annotations=None):
         """`ctr run` of argv in a new container, whose cgroup is named after its
@@ -58,7 +76,7 @@ class Containerd:
         self.ids.append(container_id)
         mounts = [f"type=bind,src={d},dst={d},options=rbind:{mode}"
                   for d, mode in (("/usr", "ro"), ("/etc", "ro"), *((d, "rw") for d in shared_dirs))]
-        proc = self.procs.start(["ctr", "--address", self.socket, "run", "--rm", "--net-host",
+        proc = self.procs.start(["ctr", "--address", self.socket, "run", "--rm", "--net-host", "--runc-root", self.directory / "runc",
                                  "--cgroup", f"{cgroup_parent}/{container_id}",
                                  "--env", "PATH=/usr/bin:/bin", *(f"--mount={m}" for m in mounts),
                                  *(f"--annotation={k}={v}" for k, v in (annotations or {}).items()),
@@ -78,21 +96,20 @@ class Containerd:
         raise AssertionError(f"container {container_id} did not start")
 
     def cleanup(self):
-        """Whatever a failed test left: its tasks killed, its containers removed
-        (their shims exit with them); the daemon is the ProcessGroup's."""
+        """Whatever a failed test left: its tasks killed, its containers removed,
+        then any shim still there; the daemon is the ProcessGroup's."""
         for container_id in self.ids:
-            self.ctr("task", "kill", "-s", "SIGKILL", container_id, check=False)
-            self.ctr("task", "delete", "-f", container_id, check=False)
-            self.ctr("container", "delete", container_id, check=False)
+            for args in (("task", "kill", "-s", "SIGKILL"), ("task", "delete", "-f"), ("container", "delete")):
+                try:
+                    self.ctr(*args, container_id, check=False)
+                except subprocess.TimeoutExpired:
+                    pass
+        self.ids = []
+        for pid in self.shims():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.made_run_dir:
+            shutil.rmtree(SHARED_RUN_DIR, ignore_errors=True)
 
-
-def remove_cgroup_tree(top):
-    """rmdir top and everything below it in every cgroup hierarchy (v1 and v2)
-    where it exists: runc removes a container's own cgroup, not its parents."""
-    with open("/proc/self/mountinfo") as mounts:
-        for line in mounts:
-            fields, _, rest = line.partition(" - ")
-            if rest.split()[0] in ("cgroup", "cgroup2"):
-                root = fields.split()[4] + top
-                for directory, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
-                    os.rmdir(directory)

@@ -508,14 +508,42 @@ def http_body(response):
     return response.split(b"\r\n\r\n", 1)[1]
 
 
-def cgroup2_mount():
-    """Where the cgroup v2 hierarchy is mounted (unified and hybrid hosts), or None."""
+def cgroup_mounts(types=("cgroup", "cgroup2")):
+    """Mount points of the cgroup hierarchies of these filesystem types."""
+    found = []
     with open("/proc/self/mountinfo") as mounts:
         for line in mounts:
             fields, _, rest = line.partition(" - ")
-            if rest.split()[0] == "cgroup2":
-                return fields.split()[4]
-    return None
+            if rest.split()[0] in types:
+                found.append(fields.split()[4])
+    return found
+
+
+def cgroup2_mount():
+    """Where the cgroup v2 hierarchy is mounted (unified and hybrid hosts), or None."""
+    return next(iter(cgroup_mounts(("cgroup2",))), None)
+
+
+def remove_cgroup_tree(top):
+    """Removes the cgroup `top` and those below it from every hierarchy (v1 and
+    v2) that has it, waiting up to 10 s for processes still leaving them; raises
+    after trying them all if any remain."""
+    remaining = []
+    for mount in cgroup_mounts():
+        for directory, _, _ in sorted(os.walk(mount + top), key=lambda entry: -len(entry[0])):
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    os.rmdir(directory)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as error:  # EBUSY: a process has not left it yet
+                    if time.monotonic() > deadline:
+                        remaining.append(f"{directory}: {error}")
+                        break
+                    time.sleep(0.05)
+    assert not remaining, "cgroups left behind: " + "; ".join(remaining)
 
 
 def in_cgroup(directory, argv):

@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
-from containerd import Containerd, remove_cgroup_tree
+from containerd import Containerd
 
-from harness import CURL, TlsServer, assert_connection, assert_exchange, cgroup2_mount, in_cgroup
+from harness import (CURL, TlsServer, assert_connection, assert_exchange, cgroup2_mount, in_cgroup,
+                     remove_cgroup_tree)
 
 
 def own_cgroup(pid):
@@ -31,17 +32,16 @@ class FakePod:
         self.containers = [f"{self.pod}/cri-containerd-{id}.scope" for id in self.container_ids]
 
     def __enter__(self):
-        for cgroup in self.containers:
-            os.makedirs(self.mount + cgroup)
+        try:
+            for cgroup in self.containers:
+                os.makedirs(self.mount + cgroup)
+        except BaseException:
+            remove_cgroup_tree(self.top)
+            raise
         return self
 
     def __exit__(self, *_):
-        for cgroup in self.containers:
-            os.rmdir(self.mount + cgroup)
-        path = self.mount + self.pod
-        while path != self.mount:
-            os.rmdir(path)
-            path = os.path.dirname(path)
+        remove_cgroup_tree(self.top)
 
     def run_in(self, procs, container, argv):
         return procs.run(in_cgroup(self.mount + self.containers[container], argv))

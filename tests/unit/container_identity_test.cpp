@@ -96,9 +96,10 @@ TEST(ContainerFromCgroup, TheInnermostContainer) {
 TEST(ContainerFromCgroup, NothingOutsideContainers) {
   for (std::string_view path :
        {"", "/", "/user.slice/user-0.slice/session-3.scope", "/system.slice/nginx.service", "/init.scope",
-        "/system.slice/docker-0123.scope",       // too short for an ID
-        "/system.slice/crio-conmon-{id}.scope",  // CRI-O's monitor, outside the container
-        "/pod{uid}", "/system.slice/pod{uid}",   // "pod" outside kubepods
+        "/system.slice/docker-0123.scope",          // too short for an ID
+        "/system.slice/crio-conmon-{id}.scope",     // CRI-O's monitor, outside the container
+        "/machine.slice/libpod-conmon-{id}.scope",  // podman's
+        "/pod{uid}", "/system.slice/pod{uid}",      // "pod" outside kubepods
         "/kubepods/besteffort/podnot-a-uid",
         "/system.slice/docker-3F4E5A6B7C8D9E0F1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6D7E8F9A0B1C2D3E4F.scope"}) {
     EXPECT_EQ(container_from_cgroup(with_id(path)), ContainerIdentity{}) << path;
@@ -139,6 +140,7 @@ TEST(FindWorkloadCgroups, AContainerByItsIdOrAPrefix) {
   std::vector<WorkloadCgroup> docker{{docker_id, "/system.slice/docker-" + docker_id + ".scope"}};
   EXPECT_EQ(find_workload_cgroups(cgroups, Workload::container, docker_id), docker);
   EXPECT_EQ(find_workload_cgroups(cgroups, Workload::container, "bbbbbbbbbbbb"), docker);
+  EXPECT_EQ(find_workload_cgroups(cgroups, Workload::container, "BBBBBBBBBBBB"), docker);
   // The inner "container" cgroup belongs to the same container: its outer one is kept.
   std::string other_id = "3f4e" + std::string(60, '1');
   auto other = find_workload_cgroups(cgroups, Workload::container, "3f4e1");

@@ -712,7 +712,7 @@ TEST_F(PcapngSinkTest, CommentsNameTheContainerAndPod) {
   ASSERT_EQ(capture.packets.size(), 1u);
   EXPECT_EQ(capture.packets[0].comment(), comment(kServer, Direction::ingress) +
                                               " container=" + std::string(64, 'e') +
-                                              " pod=8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21");
+                                              " pod_uid=8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21");
 }
 
 // HTTP/2 bytes as frames: 9-byte header (length, type, flags, stream) + payload.
