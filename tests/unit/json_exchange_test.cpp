@@ -17,15 +17,7 @@ ConnectionIdentity sample_connection() {
   c.pid = 321;
   c.conn_uid = 99;
   c.comm = "python3";
-  c.process = {
-      .exe = "/usr/bin/python3.11",
-      .cgroup = "/kubepods/besteffort/pod8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21/" + std::string(64, 'c'),
-      .container_id = std::string(64, 'c'),
-      .pod_uid = "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21",
-      .pod_namespace = "shop",
-      .pod_name = "api-7d9f8c6b5-x2x9q",
-      .container_name = "api",
-      .netns = 4026532301};
+  c.process = test::kPodProcess;
   c.library = Library::openssl;
   c.local = test::ipv4_endpoint("127.0.0.1", 40000);
   c.remote = test::ipv4_endpoint("127.0.0.1", 8443);

@@ -18,15 +18,7 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
         test::as_bytes("GET / HTTP/1.1\r\n\r\n"), test::as_bytes("ab"), test::as_bytes("")}) {
     DataEvent e = test::sample_data_event(payload);
     e.local = test::ipv6_endpoint("2001:db8::1", 443);
-    const ProcessIdentity process{.exe = "/usr/bin/curl",
-                                  .cgroup = "/system.slice/docker-" + std::string(64, 'd') + ".scope",
-                                  .container_id = std::string(64, 'd'),
-                                  .pod_uid = "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21",
-                                  .pod_namespace = "shop",
-                                  .pod_name = "api-0",
-                                  .container_name = "api",
-                                  .netns = 4026532301};
-    DataRecord written{e, 1700000000123456789ULL, process, Role::server, 12, true};
+    DataRecord written{e, 1700000000123456789ULL, test::kPodProcess, Role::server, 12, true};
     auto parsed = parse_json_record(format_json_record(written));
     ASSERT_TRUE(parsed) << parsed.error().message;
     ASSERT_TRUE(*parsed);
@@ -45,7 +37,7 @@ TEST(ParseJsonDataRecord, RoundTripsWhatTheJsonSinkWrote) {
     ASSERT_EQ(r.event.payload.size(), payload.size());
     EXPECT_TRUE(std::equal(payload.begin(), payload.end(), r.event.payload.begin()));
     EXPECT_EQ(r.wall_time_ns, written.wall_time_ns);
-    EXPECT_EQ(r.process, process);
+    EXPECT_EQ(r.process, test::kPodProcess);
     EXPECT_EQ(r.role, Role::server);
     EXPECT_EQ(r.gap_before, 12u);
     EXPECT_TRUE(r.opened_before_capture);

@@ -23,6 +23,16 @@ void write_text_file(const std::string& path, std::string_view text);
 // A host process, and one gone before /proc could be read.
 inline const ProcessIdentity kCurlProcess{.exe = "/usr/bin/curl"};
 inline const ProcessIdentity kGoneProcess{};
+// A container of a Kubernetes pod, every member set.
+inline const ProcessIdentity kPodProcess{
+    .exe = "/usr/bin/python3.11",
+    .cgroup = "/kubepods/besteffort/pod8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21/" + std::string(64, 'c'),
+    .container_id = std::string(64, 'c'),
+    .pod_uid = "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21",
+    .pod_namespace = "shop",
+    .pod_name = "api-7d9f8c6b5-x2x9q",
+    .container_name = "api",
+    .netns = 4026532301};
 
 inline std::span<const std::byte> as_bytes(std::string_view text) {
   return std::as_bytes(std::span(text.data(), text.size()));
