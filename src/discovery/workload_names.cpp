@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "common/proc.h"
+#include "discovery/container_identity.h"
 
 namespace tlstap {
 namespace {
@@ -39,8 +40,12 @@ ParentAndName parent_and_name(uint32_t pid) {
   return found;
 }
 
-bool is_runtime_shim(std::string_view comm) {
-  return comm.starts_with("containerd-shim") || comm == "conmon";
+// A runtime's shim runs outside the containers it serves: a process of the
+// container that calls itself one (its comm is its own to choose) is not taken.
+bool is_runtime_shim(uint32_t pid, std::string_view comm, const std::string& container_id) {
+  if (!comm.starts_with("containerd-shim") && comm != "conmon") return false;
+  std::string cgroups = read_text_file("/proc/" + std::to_string(pid) + "/cgroup");
+  return !cgroups.empty() && container_from_proc_cgroup(cgroups).container_id != container_id;
 }
 
 // Empty names when the bundle has none or no shim is among the ancestors (a
@@ -50,7 +55,7 @@ std::optional<WorkloadNames> read_names(uint32_t pid, const std::string& contain
   for (int depth = 0; depth < kMaxDepth && pid > 1; ++depth) {
     ParentAndName process = parent_and_name(pid);
     if (process.comm.empty()) return std::nullopt;
-    if (is_runtime_shim(process.comm)) {
+    if (is_runtime_shim(pid, process.comm, container_id)) {
       std::string bundle = "/proc/" + std::to_string(pid) + "/cwd";
       for (const std::string& config :
            {bundle + "/../" + container_id + "/config.json", bundle + "/config.json"}) {
