@@ -17,6 +17,11 @@
 namespace tlstap {
 namespace {
 
+// Where this host's cgroup v2 hierarchy is mounted, as tlstap sees it.
+std::optional<std::string> host_cgroup2_mount() {
+  return find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+}
+
 bool is_cgroup2_directory(const std::string& path) {
   struct statfs fs {};
   struct stat st {};
@@ -51,7 +56,7 @@ std::vector<std::string> cgroup_candidates(std::string_view given, const std::op
 }
 
 Result<std::string> resolve_cgroup(std::string_view given) {
-  auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+  auto mount = host_cgroup2_mount();
   for (const auto& candidate : cgroup_candidates(given, mount)) {
     if (!is_cgroup2_directory(candidate)) continue;
     std::error_code error;
@@ -92,7 +97,7 @@ std::vector<std::string> all_cgroups(const std::string& mount) {
 
 Result<std::string> resolve_workload(Workload kind, std::string_view given) {
   const char* option = kind == Workload::container ? "--container" : "--pod";
-  auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+  auto mount = host_cgroup2_mount();
   if (!mount)
     return Error{fmt::format("{} {}: no cgroup v2 hierarchy is mounted on this host", option, given)};
   std::vector<std::string> cgroups = all_cgroups(*mount);
@@ -112,7 +117,7 @@ Result<std::string> resolve_workload(Workload kind, std::string_view given) {
 }
 
 CgroupNames::CgroupNames() {
-  auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+  auto mount = host_cgroup2_mount();
   if (!mount) return;
   mount_ = *mount;
   mount_fd_.reset(open(mount_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

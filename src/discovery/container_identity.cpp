@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/proc.h"
+
 namespace tlstap {
 namespace {
 
@@ -54,14 +56,11 @@ std::string pod_uid_in(std::string_view component, bool under_kubepods) {
 template <class Visit>
 void visit_cgroup_lines(std::string_view text, Visit visit) {
   while (!text.empty()) {
-    size_t end = text.find('\n');
-    std::string_view line = text.substr(0, end);
+    std::string_view line = next_line(text);
     size_t first = line.find(':'), second = line.find(':', first + 1);
     if (first != std::string_view::npos && second != std::string_view::npos &&
         visit(line.starts_with("0::"), line.substr(second + 1)))
       return;
-    if (end == std::string_view::npos) return;
-    text.remove_prefix(end + 1);
   }
 }
 

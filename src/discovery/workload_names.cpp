@@ -1,5 +1,6 @@
 #include "discovery/workload_names.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -32,11 +33,9 @@ ParentAndName parent_and_name(uint32_t pid) {
   next_field(rest);  // state
   std::string_view ppid = next_field(rest);
   ParentAndName found;
+  auto [end, error] = std::from_chars(ppid.data(), ppid.data() + ppid.size(), found.ppid);
+  if (error != std::errc{} || end != ppid.data() + ppid.size()) return {};
   found.comm = stat.substr(open + 1, close - open - 1);
-  for (char c : ppid) {
-    if (c < '0' || c > '9') return {};
-    found.ppid = found.ppid * 10 + static_cast<uint32_t>(c - '0');
-  }
   return found;
 }
 
