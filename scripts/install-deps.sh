@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Installs every Debian package tlstap needs to build, test and benchmark.
 # Idempotent; run as root on Debian 12 (bookworm).
+#   --build-only: what building the tlstap binary needs, nothing for the tests
+#                 (deploy/Dockerfile's build stage).
 set -euo pipefail
+
+build_only=false
+case "${1:-}" in
+  --build-only) build_only=true ;;
+  "") ;;
+  *) echo "usage: install-deps.sh [--build-only]" >&2; exit 2 ;;
+esac
 
 build_packages=(
   cmake ninja-build pkg-config g++ clang-format
@@ -18,6 +27,7 @@ test_packages=(
   golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
   wrk nghttp2-client tshark python3-grpcio python3-websockets golang-github-gorilla-websocket-dev
   containerd runc             # real containers for the container and pod tests (a private containerd)
+  python3-yaml                # the DaemonSet test reads deploy/kubernetes/tlstap.yaml
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -32,6 +42,10 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt-get update
+if $build_only; then
+  apt-get install -y --no-install-recommends "${build_packages[@]}"
+  exit 0
+fi
 apt-get install -y --no-install-recommends "${build_packages[@]}" "${test_packages[@]}"
 # gRPC tests' node side: @grpc/grpc-js is not packaged by Debian. npm comes
 # with NodeSource's nodejs, and as its own package with Debian's.

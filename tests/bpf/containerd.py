@@ -72,17 +72,23 @@ class Containerd:
         the ID and the Popen, which ends with the container. shared_dirs are
         mounted at the same paths; annotations go into the OCI bundle, as
         Kubernetes' CRI plugin puts its pod and container names there."""
+        container_id, run = self.run_command(argv, cgroup_parent, ["--net-host"],
+                                             [(d, d, "rw") for d in shared_dirs], annotations)
+        return container_id, self.procs.start(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def run_command(self, argv, cgroup_parent, options=(), mounts=(), annotations=None):
+        """The `ctr run` command line of a new container: ctr's options, the
+        host's /usr and /etc read-only and mounts (source, destination, "ro" or
+        "rw") on top; returns the container's ID and the command."""
         container_id = new_container_id()
         self.ids.append(container_id)
-        mounts = [f"type=bind,src={d},dst={d},options=rbind:{mode}"
-                  for d, mode in (("/usr", "ro"), ("/etc", "ro"), *((d, "rw") for d in shared_dirs))]
-        proc = self.procs.start(["ctr", "--address", self.socket, "run", "--rm", "--net-host", "--runc-root", self.directory / "runc",
-                                 "--cgroup", f"{cgroup_parent}/{container_id}",
-                                 "--env", "PATH=/usr/bin:/bin", *(f"--mount={m}" for m in mounts),
-                                 *(f"--annotation={k}={v}" for k, v in (annotations or {}).items()),
-                                 "--rootfs", self.rootfs, container_id, *argv],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        return container_id, proc
+        binds = [f"type=bind,src={src},dst={dst},options=rbind:{mode}"
+                 for src, dst, mode in (("/usr", "/usr", "ro"), ("/etc", "/etc", "ro"), *mounts)]
+        return container_id, ["ctr", "--address", self.socket, "run", "--rm", *options,
+                              "--runc-root", self.directory / "runc", "--cgroup", f"{cgroup_parent}/{container_id}",
+                              "--env", "PATH=/usr/bin:/bin", *(f"--mount={m}" for m in binds),
+                              *(f"--annotation={k}={v}" for k, v in (annotations or {}).items()),
+                              "--rootfs", self.rootfs, container_id, *argv]
 
     def pid_of(self, container_id):
         """The host pid of the container's first process, once it runs."""

@@ -265,12 +265,14 @@ def parse_summary(lines):
 
 
 class Tlstap:
-    """One tlstap run writing JSON to a file; the constructor returns once it is ready."""
+    """One tlstap run writing JSON to a file; the constructor returns once it is ready.
+    launcher: a command that runs the binary (e.g. in a container), which must
+    pass SIGINT on to it and exit with its status."""
 
-    def __init__(self, procs, output, args=(), **popen_kwargs):
+    def __init__(self, procs, output, args=(), launcher=(), binary=TLSTAP_BIN, **popen_kwargs):
         self.started_ns = time.time_ns()
         self.output = Path(output)
-        self.argv = [TLSTAP_BIN, "--format", "json", "--output", self.output, *args]
+        self.argv = [*launcher, binary, "--format", "json", "--output", self.output, *args]
         self.proc = procs.start(self.argv, stop_signal=signal.SIGINT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen_kwargs)
         self.stderr = LineReader(self.proc.stderr)
