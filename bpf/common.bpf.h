@@ -18,9 +18,11 @@
 /* Filters, set by user space before load. */
 const volatile bool filter_by_pid __weak = false;
 const volatile bool filter_by_comm __weak = false;
-/* Entries of cgroup_filter in use; 0: no cgroup filter. */
-const volatile __u32 cgroup_filter_count __weak = 0;
+const volatile bool filter_by_cgroup __weak = false;
 const volatile bool filter_by_netns __weak = false;
+/* Entries of cgroup_filter in use. Not read-only: user space adds a --pod or
+ * --container cgroup once the workload starts, then counts it here. */
+volatile __u32 cgroup_filter_count __weak = 0;
 /* Bytes produced between wake-ups of the consumer, a power of two (it also polls on a timer). */
 const volatile __u64 wakeup_batch_bytes __weak = 256 << 10;
 
@@ -164,7 +166,7 @@ static __always_inline bool in_filtered_netns(void)
  * namespaces; --pid and --comm each add the processes they name. */
 static __always_inline bool process_is_traced(u32 pid)
 {
-	if (cgroup_filter_count && !in_filtered_cgroup())
+	if (filter_by_cgroup && !in_filtered_cgroup())
 		return false;
 	if (filter_by_netns && !in_filtered_netns())
 		return false;

@@ -13,6 +13,7 @@
 #include "cli/pipeline.h"
 #include "cli/terminal.h"
 #include "cli/top_view.h"
+#include "cli/workload_filter.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "conn/connection_table.h"
@@ -88,15 +89,6 @@ Result<TracerConfig> tracer_config(const Options& options) {
     log::info("--cgroup {}: capturing processes in {} and below", name, *directory);
     config.cgroups.push_back(std::move(*directory));
   }
-  for (auto [kind, names] :
-       {std::pair{Workload::container, &options.containers}, {Workload::pod, &options.pods}})
-    for (const auto& name : *names) {
-      auto directory = resolve_workload(kind, name);
-      if (!directory) return directory.error();
-      log::info("--{} {}: capturing processes in {} and below",
-                kind == Workload::container ? "container" : "pod", name, *directory);
-      config.cgroups.push_back(std::move(*directory));
-    }
   for (const auto& name : options.netns) {
     auto inode = resolve_netns(name);
     if (!inode) return inode.error();
@@ -248,8 +240,9 @@ class CaptureSession {
 int run_capture(const Options& options) {
   log::level = options.verbose ? log::Level::verbose : options.quiet ? log::Level::quiet : log::Level::normal;
   auto config = tracer_config(options);
-  if (!config) {
-    fmt::print(stderr, "tlstap: error: {}\n", config.error().message);
+  auto workloads = config ? WorkloadFilter::start(options, *config) : Result<WorkloadFilter>(config.error());
+  if (!workloads) {
+    fmt::print(stderr, "tlstap: error: {}\n", workloads.error().message);
     return kExitUsage;
   }
   auto features = probe_kernel_features();
@@ -315,6 +308,7 @@ int run_capture(const Options& options) {
       break;
     }
     session.housekeeping();
+    workloads->poll(*tracer);
     if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
       last_drop_check = now;
       session.report_new_drops(tracer->drop_counters());

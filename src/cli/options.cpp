@@ -31,11 +31,13 @@ Result<Options> parse_options(int argc, const char* const* argv) {
                  "--pid and --comm then choose within these cgroups)");
   app.add_option("--container", options.containers,
                  "Only capture processes in this container (docker, containerd, CRI-O, podman): its ID or a "
-                 "prefix of it, as `docker ps` or `crictl ps` show it (repeatable; a cgroup filter)");
+                 "prefix of it, as `docker ps` or `crictl ps` show it (repeatable; a cgroup filter; one not "
+                 "running yet is captured once it starts)");
   app.add_option(
       "--pod", options.pods,
       "Only capture processes in this Kubernetes pod, all its containers: its UID, as "
-      "`kubectl get pod NAME -o jsonpath={.metadata.uid}` prints it (repeatable; a cgroup filter)");
+      "`kubectl get pod NAME -o jsonpath={.metadata.uid}` prints it (repeatable; a cgroup filter; one "
+      "not running yet is captured once it starts)");
   app.add_option("--netns", options.netns,
                  "Only capture processes in this network namespace, e.g. a pod's: a name `ip netns` lists, "
                  "a namespace file (/run/netns/NAME, /proc/PID/ns/net) or its inode number as `lsns -t net` "

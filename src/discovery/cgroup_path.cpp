@@ -95,25 +95,29 @@ std::vector<std::string> all_cgroups(const std::string& mount) {
 
 }  // namespace
 
-Result<std::string> resolve_workload(Workload kind, std::string_view given) {
-  const char* option = kind == Workload::container ? "--container" : "--pod";
+const char* option_name(Workload kind) {
+  return kind == Workload::container ? "--container" : "--pod";
+}
+
+Result<std::vector<std::optional<std::string>>> resolve_workloads(std::span<const WorkloadQuery> queries) {
+  if (queries.empty()) return std::vector<std::optional<std::string>>{};
   auto mount = host_cgroup2_mount();
   if (!mount)
-    return Error{fmt::format("{} {}: no cgroup v2 hierarchy is mounted on this host", option, given)};
+    return Error{fmt::format("{} {}: no cgroup v2 hierarchy is mounted on this host",
+                             option_name(queries.front().kind), queries.front().given)};
   std::vector<std::string> cgroups = all_cgroups(*mount);
-  std::vector<WorkloadCgroup> found = find_workload_cgroups(cgroups, kind, given);
-  if (found.empty())
-    return Error{
-        fmt::format("{} {}: no {} of that {} runs on this host (none of the {} cgroups under {} names one)",
-                    option, given, kind == Workload::container ? "container" : "pod",
-                    kind == Workload::container ? "ID" : "UID", cgroups.size(), *mount)};
-  if (found.size() > 1) {
-    std::vector<std::string> ids;
-    for (const auto& workload : found) ids.push_back(workload.id);
-    return Error{
-        fmt::format("{} {}: the ID is ambiguous, it starts {}", option, given, fmt::join(ids, ", "))};
+  std::vector<std::optional<std::string>> directories;
+  for (const auto& query : queries) {
+    std::vector<WorkloadCgroup> found = find_workload_cgroups(cgroups, query.kind, query.given);
+    if (found.size() > 1) {
+      std::vector<std::string> ids;
+      for (const auto& workload : found) ids.push_back(workload.id);
+      return Error{fmt::format("{} {}: the ID is ambiguous, it starts {}", option_name(query.kind),
+                               query.given, fmt::join(ids, ", "))};
+    }
+    directories.push_back(found.empty() ? std::nullopt : std::optional(*mount + found.front().cgroup));
   }
-  return *mount + found.front().cgroup;
+  return directories;
 }
 
 CgroupNames::CgroupNames() {

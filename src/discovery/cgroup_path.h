@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,10 +28,18 @@ std::vector<std::string> cgroup_candidates(std::string_view given, const std::op
 // error that says why none is.
 Result<std::string> resolve_cgroup(std::string_view given);
 
-// --container and --pod: the cgroup v2 directory (absolute) of the one
-// container or pod `given` names on this host; an error that says why there
-// is none, or which ones a short ID could mean.
-Result<std::string> resolve_workload(Workload kind, std::string_view given);
+// What --container or --pod names: a container's ID or a prefix of it, a pod's UID.
+struct WorkloadQuery {
+  Workload kind;
+  std::string given;
+};
+const char* option_name(Workload kind);  // "--container", "--pod"
+
+// The cgroup v2 directory (absolute) of the one container or pod each query
+// names on this host, in one walk of the hierarchy; nullopt for one that does
+// not run (yet). An error when no v2 hierarchy is mounted, or a short ID
+// could mean several containers (it says which).
+Result<std::vector<std::optional<std::string>>> resolve_workloads(std::span<const WorkloadQuery> queries);
 
 // Names cgroup v2 directories by their id (their inode number, what
 // bpf_get_current_cgroup_id gives): the kernel opens the directory from a file

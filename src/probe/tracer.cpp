@@ -93,15 +93,6 @@ Result<void> fill_filters(tlstap_bpf* skel, const TracerConfig& config) {
   for (uint32_t netns : config.netns)
     if (bpf_map__update_elem(skel->maps.netns_filter, &netns, sizeof(netns), &yes, sizeof(yes), BPF_ANY) != 0)
       return Error::from_errno("netns filter");
-  // The map keeps its own reference to each cgroup: the fd is needed only to name it.
-  for (uint32_t index = 0; index < config.cgroups.size(); ++index) {
-    const std::string& path = config.cgroups[index];
-    UniqueFd directory(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!directory.valid()) return Error::from_errno(fmt::format("--cgroup {}", path));
-    int fd = directory.get();
-    if (bpf_map__update_elem(skel->maps.cgroup_filter, &index, sizeof(index), &fd, sizeof(fd), BPF_ANY) != 0)
-      return Error::from_errno(fmt::format("--cgroup {}: cgroup filter", path));
-  }
   return {};
 }
 
@@ -139,7 +130,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   if (!config.pids.empty() && config.comms.empty())
     tracer.uprobe_pids_.assign(config.pids.begin(), config.pids.end());
   skel->rodata->filter_by_comm = !config.comms.empty();
-  skel->rodata->cgroup_filter_count = static_cast<uint32_t>(config.cgroups.size());
+  skel->rodata->filter_by_cgroup = config.cgroup_filter || !config.cgroups.empty();
   skel->rodata->filter_by_netns = !config.netns.empty();
   // Ring sizes must be a power of two multiple of the page size.
   uint32_t ring = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
@@ -156,6 +147,8 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   if (int err = tlstap_bpf__load(skel); err != 0)
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
   if (auto filled = fill_filters(skel, config); !filled) return filled.error();
+  for (const auto& directory : config.cgroups)
+    if (auto added = tracer.add_cgroup(directory); !added) return added.error();
 
   bpf_program* tracepoint_programs[] = {skel->progs.process_exec, skel->progs.process_exit,
                                         skel->progs.sock_send, skel->progs.sock_recv, skel->progs.sock_state};
@@ -192,6 +185,22 @@ Result<void> Tracer::attach_uprobe(UprobeGroup group, UprobeProgram program, con
     ++attached;
   }
   if (attached == 0 && failed) return *failed;
+  return {};
+}
+
+Result<void> Tracer::add_cgroup(const std::string& directory) {
+  tlstap_bpf* skel = skeleton_.get();
+  uint32_t index = skel->bss->cgroup_filter_count;
+  if (index >= TLSTAP_CGROUP_FILTER_MAX)
+    return Error{fmt::format("{}: the cgroup filter is full ({} directories)", directory, index)};
+  UniqueFd opened(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!opened.valid()) return Error::from_errno(fmt::format("cgroup filter: {}", directory));
+  // The map keeps its own reference to the cgroup: the fd is needed only to name it.
+  int fd = opened.get();
+  if (bpf_map__update_elem(skel->maps.cgroup_filter, &index, sizeof(index), &fd, sizeof(fd), BPF_ANY) != 0)
+    return Error::from_errno(fmt::format("cgroup filter: {}", directory));
+  // Counted once the entry is in: a program never reads an empty slot.
+  __atomic_store_n(&skel->bss->cgroup_filter_count, index + 1, __ATOMIC_RELEASE);
   return {};
 }
 

@@ -51,10 +51,14 @@ enum class UprobeProgram {
 };
 
 struct TracerConfig {
-  std::vector<uint32_t> pids;        // empty: every process
-  std::vector<std::string> comms;    // empty: every command name
-  std::vector<std::string> cgroups;  // cgroup v2 directories; empty: every cgroup
-  std::vector<uint32_t> netns;       // network namespaces' inode numbers; empty: every namespace
+  std::vector<uint32_t> pids;      // empty: every process
+  std::vector<std::string> comms;  // empty: every command name
+  // Only processes in these cgroup v2 directories (or below them) are traced,
+  // when cgroup_filter: more can be added later (add_cgroup), so the filter
+  // may start empty and trace nothing yet.
+  bool cgroup_filter = false;
+  std::vector<std::string> cgroups;
+  std::vector<uint32_t> netns;  // network namespaces' inode numbers; empty: every namespace
   uint32_t data_ring_bytes = 32u << 20;
 };
 
@@ -80,6 +84,9 @@ class Tracer {
   Result<void> consume_control();
   // Sets the handlers; must be called once before poll().
   Result<void> open_ring_buffers(EventHandler on_data, EventHandler on_control);
+  // Traces the processes in one more cgroup v2 directory (a --pod or
+  // --container that started after tlstap), with the cgroup filter on.
+  Result<void> add_cgroup(const std::string& directory);
   DropCounters drop_counters() const;
   size_t uprobe_count() const;
   // Whether uprobes are planted in the --pid processes only.

@@ -43,8 +43,6 @@ def test_not_root_exits_3(procs, tmp_path):
     pytest.param(["--cgroup", "/no/such/cgroup"], "not a cgroup v2 directory", id="cgroup-missing"),
     pytest.param(["--cgroup", "/tmp"], "not a cgroup v2 directory", id="cgroup-not-a-cgroup"),
     pytest.param(["--cgroup=/"] * 17, "at most 16", id="cgroup-too-many"),
-    pytest.param(["--container", "c0ffee"], "no container of that ID runs on this host", id="container-missing"),
-    pytest.param(["--pod", "8c6b2f1e-5a4d-4c3b-9a8f-7e6d5c4b3a21"], "no pod of that UID", id="pod-missing"),
     pytest.param(["--netns", "tlstap-no-such-ns"], "/run/netns/tlstap-no-such-ns: No such file", id="netns-missing"),
     pytest.param(["--netns", "/proc/self/ns/pid"], "not a network namespace", id="netns-of-another-kind"),
 ])

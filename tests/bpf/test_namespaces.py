@@ -107,6 +107,35 @@ def test_pod_and_container_filters(procs, tlstap, server, cert):
                       egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
 
 
+def test_workloads_that_start_later(procs, tlstap, server, cert):
+    """--pod and --container naming workloads that do not run yet (a DaemonSet's
+    tlstap, before the pod is scheduled onto its node): tlstap starts, says it
+    waits, and captures each once its cgroup appears, nothing else before or after."""
+    pod = FakePod()
+    tap = tlstap("--pod", pod.uid, "--container", pod.container_ids[1])
+    assert f"--pod {pod.uid}: no pod of that UID runs on this host yet" in "\n".join(tap.stderr.lines)
+    procs.run(curl(cert, server.url("/before-the-pod")))
+    server.next_connection()
+    with pod:
+        # Looked for once a second: the pod is found first (its UID matches the
+        # directories of both containers' parent, the --container's ID its own).
+        tap.stderr.wait_for(f"--pod {pod.uid}: started".encode(), timeout=10)
+        tap.stderr.wait_for(f"--container {pod.container_ids[1]}: started".encode(), timeout=10)
+        first = pod.run_in(procs, 0, curl(cert, server.url("/first-container")))
+        first_record = server.next_connection()
+        second = pod.run_in(procs, 1, curl(cert, server.url("/second-container")))
+        server.next_connection()
+        procs.run(curl(cert, server.url("/on-the-host")))
+        server.next_connection()
+        capture = tap.stop()
+
+    assert {(e["pid"], e["container_id"]) for e in capture.events} == \
+        {(first.pid, pod.container_ids[0]), (second.pid, pod.container_ids[1])}
+    assert_connection(capture.connection(first.pid), comm="curl", exe=CURL, local=first_record.peer,
+                      remote=server.address, role="client", egress=first_record.received, ingress=first_record.sent,
+                      egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
 def test_netns_filter(procs, tlstap, server, cert):
     """--netns NAME, a namespace `ip netns add` made: a server and a client in it
     are captured, both ends whole; the same exchange in the host's namespace is not."""
