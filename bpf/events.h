@@ -161,6 +161,7 @@ struct tlstap_process_event {
 	tt_u32 netns; /* the network namespace's inode number */
 	tt_u64 timestamp_ns;
 	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number */
+	tt_u64 exe_inode; /* EXEC: the new image's inode number; 0 otherwise */
 	char comm[TLSTAP_COMM_LEN];
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */
 };

@@ -18,6 +18,7 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 	/* Where the process runs, for when it is gone before user space reads /proc. */
 	e->netns = current_netns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->exe_inode = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
 	return e;
@@ -44,6 +45,8 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	/* Kept for when the process is gone before user space reads /proc/PID/exe. */
 	u32 offset = ctx->__data_loc_filename & 0xffff;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + offset);
+	/* Tells user space whether /proc/PID/exe still shows this image, or a later exec's. */
+	e->exe_inode = bpf_get_current_task_btf()->mm->exe_file->f_inode->i_ino;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

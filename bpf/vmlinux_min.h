@@ -142,6 +142,7 @@ struct file {
 
 struct inode {
 	unsigned short i_mode;
+	long unsigned int i_ino;
 };
 
 struct socket {
@@ -176,6 +177,7 @@ struct uprobes_state {
 
 struct mm_struct {
 	struct uprobes_state uprobes_state;
+	struct file *exe_file; /* the image of the latest exec */
 };
 
 typedef struct {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/proc.h"
@@ -58,23 +59,34 @@ const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
     // Gone before it could be read: not kept, as its exit may have been
     // handled already and its pid may come back as another process.
     if (read.exe.empty()) return unknown_;
-    it = processes_.emplace(pid, Entry{std::move(read)}).first;
+    it = processes_.emplace(pid, Entry{Image{0, std::move(read)}}).first;
   }
-  const Entry& entry = it->second;
-  return entry.before_exec && at_ns < entry.exec_ns ? *entry.before_exec : entry.current;
+  const Entry& images = it->second;
+  auto newer =
+      std::find_if(images.rbegin(), images.rend(), [&](const Image& i) { return i.since_ns <= at_ns; });
+  return newer == images.rend() ? images.front().identity : newer->identity;
 }
 
 void ProcessTable::refresh(const ProcessEvent& exec) {
-  Entry& entry = processes_[exec.pid];
+  Entry& images = processes_[exec.pid];
+  ProcessIdentity before = images.empty() ? ProcessIdentity{} : images.back().identity;
   ProcessIdentity identity = read_identity(exec.pid, namer_);
-  if (identity.exe.empty()) identity = gone_at_exec(exec, entry.current);
-  entry.before_exec.reset();
-  if (!entry.current.exe.empty()) entry.before_exec = std::move(entry.current);
-  entry.current = std::move(identity);
-  entry.exec_ns = exec.boot_time_ns;
+  // /proc shows the image of the process's latest exec, which may be a later
+  // one than this event's (sh -> env -> server, handled after the fact).
+  struct stat exe {};
+  bool later_image = !identity.exe.empty() && exec.exe_inode != 0 &&
+                     stat(proc_path(exec.pid, "exe").c_str(), &exe) == 0 && exe.st_ino != exec.exe_inode;
+  if (identity.exe.empty()) {
+    identity = from_exec_event(exec, before);
+  } else if (later_image) {
+    // Its placement holds (an exec keeps cgroup and namespace); its exe is the event's.
+    identity = from_exec_event(exec, identity);
+  }
+  images.push_back(Image{exec.boot_time_ns, std::move(identity)});
+  while (images.size() > kImagesKept) images.pop_front();
 }
 
-ProcessIdentity ProcessTable::gone_at_exec(const ProcessEvent& exec, const ProcessIdentity& before) {
+ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const ProcessIdentity& before) {
   ProcessIdentity identity;
   std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
   if (cgroup.empty()) {
@@ -94,7 +106,7 @@ ProcessIdentity ProcessTable::gone_at_exec(const ProcessEvent& exec, const Proce
 
 void ProcessTable::remember(uint32_t pid) {
   if (ProcessIdentity identity = read_identity(pid, namer_); !identity.exe.empty())
-    processes_[pid] = Entry{std::move(identity)};
+    processes_[pid] = Entry{Image{0, std::move(identity)}};
 }
 
 }  // namespace tlstap

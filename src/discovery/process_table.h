@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <deque>
 #include <unordered_map>
 
 #include "discovery/cgroup_path.h"
@@ -17,26 +17,30 @@ namespace tlstap {
 class ProcessTable {
  public:
   // What /proc says of pid (an empty identity when it cannot be read: process
-  // gone) for an event at boot time `at_ns`: data from before the latest exec,
-  // still in the ring when the exec is handled, keeps the image it came from.
+  // gone) for an event at boot time `at_ns`: data from before an exec, still
+  // in the ring when the exec is handled, keeps the image it came from (of
+  // the last kImagesKept).
   const ProcessIdentity& identity(uint32_t pid, uint64_t at_ns);
   // Re-reads after an exec replaced the image. What the kernel put in the
   // event stands in for /proc when the process is already gone: the path
   // given to execve, the cgroup's id, the network namespace.
   void refresh(const ProcessEvent& exec);
   void forget(uint32_t pid) { processes_.erase(pid); }
+  static constexpr size_t kImagesKept = 4;
   // Reads a running process now, while it exists (start-up).
   void remember(uint32_t pid);
 
  private:
-  struct Entry {
-    ProcessIdentity current;
-    uint64_t exec_ns = 0;                        // boot time of the latest exec seen; 0: none
-    std::optional<ProcessIdentity> before_exec;  // the image that exec replaced, when known
+  struct Image {
+    uint64_t since_ns = 0;  // boot time of the exec that started it; 0: the first known
+    ProcessIdentity identity;
   };
-  // A process gone before its exec was handled: what the kernel's event says,
-  // and what was known of it before.
-  ProcessIdentity gone_at_exec(const ProcessEvent& exec, const ProcessIdentity& before);
+  // A process's images, oldest first: the one it had when first read, then
+  // one per exec handled (at most kImagesKept).
+  using Entry = std::deque<Image>;
+  // An image /proc no longer shows (the process is gone, or has exec'd
+  // again): what the kernel's exec event says, and what was known before.
+  ProcessIdentity from_exec_event(const ProcessEvent& exec, const ProcessIdentity& before);
 
   std::unordered_map<uint32_t, Entry> processes_;
   const ProcessIdentity unknown_;

@@ -121,6 +121,7 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   e.boot_time_ns = raw->timestamp_ns;
   e.cgroup_id = raw->cgroup_id;
   e.netns = raw->netns;
+  e.exe_inode = raw->exe_inode;
   e.comm = comm_view(bytes.data(), offsetof(tlstap_process_event, comm));
   const char* filename =
       reinterpret_cast<const char*>(bytes.data()) + offsetof(tlstap_process_event, filename);

@@ -71,6 +71,7 @@ struct ProcessEvent {
   uint64_t boot_time_ns = 0;
   uint64_t cgroup_id = 0;  // cgroup v2 directory's inode number
   uint32_t netns = 0;      // network namespace's inode number; 0 when unknown
+  uint64_t exe_inode = 0;  // exec: the new image's inode number; 0 when unknown
   std::string_view comm;
   std::string_view filename;  // exec: the path executed
 };

@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 namespace tlstap {
 namespace {
@@ -19,17 +21,24 @@ std::string exe_of(pid_t pid) {
   return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error).string();
 }
 
-// A child that execs `program` once released; killed and reaped at the end.
+uint64_t inode_of(const std::string& path) {
+  struct stat file {};
+  EXPECT_EQ(stat(path.c_str(), &file), 0) << path;
+  return file.st_ino;
+}
+
+// A child that execs `argv` once released; killed and reaped at the end.
 class ExecingChild {
  public:
-  explicit ExecingChild(const char* program) {
+  explicit ExecingChild(std::vector<const char*> argv) {
+    argv.push_back(nullptr);
     int fds[2];
     EXPECT_EQ(pipe(fds), 0);
     pid_ = fork();
     if (pid_ == 0) {
       char go;
       close(fds[1]);
-      if (read(fds[0], &go, 1) == 1) execl(program, program, "30", nullptr);
+      if (read(fds[0], &go, 1) == 1) execv(argv[0], const_cast<char* const*>(argv.data()));
       _exit(127);
     }
     close(fds[0]);
@@ -61,7 +70,7 @@ class ExecingChild {
 TEST(ProcessTable, DataFromBeforeAnExecKeepsItsImage) {
   const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
   const std::string self = exe_of(getpid());
-  ExecingChild child(sleep.c_str());
+  ExecingChild child({sleep.c_str(), "30"});
   ProcessTable table;
   ASSERT_EQ(table.identity(child.pid(), 100).exe, self);  // the fork, before its exec
   const uint32_t netns = table.identity(child.pid(), 100).netns;
@@ -90,6 +99,49 @@ TEST(ProcessTable, DataFromBeforeAnExecKeepsItsImage) {
   EXPECT_EQ(gone.netns, 4026532301u);
   EXPECT_EQ(gone.cgroup, cgroup);
   EXPECT_EQ(table.identity(child.pid(), 1500).exe, sleep);
+}
+
+// sh -c 'exec sleep': both execs are handled once /proc shows sleep. Each
+// exec's image is its own (the event names sh's file, /proc names sleep's),
+// and data from before both keeps the first image.
+TEST(ProcessTable, ExecsHandledAfterALaterOneKeepTheirOwnImages) {
+  const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
+  const std::string sh = std::filesystem::canonical("/bin/sh").string();
+  const std::string self = exe_of(getpid());
+  ExecingChild child({"/bin/sh", "-c", "exec /usr/bin/sleep 30"});
+  ProcessTable table;
+  ASSERT_EQ(table.identity(child.pid(), 100).exe, self);
+  child.exec_and_wait(sleep);
+  auto pid = static_cast<uint32_t>(child.pid());
+  table.refresh(
+      ProcessEvent{.pid = pid, .boot_time_ns = 1000, .exe_inode = inode_of(sh), .filename = "/bin/sh"});
+  table.refresh(
+      ProcessEvent{.pid = pid, .boot_time_ns = 2000, .exe_inode = inode_of(sleep), .filename = sleep});
+  EXPECT_EQ(table.identity(child.pid(), 999).exe, self);
+  EXPECT_EQ(table.identity(child.pid(), 1500).exe, sh);
+  EXPECT_EQ(table.identity(child.pid(), 1500).netns, table.identity(child.pid(), 2000).netns);
+  EXPECT_EQ(table.identity(child.pid(), 2000).exe, sleep);
+}
+
+TEST(ProcessTable, OnlyTheLatestImagesAreKept) {
+  const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
+  const std::string images[] = {std::filesystem::canonical("/usr/bin/true").string(),
+                                std::filesystem::canonical("/usr/bin/false").string()};
+  ExecingChild child({sleep.c_str(), "30"});
+  ProcessTable table;
+  child.exec_and_wait(sleep);
+  auto pid = static_cast<uint32_t>(child.pid());
+  const uint64_t execs = ProcessTable::kImagesKept + 2;
+  for (uint64_t i = 0; i < execs; ++i) {
+    const std::string& image = images[i % 2];
+    table.refresh(ProcessEvent{
+        .pid = pid, .boot_time_ns = (i + 1) * 1000, .exe_inode = inode_of(image), .filename = image});
+  }
+  // The oldest image kept, the third exec's, stands for everything before it.
+  const uint64_t oldest_kept = execs - ProcessTable::kImagesKept;
+  EXPECT_EQ(table.identity(child.pid(), 0).exe, images[oldest_kept % 2]);
+  EXPECT_EQ(table.identity(child.pid(), oldest_kept * 1000 + 500).exe, images[oldest_kept % 2]);
+  EXPECT_EQ(table.identity(child.pid(), UINT64_MAX).exe, images[(execs - 1) % 2]);
 }
 
 TEST(ProcessTable, AProcessGoneBeforeItIsReadIsUnknown) {
