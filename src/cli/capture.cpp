@@ -81,8 +81,10 @@ bool drops_grew(const DropCounters& now, const DropCounters& before) {
 // The filters, with --cgroup's directories and --netns's namespaces checked
 // before anything is opened.
 Result<TracerConfig> tracer_config(const Options& options) {
-  TracerConfig config{
-      .pids = options.pids, .comms = options.comms, .data_ring_bytes = options.buffer_mib << 20};
+  TracerConfig config{.pids = options.pids,
+                      .comms = options.comms,
+                      .data_ring_bytes = options.buffer_mib << 20,
+                      .max_connections = options.max_connections};
   for (const auto& name : options.cgroups) {
     auto directory = resolve_cgroup(name);
     if (!directory) return directory.error();
@@ -101,12 +103,14 @@ Result<TracerConfig> tracer_config(const Options& options) {
 // Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
-  CaptureSession(Pipeline& pipeline, Tracer& tracer, const KernelFeatures& features)
+  CaptureSession(Pipeline& pipeline, Tracer& tracer, const KernelFeatures& features, size_t max_connections)
       : pipeline_(pipeline),
         tracer_(tracer),
         attacher_(tracer, OpensslPlanOptions{features.attach_cookies}),
+        // Twice the kernel's: a connection the kernel forgot is still known here when it comes back.
         connections_(
-            [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); }),
+            [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); },
+            2 * max_connections),
         boot_to_unix_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
 
   TargetAttacher& attacher() { return attacher_; }
@@ -124,6 +128,14 @@ class CaptureSession {
     // script that execs its server). Checking an empty ring costs two loads.
     (void)tracer_.consume_control();
     ConnectionView view = connections_.observe(*event);
+    if (connections_.resumed() > 0 && !table_full_reported_) {
+      table_full_reported_ = true;
+      log::warn(
+          "the kernel's connection table is full (--max-connections): connections it forgets are "
+          "followed on under their first conn_uid");
+    }
+    event->conn_uid = view.conn_uid;
+    event->stream_offset = view.stream_offset;
     // The identity is the process table's: nothing the pipeline does forgets a process.
     DataRecord record{*event,
                       event->boot_time_ns + boot_to_unix_ns_,
@@ -143,8 +155,8 @@ class CaptureSession {
       if (malformed_events_++ == 0) log::warn("malformed close event: {}", event.error().message);
       return;
     }
-    connections_.forget({event->pid, event->conn_uid});
-    pipeline_.end_connection({event->pid, event->conn_uid, event->boot_time_ns + boot_to_unix_ns_});
+    ConnectionKey reported = connections_.close({event->pid, event->conn_uid});
+    pipeline_.end_connection({reported.pid, reported.conn_uid, event->boot_time_ns + boot_to_unix_ns_});
     ++closed_connections_;
   }
 
@@ -214,6 +226,9 @@ class CaptureSession {
     if (x.responses_unseen_connections)
       fmt::print(stderr, ", {} connections with too many requests unanswered (later ones reported alone)",
                  x.responses_unseen_connections);
+    if (connections_.resumed())
+      fmt::print(stderr, "; {} connections forgotten by the kernel's full table, followed on",
+                 connections_.resumed());
     if (connections_.evicted())
       fmt::print(stderr, "; {} connection states evicted (table full)", connections_.evicted());
     fmt::print(stderr, "; {} connections closed\n", closed_connections_);
@@ -231,6 +246,7 @@ class CaptureSession {
   uint64_t bytes_ = 0;
   uint64_t malformed_events_ = 0;
   uint64_t closed_connections_ = 0;
+  bool table_full_reported_ = false;
   DropCounters reported_drops_{};
   std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
 };
@@ -269,7 +285,7 @@ int run_capture(const Options& options) {
     return kExitUnsupported;
   }
 
-  CaptureSession session(**pipeline, *tracer, *features);
+  CaptureSession session(**pipeline, *tracer, *features, config->max_connections);
   auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
                                           [&](auto bytes) { session.on_control(bytes); });
   if (!opened) {

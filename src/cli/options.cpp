@@ -60,6 +60,10 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--buffer-size", options.buffer_mib, "Kernel ring buffer size in MiB")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--max-connections", options.max_connections,
+                 "TLS connections the kernel's table holds at once (default 65536); past it, the least "
+                 "recently used is forgotten there and followed on by user space, which is told")
+      ->check(CLI::Range(16, 1 << 24));
   std::vector<std::string> events;
   app.add_option(
          "--events", events,

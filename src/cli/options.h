@@ -34,8 +34,9 @@ struct Options {
   uint32_t rotate_mib = 0;  // -C: start a new pcapng file past this size
   uint32_t keep_files = 0;  // -W: keep at most this many pcapng files
   uint32_t buffer_mib = 32;
-  bool data_events = true;  // --events: chunks of plaintext
-  bool http_events = true;  // --events: HTTP exchanges and WebSocket messages
+  uint32_t max_connections = 65536;  // TLS connections the kernel follows at once
+  bool data_events = true;           // --events: chunks of plaintext
+  bool http_events = true;           // --events: HTTP exchanges and WebSocket messages
   bool show_secrets = false;
   uint32_t max_body_bytes = 4096;  // kept per HTTP body in exchanges
   bool verbose = false;

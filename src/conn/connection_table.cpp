@@ -8,21 +8,71 @@ Role ConnectionTable::resolve_role(const DataEvent& event, State& state) {
   return is_listening_(event.pid, event.local) ? Role::server : Role::client;
 }
 
-ConnectionView ConnectionTable::observe(const DataEvent& event) {
-  // A reused SSL* gets a new conn_uid from the kernel, and so a new state here.
-  State& state = connections_[Key{event.pid, event.conn_uid}];
-  state.role = resolve_role(event, state);
+// A conn_uid never seen, for an SSL* whose latest connection is open here on
+// the same socket and addresses: the kernel forgot that connection.
+const ConnectionTable::Resumed* ConnectionTable::resume_forgotten(const DataEvent& event) {
+  const uint64_t* latest = latest_uid_.peek({event.pid, event.conn_id});
+  if (event.sock_id == 0 || !latest || *latest == event.conn_uid) return nullptr;
+  const State* before = connections_.peek({event.pid, *latest});
+  if (!before || before->sock_id != event.sock_id || before->local != event.local ||
+      before->remote != event.remote)
+    return nullptr;
+  ++resumed_count_;
+  Resumed& resumed = resumed_[{event.pid, event.conn_uid}];
+  resumed = {*latest, {before->next_offset[0], before->next_offset[1]}};
+  return &resumed;
+}
 
-  ConnectionView view{state.role, 0, event.role == Role::unknown && event.local.family != 0};
-  uint64_t& expected = state.next_offset[event.direction == Direction::egress ? 0 : 1];
-  if (event.stream_offset > expected) view.gap_before = event.stream_offset - expected;
-  uint64_t end = event.stream_offset + event.payload.size();
+// The state of a conn_uid not seen before: a new connection, or one the
+// kernel forgot, whose state is under its first conn_uid.
+ConnectionTable::State& ConnectionTable::state_of_new_uid(const DataEvent& event, size_t direction,
+                                                          ConnectionView& view) {
+  const Resumed* resumed = resumed_.find({event.pid, event.conn_uid});
+  if (!resumed) resumed = resume_forgotten(event);
+  if (resumed) {
+    view.conn_uid = resumed->conn_uid;
+    view.stream_offset += resumed->base_offset[direction];
+  } else {
+    // A reused SSL* gets a new conn_uid from the kernel, and so a new state here.
+    latest_uid_[{event.pid, event.conn_id}] = event.conn_uid;
+  }
+  return connections_[Key{event.pid, view.conn_uid}];
+}
+
+ConnectionView ConnectionTable::observe(const DataEvent& event) {
+  const size_t direction = event.direction == Direction::egress ? 0 : 1;
+  ConnectionView view{.conn_uid = event.conn_uid, .stream_offset = event.stream_offset};
+  State* known = connections_.find({event.pid, event.conn_uid});
+  State& state = known ? *known : state_of_new_uid(event, direction, view);
+  state.role = resolve_role(event, state);
+  if (state.sock_id == 0 && event.sock_id != 0) {
+    state.sock_id = event.sock_id;
+    state.local = event.local;
+    state.remote = event.remote;
+  }
+  view.role = state.role;
+  view.opened_before_capture = event.role == Role::unknown && event.local.family != 0;
+  uint64_t& expected = state.next_offset[direction];
+  if (view.stream_offset > expected) view.gap_before = view.stream_offset - expected;
+  uint64_t end = view.stream_offset + event.payload.size();
   if (end > expected) expected = end;
   return view;
 }
 
+ConnectionKey ConnectionTable::close(const ConnectionKey& key) {
+  ConnectionKey reported = key;
+  if (const Resumed* resumed = resumed_.peek(key)) {
+    reported.conn_uid = resumed->conn_uid;
+    resumed_.erase(key);
+  }
+  connections_.erase(reported);
+  return reported;
+}
+
 void ConnectionTable::forget_process(uint32_t pid) {
   connections_.erase_if([pid](const Key& key, const State&) { return key.pid == pid; });
+  latest_uid_.erase_if([pid](const LibraryKey& key, uint64_t) { return key.pid == pid; });
+  resumed_.erase_if([pid](const Key& key, const Resumed&) { return key.pid == pid; });
 }
 
 }  // namespace tlstap

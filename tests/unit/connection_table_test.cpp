@@ -1,4 +1,5 @@
-// ConnectionTable: role resolution and gap detection per connection (pid, conn_uid).
+// ConnectionTable: role resolution and gap detection per connection (pid,
+// conn_uid), and connections the kernel's table forgot followed on.
 #include "conn/connection_table.h"
 
 #include <gtest/gtest.h>
@@ -21,6 +22,7 @@ DataEvent chunk(Direction direction, uint64_t stream_offset, size_t len, uint64_
                 uint32_t pid = kPid, uint64_t sock_id = kSock) {
   DataEvent e = test::sample_data_event(std::span(kZeros).first(len));
   e.pid = pid;
+  e.conn_id = 0x7f0000 + conn_uid;  // each connection its own SSL*, unless a test says otherwise
   e.conn_uid = conn_uid;
   e.sock_id = sock_id;
   e.direction = direction;
@@ -165,13 +167,70 @@ TEST(ConnectionTable, ForgottenConnectionsMakeRoomWithoutEviction) {
   ConnectionTable table(check.callback(), /*max_connections=*/2);
   table.observe(chunk(Direction::egress, 0, 100, kUid, 1));
   table.observe(chunk(Direction::egress, 0, 100, kUid + 1, 2));
-  table.forget({1, kUid});
+  table.close({1, kUid});
   table.observe(chunk(Direction::egress, 0, 100, kUid + 2, 2));
   table.forget_process(2);
   table.observe(chunk(Direction::egress, 0, 100, kUid + 3, 3));
   table.observe(chunk(Direction::egress, 0, 100, kUid + 4, 3));
   EXPECT_EQ(table.size(), 2u);
   EXPECT_EQ(table.evicted(), 0u);
+}
+
+// The kernel's LRU table forgot a connection: its next call comes with a new
+// conn_uid and offsets from 0, on the same SSL*, socket and addresses.
+DataEvent forgotten(const DataEvent& known, uint64_t new_uid, Direction direction, uint64_t offset,
+                    size_t len) {
+  DataEvent e = chunk(direction, offset, len, new_uid);
+  e.conn_id = known.conn_id;
+  return e;
+}
+
+TEST_F(ConnectionTableTest, AConnectionTheKernelForgotIsFollowedOn) {
+  const DataEvent known = chunk(Direction::egress, 0, 100);
+  table.observe(known);
+  table.observe(chunk(Direction::ingress, 0, 50));
+  ConnectionView view = table.observe(forgotten(known, kUid + 9, Direction::egress, 0, 10));
+  EXPECT_EQ(view.conn_uid, kUid);
+  EXPECT_EQ(view.stream_offset, 100u);
+  EXPECT_EQ(view.gap_before, 0u);
+  EXPECT_EQ(view.role, Role::client);
+  EXPECT_EQ(table.resumed(), 1u);
+  view = table.observe(forgotten(known, kUid + 9, Direction::ingress, 0, 5));
+  EXPECT_EQ(view.conn_uid, kUid);
+  EXPECT_EQ(view.stream_offset, 50u);
+  // Forgotten again: continued from where the first resumption got to.
+  table.observe(forgotten(known, kUid + 9, Direction::egress, 10, 10));
+  view = table.observe(forgotten(known, kUid + 20, Direction::egress, 0, 1));
+  EXPECT_EQ(view.conn_uid, kUid);
+  EXPECT_EQ(view.stream_offset, 120u);
+  EXPECT_EQ(table.resumed(), 2u);
+  EXPECT_EQ(table.size(), 1u);
+  // Its close comes under the kernel's latest uid, and ends the first.
+  EXPECT_EQ(table.close({kPid, kUid + 20}), (ConnectionKey{kPid, kUid}));
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(ConnectionTableTest, ANewConnectionOnAnSslIsNotTakenForAForgottenOne) {
+  const DataEvent known = chunk(Direction::egress, 0, 100);
+  table.observe(known);
+  // Another socket under the same SSL*.
+  DataEvent other_socket = forgotten(known, kUid + 1, Direction::egress, 0, 10);
+  other_socket.sock_id = kSock + 1;
+  EXPECT_EQ(table.observe(other_socket).conn_uid, kUid + 1);
+  // The same socket address holding another connection (its port differs).
+  DataEvent reused_socket = forgotten(known, kUid + 2, Direction::egress, 0, 10);
+  reused_socket.local.port += 1;
+  EXPECT_EQ(table.observe(reused_socket).conn_uid, kUid + 2);
+  // The socket not known yet.
+  DataEvent no_socket = forgotten(known, kUid + 3, Direction::egress, 0, 10);
+  no_socket.sock_id = 0;
+  EXPECT_EQ(table.observe(no_socket).conn_uid, kUid + 3);
+  // Closed, then the same SSL* on the same socket again.
+  table.close({kPid, kUid + 3});
+  DataEvent after_close = forgotten(known, kUid + 4, Direction::egress, 0, 10);
+  table.close({kPid, kUid});
+  EXPECT_EQ(table.observe(after_close).conn_uid, kUid + 4);
+  EXPECT_EQ(table.resumed(), 0u);
 }
 
 }  // namespace
