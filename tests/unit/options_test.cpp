@@ -35,6 +35,7 @@ TEST(ParseOptions, Defaults) {
   EXPECT_EQ(o.format, OutputFormat::text);
   EXPECT_EQ(o.output_path, "");
   EXPECT_EQ(o.buffer_mib, 32u);
+  EXPECT_EQ(o.max_connections, 65536u);
   EXPECT_FALSE(o.verbose);
   EXPECT_FALSE(o.quiet);
   EXPECT_FALSE(o.early_exit_text);
@@ -78,6 +79,7 @@ TEST(ParseOptions, FormatOutputBufferAndLogging) {
   EXPECT_EQ(o.output_path, "/tmp/capture.jsonl");
   EXPECT_EQ(o.buffer_mib, 64u);
   EXPECT_TRUE(o.verbose);
+  EXPECT_EQ(parse_or_die({"--max-connections", "1000000"}).max_connections, 1000000u);
   EXPECT_EQ(parse_or_die({"--format", "TEXT"}).format, OutputFormat::text);
   EXPECT_EQ(parse_or_die({"--format=Json"}).format, OutputFormat::json);
   EXPECT_TRUE(parse_or_die({"--quiet"}).quiet);
@@ -98,6 +100,8 @@ TEST(ParseOptions, UsageErrors) {
   EXPECT_NE(usage_error({"--pid=4294967296"}), "");
   EXPECT_NE(usage_error({"--buffer-size", "0"}), "");
   EXPECT_NE(usage_error({"--buffer-size", "1025"}), "");
+  EXPECT_NE(usage_error({"--max-connections", "15"}), "");
+  EXPECT_NE(usage_error({"--max-connections", "16777217"}), "");
   EXPECT_NE(usage_error({"--no-such-option"}), "");
   EXPECT_NE(usage_error({"-p"}), "");
 }
