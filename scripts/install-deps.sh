@@ -18,12 +18,13 @@ build_packages=(
   libclang-rt-19-dev          # libFuzzer and sanitizer runtimes for the fuzz targets
   bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev
   libcapstone-dev libnghttp2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libssl-dev                  # libcrypto (base64 for JSON) and libssl (the benchmark)
   libgtest-dev libgmock-dev libbenchmark-dev
   libgnutls28-dev libnss3-dev  # the benchmark's GnuTLS and NSS ping-pongs
 )
 test_packages=(
   python3-pytest
-  openssl libssl-dev curl python3 nodejs nginx-light iproute2 procps util-linux binutils
+  openssl curl python3 nodejs nginx-light iproute2 procps util-linux binutils
   golang-1.19-go golang-google-grpc-dev gnutls-bin libnss3-tools android-libboringssl-dev
   wrk nghttp2-client tshark python3-grpcio python3-websockets golang-github-gorilla-websocket-dev
   containerd runc             # real containers for the container and pod tests (a private containerd)

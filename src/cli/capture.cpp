@@ -114,7 +114,13 @@ class CaptureSession {
         boot_to_unix_ns_(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME)) {}
 
   TargetAttacher& attacher() { return attacher_; }
-  ProcessTable& processes() { return processes_; }
+
+  // A running process tlstap has not followed from its start: its files are
+  // looked at (attached if they hold a TLS library) and its identity read.
+  void adopt(uint32_t pid) {
+    attacher_.scan_process(pid);
+    processes_.remember(pid);
+  }
 
   void on_data(std::span<const std::byte> bytes) {
     if (is_connection_closed_event(bytes)) return on_connection_closed(bytes);
@@ -227,7 +233,7 @@ class CaptureSession {
       fmt::print(stderr, ", {} connections with too many requests unanswered (later ones reported alone)",
                  x.responses_unseen_connections);
     if (connections_.resumed())
-      fmt::print(stderr, "; {} connections forgotten by the kernel's full table, followed on",
+      fmt::print(stderr, "; {} times the kernel's full table forgot a connection, followed on",
                  connections_.resumed());
     if (connections_.evicted())
       fmt::print(stderr, "; {} connection states evicted (table full)", connections_.evicted());
@@ -298,8 +304,7 @@ int run_capture(const Options& options) {
   session.attacher().scan_executable_directories();
   for (uint32_t pid : running_pids()) {
     if (g_stop_requested) break;  // Ctrl-C while a crowded host is scanned: stop now, not after it
-    session.attacher().scan_process(pid);
-    session.processes().remember(pid);
+    session.adopt(pid);
   }
   if (session.attacher().attached_files() == 0)
     log::warn("no OpenSSL found yet; waiting for processes that load it");
@@ -324,7 +329,8 @@ int run_capture(const Options& options) {
       break;
     }
     session.housekeeping();
-    workloads->poll(*tracer);
+    for (const auto& directory : workloads->poll(*tracer))
+      for (uint32_t pid : processes_in_cgroup(directory)) session.adopt(pid);
     if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
       last_drop_check = now;
       session.report_new_drops(tracer->drop_counters());

@@ -43,8 +43,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const Options& options,
     pipeline->text_sink_ = pipeline->sinks_.back().get();
   }
   if (!options.pcap_path.empty()) {
-    auto pcap = PcapngSink::open(
-        {options.pcap_path, options.pcap_mode, uint64_t{options.rotate_mib} << 20, options.keep_files});
+    auto pcap = PcapngSink::open({options.pcap_path, options.pcap_mode, uint64_t{options.rotate_mib} << 20,
+                                  options.keep_files, options.max_connections});
     if (!pcap) return pcap.error();
     pipeline->sinks_.push_back(std::make_unique<PcapngSink>(std::move(*pcap)));
   }

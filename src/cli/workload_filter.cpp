@@ -23,52 +23,60 @@ Result<WorkloadFilter> WorkloadFilter::start(const Options& options, TracerConfi
   config.cgroup_filter |= !queries.empty();
   for (size_t i = 0; i < queries.size(); ++i) {
     const WorkloadQuery& query = queries[i];
-    if (const auto& directory = (*directories)[i]) {
+    WorkloadDirectory& directory = (*directories)[i];
+    if (!directory) return directory.error();  // a short ID that means several containers
+    if (*directory) {
       log::info("{} {}: capturing processes in {} and below", option_name(query.kind), query.given,
-                *directory);
-      config.cgroups.push_back(*directory);
+                **directory);
+      config.cgroups.push_back(std::move(**directory));
     } else {
       log::warn("{} {}: no {} runs on this host yet; it is captured once it starts", option_name(query.kind),
                 query.given, noun(query.kind));
-      filter.waiting_.push_back(query);
+      filter.waiting_.push_back({query, {}});
     }
   }
   filter.last_look_ = std::chrono::steady_clock::now();
   return filter;
 }
 
-void WorkloadFilter::poll(Tracer& tracer) {
-  if (waiting_.empty()) return;
+std::vector<std::string> WorkloadFilter::poll(Tracer& tracer) {
+  if (waiting_.empty()) return {};
   auto now = std::chrono::steady_clock::now();
-  if (now - last_look_ < kLookInterval) return;
+  if (now - last_look_ < kLookInterval) return {};
   last_look_ = now;
-  look(tracer);
+  return look(tracer);
 }
 
-void WorkloadFilter::look(Tracer& tracer) {
-  auto directories = resolve_workloads(waiting_);
-  if (!directories) {
-    // A short ID that two containers now share: said once, and looked for
-    // again, as one of them may go.
-    if (!error_reported_) log::warn("{}; still waiting", directories.error().message);
-    error_reported_ = true;
-    return;
-  }
-  std::vector<WorkloadQuery> still_waiting;
+std::vector<std::string> WorkloadFilter::look(Tracer& tracer) {
+  std::vector<WorkloadQuery> queries;
+  for (const auto& waiting : waiting_) queries.push_back(waiting.query);
+  auto directories = resolve_workloads(queries);
+  if (!directories) return {};  // the v2 hierarchy was there at start: unmounted since, nothing to find
+  std::vector<std::string> added;
+  std::vector<Waiting> still_waiting;
   for (size_t i = 0; i < waiting_.size(); ++i) {
-    const WorkloadQuery& query = waiting_[i];
-    const auto& directory = (*directories)[i];
-    if (!directory) {
-      still_waiting.push_back(query);
-    } else if (auto added = tracer.add_cgroup(*directory); !added) {
-      log::warn("{} {}: started, but cannot be captured: {}", option_name(query.kind), query.given,
-                added.error().message);
-    } else {
+    Waiting& waiting = waiting_[i];
+    const WorkloadQuery& query = waiting.query;
+    WorkloadDirectory& directory = (*directories)[i];
+    // A short ID two containers now share, or a cgroup gone before it was
+    // opened: said once per new reason, and looked for again.
+    Result<void> outcome = !directory   ? Result<void>(directory.error())
+                           : *directory ? tracer.add_cgroup(**directory)
+                                        : Result<void>();
+    if (outcome && *directory) {
       log::info("{} {}: started; capturing processes in {} and below", option_name(query.kind), query.given,
-                *directory);
+                **directory);
+      added.push_back(std::move(**directory));
+      continue;
     }
+    if (!outcome && outcome.error().message != waiting.last_problem) {
+      waiting.last_problem = outcome.error().message;
+      log::warn("{} {}: {}; still waiting", option_name(query.kind), query.given, waiting.last_problem);
+    }
+    still_waiting.push_back(std::move(waiting));
   }
   waiting_ = std::move(still_waiting);
+  return added;
 }
 
 }  // namespace tlstap

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 #include "cli/options.h"
@@ -24,15 +25,20 @@ class WorkloadFilter {
   static Result<WorkloadFilter> start(const Options& options, TracerConfig& config);
 
   // Looks again for the workloads not found yet, at most once a second, and
-  // has the tracer filter on those that started.
-  void poll(Tracer& tracer);
+  // has the tracer filter on those that started. Returns their directories:
+  // the processes already in them were left out until now, so the caller
+  // must look at them (their executables and libraries) as at new ones.
+  std::vector<std::string> poll(Tracer& tracer);
 
  private:
-  void look(Tracer& tracer);
+  struct Waiting {
+    WorkloadQuery query;
+    std::string last_problem;  // said once, until another one comes
+  };
+  std::vector<std::string> look(Tracer& tracer);
 
-  std::vector<WorkloadQuery> waiting_;
+  std::vector<Waiting> waiting_;
   std::chrono::steady_clock::time_point last_look_{};
-  bool error_reported_ = false;
 };
 
 }  // namespace tlstap

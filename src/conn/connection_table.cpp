@@ -28,6 +28,11 @@ const ConnectionTable::Resumed* ConnectionTable::resume_forgotten(const DataEven
 ConnectionTable::State& ConnectionTable::state_of_new_uid(const DataEvent& event, size_t direction,
                                                           ConnectionView& view) {
   const Resumed* resumed = resumed_.find({event.pid, event.conn_uid});
+  if (resumed && !connections_.peek({event.pid, resumed->conn_uid})) {
+    // Its first state went to make room here too: it goes on as a new connection.
+    resumed_.erase({event.pid, event.conn_uid});
+    resumed = nullptr;
+  }
   if (!resumed) resumed = resume_forgotten(event);
   if (resumed) {
     view.conn_uid = resumed->conn_uid;
@@ -36,7 +41,9 @@ ConnectionTable::State& ConnectionTable::state_of_new_uid(const DataEvent& event
     // A reused SSL* gets a new conn_uid from the kernel, and so a new state here.
     latest_uid_[{event.pid, event.conn_id}] = event.conn_uid;
   }
-  return connections_[Key{event.pid, view.conn_uid}];
+  State& state = connections_[Key{event.pid, view.conn_uid}];
+  state.conn_id = event.conn_id;
+  return state;
 }
 
 ConnectionView ConnectionTable::observe(const DataEvent& event) {
@@ -65,7 +72,13 @@ ConnectionKey ConnectionTable::close(const ConnectionKey& key) {
     reported.conn_uid = resumed->conn_uid;
     resumed_.erase(key);
   }
-  connections_.erase(reported);
+  if (const State* state = connections_.peek(reported)) {
+    // The SSL*'s latest connection is closed: a later one on it is new.
+    LibraryKey library{reported.pid, state->conn_id};
+    if (const uint64_t* latest = latest_uid_.peek(library); latest && *latest == reported.conn_uid)
+      latest_uid_.erase(library);
+    connections_.erase(reported);
+  }
   return reported;
 }
 

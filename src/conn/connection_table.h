@@ -62,6 +62,7 @@ class ConnectionTable {
   struct State {
     Role role = Role::unknown;
     uint64_t next_offset[2] = {0, 0};
+    uint64_t conn_id = 0;  // its SSL*
     uint64_t sock_id = 0;  // what tells a connection the kernel forgot from a new one
     Endpoint local, remote;
   };
@@ -84,7 +85,7 @@ class ConnectionTable {
 
   ListeningCheck is_listening_;
   LruMap<Key, State, KeyHash> connections_;
-  LruMap<LibraryKey, uint64_t, LibraryKeyHash> latest_uid_;  // of each SSL*
+  LruMap<LibraryKey, uint64_t, LibraryKeyHash> latest_uid_;  // of each SSL* with an open connection
   LruMap<Key, Resumed, KeyHash> resumed_;                    // by the kernel's new conn_uid
   uint64_t resumed_count_ = 0;
 };

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 
@@ -99,25 +100,43 @@ const char* option_name(Workload kind) {
   return kind == Workload::container ? "--container" : "--pod";
 }
 
-Result<std::vector<std::optional<std::string>>> resolve_workloads(std::span<const WorkloadQuery> queries) {
-  if (queries.empty()) return std::vector<std::optional<std::string>>{};
+Result<std::vector<WorkloadDirectory>> resolve_workloads(std::span<const WorkloadQuery> queries) {
+  std::vector<WorkloadDirectory> directories;
+  if (queries.empty()) return directories;
   auto mount = host_cgroup2_mount();
   if (!mount)
     return Error{fmt::format("{} {}: no cgroup v2 hierarchy is mounted on this host",
                              option_name(queries.front().kind), queries.front().given)};
   std::vector<std::string> cgroups = all_cgroups(*mount);
-  std::vector<std::optional<std::string>> directories;
   for (const auto& query : queries) {
     std::vector<WorkloadCgroup> found = find_workload_cgroups(cgroups, query.kind, query.given);
     if (found.size() > 1) {
       std::vector<std::string> ids;
       for (const auto& workload : found) ids.push_back(workload.id);
-      return Error{fmt::format("{} {}: the ID is ambiguous, it starts {}", option_name(query.kind),
-                               query.given, fmt::join(ids, ", "))};
+      directories.emplace_back(
+          Error{fmt::format("{} {}: the ID is ambiguous, it starts {}", option_name(query.kind), query.given,
+                            fmt::join(ids, ", "))});
+    } else {
+      directories.emplace_back(found.empty() ? std::nullopt : std::optional(*mount + found.front().cgroup));
     }
-    directories.push_back(found.empty() ? std::nullopt : std::optional(*mount + found.front().cgroup));
   }
   return directories;
+}
+
+std::vector<uint32_t> processes_in_cgroup(const std::string& directory) {
+  std::vector<std::string> cgroups{""};  // the directory itself, then those below it
+  list_cgroups(directory, directory, cgroups);
+  std::vector<uint32_t> pids;
+  for (const auto& cgroup : cgroups) {
+    std::string text = read_text_file(directory + cgroup + "/cgroup.procs");
+    std::string_view rest = text;
+    while (!rest.empty()) {
+      std::string_view line = next_line(rest);
+      uint32_t pid = 0;
+      if (std::from_chars(line.data(), line.data() + line.size(), pid).ec == std::errc{}) pids.push_back(pid);
+    }
+  }
+  return pids;
 }
 
 CgroupNames::CgroupNames() {

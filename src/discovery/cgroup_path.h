@@ -35,11 +35,16 @@ struct WorkloadQuery {
 };
 const char* option_name(Workload kind);  // "--container", "--pod"
 
-// The cgroup v2 directory (absolute) of the one container or pod each query
-// names on this host, in one walk of the hierarchy; nullopt for one that does
-// not run (yet). An error when no v2 hierarchy is mounted, or a short ID
-// could mean several containers (it says which).
-Result<std::vector<std::optional<std::string>>> resolve_workloads(std::span<const WorkloadQuery> queries);
+// Where one query's workload is: its cgroup v2 directory (absolute), nullopt
+// while it does not run, or an error saying which containers a short ID
+// could mean.
+using WorkloadDirectory = Result<std::optional<std::string>>;
+// Each query's, in one walk of the hierarchy; an error when no v2 hierarchy
+// is mounted.
+Result<std::vector<WorkloadDirectory>> resolve_workloads(std::span<const WorkloadQuery> queries);
+
+// The processes in a cgroup v2 directory and below it, from their cgroup.procs.
+std::vector<uint32_t> processes_in_cgroup(const std::string& directory);
 
 // Names cgroup v2 directories by their id (their inode number, what
 // bpf_get_current_cgroup_id gives): the kernel opens the directory from a file

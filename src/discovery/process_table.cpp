@@ -78,8 +78,14 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
                      stat(proc_path(exec.pid, "exe").c_str(), &exe) == 0 && exe.st_ino != exec.exe_inode;
   if (identity.exe.empty()) {
     identity = from_exec_event(exec, before);
+    // /proc/PID/exe shows the file behind symlinks; do the same for the path
+    // (resolved here: the process's root is gone with it).
+    std::error_code ec;
+    auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
+    if (!ec) identity.exe = resolved.string();
   } else if (later_image) {
-    // Its placement holds (an exec keeps cgroup and namespace); its exe is the event's.
+    // Its placement holds (an exec keeps cgroup and namespace); its exe is the
+    // path as executed: resolving it here would use tlstap's root, not the process's.
     identity = from_exec_event(exec, identity);
   }
   images.push_back(Image{exec.boot_time_ns, std::move(identity)});
@@ -96,10 +102,7 @@ ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const Pr
     set_placement(identity, std::move(cgroup), std::move(container));
     set_names(identity, namer_, exec.pid);
   }
-  // /proc/PID/exe shows the file behind symlinks; do the same for the path.
-  std::error_code ec;
-  auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
-  identity.exe = ec ? std::string(exec.filename) : resolved.string();
+  identity.exe = exec.filename;
   if (exec.netns) identity.netns = exec.netns;  // `ip netns exec` moves a process before its exec
   return identity;
 }

@@ -137,6 +137,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   while (ring < config.data_ring_bytes) ring <<= 1;
   bpf_map__set_max_entries(skel->maps.data_events, ring);
   bpf_map__set_max_entries(skel->maps.connections, config.max_connections);
+  bpf_map__set_max_entries(skel->maps.socket_roles, config.max_connections);
   skel->rodata->wakeup_batch_bytes = std::min<uint64_t>(256 << 10, ring / 8);
   bpf_program__set_autoload(skel->progs.sock_send, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);

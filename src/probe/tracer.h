@@ -53,14 +53,14 @@ enum class UprobeProgram {
 struct TracerConfig {
   std::vector<uint32_t> pids;      // empty: every process
   std::vector<std::string> comms;  // empty: every command name
-  // Only processes in these cgroup v2 directories (or below them) are traced,
-  // when cgroup_filter: more can be added later (add_cgroup), so the filter
-  // may start empty and trace nothing yet.
+  // Only processes in these cgroup v2 directories (or below them) are traced
+  // when any is given, or when cgroup_filter: more can be added later
+  // (add_cgroup), so the filter may start empty and trace nothing yet.
   bool cgroup_filter = false;
   std::vector<std::string> cgroups;
   std::vector<uint32_t> netns;  // network namespaces' inode numbers; empty: every namespace
   uint32_t data_ring_bytes = 32u << 20;
-  uint32_t max_connections = 65536;  // the kernel's `connections` LRU map
+  uint32_t max_connections = 65536;  // the kernel's `connections` and `socket_roles` LRU maps
 };
 
 using DropCounters = std::array<tlstap_drop_counter, TLSTAP_DROP_REASON_MAX>;

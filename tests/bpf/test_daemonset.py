@@ -34,16 +34,25 @@ def ctr_options(pod, container):
     """What the kubelet and containerd's CRI make of the pod spec, as `ctr run`
     options and bind mounts. Raises on fields this translation does not know,
     so a manifest change cannot pass untested."""
-    known_pod = {"hostPID", "tolerations", "terminationGracePeriodSeconds", "containers", "volumes"}
-    known_container = {"name", "image", "args", "securityContext", "resources", "volumeMounts"}
-    assert set(pod) <= known_pod and set(container) <= known_container, \
-        f"the test does not know {set(pod) - known_pod} {set(container) - known_container}"
+    def assert_known(fields, known, where):
+        assert set(fields) <= known, f"the test does not know {where} {set(fields) - known}"
+
+    assert_known(pod, {"hostPID", "tolerations", "terminationGracePeriodSeconds", "containers", "volumes"}, "pod")
+    assert_known(container, {"name", "image", "imagePullPolicy", "args", "securityContext", "resources",
+                             "volumeMounts"}, "container")
+    assert_known(container.get("securityContext", {}), {"privileged"}, "securityContext")
+    for mount in container.get("volumeMounts", []):
+        assert_known(mount, {"name", "mountPath", "readOnly", "mountPropagation"}, "volumeMount")
+    for volume in pod.get("volumes", []):
+        assert_known(volume, {"name", "hostPath"}, "volume")
     options = []
     if pod.get("hostPID"):
         # The test's own pid namespace is the host's (this machine's pid 1 may be unreadable).
         options.append(f"--with-ns=pid:/proc/{os.getpid()}/ns/pid")
     if container.get("securityContext", {}).get("privileged"):
-        options.append("--privileged")  # all capabilities, no seccomp, /sys read-write, the host's cgroup namespace
+        # All capabilities, no seccomp, /sys read-write. ctr makes no cgroup
+        # namespace (the CRI makes none for privileged containers either).
+        options.append("--privileged")
     host_paths = {v["name"]: v["hostPath"] for v in pod.get("volumes", [])}
     mounts = []
     for mount in container.get("volumeMounts", []):

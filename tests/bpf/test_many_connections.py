@@ -14,7 +14,7 @@ CONNECTIONS, ROUNDS, TABLE = 24, 3, 16  # tlstap keeps twice TABLE itself
 
 def forgotten_count(summary_lines):
     line = next(line for line in summary_lines if line.startswith("tlstap: summary:"))
-    m = re.search(r"; (\d+) connections forgotten by the kernel's full table, followed on", line)
+    m = re.search(r"; (\d+) times the kernel's full table forgot a connection, followed on", line)
     return int(m.group(1)) if m else 0
 
 
@@ -39,7 +39,8 @@ def test_connections_the_kernel_forgets_are_followed_on(procs, tlstap, cert, tmp
                           egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
     # Closes come under the kernel's latest conn_uid: reported under the first.
     assert capture.closes and {c["conn_id"] for c in capture.closes} <= {c.conn_id for c in capture.connections(client.pid)}
-    # Each connection was forgotten at least once per round after the first.
+    # Past the first round a strict LRU of TABLE forgets every connection
+    # before its turn; the kernel's LRU is approximate: TABLE fewer are allowed.
     assert forgotten_count(capture.stderr) >= CONNECTIONS * (ROUNDS - 1) - TABLE, capture.stderr[-1]
     assert any("the kernel's connection table is full" in line for line in capture.stderr)
     # Its exchanges are whole: the HTTP layer followed each connection on too.

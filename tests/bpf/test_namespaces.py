@@ -1,6 +1,9 @@
 """Containers, pods and network namespaces: every line names where its process
 runs, and --netns captures one network namespace (a pod's) and nothing else."""
 import os
+import re
+import shutil
+import signal
 import subprocess
 import uuid
 
@@ -8,8 +11,9 @@ import pytest
 
 from containerd import Containerd
 
-from harness import (CURL, TlsServer, assert_connection, assert_exchange, cgroup2_mount, in_cgroup,
-                     remove_cgroup_tree)
+from harness import (CURL, PY_EGRESS, PY_INGRESS, PYTHON, RUN_TIMEOUT, TESTPROGS, LineReader, TlsServer,
+                     assert_connection, assert_exchange, cgroup2_mount, finish_py_client, go, http_post, in_cgroup,
+                     real_exe, remove_cgroup_tree, system_libssl)
 
 
 def own_cgroup(pid):
@@ -117,8 +121,8 @@ def test_workloads_that_start_later(procs, tlstap, server, cert):
     procs.run(curl(cert, server.url("/before-the-pod")))
     server.next_connection()
     with pod:
-        # Looked for once a second: the pod is found first (its UID matches the
-        # directories of both containers' parent, the --container's ID its own).
+        # Looked for once a second, both in the same look: the pod by its
+        # directory, the --container by its own (inside the pod's).
         tap.stderr.wait_for(f"--pod {pod.uid}: started".encode(), timeout=10)
         tap.stderr.wait_for(f"--container {pod.container_ids[1]}: started".encode(), timeout=10)
         first = pod.run_in(procs, 0, curl(cert, server.url("/first-container")))
@@ -134,6 +138,47 @@ def test_workloads_that_start_later(procs, tlstap, server, cert):
     assert_connection(capture.connection(first.pid), comm="curl", exe=CURL, local=first_record.peer,
                       remote=server.address, role="client", egress=first_record.received, ingress=first_record.sent,
                       egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
+
+
+def test_processes_in_a_workload_before_it_is_found_are_attached(procs, tlstap, server, cert, tmp_path):
+    """A process already in a container's cgroup when tlstap finds the container
+    (its entrypoint ran in the second before tlstap looked), with a TLS library
+    of its own that nothing else uses: that library is attached when the
+    container is, and the process's exchange is captured whole."""
+    private = tmp_path / "lib" / "libssl.so.3"
+    private.parent.mkdir()
+    shutil.copy2(system_libssl(), private)
+    request = tmp_path / "request"
+    request.write_bytes(http_post(server.address, b"from the container's own libssl"))
+    pod = FakePod()
+    tap = tlstap("--container", pod.container_ids[0])
+    # Stopped while the container is made and its process starts: tlstap cannot
+    # find the container before its process is in it.
+    tap.proc.send_signal(signal.SIGSTOP)
+    try:
+        with pod:
+            client = procs.start(in_cgroup(pod.mount + pod.containers[0],
+                                           [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port",
+                                            server.port, "--cafile", cert.cert, "--request", request, "--wait-go"]),
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 env={**os.environ, "LD_LIBRARY_PATH": str(private.parent)})
+            out = LineReader(client.stdout)
+            assert out.next(RUN_TIMEOUT), "tls_client.py did not connect"
+            tap.proc.send_signal(signal.SIGCONT)
+            tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{client.pid}/root{re.escape(str(private))} "
+                                           .encode()), timeout=10)
+            go(client)
+            response = finish_py_client(client, out)
+            record = server.next_connection()
+            capture = tap.stop()
+    finally:
+        tap.proc.send_signal(signal.SIGCONT)
+
+    assert response == record.sent
+    assert {e["container_id"] for e in capture.events} == {pod.container_ids[0]}
+    assert_connection(capture.connection(client.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
 
 
 def test_netns_filter(procs, tlstap, server, cert):

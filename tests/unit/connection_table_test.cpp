@@ -211,26 +211,46 @@ TEST_F(ConnectionTableTest, AConnectionTheKernelForgotIsFollowedOn) {
 }
 
 TEST_F(ConnectionTableTest, ANewConnectionOnAnSslIsNotTakenForAForgottenOne) {
-  const DataEvent known = chunk(Direction::egress, 0, 100);
-  table.observe(known);
+  // Each case on an SSL* of its own, whose first connection the table knows.
+  auto known = [&](uint64_t uid) {
+    DataEvent first = chunk(Direction::egress, 0, 100, uid);
+    table.observe(first);
+    return first;
+  };
   // Another socket under the same SSL*.
-  DataEvent other_socket = forgotten(known, kUid + 1, Direction::egress, 0, 10);
+  DataEvent other_socket = forgotten(known(100), 101, Direction::egress, 0, 10);
   other_socket.sock_id = kSock + 1;
-  EXPECT_EQ(table.observe(other_socket).conn_uid, kUid + 1);
+  EXPECT_EQ(table.observe(other_socket).conn_uid, 101u);
   // The same socket address holding another connection (its port differs).
-  DataEvent reused_socket = forgotten(known, kUid + 2, Direction::egress, 0, 10);
+  DataEvent reused_socket = forgotten(known(200), 201, Direction::egress, 0, 10);
   reused_socket.local.port += 1;
-  EXPECT_EQ(table.observe(reused_socket).conn_uid, kUid + 2);
+  EXPECT_EQ(table.observe(reused_socket).conn_uid, 201u);
   // The socket not known yet.
-  DataEvent no_socket = forgotten(known, kUid + 3, Direction::egress, 0, 10);
+  DataEvent no_socket = forgotten(known(300), 301, Direction::egress, 0, 10);
   no_socket.sock_id = 0;
-  EXPECT_EQ(table.observe(no_socket).conn_uid, kUid + 3);
+  EXPECT_EQ(table.observe(no_socket).conn_uid, 301u);
   // Closed, then the same SSL* on the same socket again.
-  table.close({kPid, kUid + 3});
-  DataEvent after_close = forgotten(known, kUid + 4, Direction::egress, 0, 10);
-  table.close({kPid, kUid});
-  EXPECT_EQ(table.observe(after_close).conn_uid, kUid + 4);
+  DataEvent after_close = forgotten(known(400), 401, Direction::egress, 0, 10);
+  table.close({kPid, 400});
+  EXPECT_EQ(table.observe(after_close).conn_uid, 401u);
   EXPECT_EQ(table.resumed(), 0u);
+  // None of them but what they changed kept them apart: the same, unchanged, is followed on.
+  EXPECT_EQ(table.observe(forgotten(known(500), 501, Direction::egress, 0, 10)).conn_uid, 500u);
+  EXPECT_EQ(table.resumed(), 1u);
+}
+
+TEST(ConnectionTable, AForgottenConnectionWhoseStateWentHereTooStartsAfresh) {
+  FakeListeningCheck check;
+  ConnectionTable table(check.callback(), /*max_connections=*/2);
+  const DataEvent first = chunk(Direction::egress, 0, 100, kUid);
+  table.observe(first);
+  EXPECT_EQ(table.observe(forgotten(first, kUid + 1, Direction::egress, 0, 10)).conn_uid, kUid);
+  // Two other connections push the first's state out of this table.
+  table.observe(chunk(Direction::egress, 0, 10, kUid + 10));
+  table.observe(chunk(Direction::egress, 0, 10, kUid + 11));
+  ConnectionView view = table.observe(forgotten(first, kUid + 1, Direction::egress, 10, 10));
+  EXPECT_EQ(view.conn_uid, kUid + 1);
+  EXPECT_EQ(view.stream_offset, 10u);
 }
 
 }  // namespace
