@@ -85,11 +85,11 @@ class Run:
     on_host_record: object
 
 
-def run_as_the_daemonset(procs, server, cert, containerd, tmp_path, extra_args=()):
+def run_as_the_daemonset(procs, server, cert, containerd, tmp_path, extra_args, pod_first):
     """tlstap in the DaemonSet's container (its args, then extra_args(pod UID))
-    while curl runs in a pod's container (started before tlstap, as --pod
-    needs) and then on the host; tlstap is stopped with SIGINT, which ctr
-    passes on."""
+    while curl runs in a pod's container, then on the host. pod_first: the pod
+    runs before tlstap starts, else it is scheduled after (its container waits
+    for tlstap to find it). tlstap is stopped with SIGINT, which ctr passes on."""
     pod, container = daemonset_pod()
     options, mounts = ctr_options(pod, container)
     args = list(container.get("args", []))
@@ -99,13 +99,18 @@ def run_as_the_daemonset(procs, server, cert, containerd, tmp_path, extra_args=(
     pod_uid = str(uuid.uuid4())
     try:
         go_file = tmp_path / "go"
-        names = {"io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.sandbox-name": "web-0",
-                 "io.kubernetes.cri.container-name": "client"}
-        argv = ["sh", "-c", f'while [ ! -e {go_file} ]; do sleep 0.05; done; exec "$@"', "sh",
-                *curl(cert, server.url("/from-a-pod"))]
-        container_id, in_pod = containerd.start(argv, f"{top}/kubepods/besteffort/pod{pod_uid}",
-                                                shared_dirs=(tmp_path, cert.cert.parent), annotations=names)
-        in_pod_pid = containerd.pid_of(container_id)
+
+        def start_pod():
+            names = {"io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.sandbox-name": "web-0",
+                     "io.kubernetes.cri.container-name": "client"}
+            argv = ["sh", "-c", f'while [ ! -e {go_file} ]; do sleep 0.05; done; exec "$@"', "sh",
+                    *curl(cert, server.url("/from-a-pod"))]
+            container_id, in_pod = containerd.start(argv, f"{top}/kubepods/besteffort/pod{pod_uid}",
+                                                    shared_dirs=(tmp_path, cert.cert.parent), annotations=names)
+            return container_id, in_pod, containerd.pid_of(container_id)
+
+        if pod_first:
+            container_id, in_pod, in_pod_pid = start_pod()
         tap_id, launcher = containerd.run_command(
             [], f"{top}/kubepods/burstable/pod{uuid.uuid4()}", options,
             [*mounts, (os.path.dirname(TLSTAP_BIN), IMAGE_DIR, "ro"), (tmp_path, tmp_path, "rw")])
@@ -114,6 +119,9 @@ def run_as_the_daemonset(procs, server, cert, containerd, tmp_path, extra_args=(
         tap_pid = containerd.pid_of(tap_id)
         assert os.readlink(f"/proc/{tap_pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"), \
             "tlstap is not in a container of its own"
+        if not pod_first:
+            container_id, in_pod, in_pod_pid = start_pod()
+            tap.stderr.wait_for(f"--pod {pod_uid}: started".encode(), timeout=10)
 
         go_file.touch()
         in_pod.wait(timeout=60)
@@ -148,7 +156,8 @@ def test_daemonset_captures_the_host_and_its_pods(procs, server, cert, container
     """As the manifest runs it: a host process and a pod's container, with host
     pids, executables, the other container's ID and pod names, both ends of
     each exchange byte for byte."""
-    run = run_as_the_daemonset(procs, server, cert, containerd, tmp_path, extra_args=lambda pod_uid: ())
+    run = run_as_the_daemonset(procs, server, cert, containerd, tmp_path, extra_args=lambda pod_uid: (),
+                               pod_first=True)
     assert_exchange(run.capture, server, run.on_host_record, run.on_host_pid, comm="curl", exe=CURL,
                     egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
     assert {e.get("container_id") for e in run.capture.of_pid(run.on_host_pid)} == {None}
@@ -156,11 +165,12 @@ def test_daemonset_captures_the_host_and_its_pods(procs, server, cert, container
 
 
 def test_daemonset_narrowed_to_one_pod(procs, server, cert, containerd, tmp_path):
-    """With --pod added, as the manifest suggests: the pod's cgroup is found
-    through the host's /sys/fs/cgroup the manifest mounts; only its process is
-    captured."""
+    """With --pod added, as the manifest suggests, for a pod scheduled onto the
+    node after tlstap started there: tlstap waits, finds the pod's cgroup
+    through the host's /sys/fs/cgroup the manifest mounts, and captures its
+    process alone."""
     run = run_as_the_daemonset(procs, server, cert, containerd, tmp_path,
-                               extra_args=lambda pod_uid: ("--pod", pod_uid))
+                               extra_args=lambda pod_uid: ("--pod", pod_uid), pod_first=False)
     assert {e["pid"] for e in run.capture.events} == {run.in_pod_pid}
     assert_pod_client(run, server)
 
