@@ -330,15 +330,16 @@ int run_capture(const Options& options) {
     }
     session.housekeeping();
     for (const auto& directory : workloads->poll(*tracer))
-      for (uint32_t pid : processes_in_cgroup(directory)) session.adopt(pid);
+      for (uint32_t pid : processes_in_cgroup(directory))
+        if (!g_stop_requested) session.adopt(pid);
     if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
       last_drop_check = now;
       session.report_new_drops(tracer->drop_counters());
       if (terminal)
-        terminal->draw(
-            render_top(top_stats.rows(clock_ns(CLOCK_REALTIME)),
-                       {top_stats.exchanges(), top_stats.bytes(), describe_drops(tracer->drop_counters())},
-                       terminal->width(), terminal->height()));
+        terminal->draw(render_top(top_stats.rows(clock_ns(CLOCK_REALTIME)),
+                                  {top_stats.exchanges(), top_stats.websocket_messages(), top_stats.bytes(),
+                                   describe_drops(tracer->drop_counters())},
+                                  terminal->width(), terminal->height()));
     }
     if ((*pipeline)->failed()) {
       fmt::print(stderr, "tlstap: error: writing output failed\n");

@@ -44,7 +44,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const Options& options,
   }
   if (!options.pcap_path.empty()) {
     auto pcap = PcapngSink::open({options.pcap_path, options.pcap_mode, uint64_t{options.rotate_mib} << 20,
-                                  options.keep_files, options.max_connections});
+                                  options.keep_files,
+                                  // As the connection table: a connection the kernel forgot is kept.
+                                  2 * size_t{options.max_connections}});
     if (!pcap) return pcap.error();
     pipeline->sinks_.push_back(std::make_unique<PcapngSink>(std::move(*pcap)));
   }

@@ -63,6 +63,24 @@ void TopStats::add(const ExchangeRecord& record, uint64_t now_ns) {
   row.recent.emplace_back(now_ns, record.exchange.latency_ns());
 }
 
+void TopStats::add(const WebSocketRecord& record, uint64_t now_ns) {
+  using proto::WebSocketOpcode;
+  const proto::WebSocketMessage& m = record.message;
+  bool data = m.opcode == WebSocketOpcode::text || m.opcode == WebSocketOpcode::binary;
+  constexpr uint16_t kNormal = 1000, kGoingAway = 1001;
+  bool failed = m.inflate_failed || (m.opcode == WebSocketOpcode::close && m.close_code &&
+                                     *m.close_code != kNormal && *m.close_code != kGoingAway);
+  if (!data && !failed) return;  // pings, pongs, a normal close
+  const auto& c = record.connection;
+  std::string endpoint = fmt::format("ws {}{}", record.authority, record.path);
+  Row& row = rows_[Key{c.pid, process_label(c), terminal_field(endpoint)}];
+  if (failed) ++row.errors;
+  if (!data) return;
+  ++row.total;
+  ++websocket_messages_;
+  row.recent.emplace_back(now_ns, 0);  // a message has no latency
+}
+
 void TopStats::forget_process(uint32_t pid) {
   rows_.erase_if([pid](const Key& key, const Row&) { return key.pid == pid; });
 }
@@ -90,8 +108,10 @@ std::vector<TopRow> TopStats::rows(uint64_t now_ns) {
 
 std::string render_top(const std::vector<TopRow>& rows, const TopTotals& totals, int width, int height) {
   size_t w = static_cast<size_t>(std::max(width, 40));
-  std::string screen = fit(fmt::format("tlstap top - {} exchanges, {:.1f} MiB of plaintext - q quits",
-                                       totals.exchanges, totals.bytes / (1024.0 * 1024.0)),
+  std::string websocket =
+      totals.websocket_messages ? fmt::format(", {} WebSocket messages", totals.websocket_messages) : "";
+  std::string screen = fit(fmt::format("tlstap top - {} exchanges{}, {:.1f} MiB of plaintext - q quits",
+                                       totals.exchanges, websocket, totals.bytes / (1024.0 * 1024.0)),
                            w) +
                        "\n" + fit("dropped: " + totals.drops, w) + "\n";
   // Fixed columns on the right, the endpoint takes what is left.
@@ -114,10 +134,22 @@ std::string render_top(const std::vector<TopRow>& rows, const TopTotals& totals,
   return screen;
 }
 
-void TopSink::write_exchange(const ExchangeRecord& record) {
+namespace {
+
+uint64_t wall_clock_ns() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
-  stats_.add(record, static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+}  // namespace
+
+void TopSink::write_exchange(const ExchangeRecord& record) {
+  stats_.add(record, wall_clock_ns());
+}
+
+void TopSink::write_websocket(const WebSocketRecord& record) {
+  stats_.add(record, wall_clock_ns());
 }
 
 }  // namespace tlstap

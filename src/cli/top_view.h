@@ -33,6 +33,10 @@ class TopStats {
   explicit TopStats(size_t max_rows = kMaxRows) : rows_(max_rows) {}
 
   void add(const ExchangeRecord& record, uint64_t now_ns);
+  // A WebSocket message: its connection's row ("ws" and the upgrade's
+  // authority and path) counts text and binary messages, both ways; a close
+  // with a code other than normal or going away is an error.
+  void add(const WebSocketRecord& record, uint64_t now_ns);
   void add_bytes(uint64_t bytes) { bytes_ += bytes; }
   // The process is gone: its rows go, its exchanges stay in the run's total.
   void forget_process(uint32_t pid);
@@ -40,6 +44,7 @@ class TopStats {
   std::vector<TopRow> rows(uint64_t now_ns);
   uint64_t bytes() const { return bytes_; }
   uint64_t exchanges() const { return exchanges_; }
+  uint64_t websocket_messages() const { return websocket_messages_; }
 
  private:
   struct Row {
@@ -62,10 +67,12 @@ class TopStats {
   LruMap<Key, Row, KeyHash> rows_;
   uint64_t bytes_ = 0;
   uint64_t exchanges_ = 0;
+  uint64_t websocket_messages_ = 0;
 };
 
 struct TopTotals {
   uint64_t exchanges = 0;
+  uint64_t websocket_messages = 0;
   uint64_t bytes = 0;
   std::string drops;  // what the kernel could not deliver, by reason
 };
@@ -78,6 +85,7 @@ class TopSink : public Sink {
   explicit TopSink(TopStats& stats) : stats_(stats) {}
   void write(const DataRecord& record) override { stats_.add_bytes(record.event.payload.size()); }
   void write_exchange(const ExchangeRecord& record) override;
+  void write_websocket(const WebSocketRecord& record) override;
   void forget_process(uint32_t pid) override { stats_.forget_process(pid); }
   void flush() override {}
 

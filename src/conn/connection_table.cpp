@@ -28,12 +28,14 @@ const ConnectionTable::Resumed* ConnectionTable::resume_forgotten(const DataEven
 ConnectionTable::State& ConnectionTable::state_of_new_uid(const DataEvent& event, size_t direction,
                                                           ConnectionView& view) {
   const Resumed* resumed = resumed_.find({event.pid, event.conn_uid});
-  if (resumed && !connections_.peek({event.pid, resumed->conn_uid})) {
-    // Its first state went to make room here too: it goes on as a new connection.
+  bool first_state_gone = resumed && !connections_.peek({event.pid, resumed->conn_uid});
+  if (first_state_gone) {
+    // It went to make room here too: the connection goes on as a new one.
     resumed_.erase({event.pid, event.conn_uid});
     resumed = nullptr;
+  } else if (!resumed) {
+    resumed = resume_forgotten(event);
   }
-  if (!resumed) resumed = resume_forgotten(event);
   if (resumed) {
     view.conn_uid = resumed->conn_uid;
     view.stream_offset += resumed->base_offset[direction];
@@ -43,6 +45,8 @@ ConnectionTable::State& ConnectionTable::state_of_new_uid(const DataEvent& event
   }
   State& state = connections_[Key{event.pid, view.conn_uid}];
   state.conn_id = event.conn_id;
+  // Its bytes so far went out under its first conn_uid: no gap before its next.
+  state.resync[0] = state.resync[1] = first_state_gone;
   return state;
 }
 
@@ -58,8 +62,14 @@ ConnectionView ConnectionTable::observe(const DataEvent& event) {
     state.remote = event.remote;
   }
   view.role = state.role;
-  view.opened_before_capture = event.role == Role::unknown && event.local.family != 0;
+  if (!state.opened_before_capture && event.local.family != 0)
+    state.opened_before_capture = event.role == Role::unknown;
+  view.opened_before_capture = state.opened_before_capture.value_or(false);
   uint64_t& expected = state.next_offset[direction];
+  if (state.resync[direction]) {
+    expected = view.stream_offset;
+    state.resync[direction] = false;
+  }
   if (view.stream_offset > expected) view.gap_before = view.stream_offset - expected;
   uint64_t end = view.stream_offset + event.payload.size();
   if (end > expected) expected = end;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "common/lru_map.h"
 #include "conn/connection_key.h"
@@ -62,6 +63,9 @@ class ConnectionTable {
   struct State {
     Role role = Role::unknown;
     uint64_t next_offset[2] = {0, 0};
+    bool resync[2] = {false, false};  // the next chunk sets next_offset, with no gap before it
+    // Decided at its first chunk with addresses: the kernel saw no connect or accept.
+    std::optional<bool> opened_before_capture;
     uint64_t conn_id = 0;  // its SSL*
     uint64_t sock_id = 0;  // what tells a connection the kernel forgot from a new one
     Endpoint local, remote;

@@ -78,8 +78,9 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
                      stat(proc_path(exec.pid, "exe").c_str(), &exe) == 0 && exe.st_ino != exec.exe_inode;
   if (identity.exe.empty()) {
     identity = from_exec_event(exec, before);
-    // /proc/PID/exe shows the file behind symlinks; do the same for the path
-    // (resolved here: the process's root is gone with it).
+    // /proc/PID/exe shows the file behind symlinks; do the same for the path,
+    // in tlstap's own root (the process's is gone with it): right for a host
+    // process, a guess for a container's.
     std::error_code ec;
     auto resolved = std::filesystem::weakly_canonical(std::filesystem::path(exec.filename), ec);
     if (!ec) identity.exe = resolved.string();
@@ -108,6 +109,7 @@ ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const Pr
 }
 
 void ProcessTable::remember(uint32_t pid) {
+  if (processes_.contains(pid)) return;  // known, with the images its execs brought
   if (ProcessIdentity identity = read_identity(pid, namer_); !identity.exe.empty())
     processes_[pid] = Entry{Image{0, std::move(identity)}};
 }

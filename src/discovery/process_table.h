@@ -27,7 +27,7 @@ class ProcessTable {
   void refresh(const ProcessEvent& exec);
   void forget(uint32_t pid) { processes_.erase(pid); }
   static constexpr size_t kImagesKept = 4;
-  // Reads a running process now, while it exists (start-up).
+  // Reads a running process now, while it exists, unless it is known already.
   void remember(uint32_t pid);
 
  private:

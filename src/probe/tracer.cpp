@@ -137,7 +137,8 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   while (ring < config.data_ring_bytes) ring <<= 1;
   bpf_map__set_max_entries(skel->maps.data_events, ring);
   bpf_map__set_max_entries(skel->maps.connections, config.max_connections);
-  bpf_map__set_max_entries(skel->maps.socket_roles, config.max_connections);
+  // Every TCP socket of the host has its role there, TLS or not: never fewer than the default.
+  bpf_map__set_max_entries(skel->maps.socket_roles, std::max<uint32_t>(config.max_connections, 65536));
   skel->rodata->wakeup_batch_bytes = std::min<uint64_t>(256 << 10, ring / 8);
   bpf_program__set_autoload(skel->progs.sock_send, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);

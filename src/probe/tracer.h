@@ -60,7 +60,7 @@ struct TracerConfig {
   std::vector<std::string> cgroups;
   std::vector<uint32_t> netns;  // network namespaces' inode numbers; empty: every namespace
   uint32_t data_ring_bytes = 32u << 20;
-  uint32_t max_connections = 65536;  // the kernel's `connections` and `socket_roles` LRU maps
+  uint32_t max_connections = 65536;  // the kernel's `connections` LRU map (and `socket_roles`, if larger)
 };
 
 using DropCounters = std::array<tlstap_drop_counter, TLSTAP_DROP_REASON_MAX>;

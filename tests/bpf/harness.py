@@ -4,14 +4,19 @@ Every process a test starts goes through ProcessGroup so teardown can end it;
 every wait is bounded.
 """
 import base64
+import fcntl
 import hashlib
 import json
 import os
+import pty
 import queue
 import re
+import select
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -560,3 +565,42 @@ def system_libssl():
     paths = {line.split()[-1] for line in maps.splitlines() if line.endswith("/libssl.so.3")}
     assert len(paths) == 1, paths
     return paths.pop()
+
+
+# ---------------------------------------------------------------- tlstap top in a pty
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def read_screen(fd, until, timeout):
+    """What the pty showed, escape codes removed, once `until` matches it."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+        text = ANSI.sub(b"", seen).decode(errors="replace")
+        if re.search(until, text):
+            return text
+    raise AssertionError(f"not on screen within {timeout} s: {until!r}\n{ANSI.sub(b'', seen)[-3000:]!r}")
+
+
+def start_top(procs, *args, rows=40, columns=160):
+    """`tlstap top` (with args) on a new pty of that size, once its first screen
+    shows; returns its Popen and the pty's master fd, which the caller closes."""
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        top = procs.start([TLSTAP_BIN, *args, "top"], stdin=slave, stdout=slave, stderr=slave,
+                          stop_signal=signal.SIGINT, env={**os.environ, "TERM": "xterm"})
+        read_screen(master, r"tlstap top - \d+ exchanges", 60)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return top, master

@@ -5,24 +5,18 @@ gives the same exchanges from the data lines; `tlstap top` shows them live.
 Stopping a tlstap takes 10 to 30 s here (the kernel detaches its uprobes), so
 one run captures the traffic of the whole module and the tests read it.
 """
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import signal
-import struct
 import subprocess
-import termios
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness import (CURL, OPENSSL, RUN_TIMEOUT, TLSTAP_BIN, ProcessGroup, Tlstap, format_endpoint, pattern, real_exe,
-                     start_nginx)
+from harness import (CURL, OPENSSL, RUN_TIMEOUT, TLSTAP_BIN, ProcessGroup, Tlstap, format_endpoint, pattern, read_screen,
+                     real_exe, start_nginx, start_top)
 
 ADDRESS = ("127.0.0.1", 8443)
 SERVER = format_endpoint(*ADDRESS)
@@ -256,38 +250,17 @@ def test_replay_reports_bad_lines_and_keeps_going(run, tmp_path):
 
 
 LATENCY = r"[0-9.]+(?:us|ms|s)"
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def read_screen(fd, until, timeout):
-    """What the pty showed, escape codes removed, once `until` matches it."""
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                seen += os.read(fd, 65536)
-            except OSError:
-                break
-        text = ANSI.sub(b"", seen).decode(errors="replace")
-        if re.search(until, text):
-            return text
-    raise AssertionError(f"not on screen within {timeout} s: {until!r}\n{ANSI.sub(b'', seen)[-3000:]!r}")
+LATENCY = r"[0-9.]+(?:us|ms|s)"
 
 
 def test_top_shows_exchanges_live_and_quits_on_q(tmp_path, cert):
     procs = ProcessGroup()
-    master, slave = pty.openpty()
+    master = None
     try:
         nginx_dir = tmp_path / "nginx"
         nginx_dir.mkdir()
         start_module_nginx(procs, nginx_dir, cert)
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        top = procs.start([TLSTAP_BIN, "--comm", "curl", "top"], stdin=slave, stdout=slave, stderr=slave,
-                          stop_signal=signal.SIGINT, env={**os.environ, "TERM": "xterm"})
-        os.close(slave)
-        read_screen(master, r"tlstap top - \d+ exchanges", 60)
+        top, master = start_top(procs, "--comm", "curl")
         pids = [curl(procs, cert, "--http1.1", url("/static/top.txt")).pid for _ in range(3)]
         row = rf"curl\[{pids[-1]}\] +0\.1 +1 +0 +{LATENCY} +{LATENCY} +{LATENCY} GET {re.escape(SERVER)}/static/top.txt"
         screen = read_screen(master, row, 8)  # within the 10 s window: rate and latency shown
@@ -297,5 +270,6 @@ def test_top_shows_exchanges_live_and_quits_on_q(tmp_path, cert):
         rest = read_screen(master, r"tlstap: summary: .* (\d+) HTTP exchanges", 10)
         assert int(re.search(r"(\d+) HTTP exchanges", rest).group(1)) >= 3
     finally:
-        os.close(master)
+        if master is not None:
+            os.close(master)
         procs.cleanup()

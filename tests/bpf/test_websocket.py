@@ -11,13 +11,15 @@ takes 10 to 30 s here).
 """
 import base64
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
 import pytest
 
 from go_programs import GO, GoBinary, wait_attached
-from harness import PYTHON, TESTPROGS, LineReader, ProcessGroup, Tlstap, format_endpoint, real_exe
+from harness import (PYTHON, TESTPROGS, LineReader, ProcessGroup, Tlstap, format_endpoint, read_screen, real_exe,
+                     start_top)
 
 PROGS = TESTPROGS / "websocket"
 MAX_BODY = 4096  # tlstap's default --max-body
@@ -28,6 +30,7 @@ LONG = "".join(chr(ord("a") + i % 26) for i in range(5000))
 PING = "are-you-there"
 MODES = {"deflate": (9451, "deflate"), "nocontext": (9452, "deflate"), "plain": (9453, "plain")}
 GO_PORT = 9454
+TOP_PORT = 9455
 TSHARK = "/usr/bin/tshark"
 
 
@@ -210,3 +213,27 @@ def test_pcapng_frames_for_wireshark(run):
                          frame("client", 1, 1, LONG), frame("server", 1, 1, LONG),
                          frame("client", 9, 1), frame("server", 10, 1),
                          frame("client", 8, 1, "", "1000", "bye"), frame("server", 8, 1, "", "1000", "bye")]
+
+
+def test_top_counts_websocket_messages(cert):
+    """`tlstap top` gives each WebSocket connection a row of its own: the
+    client's messages, both ways, under "ws" and the upgrade's host and path."""
+    procs = ProcessGroup()
+    master = None
+    try:
+        top, master = start_top(procs, "--comm", "python3")
+        start_server(procs, cert, TOP_PORT, "plain")
+        client = procs.run([PYTHON, PROGS / "ws_client.py", cert.cert, TOP_PORT, "plain"])
+        assert client.stdout == b"ok\n"
+        row = rf"python3\[{client.pid}\] +[0-9.]+ +(\d+) +0 +- +- +- ws 127\.0\.0\.1:{TOP_PORT}/chat"
+        screen = read_screen(master, row, 10)
+        # Its text and binary messages and their echoes; pings, pongs and a normal close are not counted.
+        messages = sum(1 for m in expected_messages(compressed=False) if m[1] in ("text", "binary"))
+        assert int(re.search(row, screen).group(1)) == messages, screen
+        assert re.search(r"tlstap top - \d+ exchanges, \d+ WebSocket messages", screen), screen
+        os.write(master, b"q")
+        assert top.wait(90) == 0
+    finally:
+        if master is not None:
+            os.close(master)
+        procs.cleanup()

@@ -251,6 +251,36 @@ TEST(ConnectionTable, AForgottenConnectionWhoseStateWentHereTooStartsAfresh) {
   ConnectionView view = table.observe(forgotten(first, kUid + 1, Direction::egress, 10, 10));
   EXPECT_EQ(view.conn_uid, kUid + 1);
   EXPECT_EQ(view.stream_offset, 10u);
+  EXPECT_EQ(view.gap_before, 0u);  // its first 10 bytes went out under kUid
+  EXPECT_EQ(table.observe(forgotten(first, kUid + 1, Direction::ingress, 40, 5)).gap_before, 0u);
+  EXPECT_EQ(table.observe(forgotten(first, kUid + 1, Direction::egress, 25, 5)).gap_before, 5u);
+}
+
+TEST_F(ConnectionTableTest, OpenedBeforeCaptureIsDecidedOncePerConnection) {
+  auto no_socket = chunk(Direction::egress, 0, 10, kUid, kPid, 0);
+  no_socket.local = Endpoint{};
+  EXPECT_FALSE(table.observe(no_socket).opened_before_capture);  // not known yet
+  EXPECT_TRUE(
+      table.observe(chunk(Direction::egress, 10, 10)).opened_before_capture);  // no role from the kernel
+  auto with_role = chunk(Direction::egress, 20, 10);
+  with_role.role = Role::client;  // the kernel's role came back (its table forgot and relearnt it)
+  EXPECT_TRUE(table.observe(with_role).opened_before_capture);
+  auto opened_since = chunk(Direction::egress, 0, 10, kUid + 1);
+  opened_since.role = Role::server;
+  EXPECT_FALSE(table.observe(opened_since).opened_before_capture);
+}
+
+TEST(ConnectionTable, ClosedConnectionsLeaveALongLivedOneFollowable) {
+  FakeListeningCheck check;
+  ConnectionTable table(check.callback(), /*max_connections=*/2);
+  const DataEvent long_lived = chunk(Direction::egress, 0, 100, kUid);
+  table.observe(long_lived);
+  // Short connections come and go (their own SSL*s) while it stays open.
+  for (uint64_t uid : {kUid + 1, kUid + 2, kUid + 3}) {
+    table.observe(chunk(Direction::egress, 0, 10, uid));
+    table.close({kPid, uid});
+  }
+  EXPECT_EQ(table.observe(forgotten(long_lived, kUid + 9, Direction::egress, 0, 10)).conn_uid, kUid);
 }
 
 }  // namespace

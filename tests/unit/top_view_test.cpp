@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "test_support.h"
 
 namespace tlstap {
@@ -142,12 +144,50 @@ TEST(TopStats, EqualRatesInNameOrder) {
   EXPECT_EQ(rows[2].endpoint, "GET api.local/c");
 }
 
+proto::WebSocketMessage message(proto::WebSocketOpcode opcode, std::optional<uint16_t> close_code = {}) {
+  proto::WebSocketMessage m;
+  m.opcode = opcode;
+  m.close_code = close_code;
+  return m;
+}
+
+TEST(TopStats, WebSocketMessagesRowPerConnectionEndpoint) {
+  using proto::WebSocketOpcode;
+  TopStats stats;
+  ConnectionIdentity node = process("node", 40);
+  uint64_t now = 1000 * kSecond;
+  for (int i = 0; i < 20; ++i) {
+    auto m = message(i % 2 ? WebSocketOpcode::text : WebSocketOpcode::binary);
+    stats.add(WebSocketRecord{m, node, i % 2 == 0, "chat.local", "/room"}, now - kSecond + i);
+  }
+  // Pings, pongs and a normal close are not messages; an abnormal close and a
+  // message that could not be inflated are errors.
+  for (auto m : {message(WebSocketOpcode::ping), message(WebSocketOpcode::pong),
+                 message(WebSocketOpcode::close, 1000), message(WebSocketOpcode::close, 1011)})
+    stats.add(WebSocketRecord{m, node, false, "chat.local", "/room"}, now);
+  auto broken = message(WebSocketOpcode::text);
+  broken.inflate_failed = true;
+  stats.add(WebSocketRecord{broken, node, false, "chat.local", "/room"}, now);
+
+  auto rows = stats.rows(now);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].endpoint, "ws chat.local/room");
+  EXPECT_EQ(rows[0].total, 21u);
+  EXPECT_EQ(rows[0].errors, 2u);
+  EXPECT_DOUBLE_EQ(rows[0].per_second, 2.1);
+  EXPECT_EQ(rows[0].p50_ns, 0u);  // shown as "-"
+  EXPECT_EQ(stats.websocket_messages(), 21u);
+  EXPECT_EQ(stats.exchanges(), 0u);
+  EXPECT_TRUE(render_top(rows, {0, 21, 0, ""}, 100, 10)
+                  .starts_with("tlstap top - 0 exchanges, 21 WebSocket messages"));
+}
+
 TEST(RenderTop, FitsTheScreen) {
   std::vector<TopRow> rows;
   for (int i = 0; i < 50; ++i)
     rows.push_back({"curl[" + std::to_string(i) + "]", "GET host/" + std::string(200, 'p'), 2.5, 7, 1,
                     1'500'000, 2'000'000, 3'000'000'000});
-  std::string screen = render_top(rows, {123, 3 << 20, "ring_buffer_full 0 events/0 bytes"}, 100, 20);
+  std::string screen = render_top(rows, {123, 0, 3 << 20, "ring_buffer_full 0 events/0 bytes"}, 100, 20);
   std::vector<std::string> lines;
   for (size_t start = 0, end; (end = screen.find('\n', start)) != std::string::npos; start = end + 1)
     lines.push_back(screen.substr(start, end - start));
