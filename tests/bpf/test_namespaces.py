@@ -155,22 +155,29 @@ def test_processes_in_a_workload_before_it_is_found_are_attached(procs, tlstap, 
     # Stopped while the container is made and its process starts: tlstap cannot
     # find the container before its process is in it.
     tap.proc.send_signal(signal.SIGSTOP)
+    client = None
     try:
         with pod:
-            client = procs.start(in_cgroup(pod.mount + pod.containers[0],
-                                           [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port",
-                                            server.port, "--cafile", cert.cert, "--request", request, "--wait-go"]),
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 env={**os.environ, "LD_LIBRARY_PATH": str(private.parent)})
-            out = LineReader(client.stdout)
-            assert out.next(RUN_TIMEOUT), "tls_client.py did not connect"
-            tap.proc.send_signal(signal.SIGCONT)
-            tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{client.pid}/root{re.escape(str(private))} "
-                                           .encode()), timeout=10)
-            go(client)
-            response = finish_py_client(client, out)
-            record = server.next_connection()
-            capture = tap.stop()
+            try:
+                client = procs.start(in_cgroup(pod.mount + pod.containers[0],
+                                               [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port",
+                                                server.port, "--cafile", cert.cert, "--request", request,
+                                                "--wait-go"]),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env={**os.environ, "LD_LIBRARY_PATH": str(private.parent)})
+                out = LineReader(client.stdout)
+                assert out.next(RUN_TIMEOUT), "tls_client.py did not connect"
+                tap.proc.send_signal(signal.SIGCONT)
+                attached = rf"attached \d+ probes to /proc/{client.pid}/root{re.escape(str(private))} "
+                tap.stderr.wait_for(re.compile(attached.encode()), timeout=10)
+                go(client)
+                response = finish_py_client(client, out)
+                record = server.next_connection()
+                capture = tap.stop()
+            finally:
+                if client and client.poll() is None:  # out of the pod's cgroup before it is removed
+                    client.kill()
+                    client.wait(RUN_TIMEOUT)
     finally:
         tap.proc.send_signal(signal.SIGCONT)
 
