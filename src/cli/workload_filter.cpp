@@ -60,18 +60,22 @@ std::vector<std::string> WorkloadFilter::look(Tracer& tracer) {
     WorkloadDirectory& directory = (*directories)[i];
     // A short ID two containers now share, or a cgroup gone before it was
     // opened: said once per new reason, and looked for again.
-    Result<void> outcome = !directory   ? Result<void>(directory.error())
-                           : *directory ? tracer.add_cgroup(**directory)
-                                        : Result<void>();
-    if (outcome && *directory) {
-      log::info("{} {}: started; capturing processes in {} and below", option_name(query.kind), query.given,
-                **directory);
-      added.push_back(std::move(**directory));
-      continue;
+    std::string problem;
+    if (!directory) {
+      problem = directory.error().message;
+    } else if (*directory) {
+      auto filtered = tracer.add_cgroup(**directory);
+      if (filtered) {
+        log::info("{} {}: started; capturing processes in {} and below", option_name(query.kind), query.given,
+                  **directory);
+        added.push_back(std::move(**directory));
+        continue;
+      }
+      problem = filtered.error().message;
     }
-    if (!outcome && outcome.error().message != waiting.last_problem) {
-      waiting.last_problem = outcome.error().message;
-      log::warn("{} {}: {}; still waiting", option_name(query.kind), query.given, waiting.last_problem);
+    if (!problem.empty() && problem != waiting.last_problem) {
+      log::warn("{} {}: {}; still waiting", option_name(query.kind), query.given, problem);
+      waiting.last_problem = std::move(problem);
     }
     still_waiting.push_back(std::move(waiting));
   }

@@ -52,24 +52,26 @@ ProcessIdentity read_identity(uint32_t pid, WorkloadNamer& namer) {
 
 }  // namespace
 
+const ProcessTable::Entry* ProcessTable::read_new(uint32_t pid) {
+  ProcessIdentity read = read_identity(pid, namer_);
+  // Gone before it could be read: not kept, as its exit may have been
+  // handled already and its pid may come back as another process.
+  if (read.exe.empty()) return nullptr;
+  return &processes_.emplace(pid, Entry{Image{0, std::move(read)}}).first->second;
+}
+
 const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
   auto it = processes_.find(pid);
-  if (it == processes_.end()) {
-    ProcessIdentity read = read_identity(pid, namer_);
-    // Gone before it could be read: not kept, as its exit may have been
-    // handled already and its pid may come back as another process.
-    if (read.exe.empty()) return unknown_;
-    it = processes_.emplace(pid, Entry{Image{0, std::move(read)}}).first;
-  }
-  const Entry& images = it->second;
+  const Entry* images = it != processes_.end() ? &it->second : read_new(pid);
+  if (!images) return unknown_;
   auto newer =
-      std::find_if(images.rbegin(), images.rend(), [&](const Image& i) { return i.since_ns <= at_ns; });
-  return newer == images.rend() ? images.front().identity : newer->identity;
+      std::find_if(images->rbegin(), images->rend(), [&](const Image& i) { return i.since_ns <= at_ns; });
+  return newer == images->rend() ? images->front().identity : newer->identity;
 }
 
 void ProcessTable::refresh(const ProcessEvent& exec) {
   Entry& images = processes_[exec.pid];
-  ProcessIdentity before = images.empty() ? ProcessIdentity{} : images.back().identity;
+  const ProcessIdentity& before = images.empty() ? unknown_ : images.back().identity;
   ProcessIdentity identity = read_identity(exec.pid, namer_);
   // /proc shows the image of the process's latest exec, which may be a later
   // one than this event's (sh -> env -> server, handled after the fact).
@@ -109,9 +111,7 @@ ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const Pr
 }
 
 void ProcessTable::remember(uint32_t pid) {
-  if (processes_.contains(pid)) return;  // known, with the images its execs brought
-  if (ProcessIdentity identity = read_identity(pid, namer_); !identity.exe.empty())
-    processes_[pid] = Entry{Image{0, std::move(identity)}};
+  if (!processes_.contains(pid)) read_new(pid);  // a known one keeps the images its execs brought
 }
 
 }  // namespace tlstap

@@ -41,6 +41,8 @@ class ProcessTable {
   // An image /proc no longer shows (the process is gone, or has exec'd
   // again): what the kernel's exec event says, and what was known before.
   ProcessIdentity from_exec_event(const ProcessEvent& exec, const ProcessIdentity& before);
+  // Reads a process not known yet into the table; none when it is gone.
+  const Entry* read_new(uint32_t pid);
 
   std::unordered_map<uint32_t, Entry> processes_;
   const ProcessIdentity unknown_;
