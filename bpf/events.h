@@ -32,6 +32,7 @@ enum tlstap_event_kind {
 	TLSTAP_EVENT_LIBS_CHANGED = 4, /* the dynamic loader mapped or unmapped libraries */
 	TLSTAP_EVENT_EXIT_IN_CALL = 5, /* a thread ended inside a TLS call */
 	TLSTAP_EVENT_CONN_CLOSED = 6,  /* the library freed a connection (data ring) */
+	TLSTAP_EVENT_CGROUP_MADE = 7,  /* a cgroup v2 directory was made (cgroup_id: its id) */
 };
 
 enum tlstap_library {
@@ -155,12 +156,12 @@ struct tlstap_conn_closed_event {
 #define TLSTAP_PATH_MAX 256
 
 struct tlstap_process_event {
-	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED or EXIT_IN_CALL */
+	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED, EXIT_IN_CALL or CGROUP_MADE */
 	tt_u32 pid;
 	tt_u32 tid;
 	tt_u32 netns; /* the network namespace's inode number */
 	tt_u64 timestamp_ns;
-	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number */
+	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number (CGROUP_MADE: the new one's) */
 	tt_u64 exe_inode; /* EXEC: the new image's inode number; 0 otherwise */
 	char comm[TLSTAP_COMM_LEN];
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */

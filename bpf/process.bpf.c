@@ -1,7 +1,7 @@
 /* Process lifecycle for discovery: new images (exec), libraries mapped by
  * the dynamic loader (its debugger hook, hit at start-up and on every
  * dlopen/dlclose) and exits, so user space attaches to new files in time and
- * forgets dead processes. */
+ * forgets dead processes; and new cgroups, where containers start. */
 #include "common.bpf.h"
 
 static __always_inline struct tlstap_process_event *reserve_process_event(u32 kind, u64 pid_tgid)
@@ -66,6 +66,23 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) == 0)
 		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid);
+	return 0;
+}
+
+/* Attached while user space waits for a --container or --pod to start: it
+ * looks for them at each new cgroup v2 directory instead of once a second,
+ * before the runtime moves the container's first process in. */
+SEC("tp/cgroup/cgroup_mkdir")
+int cgroup_made(struct trace_event_raw_cgroup *ctx)
+{
+	if (ctx->root != 0)
+		return 0;
+	struct tlstap_process_event *e =
+	    reserve_process_event(TLSTAP_EVENT_CGROUP_MADE, bpf_get_current_pid_tgid());
+	if (!e)
+		return 0;
+	e->cgroup_id = ctx->id;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

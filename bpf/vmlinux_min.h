@@ -253,6 +253,14 @@ struct trace_event_raw_sched_process_template {
 	int prio;
 };
 
+struct trace_event_raw_cgroup {
+	struct trace_entry ent;
+	int root; /* the hierarchy's id: 0 is cgroup v2's */
+	int level;
+	u64 id;
+	u32 __data_loc_path;
+};
+
 #pragma clang attribute pop
 
 #endif /* TLSTAP_VMLINUX_MIN_H */

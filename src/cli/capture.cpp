@@ -103,9 +103,11 @@ Result<TracerConfig> tracer_config(const Options& options) {
 // Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
-  CaptureSession(Pipeline& pipeline, Tracer& tracer, const KernelFeatures& features, size_t max_connections)
+  CaptureSession(Pipeline& pipeline, Tracer& tracer, const KernelFeatures& features, size_t max_connections,
+                 WorkloadFilter workloads)
       : pipeline_(pipeline),
         tracer_(tracer),
+        workloads_(std::move(workloads)),
         attacher_(tracer, OpensslPlanOptions{features.attach_cookies}),
         // Twice the kernel's: a connection the kernel forgot is still known here when it comes back.
         connections_(
@@ -120,6 +122,14 @@ class CaptureSession {
   void adopt(uint32_t pid) {
     attacher_.scan_process(pid);
     processes_.remember(pid);
+  }
+
+  // A --container or --pod that started: its processes are left out of the
+  // exec and loader events until now, so each is adopted.
+  void poll_workloads() {
+    for (const auto& directory : workloads_.poll(tracer_))
+      for (uint32_t pid : processes_in_cgroup(directory))
+        if (!g_stop_requested) adopt(pid);
   }
 
   void on_data(std::span<const std::byte> bytes) {
@@ -179,6 +189,9 @@ class CaptureSession {
         break;
       case ProcessEventKind::libs_changed:
         attacher_.scan_process(event->pid);
+        break;
+      case ProcessEventKind::cgroup_made:
+        workloads_.cgroup_made();
         break;
       case ProcessEventKind::exit_in_call:
         log::info("{}[{}/{}] exited inside a TLS call; that call moved no data we could see", event->comm,
@@ -243,6 +256,7 @@ class CaptureSession {
  private:
   Pipeline& pipeline_;
   Tracer& tracer_;
+  WorkloadFilter workloads_;
   TargetAttacher attacher_;
   ProcessTable processes_;
   ListeningPorts listening_;
@@ -291,7 +305,8 @@ int run_capture(const Options& options) {
     return kExitUnsupported;
   }
 
-  CaptureSession session(**pipeline, *tracer, *features, config->max_connections);
+  workloads->watch(*tracer);
+  CaptureSession session(**pipeline, *tracer, *features, config->max_connections, std::move(*workloads));
   auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
                                           [&](auto bytes) { session.on_control(bytes); });
   if (!opened) {
@@ -329,9 +344,7 @@ int run_capture(const Options& options) {
       break;
     }
     session.housekeeping();
-    for (const auto& directory : workloads->poll(*tracer))
-      for (uint32_t pid : processes_in_cgroup(directory))
-        if (!g_stop_requested) session.adopt(pid);
+    session.poll_workloads();
     if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
       last_drop_check = now;
       session.report_new_drops(tracer->drop_counters());

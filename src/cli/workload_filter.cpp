@@ -5,7 +5,12 @@
 namespace tlstap {
 namespace {
 
+// Without the kernel's reports, the delay before a new workload is captured.
 constexpr auto kLookInterval = std::chrono::seconds(1);
+// With them, a look in case one was lost (a full control ring, counted).
+constexpr auto kFallbackInterval = std::chrono::seconds(10);
+// A pod's start makes several cgroups in a burst: one look covers them.
+constexpr auto kLookSpacing = std::chrono::milliseconds(20);
 
 const char* noun(Workload kind) {
   return kind == Workload::container ? "container of that ID" : "pod of that UID";
@@ -39,12 +44,27 @@ Result<WorkloadFilter> WorkloadFilter::start(const Options& options, TracerConfi
   return filter;
 }
 
+void WorkloadFilter::watch(Tracer& tracer) {
+  if (waiting_.empty()) return;
+  if (auto watched = tracer.watch_new_cgroups(); !watched) {
+    log::warn("{}: new cgroups are looked for once a second instead", watched.error().message);
+    return;
+  }
+  watching_ = true;
+  look_pending_ = true;  // a cgroup made since start() looked is not reported
+}
+
 std::vector<std::string> WorkloadFilter::poll(Tracer& tracer) {
   if (waiting_.empty()) return {};
   auto now = std::chrono::steady_clock::now();
-  if (now - last_look_ < kLookInterval) return {};
+  auto since = now - last_look_;
+  bool due = look_pending_ ? since >= kLookSpacing : since >= (watching_ ? kFallbackInterval : kLookInterval);
+  if (!due) return {};
   last_look_ = now;
-  return look(tracer);
+  look_pending_ = false;
+  auto added = look(tracer);
+  if (waiting_.empty()) tracer.stop_watching_new_cgroups();  // every one found: nothing to report for
+  return added;
 }
 
 std::vector<std::string> WorkloadFilter::look(Tracer& tracer) {

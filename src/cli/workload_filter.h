@@ -1,9 +1,11 @@
 // --container and --pod: the cgroup directories the kernel filter holds.
 // Workloads running when tlstap starts are filtered from its first call;
 // those that start later (a pod scheduled onto the node after a DaemonSet's
-// tlstap started there) are looked for once a second and added when their
-// cgroup appears. A runtime makes a pod's cgroup before any of its
-// containers, and a container's before its first process runs.
+// tlstap started there) are looked for at each new cgroup v2 directory the
+// kernel reports, and every 10 s in case a report was lost (once a second
+// where the kernel cannot report them), and added when their cgroup appears.
+// A runtime makes a pod's cgroup before any of its containers, and a
+// container's before its first process runs.
 #pragma once
 
 #include <chrono>
@@ -24,10 +26,16 @@ class WorkloadFilter {
   // hierarchy, a short ID that names several containers.
   static Result<WorkloadFilter> start(const Options& options, TracerConfig& config);
 
-  // Looks again for the workloads not found yet, at most once a second, and
-  // has the tracer filter on those that started. Returns their directories:
-  // the processes already in them were left out until now, so the caller
-  // must look at them (their executables and libraries) as at new ones.
+  // Has the tracer report new cgroups while workloads are waited for.
+  void watch(Tracer& tracer);
+  // The kernel reported a new cgroup: the next poll looks.
+  void cgroup_made() { look_pending_ = !waiting_.empty(); }
+
+  // Looks again for the workloads not found yet, when a cgroup was made or
+  // the fallback interval passed, and has the tracer filter on those that
+  // started. Returns their directories: the processes already in them were
+  // left out until now, so the caller must look at them (their executables
+  // and libraries) as at new ones.
   std::vector<std::string> poll(Tracer& tracer);
 
  private:
@@ -38,6 +46,8 @@ class WorkloadFilter {
   std::vector<std::string> look(Tracer& tracer);
 
   std::vector<Waiting> waiting_;
+  bool watching_ = false;
+  bool look_pending_ = false;
   std::chrono::steady_clock::time_point last_look_{};
 };
 

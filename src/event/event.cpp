@@ -113,6 +113,9 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
     case TLSTAP_EVENT_LIBS_CHANGED:
       e.kind = ProcessEventKind::libs_changed;
       break;
+    case TLSTAP_EVENT_CGROUP_MADE:
+      e.kind = ProcessEventKind::cgroup_made;
+      break;
     default:
       return Error{fmt::format("unexpected process event kind {}", raw->kind)};
   }

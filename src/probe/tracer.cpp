@@ -207,6 +207,13 @@ Result<void> Tracer::add_cgroup(const std::string& directory) {
   return {};
 }
 
+Result<void> Tracer::watch_new_cgroups() {
+  if (cgroup_watch_) return {};
+  cgroup_watch_.reset(bpf_program__attach(skeleton_->progs.cgroup_made));
+  if (!cgroup_watch_) return Error::from_errno("attaching tracepoint cgroup/cgroup_mkdir");
+  return {};
+}
+
 size_t Tracer::uprobe_count() const {
   size_t count = 0;
   for (const auto& [group, links] : uprobes_) count += links.size();

@@ -88,6 +88,10 @@ class Tracer {
   // Traces the processes in one more cgroup v2 directory (a --pod or
   // --container that started after tlstap), with the cgroup filter on.
   Result<void> add_cgroup(const std::string& directory);
+  // While attached, each new cgroup v2 directory sends a CGROUP_MADE process
+  // event: tlstap looks for the workloads it waits for at once.
+  Result<void> watch_new_cgroups();
+  void stop_watching_new_cgroups() { cgroup_watch_.reset(); }
   DropCounters drop_counters() const;
   size_t uprobe_count() const;
   // Whether uprobes are planted in the --pid processes only.
@@ -107,6 +111,7 @@ class Tracer {
   Skeleton skeleton_;
   std::vector<int> uprobe_pids_{-1};  // -1: every process
   std::vector<BpfLink> tracepoints_;
+  BpfLink cgroup_watch_;
   std::unordered_map<UprobeGroup, std::vector<BpfLink>> uprobes_;
   // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.
   std::unique_ptr<std::array<EventHandler, 2>> handlers_;
