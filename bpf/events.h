@@ -33,6 +33,7 @@ enum tlstap_event_kind {
 	TLSTAP_EVENT_EXIT_IN_CALL = 5, /* a thread ended inside a TLS call */
 	TLSTAP_EVENT_CONN_CLOSED = 6,  /* the library freed a connection (data ring) */
 	TLSTAP_EVENT_CGROUP_MADE = 7,  /* a cgroup v2 directory was made (cgroup_id: its id) */
+	TLSTAP_EVENT_CGROUP_JOINED = 8, /* a process moved into a cgroup v2 directory (cgroup_id) */
 };
 
 enum tlstap_library {
@@ -156,12 +157,12 @@ struct tlstap_conn_closed_event {
 #define TLSTAP_PATH_MAX 256
 
 struct tlstap_process_event {
-	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED, EXIT_IN_CALL or CGROUP_MADE */
+	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED, EXIT_IN_CALL, CGROUP_MADE or CGROUP_JOINED */
 	tt_u32 pid;
 	tt_u32 tid;
 	tt_u32 netns; /* the network namespace's inode number */
 	tt_u64 timestamp_ns;
-	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number (CGROUP_MADE: the new one's) */
+	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number (CGROUP_*: the new or joined one's) */
 	tt_u64 exe_inode; /* EXEC: the new image's inode number; 0 otherwise */
 	char comm[TLSTAP_COMM_LEN];
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */

@@ -86,6 +86,32 @@ int cgroup_made(struct trace_event_raw_cgroup *ctx)
 	return 0;
 }
 
+/* A process moved into another cgroup v2 directory: its data from then on
+ * names the new cgroup (and container, pod), and user space looks at it if
+ * it moved into a filtered one, since its exec and loader events were left
+ * out while it was outside (its own executable and libraries may be attached
+ * nowhere yet). A process's threads move one by one: only its leader is
+ * reported. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	if (dst->root->hierarchy_id != 0 || task->pid != task->tgid)
+		return 0;
+	u64 pid_tgid = (u64)task->tgid << 32 | (u32)task->pid;
+	struct tlstap_process_event *e =
+	    reserve_process_event(TLSTAP_EVENT_CGROUP_JOINED, pid_tgid);
+	if (!e)
+		return 0;
+	/* Filled in from current, the mover (a runtime, a shell): the moved
+	 * process's comm instead; its namespace is read from /proc if needed. */
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), task->comm);
+	e->netns = 0;
+	e->cgroup_id = dst->kn->id;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 /* _dl_debug_state in ld.so: the r_debug rendezvous breakpoint of debuggers. */
 SEC("uprobe")
 int loader_libs_changed(struct pt_regs *ctx)

@@ -201,6 +201,8 @@ struct nsproxy {
 };
 
 struct task_struct {
+	pid_t pid; /* the thread's */
+	pid_t tgid;
 	struct mm_struct *mm;
 	struct nsproxy *nsproxy;
 	struct signal_struct *signal;
@@ -210,6 +212,19 @@ struct task_struct {
 #if defined(__TARGET_ARCH_x86)
 	struct thread_struct thread;
 #endif
+};
+
+struct kernfs_node {
+	u64 id;
+};
+
+struct cgroup_root {
+	int hierarchy_id; /* 0 is cgroup v2's */
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+	struct cgroup_root *root;
 };
 
 struct trace_entry {

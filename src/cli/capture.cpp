@@ -193,6 +193,14 @@ class CaptureSession {
       case ProcessEventKind::cgroup_made:
         workloads_.cgroup_made();
         break;
+      case ProcessEventKind::cgroup_joined:
+        processes_.moved(*event);
+        // Its exec and loader events were left out while it was outside.
+        if (workloads_.covers(event->cgroup_id)) {
+          log::debug("{}[{}] moved into a filtered cgroup", event->comm, event->pid);
+          adopt(event->pid);
+        }
+        break;
       case ProcessEventKind::exit_in_call:
         log::info("{}[{}/{}] exited inside a TLS call; that call moved no data we could see", event->comm,
                   event->pid, event->tid);

@@ -1,5 +1,7 @@
 #include "cli/workload_filter.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace tlstap {
@@ -40,8 +42,16 @@ Result<WorkloadFilter> WorkloadFilter::start(const Options& options, TracerConfi
       filter.waiting_.push_back({query, {}});
     }
   }
+  filter.filtered_ = config.cgroups;  // --cgroup's and the workloads running now
   filter.last_look_ = std::chrono::steady_clock::now();
   return filter;
+}
+
+bool WorkloadFilter::covers(uint64_t cgroup_id) const {
+  if (filtered_.empty()) return false;
+  std::string directory = names_.directory_of(cgroup_id);
+  return std::any_of(filtered_.begin(), filtered_.end(),
+                     [&](const std::string& filtered) { return cgroup_within(directory, filtered); });
 }
 
 void WorkloadFilter::watch(Tracer& tracer) {
@@ -88,6 +98,7 @@ std::vector<std::string> WorkloadFilter::look(Tracer& tracer) {
       if (filtered) {
         log::info("{} {}: started; capturing processes in {} and below", option_name(query.kind), query.given,
                   **directory);
+        filtered_.push_back(**directory);
         added.push_back(std::move(**directory));
         continue;
       }

@@ -1,4 +1,5 @@
-// --container and --pod: the cgroup directories the kernel filter holds.
+// --cgroup, --container and --pod: the cgroup directories the kernel filter
+// holds, and whether a cgroup is one of them or below one.
 // Workloads running when tlstap starts are filtered from its first call;
 // those that start later (a pod scheduled onto the node after a DaemonSet's
 // tlstap started there) are looked for at each new cgroup v2 directory the
@@ -30,6 +31,8 @@ class WorkloadFilter {
   void watch(Tracer& tracer);
   // The kernel reported a new cgroup: the next poll looks.
   void cgroup_made() { look_pending_ = !waiting_.empty(); }
+  // Whether the kernel filter holds this cgroup (by its id), or one above it.
+  bool covers(uint64_t cgroup_id) const;
 
   // Looks again for the workloads not found yet, when a cgroup was made or
   // the fallback interval passed, and has the tracer filter on those that
@@ -46,6 +49,8 @@ class WorkloadFilter {
   std::vector<std::string> look(Tracer& tracer);
 
   std::vector<Waiting> waiting_;
+  std::vector<std::string> filtered_;  // every directory in the kernel filter
+  CgroupNames names_;
   bool watching_ = false;
   bool look_pending_ = false;
   std::chrono::steady_clock::time_point last_look_{};

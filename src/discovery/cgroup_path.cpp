@@ -123,6 +123,11 @@ Result<std::vector<WorkloadDirectory>> resolve_workloads(std::span<const Workloa
   return directories;
 }
 
+bool cgroup_within(std::string_view directory, std::string_view ancestor) {
+  return directory.starts_with(ancestor) &&
+         (directory.size() == ancestor.size() || directory[ancestor.size()] == '/');
+}
+
 std::vector<uint32_t> processes_in_cgroup(const std::string& directory) {
   std::vector<std::string> cgroups{""};  // the directory itself, then those below it
   list_cgroups(directory, directory, cgroups);
@@ -147,6 +152,14 @@ CgroupNames::CgroupNames() {
 }
 
 std::string CgroupNames::path_of(uint64_t cgroup_id) const {
+  std::string directory = directory_of(cgroup_id);
+  if (directory.empty()) return {};
+  if (directory == mount_) return "/";
+  if (!directory.starts_with(mount_) || directory[mount_.size()] != '/') return {};
+  return directory.substr(mount_.size());
+}
+
+std::string CgroupNames::directory_of(uint64_t cgroup_id) const {
   if (!mount_fd_.valid() || cgroup_id == 0) return {};
   constexpr int kFileidKernfs = 0xfe;  // cgroupfs's handles: the 64-bit id itself
   alignas(file_handle) unsigned char buffer[sizeof(file_handle) + sizeof(cgroup_id)];
@@ -159,10 +172,7 @@ std::string CgroupNames::path_of(uint64_t cgroup_id) const {
   char target[PATH_MAX];
   ssize_t n = readlink(fmt::format("/proc/self/fd/{}", directory.get()).c_str(), target, sizeof(target));
   if (n <= 0 || n == sizeof(target)) return {};
-  std::string_view path(target, static_cast<size_t>(n));
-  if (path == mount_) return "/";
-  if (!path.starts_with(mount_) || path[mount_.size()] != '/') return {};
-  return std::string(path.substr(mount_.size()));
+  return std::string(target, static_cast<size_t>(n));
 }
 
 }  // namespace tlstap

@@ -43,6 +43,10 @@ using WorkloadDirectory = Result<std::optional<std::string>>;
 // is mounted.
 Result<std::vector<WorkloadDirectory>> resolve_workloads(std::span<const WorkloadQuery> queries);
 
+// Whether the cgroup directory `directory` is `ancestor` or below it (pure;
+// absolute paths without a trailing '/'), as the kernel filter decides.
+bool cgroup_within(std::string_view directory, std::string_view ancestor);
+
 // The processes in a cgroup v2 directory and below it, from their cgroup.procs.
 std::vector<uint32_t> processes_in_cgroup(const std::string& directory);
 
@@ -55,6 +59,8 @@ class CgroupNames {
   CgroupNames();  // finds the v2 mount; without one it names nothing
   // The cgroup as /proc/PID/cgroup prints it ("/system.slice/x.service"), "" when unknown.
   std::string path_of(uint64_t cgroup_id) const;
+  // Its directory under the v2 mount ("/sys/fs/cgroup/system.slice/x.service"), "" when unknown.
+  std::string directory_of(uint64_t cgroup_id) const;
 
  private:
   std::string mount_;

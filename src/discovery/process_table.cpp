@@ -30,8 +30,8 @@ void set_placement(ProcessIdentity& identity, std::string cgroup, ContainerIdent
 }
 
 void set_names(ProcessIdentity& identity, WorkloadNamer& namer, uint32_t pid) {
-  if (identity.container_id.empty()) return;
-  WorkloadNames names = namer.names(pid, identity.container_id);
+  WorkloadNames names;
+  if (!identity.container_id.empty()) names = namer.names(pid, identity.container_id);
   identity.pod_namespace = std::move(names.pod_namespace);
   identity.pod_name = std::move(names.pod_name);
   identity.container_name = std::move(names.container_name);
@@ -91,8 +91,38 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
     // path as executed: resolving it here would use tlstap's root, not the process's.
     identity = from_exec_event(exec, identity);
   }
-  images.push_back(Image{exec.boot_time_ns, std::move(identity)});
+  add_image(images, exec.boot_time_ns, std::move(identity));
+}
+
+void ProcessTable::moved(const ProcessEvent& joined) {
+  auto it = processes_.find(joined.pid);
+  if (it == processes_.end()) return;
+  std::string cgroup = cgroup_names_.path_of(joined.cgroup_id);
+  Entry& images = it->second;
+  // Gone already (what /proc said is all there is), or no move at all.
+  if (cgroup.empty() || cgroup == images.back().identity.cgroup) return;
+  ProcessIdentity identity = images.back().identity;
+  // On hybrid hosts a container may be named by a v1 hierarchy only, which a
+  // move in v2 leaves as it was.
+  ContainerIdentity named_by_v2 = container_from_cgroup(identity.cgroup);
+  bool named_by_v1 = named_by_v2.container_id.empty() && named_by_v2.pod_uid.empty() &&
+                     !(identity.container_id.empty() && identity.pod_uid.empty());
+  if (named_by_v1)
+    identity.cgroup = std::move(cgroup);
+  else
+    place(identity, std::move(cgroup), joined.pid);
+  add_image(images, joined.boot_time_ns, std::move(identity));
+}
+
+void ProcessTable::add_image(Entry& images, uint64_t since_ns, ProcessIdentity identity) {
+  images.push_back(Image{since_ns, std::move(identity)});
   while (images.size() > kImagesKept) images.pop_front();
+}
+
+void ProcessTable::place(ProcessIdentity& identity, std::string cgroup, uint32_t pid) {
+  ContainerIdentity container = container_from_cgroup(cgroup);
+  set_placement(identity, std::move(cgroup), std::move(container));
+  set_names(identity, namer_, pid);
 }
 
 ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const ProcessIdentity& before) {
@@ -101,9 +131,7 @@ ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const Pr
   if (cgroup.empty()) {
     identity = before;  // its container went with it (or no cgroup v2): an exec changed no cgroup
   } else {
-    ContainerIdentity container = container_from_cgroup(cgroup);
-    set_placement(identity, std::move(cgroup), std::move(container));
-    set_names(identity, namer_, exec.pid);
+    place(identity, std::move(cgroup), exec.pid);
   }
   identity.exe = exec.filename;
   if (exec.netns) identity.netns = exec.netns;  // `ip netns exec` moves a process before its exec

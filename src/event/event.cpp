@@ -116,6 +116,9 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
     case TLSTAP_EVENT_CGROUP_MADE:
       e.kind = ProcessEventKind::cgroup_made;
       break;
+    case TLSTAP_EVENT_CGROUP_JOINED:
+      e.kind = ProcessEventKind::cgroup_joined;
+      break;
     default:
       return Error{fmt::format("unexpected process event kind {}", raw->kind)};
   }

@@ -62,14 +62,14 @@ struct DataEvent {
   std::span<const std::byte> payload;
 };
 
-enum class ProcessEventKind : uint8_t { exec, exit, libs_changed, exit_in_call, cgroup_made };
+enum class ProcessEventKind : uint8_t { exec, exit, libs_changed, exit_in_call, cgroup_made, cgroup_joined };
 
 struct ProcessEvent {
   ProcessEventKind kind = ProcessEventKind::exec;
   uint32_t pid = 0;
   uint32_t tid = 0;
   uint64_t boot_time_ns = 0;
-  uint64_t cgroup_id = 0;  // cgroup v2 directory's inode number (cgroup_made: the new one's)
+  uint64_t cgroup_id = 0;  // cgroup v2 directory's inode number (cgroup_*: the new or joined one's)
   uint32_t netns = 0;      // network namespace's inode number; 0 when unknown
   uint64_t exe_inode = 0;  // exec: the new image's inode number; 0 when unknown
   std::string_view comm;

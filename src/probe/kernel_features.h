@@ -14,6 +14,7 @@ struct KernelFeatures {
   bool socket_length_tracepoints;     // sock:sock_send_length / sock_recv_length (6.3+)
   bool socket_state_tracepoint;       // sock:inet_sock_set_state (4.16+)
   bool attach_cookies;                // bpf_get_attach_cookie for uprobes (5.15+)
+  bool cgroup_tracepoints;            // cgroup:cgroup_mkdir / cgroup_attach_task (4.13+)
   std::vector<std::string> warnings;  // optional features missing and what that costs
 };
 

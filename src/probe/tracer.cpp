@@ -146,6 +146,12 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);
+  bpf_program__set_autoload(skel->progs.cgroup_made, features.cgroup_tracepoints);
+  bpf_program__set_autoload(skel->progs.cgroup_joined, features.cgroup_tracepoints);
+  if (skel->rodata->filter_by_cgroup && !features.cgroup_tracepoints)
+    log::warn(
+        "kernel lacks the cgroup:cgroup_attach_task tracepoint: a process moved into a filtered cgroup "
+        "later is captured only through libraries tlstap has attached already");
 
   if (int err = tlstap_bpf__load(skel); err != 0)
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
@@ -154,7 +160,8 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
     if (auto added = tracer.add_cgroup(directory); !added) return added.error();
 
   bpf_program* tracepoint_programs[] = {skel->progs.process_exec, skel->progs.process_exit,
-                                        skel->progs.sock_send, skel->progs.sock_recv, skel->progs.sock_state};
+                                        skel->progs.sock_send,    skel->progs.sock_recv,
+                                        skel->progs.sock_state,   skel->progs.cgroup_joined};
   for (bpf_program* prog : tracepoint_programs) {
     if (!bpf_program__autoload(prog)) continue;
     BpfLink link(bpf_program__attach(prog));
@@ -209,6 +216,8 @@ Result<void> Tracer::add_cgroup(const std::string& directory) {
 
 Result<void> Tracer::watch_new_cgroups() {
   if (cgroup_watch_) return {};
+  if (!bpf_program__autoload(skeleton_->progs.cgroup_made))
+    return Error{"kernel lacks the cgroup:cgroup_mkdir tracepoint"};
   cgroup_watch_.reset(bpf_program__attach(skeleton_->progs.cgroup_made));
   if (!cgroup_watch_) return Error::from_errno("attaching tracepoint cgroup/cgroup_mkdir");
   return {};

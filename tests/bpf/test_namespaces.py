@@ -13,7 +13,7 @@ from containerd import Containerd
 
 from harness import (CURL, PY_EGRESS, PY_INGRESS, PYTHON, RUN_TIMEOUT, TESTPROGS, LineReader, TlsServer,
                      assert_connection, assert_exchange, cgroup2_mount, finish_py_client, go, http_post, in_cgroup,
-                     real_exe, remove_cgroup_tree, system_libssl)
+                     read_response, real_exe, remove_cgroup_tree, system_libssl)
 
 
 def own_cgroup(pid):
@@ -161,52 +161,150 @@ def test_a_container_is_captured_from_its_first_call(procs, tlstap, server, cert
     assert f"--container {pod.container_ids[0]}: started" in "\n".join(tap.stderr.lines)
 
 
+class PrivateLibsslClient:
+    """tls_client.py with a copy of libssl that nothing else uses
+    (LD_LIBRARY_PATH): it connects, then waits to be let go. tlstap sees its
+    exchange only if it attached that copy, which it does only for processes
+    it has looked at."""
+
+    def __init__(self, tmp_path, server, cert, body):
+        self.library = tmp_path / "lib" / "libssl.so.3"
+        self.library.parent.mkdir()
+        shutil.copy2(system_libssl(), self.library)
+        request = tmp_path / "request"
+        request.write_bytes(http_post(server.address, body))
+        self.argv = [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port", server.port,
+                     "--cafile", cert.cert, "--request", request, "--wait-go"]
+        self.proc = None
+
+    def start(self, procs, wrap=lambda argv: argv):
+        self.proc = procs.start(wrap(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env={**os.environ, "LD_LIBRARY_PATH": str(self.library.parent)})
+        self.out = LineReader(self.proc.stdout)
+        assert self.out.next(RUN_TIMEOUT), "tls_client.py did not connect"
+
+    def attached(self):
+        """tlstap's log line saying it attached the private copy in this process."""
+        return re.compile(rf"attached \d+ probes to /proc/{self.proc.pid}/root{re.escape(str(self.library))} ".encode())
+
+    def finish(self):
+        """Lets it send its request; returns the response it read."""
+        go(self.proc)
+        return finish_py_client(self.proc, self.out)
+
+    def kill(self):
+        """Ends it if still running: out of its cgroup before the cgroup is removed."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(RUN_TIMEOUT)
+
+
 def test_processes_in_a_workload_before_it_is_found_are_attached(procs, tlstap, server, cert, tmp_path):
     """A process already in a container's cgroup when tlstap finds the container
-    (its entrypoint ran in the second before tlstap looked), with a TLS library
-    of its own that nothing else uses: that library is attached when the
-    container is, and the process's exchange is captured whole."""
-    private = tmp_path / "lib" / "libssl.so.3"
-    private.parent.mkdir()
-    shutil.copy2(system_libssl(), private)
-    request = tmp_path / "request"
-    request.write_bytes(http_post(server.address, b"from the container's own libssl"))
+    (its entrypoint ran before tlstap looked), with a TLS library of its own
+    that nothing else uses: that library is attached when the container is,
+    and the process's exchange is captured whole."""
+    client = PrivateLibsslClient(tmp_path, server, cert, b"from the container's own libssl")
     pod = FakePod()
     tap = tlstap("--container", pod.container_ids[0])
     # Stopped while the container is made and its process starts: tlstap cannot
     # find the container before its process is in it.
     tap.proc.send_signal(signal.SIGSTOP)
-    client = None
     try:
         with pod:
             try:
-                client = procs.start(in_cgroup(pod.mount + pod.containers[0],
-                                               [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port",
-                                                server.port, "--cafile", cert.cert, "--request", request,
-                                                "--wait-go"]),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env={**os.environ, "LD_LIBRARY_PATH": str(private.parent)})
-                out = LineReader(client.stdout)
-                assert out.next(RUN_TIMEOUT), "tls_client.py did not connect"
+                client.start(procs, lambda argv: in_cgroup(pod.mount + pod.containers[0], argv))
                 tap.proc.send_signal(signal.SIGCONT)
-                attached = rf"attached \d+ probes to /proc/{client.pid}/root{re.escape(str(private))} "
-                tap.stderr.wait_for(re.compile(attached.encode()), timeout=10)
-                go(client)
-                response = finish_py_client(client, out)
+                tap.stderr.wait_for(client.attached(), timeout=10)
+                response = client.finish()
                 record = server.next_connection()
                 capture = tap.stop()
             finally:
-                if client and client.poll() is None:  # out of the pod's cgroup before it is removed
-                    client.kill()
-                    client.wait(RUN_TIMEOUT)
+                client.kill()
     finally:
         tap.proc.send_signal(signal.SIGCONT)
 
     assert response == record.sent
     assert {e["container_id"] for e in capture.events} == {pod.container_ids[0]}
-    assert_connection(capture.connection(client.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
                       remote=server.address, role="client", egress=record.received, ingress=record.sent,
                       egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+
+
+def test_a_process_moved_into_a_filtered_cgroup_is_attached(procs, tlstap, server, cert, tmp_path):
+    """--cgroup: a process started outside the cgroup after tlstap (so tlstap
+    never looked at it), with a TLS library of its own, then moved in (as a
+    shell's echo into cgroup.procs, `systemd-run --scope` or a runtime's exec
+    move processes): the library is attached when the process moves, and its
+    exchange from then on is captured whole, and nothing of anyone else's."""
+    mount = cgroup2_mount()
+    assert mount, "this test needs the cgroup v2 hierarchy (mounted on unified and hybrid hosts)"
+    top = f"/tlstap-test-{os.getpid()}-moved"
+    client = PrivateLibsslClient(tmp_path, server, cert, b"from a process that moved in")
+    os.makedirs(mount + top)
+    try:
+        tap = tlstap("--cgroup", top)
+        try:
+            client.start(procs)
+            with open(f"{mount}{top}/cgroup.procs", "w") as members:
+                members.write(str(client.proc.pid))
+            tap.stderr.wait_for(client.attached(), timeout=10)
+            response = client.finish()
+            record = server.next_connection()
+            procs.run(curl(cert, server.url("/outside")))
+            server.next_connection()
+            capture = tap.stop()
+        finally:
+            client.kill()
+    finally:
+        remove_cgroup_tree(top)
+
+    assert response == record.sent
+    assert {e["pid"] for e in capture.events} == {client.proc.pid}
+    assert {e["cgroup"] for e in capture.events} == {top}
+    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+
+
+def test_lines_follow_a_process_into_another_cgroup(procs, tlstap, server, cert, tmp_path):
+    """No filter: a process tlstap knows moves into a pod's container between
+    two exchanges (as a cgroup manager or `cgclassify` moves processes): the
+    first exchange's lines keep the cgroup they were sent from, the second's
+    name the container and the pod."""
+    request = tmp_path / "request"
+    request.write_bytes(http_post(server.address, b"sent twice"))
+    with FakePod() as pod:
+        tap = tlstap()
+        client = procs.start([PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port", server.port,
+                              "--cafile", cert.cert, "--request", request, "--again"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            out = LineReader(client.stdout)
+            assert out.next(RUN_TIMEOUT), "tls_client.py did not connect"
+            responses = [read_response(out)]
+            records = [server.next_connection()]
+            with open(pod.mount + pod.containers[0] + "/cgroup.procs", "w") as members:
+                members.write(str(client.pid))
+            go(client)
+            assert out.next(RUN_TIMEOUT), "tls_client.py did not connect again"
+            responses.append(finish_py_client(client, out))
+            records.append(server.next_connection())
+            capture = tap.stop()
+        finally:
+            if client.poll() is None:  # out of the pod's cgroup before it is removed
+                client.kill()
+                client.wait(RUN_TIMEOUT)
+
+    placement = ("cgroup", "container_id", "pod_uid")
+    expected = [(own_cgroup(os.getpid()), None, None), (pod.containers[0], pod.container_ids[0], pod.uid)]
+    for record, response, where in zip(records, responses, expected):
+        assert response == record.sent
+        conn = capture.connection(client.pid, local=record.peer)
+        assert_connection(conn, comm="python3", exe=real_exe(PYTHON), local=record.peer, remote=server.address,
+                          role="client", egress=record.received, ingress=record.sent,
+                          egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+        assert {tuple(e.get(k) for k in placement) for e in conn.events} == {where}
 
 
 def test_netns_filter(procs, tlstap, server, cert):

@@ -39,11 +39,20 @@ def main():
                         help="after reading the response, wait for a line on stdin before exiting")
     parser.add_argument("--no-response", action="store_true",
                         help="never read: after sending, wait for a line on stdin, then close")
+    parser.add_argument("--again", action="store_true",
+                        help="after the exchange, wait for a line on stdin and do it again on a new connection")
     args = parser.parse_args()
 
     with open(args.request, "rb") as f:
         request = f.read()
     context = ssl.create_default_context(cafile=args.cafile)
+    exchange(args, context, request)
+    if args.again:
+        sys.stdin.readline()
+        exchange(args, context, request)
+
+
+def exchange(args, context, request):
     with socket.create_connection((args.host, args.port), timeout=60) as raw:
         with context.wrap_socket(raw, server_hostname=args.host) as conn:
             emit({"local": format_endpoint(conn.getsockname()),

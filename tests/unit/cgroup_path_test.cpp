@@ -2,6 +2,11 @@
 #include "discovery/cgroup_path.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/proc.h"
+#include "discovery/container_identity.h"
 
 namespace tlstap {
 namespace {
@@ -73,6 +78,31 @@ TEST(ResolveCgroup, SaysWhyANameIsNoCgroup) {
       << resolved.error().message;
   // A directory that exists but is not a cgroup is refused too.
   EXPECT_FALSE(resolve_cgroup("/tmp"));
+}
+
+TEST(CgroupWithin, TheDirectoryItselfAndBelowOnly) {
+  EXPECT_TRUE(cgroup_within("/sys/fs/cgroup/kubepods.slice", "/sys/fs/cgroup/kubepods.slice"));
+  EXPECT_TRUE(cgroup_within("/sys/fs/cgroup/kubepods.slice/pod1/ctr", "/sys/fs/cgroup/kubepods.slice"));
+  EXPECT_TRUE(cgroup_within("/sys/fs/cgroup/x", "/sys/fs/cgroup"));
+  // A sibling whose name starts with the same letters is not below it.
+  EXPECT_FALSE(cgroup_within("/sys/fs/cgroup/kubepods.slice2", "/sys/fs/cgroup/kubepods.slice"));
+  EXPECT_FALSE(cgroup_within("/sys/fs/cgroup", "/sys/fs/cgroup/kubepods.slice"));
+  EXPECT_FALSE(cgroup_within("", "/sys/fs/cgroup"));
+}
+
+TEST(CgroupNames, NamesThisProcesssCgroupByItsId) {
+  auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+  if (!mount) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  if (geteuid() != 0) GTEST_SKIP() << "open_by_handle_at needs CAP_DAC_READ_SEARCH";
+  std::string path = cgroup_v2_path(read_text_file("/proc/self/cgroup"));
+  std::string directory = path == "/" ? *mount : *mount + path;
+  struct stat st {};
+  ASSERT_EQ(stat(directory.c_str(), &st), 0) << directory;
+  CgroupNames names;
+  EXPECT_EQ(names.directory_of(st.st_ino), directory);
+  EXPECT_EQ(names.path_of(st.st_ino), path);
+  EXPECT_EQ(names.directory_of(0), "");
+  EXPECT_EQ(names.path_of(0), "");
 }
 
 }  // namespace

@@ -248,7 +248,8 @@ TEST(DecodeProcessEvent, EveryKind) {
       {TLSTAP_EVENT_EXIT, ProcessEventKind::exit},
       {TLSTAP_EVENT_LIBS_CHANGED, ProcessEventKind::libs_changed},
       {TLSTAP_EVENT_EXIT_IN_CALL, ProcessEventKind::exit_in_call},
-      {TLSTAP_EVENT_CGROUP_MADE, ProcessEventKind::cgroup_made}};
+      {TLSTAP_EVENT_CGROUP_MADE, ProcessEventKind::cgroup_made},
+      {TLSTAP_EVENT_CGROUP_JOINED, ProcessEventKind::cgroup_joined}};
   for (auto [raw_kind, expected] : kinds) {
     auto bytes = serialize(raw_process_event(raw_kind));  // comm is borrowed from it
     auto e = decode_process_event(bytes);

@@ -10,8 +10,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
+
+#include "common/proc.h"
+#include "discovery/container_identity.h"
 
 namespace tlstap {
 namespace {
@@ -142,6 +146,80 @@ TEST(ProcessTable, OnlyTheLatestImagesAreKept) {
   EXPECT_EQ(table.identity(child.pid(), 0).exe, images[oldest_kept % 2]);
   EXPECT_EQ(table.identity(child.pid(), oldest_kept * 1000 + 500).exe, images[oldest_kept % 2]);
   EXPECT_EQ(table.identity(child.pid(), UINT64_MAX).exe, images[(execs - 1) % 2]);
+}
+
+// A real cgroup v2 directory named as containerd names a container's, below
+// the test's own cgroup; removed at the end, after the process is moved back.
+class ContainerCgroup {
+ public:
+  ContainerCgroup() {
+    auto mount = find_cgroup2_mount(read_text_file("/proc/self/mountinfo"));
+    if (!mount || geteuid() != 0) return;
+    mount_ = *mount;
+    home_ = mount_ + cgroup_v2_path(read_text_file("/proc/self/cgroup"));
+    id_ = std::string(64, 'c');
+    path_ = "/tlstap-unit-" + std::to_string(getpid()) + "/cri-containerd-" + id_ + ".scope";
+    std::filesystem::create_directories(mount_ + path_);
+  }
+  ~ContainerCgroup() {
+    if (mount_.empty()) return;
+    for (pid_t pid : moved_) move(pid, home_);
+    std::filesystem::remove(mount_ + path_);
+    std::filesystem::remove(std::filesystem::path(mount_ + path_).parent_path());
+  }
+  bool usable() const { return !mount_.empty(); }
+  void enter(pid_t pid) {
+    move(pid, mount_ + path_);
+    moved_.push_back(pid);
+  }
+  uint64_t cgroup_id() const {
+    struct stat directory {};
+    EXPECT_EQ(stat((mount_ + path_).c_str(), &directory), 0);
+    return directory.st_ino;
+  }
+  const std::string& path() const { return path_; }
+  const std::string& container_id() const { return id_; }
+
+ private:
+  static void move(pid_t pid, const std::string& directory) {
+    std::ofstream(directory + "/cgroup.procs") << pid << std::flush;
+  }
+  std::string mount_, home_, path_, id_;
+  std::vector<pid_t> moved_;
+};
+
+// A known process moved into a container's cgroup: data from then on names
+// the container, data from before keeps the cgroup it was sent from.
+TEST(ProcessTable, AMoveIntoAnotherCgroupStartsAnImage) {
+  ContainerCgroup container;
+  if (!container.usable()) GTEST_SKIP() << "needs root and the cgroup v2 hierarchy";
+  const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
+  ExecingChild child({sleep.c_str(), "30"});
+  child.exec_and_wait(sleep);
+  ProcessTable table;
+  const ProcessIdentity before = table.identity(child.pid(), 100);
+  ASSERT_EQ(before.exe, sleep);
+  ASSERT_EQ(before.container_id, "");
+
+  container.enter(child.pid());
+  ProcessEvent joined{.kind = ProcessEventKind::cgroup_joined,
+                      .pid = static_cast<uint32_t>(child.pid()),
+                      .boot_time_ns = 1000,
+                      .cgroup_id = container.cgroup_id()};
+  table.moved(joined);
+  EXPECT_EQ(table.identity(child.pid(), 999), before);
+  const ProcessIdentity& after = table.identity(child.pid(), 1000);
+  EXPECT_EQ(after.cgroup, container.path());
+  EXPECT_EQ(after.container_id, container.container_id());
+  EXPECT_EQ(after.exe, sleep);
+  EXPECT_EQ(after.netns, before.netns);
+
+  // The same move reported again adds no image: the one from before the move is still kept.
+  for (uint64_t i = 2; i < 2 + ProcessTable::kImagesKept; ++i) {
+    joined.boot_time_ns = i * 1000;
+    table.moved(joined);
+  }
+  EXPECT_EQ(table.identity(child.pid(), 999), before);
 }
 
 TEST(ProcessTable, AProcessGoneBeforeItIsReadIsUnknown) {
