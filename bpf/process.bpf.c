@@ -90,13 +90,13 @@ int cgroup_made(struct trace_event_raw_cgroup *ctx)
  * names the new cgroup (and container, pod), and user space looks at it if
  * it moved into a filtered one, since its exec and loader events were left
  * out while it was outside (its own executable and libraries may be attached
- * nowhere yet). A process's threads move one by one: only its leader is
- * reported. */
+ * nowhere yet). A cgroup.procs write moves the whole process and reports its
+ * leader once; a thread moved alone (threaded cgroups) is not followed. */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_struct *task,
 	     bool threadgroup)
 {
-	if (dst->root->hierarchy_id != 0 || task->pid != task->tgid)
+	if (dst->root->hierarchy_id != 0 || !threadgroup)
 		return 0;
 	u64 pid_tgid = (u64)task->tgid << 32 | (u32)task->pid;
 	struct tlstap_process_event *e =

@@ -218,6 +218,21 @@ class CaptureSession {
     }
   }
 
+  // Process events were lost (the control ring was full): the execs, library
+  // loads and moves they told of are looked for again, in every running
+  // process as at start, and the waited-for workloads in the cgroup tree.
+  void recover_lost_process_events(const DropCounters& drops) {
+    uint64_t lost = drops[TLSTAP_DROP_CONTROL_LOST].events;
+    if (lost == control_events_lost_) return;
+    control_events_lost_ = lost;
+    log::warn("process events were lost: looking at every running process again");
+    for (uint32_t pid : running_pids()) {
+      if (g_stop_requested) break;
+      adopt(pid);
+    }
+    workloads_.cgroup_made();
+  }
+
   void report_new_drops(const DropCounters& drops) {
     if (drops_grew(drops, reported_drops_)) log::warn("data lost so far: {}", describe_drops(drops));
     reported_drops_ = drops;
@@ -275,6 +290,7 @@ class CaptureSession {
   uint64_t malformed_events_ = 0;
   uint64_t closed_connections_ = 0;
   bool table_full_reported_ = false;
+  uint64_t control_events_lost_ = 0;
   DropCounters reported_drops_{};
   std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
 };
@@ -355,7 +371,9 @@ int run_capture(const Options& options) {
     session.poll_workloads();
     if (auto now = std::chrono::steady_clock::now(); now - last_drop_check >= std::chrono::seconds(1)) {
       last_drop_check = now;
-      session.report_new_drops(tracer->drop_counters());
+      DropCounters drops = tracer->drop_counters();
+      session.report_new_drops(drops);
+      session.recover_lost_process_events(drops);
       if (terminal)
         terminal->draw(render_top(top_stats.rows(clock_ns(CLOCK_REALTIME)),
                                   {top_stats.exchanges(), top_stats.websocket_messages(), top_stats.bytes(),

@@ -11,8 +11,6 @@ namespace {
 constexpr auto kLookInterval = std::chrono::seconds(1);
 // With them, a look in case one was lost (a full control ring, counted).
 constexpr auto kFallbackInterval = std::chrono::seconds(10);
-// A pod's start makes several cgroups in a burst: one look covers them.
-constexpr auto kLookSpacing = std::chrono::milliseconds(20);
 
 const char* noun(Workload kind) {
   return kind == Workload::container ? "container of that ID" : "pod of that UID";
@@ -67,8 +65,8 @@ void WorkloadFilter::watch(Tracer& tracer) {
 std::vector<std::string> WorkloadFilter::poll(Tracer& tracer) {
   if (waiting_.empty()) return {};
   auto now = std::chrono::steady_clock::now();
-  auto since = now - last_look_;
-  bool due = look_pending_ ? since >= kLookSpacing : since >= (watching_ ? kFallbackInterval : kLookInterval);
+  // The reports of a burst (a pod's cgroups) handled in one turn make one look.
+  bool due = look_pending_ || now - last_look_ >= (watching_ ? kFallbackInterval : kLookInterval);
   if (!due) return {};
   last_look_ = now;
   look_pending_ = false;

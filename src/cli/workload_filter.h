@@ -29,7 +29,7 @@ class WorkloadFilter {
 
   // Has the tracer report new cgroups while workloads are waited for.
   void watch(Tracer& tracer);
-  // The kernel reported a new cgroup: the next poll looks.
+  // The kernel reported a new cgroup (or reports were lost): the next poll looks.
   void cgroup_made() { look_pending_ = !waiting_.empty(); }
   // Whether the kernel filter holds this cgroup (by its id), or one above it.
   bool covers(uint64_t cgroup_id) const;

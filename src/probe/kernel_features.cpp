@@ -66,9 +66,12 @@ Result<KernelFeatures> probe_kernel_features() {
   features.socket_length_tracepoints = tracepoint_exists(tracefs, "sock", "sock_send_length") &&
                                        tracepoint_exists(tracefs, "sock", "sock_recv_length");
   features.socket_state_tracepoint = tracepoint_exists(tracefs, "sock", "inet_sock_set_state");
-  // Said by their users, --cgroup, --container and --pod, when missing.
   features.cgroup_tracepoints = tracepoint_exists(tracefs, "cgroup", "cgroup_mkdir") &&
                                 tracepoint_exists(tracefs, "cgroup", "cgroup_attach_task");
+  if (!features.cgroup_tracepoints)
+    features.warnings.push_back(
+        "kernel lacks cgroup:cgroup_mkdir/cgroup_attach_task: processes moved into another cgroup are "
+        "not followed, and --container/--pod look for new workloads once a second");
   if (!features.socket_length_tracepoints)
     features.warnings.push_back(
         "kernel lacks sock:sock_send_length/sock_recv_length (Linux 6.3+): "

@@ -148,10 +148,6 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.cgroup_made, features.cgroup_tracepoints);
   bpf_program__set_autoload(skel->progs.cgroup_joined, features.cgroup_tracepoints);
-  if (skel->rodata->filter_by_cgroup && !features.cgroup_tracepoints)
-    log::warn(
-        "kernel lacks the cgroup:cgroup_attach_task tracepoint: a process moved into a filtered cgroup "
-        "later is captured only through libraries tlstap has attached already");
 
   if (int err = tlstap_bpf__load(skel); err != 0)
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
@@ -160,13 +156,21 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
     if (auto added = tracer.add_cgroup(directory); !added) return added.error();
 
   bpf_program* tracepoint_programs[] = {skel->progs.process_exec, skel->progs.process_exit,
-                                        skel->progs.sock_send,    skel->progs.sock_recv,
-                                        skel->progs.sock_state,   skel->progs.cgroup_joined};
+                                        skel->progs.sock_send, skel->progs.sock_recv, skel->progs.sock_state};
   for (bpf_program* prog : tracepoint_programs) {
     if (!bpf_program__autoload(prog)) continue;
     BpfLink link(bpf_program__attach(prog));
     if (!link) return Error::from_errno(fmt::format("attaching tracepoint {}", bpf_program__name(prog)));
     tracer.tracepoints_.push_back(std::move(link));
+  }
+  // Moves between cgroups keep the lines' placement true; capture goes on without them.
+  if (bpf_program__autoload(skel->progs.cgroup_joined)) {
+    BpfLink link(bpf_program__attach(skel->progs.cgroup_joined));
+    if (link)
+      tracer.tracepoints_.push_back(std::move(link));
+    else
+      log::warn("{}: processes moved into another cgroup are not followed",
+                Error::from_errno("attaching tracepoint cgroup/cgroup_attach_task").message);
   }
   return tracer;
 }

@@ -12,6 +12,7 @@ import pty
 import queue
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -565,6 +566,44 @@ def system_libssl():
     paths = {line.split()[-1] for line in maps.splitlines() if line.endswith("/libssl.so.3")}
     assert len(paths) == 1, paths
     return paths.pop()
+
+
+class PrivateLibsslClient:
+    """tls_client.py with a copy of libssl that nothing else uses
+    (LD_LIBRARY_PATH): it connects, then waits to be let go. tlstap sees its
+    exchange only if it attached that copy, which it does only for processes
+    it has looked at."""
+
+    def __init__(self, tmp_path, server, cert, body):
+        self.library = tmp_path / "lib" / "libssl.so.3"
+        self.library.parent.mkdir()
+        shutil.copy2(system_libssl(), self.library)
+        request = tmp_path / "request"
+        request.write_bytes(http_post(server.address, body))
+        self.argv = [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port", server.port,
+                     "--cafile", cert.cert, "--request", request, "--wait-go"]
+        self.proc = None
+
+    def start(self, procs, wrap=lambda argv: argv):
+        self.proc = procs.start(wrap(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env={**os.environ, "LD_LIBRARY_PATH": str(self.library.parent)})
+        self.out = LineReader(self.proc.stdout)
+        assert self.out.next(RUN_TIMEOUT), "tls_client.py did not connect"
+
+    def attached(self):
+        """tlstap's log line saying it attached the private copy in this process."""
+        return re.compile(rf"attached \d+ probes to /proc/{self.proc.pid}/root{re.escape(str(self.library))} ".encode())
+
+    def finish(self):
+        """Lets it send its request; returns the response it read."""
+        go(self.proc)
+        return finish_py_client(self.proc, self.out)
+
+    def kill(self):
+        """Ends it if still running: out of its cgroup before the cgroup is removed."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(RUN_TIMEOUT)
 
 
 # ---------------------------------------------------------------- tlstap top in a pty

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness import (CURL, NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
-                     assert_bytes_equal, assert_connection, assert_exchange, finish_py_client, go, http_body,
+                     PrivateLibsslClient, assert_bytes_equal, assert_connection, assert_exchange, finish_py_client, go, http_body,
                      http_post, pattern, read_response, real_exe, start_py_client, summarize, system_libssl)
 
 
@@ -207,3 +207,33 @@ def test_deleted_library_keeps_its_probes_while_mapped_then_loses_them(procs, tl
     for pid, record in runs:
         assert_exchange(capture, server, record, pid, comm="python3", exe=real_exe(PYTHON),
                         egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+
+
+def test_lost_process_events_are_recovered(procs, tlstap, server, cert, tmp_path):
+    """The control ring overflows (tlstap stopped while thousands of processes
+    start): a client started then, with a libssl copy of its own, has its exec
+    and library events lost. tlstap counts the loss, says so, looks at every
+    running process again, attaches that copy, and captures the exchange whole."""
+    client = PrivateLibsslClient(tmp_path, server, cert, b"started while process events were lost")
+    tap = tlstap()
+    tap.proc.send_signal(signal.SIGSTOP)
+    try:
+        # ~320 bytes per exec event: 3000 fill the 256 KiB ring three times over.
+        procs.run(["sh", "-c", 'i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done'], timeout=120)
+        client.start(procs)
+    finally:
+        tap.proc.send_signal(signal.SIGCONT)
+    try:
+        tap.stderr.wait_for(b"process events were lost: looking at every running process again", timeout=10)
+        tap.stderr.wait_for(client.attached(), timeout=30)
+        response = client.finish()
+    finally:
+        client.kill()
+    record = server.next_connection()
+    capture = tap.stop()
+
+    assert response == record.sent
+    assert capture.summary["dropped"]["control_event_lost"][0] > 0
+    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)

@@ -1,8 +1,6 @@
 """Containers, pods and network namespaces: every line names where its process
 runs, and --netns captures one network namespace (a pod's) and nothing else."""
 import os
-import re
-import shutil
 import signal
 import subprocess
 import uuid
@@ -11,9 +9,9 @@ import pytest
 
 from containerd import Containerd
 
-from harness import (CURL, PY_EGRESS, PY_INGRESS, PYTHON, RUN_TIMEOUT, TESTPROGS, LineReader, TlsServer,
-                     assert_connection, assert_exchange, cgroup2_mount, finish_py_client, go, http_post, in_cgroup,
-                     read_response, real_exe, remove_cgroup_tree, system_libssl)
+from harness import (CURL, PY_EGRESS, PY_INGRESS, PYTHON, RUN_TIMEOUT, TESTPROGS, LineReader, PrivateLibsslClient,
+                     TlsServer, assert_connection, assert_exchange, cgroup2_mount, finish_py_client, go, http_post,
+                     in_cgroup, read_response, real_exe, remove_cgroup_tree)
 
 
 def own_cgroup(pid):
@@ -159,44 +157,6 @@ def test_a_container_is_captured_from_its_first_call(procs, tlstap, server, cert
                       remote=server.address, role="client", egress=record.received, ingress=record.sent,
                       egress_functions=("SSL_write",), ingress_functions=("SSL_read",))
     assert f"--container {pod.container_ids[0]}: started" in "\n".join(tap.stderr.lines)
-
-
-class PrivateLibsslClient:
-    """tls_client.py with a copy of libssl that nothing else uses
-    (LD_LIBRARY_PATH): it connects, then waits to be let go. tlstap sees its
-    exchange only if it attached that copy, which it does only for processes
-    it has looked at."""
-
-    def __init__(self, tmp_path, server, cert, body):
-        self.library = tmp_path / "lib" / "libssl.so.3"
-        self.library.parent.mkdir()
-        shutil.copy2(system_libssl(), self.library)
-        request = tmp_path / "request"
-        request.write_bytes(http_post(server.address, body))
-        self.argv = [PYTHON, TESTPROGS / "tls_client.py", "--host", server.host, "--port", server.port,
-                     "--cafile", cert.cert, "--request", request, "--wait-go"]
-        self.proc = None
-
-    def start(self, procs, wrap=lambda argv: argv):
-        self.proc = procs.start(wrap(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                env={**os.environ, "LD_LIBRARY_PATH": str(self.library.parent)})
-        self.out = LineReader(self.proc.stdout)
-        assert self.out.next(RUN_TIMEOUT), "tls_client.py did not connect"
-
-    def attached(self):
-        """tlstap's log line saying it attached the private copy in this process."""
-        return re.compile(rf"attached \d+ probes to /proc/{self.proc.pid}/root{re.escape(str(self.library))} ".encode())
-
-    def finish(self):
-        """Lets it send its request; returns the response it read."""
-        go(self.proc)
-        return finish_py_client(self.proc, self.out)
-
-    def kill(self):
-        """Ends it if still running: out of its cgroup before the cgroup is removed."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(RUN_TIMEOUT)
 
 
 def test_processes_in_a_workload_before_it_is_found_are_attached(procs, tlstap, server, cert, tmp_path):
