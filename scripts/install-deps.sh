@@ -17,6 +17,7 @@ build_packages=(
   clang-19 llvm-19            # BPF compiler, pinned: older clang output is rejected by the verifier
   libclang-rt-19-dev          # libFuzzer and sanitizer runtimes for the fuzz targets
   bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev
+  libbrotli-dev libzstd-dev   # br and zstd bodies (and their encoders, for the unit tests)
   libcapstone-dev libnghttp2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libssl-dev                  # libcrypto (base64 for JSON) and libssl (the benchmark)
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "common/bytes.h"
+#include "proto/content_coding.h"
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/http2_session.h"
 
@@ -293,6 +294,8 @@ void ExchangeTracker::stop_awaiting_responses(Connection& c) {
 
 void ExchangeTracker::report(Connection& c, proto::HttpExchange exchange) {
   ++stats_.exchanges;
+  if (exchange.request) proto::decode_body(*exchange.request, limits_.max_body_bytes);
+  if (exchange.response) proto::decode_body(*exchange.response, limits_.max_body_bytes);
   emit_(ExchangeRecord{exchange, c.identity});
 }
 

@@ -40,11 +40,22 @@ struct HttpMessage {
   int status = 0;         // responses
   Headers headers;        // HTTP/2: pseudo-headers first, as received
   Headers trailers;
-  uint64_t body_length = 0;      // body bytes after de-chunking, whole even when not all kept
-  std::string body;              // the first bytes of the body, up to the parser's limit
+  uint64_t body_length = 0;  // body bytes after de-chunking, whole even when not all kept
+  std::string body;          // the first bytes of the body, up to the parser's limit
+  // Set once a body sent with a Content-Encoding (gzip, br...) is decoded
+  // (decode_body): `body` then holds the first decoded bytes, up to the same
+  // limit, and body_length still counts the bytes as sent.
+  std::string decoded_from;      // the Content-Encoding undone
+  bool decoded_whole = false;    // `body` is the whole decoded content
+  std::string decode_error;      // why it could not be: `body` is as sent
   bool headers_unknown = false;  // HTTP/2 joined mid-connection: the header block could not be decoded
   uint64_t first_byte_ns = 0;    // times of the chunks holding its first and last byte
   uint64_t last_byte_ns = 0;
 };
+
+// Whether `body` holds less than the whole body (decoded, where it was).
+inline bool body_truncated(const HttpMessage& m) {
+  return m.decoded_from.empty() ? m.body.size() < m.body_length : !m.decoded_whole;
+}
 
 }  // namespace tlstap::proto

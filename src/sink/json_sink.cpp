@@ -205,7 +205,9 @@ void put_message(ObjectWriter& object, std::string_view side, const proto::HttpM
     append_headers(object.raw(fmt::format("{}_trailers", side)), m.trailers, show_secrets);
   if (m.headers_unknown) object.flag(fmt::format("{}_headers_unknown", side));
   object.number(fmt::format("{}_body_len", side), m.body_length);
-  if (!m.body.empty() && m.body.size() < m.body_length) object.flag(fmt::format("{}_body_truncated", side));
+  if (!m.body.empty() && proto::body_truncated(m)) object.flag(fmt::format("{}_body_truncated", side));
+  if (!m.decoded_from.empty()) object.string(fmt::format("{}_body_decoded", side), m.decoded_from);
+  if (!m.decode_error.empty()) object.string(fmt::format("{}_body_decode_error", side), m.decode_error);
 }
 
 nlohmann::ordered_json grpc_messages(const std::vector<proto::GrpcMessage>& messages) {

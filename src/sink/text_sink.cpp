@@ -72,8 +72,13 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
   } else {
     out += hexdump(body);
   }
-  if (m.body.size() < m.body_length)
+  if (!m.decoded_from.empty())
+    out += fmt::format("  {} (body decoded from {}: {} bytes sent{})\n", mark, terminal_field(m.decoded_from),
+                       m.body_length, m.decoded_whole ? "" : "; decoded in part");
+  else if (m.body.size() < m.body_length)
     out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
+  if (!m.decode_error.empty())
+    out += fmt::format("  {} (body not decoded: {})\n", mark, terminal_field(m.decode_error));
 }
 
 // " ctr:<short ID>" for a process in a container (the 12 digits `docker ps`

@@ -26,6 +26,12 @@ MAX_BODY = 4096  # tlstap's default --max-body
 
 NGINX_LOCATIONS = """
     location /static/ {{ root {dir}; }}
+    location /gzip/ {{
+      alias {dir}/static/;
+      gzip on;
+      gzip_types text/plain;
+      gzip_min_length 1;
+    }}
     location /echo {{
       client_body_buffer_size 1m;
       default_type text/plain;
@@ -78,6 +84,8 @@ def run(tmp_path_factory, cert):
         done["h1"] = curl(procs, cert, "--http1.1", url("/static/page.txt"))
         done["h2"] = curl(procs, cert, "--http2", url("/static/a.txt"), url("/static/b.txt"))
         done["keepalive"] = curl(procs, cert, "--http1.1", url("/static/a.txt"), url("/static/missing"))
+        done["gzip-h1"] = curl(procs, cert, "--http1.1", "--compressed", url("/gzip/page.txt"))
+        done["gzip-h2"] = curl(procs, cert, "--http2", "--compressed", url("/gzip/b.txt"))
         post_body = text_pattern(3000, "post")
         (directory / "post").write_bytes(post_body)
         done["post"] = curl(procs, cert, "--http2", "-H", f"Authorization: {SECRET}", "--data-binary",
@@ -124,6 +132,26 @@ def test_http1_both_sides(run):
     # last byte written before it was read).
     assert client["ts"] <= server["ts"], (client["ts"], server["ts"])
     assert server["ts"] + server["latency_ns"] <= client["ts"] + client["latency_ns"], (client, server)
+
+
+@pytest.mark.parametrize("name, version, file", [("gzip-h1", "1.1", "page.txt"), ("gzip-h2", "2", "b.txt")])
+def test_compressed_bodies_are_shown_decoded(run, name, version, file):
+    """nginx compresses (gzip on) what curl --compressed asks for: both ends'
+    exchanges show the body decoded, its first --max-body bytes exactly, say
+    so, and count the bytes as sent (chunked in HTTP/1.1, DATA frames in 2)."""
+    pid, body = run.curl[name]
+    assert body == FILES[file]  # as curl decoded it
+    client = one(run.capture.exchanges_of(pid), path=f"/gzip/{file}")
+    server = one(run.capture.exchanges_of(run.nginx_pid), path=f"/gzip/{file}", remote=client["local"])
+    for x in (client, server):
+        assert (x["version"], x["status"]) == (version, 200)
+        assert x["response_headers"]["content-encoding"] == "gzip"
+        assert x["response_body_decoded"] == "gzip"
+        assert x["response_body"] == FILES[file][:MAX_BODY].decode()
+        assert x["response_body_truncated"] is True
+        assert "response_body_decode_error" not in x
+    # The bytes as sent: fewer than the file's, the same at both ends.
+    assert 0 < client["response_body_len"] == server["response_body_len"] < len(FILES[file])
 
 
 def test_http2_streams_on_one_connection(run):

@@ -136,6 +136,28 @@ TEST(FormatJsonExchange, MissingSidesAndTruncatedBodies) {
   EXPECT_FALSE(r.contains("method"));
 }
 
+TEST(FormatJsonExchange, DecodedBodiesNameTheirCodingAndCountTheBytesSent) {
+  ConnectionIdentity c = sample_connection();
+  proto::HttpExchange x = sample_http1_exchange();
+  x.response->headers = {{"Content-Encoding", "gzip"}};
+  x.response->body = "decoded text";
+  x.response->body_length = 40;
+  x.response->decoded_from = "gzip";
+  x.response->decoded_whole = true;
+  x.request->body_length = 7;
+  x.request->decode_error = "br: PADDING_1";
+  json j = json::parse(format_json_exchange({x, c}, false));
+  EXPECT_EQ(j["response_body"], "decoded text");
+  EXPECT_EQ(j["response_body_decoded"], "gzip");
+  EXPECT_EQ(j["response_body_len"], 40);
+  EXPECT_FALSE(j.contains("response_body_truncated"));  // whole, though shorter than what was sent
+  EXPECT_EQ(j["request_body_decode_error"], "br: PADDING_1");
+  EXPECT_FALSE(j.contains("request_body_decoded"));
+
+  x.response->decoded_whole = false;
+  EXPECT_EQ(json::parse(format_json_exchange({x, c}, false))["response_body_truncated"], true);
+}
+
 // Bodies are escaped by tlstap's own writer (the serializer's was slow): every
 // character JSON must escape, and text that is not printable ASCII goes as base64.
 TEST(FormatJsonExchange, BodiesEscapedOrBase64) {

@@ -197,6 +197,33 @@ TEST_F(FormatTextExchange, OneLineAndWithDetailsHeadersAndBodies) {
             line + "  > host: api.local\n  > authorization: <masked 10 bytes>\n{}\n  < content-length: 0\n");
 }
 
+TEST_F(FormatTextExchange, DecodedBodiesSayFromWhatAndUndecodedOnesWhyNot) {
+  auto x = exchange();
+  x.request->headers.clear();
+  x.request->body.clear();
+  x.request->body_length = 0;
+  x.response->headers = {{"content-encoding", "gzip"}};
+  x.response->body = "hello\n";
+  x.response->body_length = 26;
+  x.response->decoded_from = "gzip";
+  x.response->decoded_whole = true;
+  ConnectionIdentity c = connection();
+  std::string shown = format_text_exchange({x, c}, {.details = true});
+  EXPECT_NE(shown.find("  < content-encoding: gzip\nhello\n  < (body decoded from gzip: 26 bytes sent)\n"),
+            std::string::npos)
+      << shown;
+
+  x.response->headers = {{"content-encoding", "compress\x1b"}};
+  x.response->body = "?";
+  x.response->body_length = 1;
+  x.response->decoded_from.clear();
+  x.response->decode_error = "compress\x1b: a content coding tlstap does not decode";
+  shown = format_text_exchange({x, c}, {.details = true});
+  EXPECT_NE(shown.find("  < (body not decoded: compress\\x1b: a content coding tlstap does not decode)\n"),
+            std::string::npos)
+      << shown;
+}
+
 TEST_F(FormatTextExchange, WhatTheTerminalWouldObeyIsEscaped) {
   // A peer chooses targets and headers, any local user a process name.
   auto x = exchange();

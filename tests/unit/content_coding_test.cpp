@@ -1,0 +1,213 @@
+// HTTP content codings: bodies compressed here by the real encoders (zlib,
+// brotli, zstd), decoded whole, in part (a kept prefix), chained, and refused
+// with a reason when they are not what the header says.
+#include "proto/content_coding.h"
+
+#include <brotli/encode.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <string>
+
+namespace tlstap::proto {
+namespace {
+
+// Text that compresses well but not trivially: numbered lines.
+std::string sample_text(size_t size = 40 << 10) {
+  std::string text;
+  for (int i = 0; text.size() < size; ++i) text += "line " + std::to_string(i) + ": the quick brown fox\n";
+  return text;
+}
+
+// window_bits: MAX_WBITS + 16 gzip, MAX_WBITS zlib (HTTP's deflate), -MAX_WBITS raw deflate.
+std::string zlib_compress(std::string_view in, int window_bits) {
+  z_stream stream{};
+  EXPECT_EQ(deflateInit2(&stream, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&stream, in.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  stream.avail_in = static_cast<uInt>(in.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
+}
+
+std::string brotli_compress(std::string_view in) {
+  std::string out(BrotliEncoderMaxCompressedSize(in.size()), '\0');
+  size_t size = out.size();
+  EXPECT_TRUE(BrotliEncoderCompress(BROTLI_DEFAULT_QUALITY, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT,
+                                    in.size(), reinterpret_cast<const uint8_t*>(in.data()), &size,
+                                    reinterpret_cast<uint8_t*>(out.data())));
+  out.resize(size);
+  return out;
+}
+
+std::string zstd_compress(std::string_view in) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  size_t size = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3);
+  EXPECT_FALSE(ZSTD_isError(size));
+  out.resize(size);
+  return out;
+}
+
+std::string encoded(std::string_view coding, std::string_view in) {
+  if (coding == "gzip") return zlib_compress(in, MAX_WBITS + 16);
+  if (coding == "deflate") return zlib_compress(in, MAX_WBITS);
+  if (coding == "br") return brotli_compress(in);
+  return zstd_compress(in);
+}
+
+class EveryCoding : public testing::TestWithParam<std::string> {};
+
+TEST_P(EveryCoding, AWholeBodyDecodesWhole) {
+  const std::string text = sample_text();
+  auto decoded = decode_content(GetParam(), encoded(GetParam(), text), true, 1 << 20);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->bytes, text);
+  EXPECT_TRUE(decoded->whole);
+}
+
+TEST_P(EveryCoding, OnlyTheFirstBytesAreKeptAndTheRestIsSaidToExist) {
+  const std::string text = sample_text();
+  auto decoded = decode_content(GetParam(), encoded(GetParam(), text), true, 4096);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->bytes, text.substr(0, 4096));
+  EXPECT_FALSE(decoded->whole);
+}
+
+// --max-body kept the first bytes as sent: they give the first bytes decoded
+// (zstd decodes a block at a time, up to 128 KiB of content each: a body of
+// several).
+TEST_P(EveryCoding, AKeptPrefixDecodesToTheContentsBeginning) {
+  const std::string text = sample_text(600 << 10);
+  const std::string sent = encoded(GetParam(), text);
+  const std::string prefix = sent.substr(0, sent.size() / 2);
+  auto decoded = decode_content(GetParam(), prefix, false, 1 << 20);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_FALSE(decoded->whole);
+  EXPECT_GT(decoded->bytes.size(), 0u);
+  EXPECT_EQ(decoded->bytes, text.substr(0, decoded->bytes.size()));
+}
+
+TEST_P(EveryCoding, BytesThatAreNotThatCodingAreRefusedWithItsName) {
+  const std::string garbage(3000, '\xff');
+  auto decoded = decode_content(GetParam(), garbage, true, 4096);
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().message.rfind(GetParam() + ": ", 0), 0u) << decoded.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(ContentCoding, EveryCoding, testing::Values("gzip", "deflate", "br", "zstd"));
+
+TEST(ContentCoding, NamesAreCaseInsensitiveAndXGzipIsGzip) {
+  const std::string text = "hello, compressed world\n";
+  for (const char* name : {"GZIP", "x-gzip", " gzip "}) {
+    auto decoded = decode_content(name, encoded("gzip", text), true, 4096);
+    ASSERT_TRUE(decoded) << name << ": " << decoded.error().message;
+    EXPECT_EQ(decoded->bytes, text);
+  }
+}
+
+// Some servers send deflate without the zlib wrapper HTTP asks for.
+TEST(ContentCoding, RawDeflateIsReadToo) {
+  const std::string text = sample_text();
+  auto decoded = decode_content("deflate", zlib_compress(text, -MAX_WBITS), true, 1 << 20);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->bytes, text);
+}
+
+TEST(ContentCoding, ConcatenatedGzipMembersAreOneBody) {
+  auto decoded = decode_content("gzip", encoded("gzip", "first ") + encoded("gzip", "second"), true, 4096);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->bytes, "first second");
+  EXPECT_TRUE(decoded->whole);
+}
+
+// "gzip, br": gzip was applied first, so br is undone first.
+TEST(ContentCoding, ChainsAreUndoneLastFirst) {
+  const std::string text = sample_text();
+  auto decoded = decode_content("gzip, br", encoded("br", encoded("gzip", text)), true, 1 << 20);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->bytes, text);
+  EXPECT_TRUE(decoded->whole);
+}
+
+TEST(ContentCoding, IdentityAndUnknownCodings) {
+  EXPECT_FALSE(is_encoded("identity"));
+  EXPECT_FALSE(is_encoded(""));
+  EXPECT_TRUE(is_encoded("identity, gzip"));
+  auto unknown = decode_content("compress", "\x1f\x9d", true, 4096);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message, "compress: a content coding tlstap does not decode");
+}
+
+// A whole body whose compressed stream stops short: what it held, not whole.
+TEST(ContentCoding, AStreamCutShortIsDecodedInPart) {
+  const std::string text = sample_text();
+  const std::string sent = encoded("gzip", text);
+  auto decoded = decode_content("gzip", sent.substr(0, sent.size() - 100), true, 1 << 20);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_FALSE(decoded->whole);
+  EXPECT_EQ(decoded->bytes, text.substr(0, decoded->bytes.size()));
+}
+
+TEST(DecodeBody, AnEncodedMessageIsDecodedInPlace) {
+  const std::string text = sample_text();
+  HttpMessage message;
+  message.headers = {{"Content-Type", "text/plain"}, {"Content-Encoding", "gzip"}};
+  message.body = encoded("gzip", text);
+  message.body_length = message.body.size();
+  const uint64_t sent = message.body_length;
+  decode_body(message, 4096);
+  EXPECT_EQ(message.body, text.substr(0, 4096));
+  EXPECT_EQ(message.body_length, sent);
+  EXPECT_EQ(message.decoded_from, "gzip");
+  EXPECT_FALSE(message.decoded_whole);
+  EXPECT_TRUE(body_truncated(message));
+}
+
+TEST(DecodeBody, ABodyThatIsNotItsCodingStaysAsSentAndSaysWhy) {
+  HttpMessage message;
+  message.headers = {{"content-encoding", "br"}};
+  message.body = "plain text, whatever the header says";
+  message.body_length = message.body.size();
+  decode_body(message, 4096);
+  EXPECT_EQ(message.body, "plain text, whatever the header says");
+  EXPECT_EQ(message.decoded_from, "");
+  EXPECT_NE(message.decode_error, "");
+  EXPECT_FALSE(body_truncated(message));
+}
+
+// A kept prefix too short for a whole zstd block decodes to nothing: the
+// body stays as sent, and the error says what would help.
+TEST(DecodeBody, APrefixThatDecodesToNothingStaysAsSent) {
+  HttpMessage message;
+  message.headers = {{"content-encoding", "zstd"}};
+  const std::string sent = encoded("zstd", sample_text());
+  message.body = sent.substr(0, 100);
+  message.body_length = sent.size();
+  decode_body(message, 4096);
+  EXPECT_EQ(message.body, sent.substr(0, 100));
+  EXPECT_EQ(message.decoded_from, "");
+  EXPECT_EQ(message.decode_error, "zstd: the first 100 bytes kept decode to nothing yet (raise --max-body)");
+  EXPECT_TRUE(body_truncated(message));
+}
+
+TEST(DecodeBody, NoContentEncodingOrNoBodyIsLeftAlone) {
+  HttpMessage plain;
+  plain.body = "as sent";
+  plain.body_length = 100;
+  decode_body(plain, 4096);
+  EXPECT_EQ(plain.body, "as sent");
+  EXPECT_TRUE(body_truncated(plain));
+  HttpMessage head_response;  // a HEAD's or 304's: the header, no body
+  head_response.headers = {{"content-encoding", "gzip"}};
+  decode_body(head_response, 4096);
+  EXPECT_EQ(head_response.decoded_from, "");
+  EXPECT_EQ(head_response.decode_error, "");
+}
+
+}  // namespace
+}  // namespace tlstap::proto
