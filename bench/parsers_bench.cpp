@@ -4,7 +4,10 @@
 // the JSON data lines' base64 against OpenSSL's encoder, on 16 KiB chunks, and
 // the JSON http lines' escaping of a 16 KiB text body against nlohmann's, and
 // WebSocket: 1,000 masked 1 KiB text messages from a client, plain and
-// compressed with permessage-deflate (zlib, context kept).
+// compressed with permessage-deflate (zlib, context kept). And what showing a
+// gzip body decoded adds to its exchange's http line: a 16 KiB text response
+// of which --max-body (4096) bytes are kept, as sent (argument 0) or gzip'd
+// (argument 1, its kept bytes decoded: the line then shows 4096 bytes of text).
 //
 //   build/bench/parsers_bench            (bytes/s each, google-benchmark)
 #include <benchmark/benchmark.h>
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/content_coding.h"
 #include "proto/http1/http1_parser.h"
 #include "proto/http2/http2_session.h"
 #include "proto/websocket/websocket_parser.h"
@@ -201,6 +205,45 @@ void json_escape_nlohmann(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kChunk));
 }
 BENCHMARK(json_escape_nlohmann)->Arg(0)->Arg(1);
+
+std::string gzip(std::string_view text) {
+  z_stream deflater{};
+  deflateInit2(&deflater, Z_DEFAULT_COMPRESSION, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&deflater, text.size()), '\0');
+  deflater.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  deflater.avail_in = text.size();
+  deflater.next_out = reinterpret_cast<Bytef*>(out.data());
+  deflater.avail_out = out.size();
+  deflate(&deflater, Z_FINISH);
+  out.resize(deflater.total_out);
+  deflateEnd(&deflater);
+  return out;
+}
+
+// A response as the tracker reports it (decoded where it was encoded), then its http line.
+void http_line_decoded(benchmark::State& state) {
+  constexpr size_t kMaxBody = 4096;
+  const bool encoded = state.range(0);
+  const std::string text = text_body(1);
+  tlstap::proto::HttpExchange exchange;
+  exchange.version = "1.1";
+  exchange.response.emplace();
+  exchange.response->status = 200;
+  std::string sent = encoded ? gzip(text) : text;
+  if (encoded) exchange.response->headers = {{"content-encoding", "gzip"}};
+  exchange.response->body_length = sent.size();
+  exchange.response->body = sent.substr(0, kMaxBody);
+  tlstap::ConnectionIdentity connection;
+  for (auto _ : state) {
+    tlstap::proto::HttpExchange reported = exchange;
+    tlstap::proto::decode_body(*reported.response, kMaxBody);
+    if (reported.response->body != text.substr(0, kMaxBody)) state.SkipWithError("not decoded");
+    benchmark::DoNotOptimize(tlstap::format_json_exchange({reported, connection}, false));
+  }
+  state.counters["exchanges/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(http_line_decoded)->Arg(0)->Arg(1)->ArgName("gzip");
 
 // A client's stream of masked text frames, each message `compress`ed or not.
 std::string websocket_stream(bool compress) {
