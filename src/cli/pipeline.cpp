@@ -11,7 +11,8 @@ Pipeline::Pipeline(const Options& options)
       http_events_(options.http_events),
       track_exchanges_(options.http_events || options.command == Command::top),
       tracker_(
-          ExchangeTrackerLimits{.max_body_bytes = options.max_body_bytes},
+          ExchangeTrackerLimits{.max_body_bytes = options.max_body_bytes,
+                                .decode_bodies = options.command != Command::top},
           [this](const ExchangeRecord& r) { to_protocol_sinks([&](Sink& sink) { sink.write_exchange(r); }); },
           [this](const WebSocketRecord& r) {
             to_protocol_sinks([&](Sink& sink) { sink.write_websocket(r); });

@@ -2,9 +2,11 @@
 
 #include <brotli/decode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -16,16 +18,18 @@ namespace {
 // What one coding left between two of a chain: a later one may expand it
 // again, so more is kept than will be shown.
 constexpr size_t kIntermediateMax = 1 << 20;
+// Real senders apply one coding, rarely two; a long list costs a decoder each.
+constexpr size_t kMaxCodings = 4;
 // RFC 9659: HTTP's zstd decoders need not accept windows above 8 MiB; a
 // larger one would have tlstap allocate what the peer asks for.
 constexpr int kZstdWindowLogMax = 23;
 
-std::vector<std::string_view> codings_of(std::string_view content_encoding) {
-  std::vector<std::string_view> codings;
+std::vector<std::string> codings_of(std::string_view content_encoding) {
+  std::vector<std::string> codings;
   while (!content_encoding.empty()) {
     size_t comma = content_encoding.find(',');
     std::string_view coding = trim_ows(content_encoding.substr(0, comma));
-    if (!coding.empty() && !ascii_iequals(coding, "identity")) codings.push_back(coding);
+    if (!coding.empty() && !ascii_iequals(coding, "identity")) codings.push_back(ascii_lower(coding));
     content_encoding =
         comma == std::string_view::npos ? std::string_view{} : content_encoding.substr(comma + 1);
   }
@@ -38,81 +42,130 @@ bool has_zlib_header(std::string_view in) {
   if (in.size() < 2) return false;
   auto cmf = static_cast<unsigned char>(in[0]);
   auto flg = static_cast<unsigned char>(in[1]);
-  return (cmf & 0x0f) == Z_DEFLATED && (cmf * 256 + flg) % 31 == 0;
+  return (cmf & 0x0f) == Z_DEFLATED && (cmf >> 4) <= 7 && (cmf * 256 + flg) % 31 == 0;
 }
+
+bool starts_with_bytes(std::string_view in, size_t offset, std::string_view magic) {
+  return in.substr(std::min(offset, in.size())).starts_with(magic);
+}
+
+// Where a decoder writes: grown as it fills, up to max_bytes (a small body
+// does not cost --max-body bytes).
+class Output {
+ public:
+  explicit Output(size_t max_bytes) : max_(max_bytes) {
+    bytes_.resize(std::min<size_t>(max_bytes, 16 << 10));
+  }
+  char* free_space() { return bytes_.data() + used_; }
+  size_t free_size() const { return bytes_.size() - used_; }
+  void filled(size_t n) { used_ += n; }
+  // More room, unless max_bytes are there: then the decoder stops.
+  bool grow() {
+    if (bytes_.size() >= max_) return false;
+    bytes_.resize(std::min(max_, bytes_.size() * 2));
+    return true;
+  }
+  std::string take() {
+    bytes_.resize(used_);
+    return std::move(bytes_);
+  }
+
+ private:
+  std::string bytes_;
+  size_t used_ = 0;
+  size_t max_;
+};
 
 Result<DecodedContent> inflate_body(std::string_view in, size_t max_bytes, int window_bits,
                                     std::string_view name) {
   z_stream stream{};
   if (inflateInit2(&stream, window_bits) != Z_OK) return Error{fmt::format("{}: zlib could not start", name)};
   std::unique_ptr<z_stream, int (*)(z_stream*)> end(&stream, inflateEnd);
-  DecodedContent out;
-  out.bytes.resize(max_bytes);
+  Output out(max_bytes);
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   stream.avail_in = static_cast<uInt>(in.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.bytes.data());
-  stream.avail_out = static_cast<uInt>(max_bytes);
   int rc = Z_OK;
   while (rc == Z_OK) {
+    if (out.free_size() == 0 && !out.grow()) break;
+    stream.next_out = reinterpret_cast<Bytef*>(out.free_space());
+    stream.avail_out = static_cast<uInt>(out.free_size());
     rc = inflate(&stream, Z_NO_FLUSH);
-    // gzip bodies may hold several members, one after the other (RFC 1952).
-    if (rc == Z_STREAM_END && stream.avail_in > 0 && window_bits > MAX_WBITS) rc = inflateReset(&stream);
+    out.filled(out.free_size() - stream.avail_out);
+    // gzip bodies may hold several members, one after the other (RFC 1952);
+    // bytes after the last (padding) are ignored, as curl and gzip do.
+    bool next_member = starts_with_bytes(in, in.size() - stream.avail_in, "\x1f\x8b");
+    if (rc == Z_STREAM_END && window_bits > MAX_WBITS && next_member) rc = inflateReset(&stream);
   }
-  if (rc != Z_STREAM_END && rc != Z_BUF_ERROR)  // Z_BUF_ERROR: out of input or of room
+  if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)  // Z_BUF_ERROR: out of input
     return Error{fmt::format("{}: {}", name, stream.msg ? stream.msg : "not that coding")};
-  out.whole = rc == Z_STREAM_END;
-  out.bytes.resize(max_bytes - stream.avail_out);
-  return out;
+  return DecodedContent{out.take(), rc == Z_STREAM_END};
 }
 
 Result<DecodedContent> unbrotli(std::string_view in, size_t max_bytes) {
   std::unique_ptr<BrotliDecoderState, void (*)(BrotliDecoderState*)> state(
       BrotliDecoderCreateInstance(nullptr, nullptr, nullptr), BrotliDecoderDestroyInstance);
   if (!state) return Error{"br: the decoder could not start"};
-  DecodedContent out;
-  out.bytes.resize(max_bytes);
+  Output out(max_bytes);
   size_t avail_in = in.size();
   auto next_in = reinterpret_cast<const uint8_t*>(in.data());
-  size_t avail_out = max_bytes;
-  auto next_out = reinterpret_cast<uint8_t*>(out.bytes.data());
-  BrotliDecoderResult result =
-      BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in, &avail_out, &next_out, nullptr);
+  BrotliDecoderResult result = BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT;
+  while (result == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT && (out.free_size() > 0 || out.grow())) {
+    size_t avail_out = out.free_size();
+    auto next_out = reinterpret_cast<uint8_t*>(out.free_space());
+    result = BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in, &avail_out, &next_out, nullptr);
+    out.filled(out.free_size() - avail_out);
+  }
   if (result == BROTLI_DECODER_RESULT_ERROR)
     return Error{fmt::format("br: {}", BrotliDecoderErrorString(BrotliDecoderGetErrorCode(state.get())))};
-  out.whole = result == BROTLI_DECODER_RESULT_SUCCESS;
-  out.bytes.resize(max_bytes - avail_out);
-  return out;
+  // Bytes after the stream's end are ignored, as with gzip.
+  return DecodedContent{out.take(), result == BROTLI_DECODER_RESULT_SUCCESS};
 }
 
 Result<DecodedContent> unzstd(std::string_view in, size_t max_bytes) {
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!context || ZSTD_isError(ZSTD_DCtx_setParameter(context.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax)))
     return Error{"zstd: the decoder could not start"};
-  DecodedContent out;
-  out.bytes.resize(max_bytes);
+  Output out(max_bytes);
   ZSTD_inBuffer input{in.data(), in.size(), 0};
-  ZSTD_outBuffer output{out.bytes.data(), max_bytes, 0};
-  size_t left = 1;  // 0 once a frame is complete
-  // A body may hold several frames; each call goes on until input or room runs out.
-  while (input.pos < input.size && output.pos < output.size) {
-    size_t before = input.pos + output.pos;
+  size_t left = 1;           // 0 once a frame is decoded and flushed
+  bool output_full = false;  // the decoder may hold more: call again, input or not
+  while (true) {
+    if (left == 0) {
+      // A body may hold several frames; bytes after the last (padding) are ignored.
+      if (!starts_with_bytes(in, input.pos, "\x28\xb5\x2f\xfd")) break;
+    } else if (input.pos == input.size && !output_full) {
+      break;  // the rest of the frame was not kept
+    }
+    if (out.free_size() == 0 && !out.grow()) break;
+    ZSTD_outBuffer output{out.free_space(), out.free_size(), 0};
+    size_t in_before = input.pos;
     left = ZSTD_decompressStream(context.get(), &output, &input);
     if (ZSTD_isError(left)) return Error{fmt::format("zstd: {}", ZSTD_getErrorName(left))};
-    if (input.pos + output.pos == before) break;  // the decoder holds back output it has no room for
+    out.filled(output.pos);
+    output_full = output.pos == output.size;
+    if (input.pos == in_before && output.pos == 0) break;  // no progress possible
   }
-  out.whole = left == 0 && input.pos == input.size;
-  out.bytes.resize(output.pos);
-  return out;
+  return DecodedContent{out.take(), left == 0};
 }
 
 Result<DecodedContent> undo(std::string_view coding, std::string_view in, size_t max_bytes) {
-  if (ascii_iequals(coding, "gzip") || ascii_iequals(coding, "x-gzip"))
-    return inflate_body(in, max_bytes, MAX_WBITS + 16, "gzip");
-  if (ascii_iequals(coding, "deflate"))
+  if (coding == "gzip" || coding == "x-gzip") return inflate_body(in, max_bytes, MAX_WBITS + 16, "gzip");
+  if (coding == "deflate")
     return inflate_body(in, max_bytes, has_zlib_header(in) ? MAX_WBITS : -MAX_WBITS, "deflate");
-  if (ascii_iequals(coding, "br")) return unbrotli(in, max_bytes);
-  if (ascii_iequals(coding, "zstd")) return unzstd(in, max_bytes);
+  if (coding == "br") return unbrotli(in, max_bytes);
+  if (coding == "zstd") return unzstd(in, max_bytes);
   return Error{fmt::format("{}: a content coding tlstap does not decode", coding)};
+}
+
+// Every Content-Encoding line, in order: two lines mean what one listing both does (RFC 9110 5.3).
+std::string content_encoding_of(const Headers& headers) {
+  std::string joined;
+  for (const Header& header : headers) {
+    if (!ascii_iequals(header.name, "content-encoding")) continue;
+    if (!joined.empty()) joined += ", ";
+    joined += header.value;
+  }
+  return joined;
 }
 
 }  // namespace
@@ -122,37 +175,49 @@ bool is_encoded(std::string_view content_encoding) {
 }
 
 void decode_body(HttpMessage& message, size_t max_bytes) {
-  const std::string* coding = find_header(message.headers, "content-encoding");
-  if (!coding || message.body.empty() || !is_encoded(*coding)) return;
+  if (message.body.empty()) return;
+  std::vector<std::string> codings = codings_of(content_encoding_of(message.headers));
+  if (codings.empty()) return;
+  std::string listed = fmt::format("{}", fmt::join(codings, ", "));
+  if (message.status == 206) {
+    message.decode_error = fmt::format("{}: a 206's body is a slice of the coded content", listed);
+    return;
+  }
   bool sent_whole = message.body.size() == message.body_length;
-  auto decoded = decode_content(*coding, message.body, sent_whole, max_bytes);
+  auto decoded = decode_content(listed, message.body, sent_whole, max_bytes);
   if (!decoded) {
     message.decode_error = decoded.error().message;
     return;
   }
   // zstd and br decode a block at a time: a short prefix of a big block gives nothing.
   if (decoded->bytes.empty() && !decoded->whole) {
-    message.decode_error = fmt::format("{}: the first {} bytes kept decode to nothing yet (raise --max-body)",
-                                       *coding, message.body.size());
+    message.decode_error =
+        sent_whole ? fmt::format("{}: the body decodes to nothing", listed)
+                   : fmt::format("{}: the first {} bytes kept decode to nothing yet (raise --max-body)",
+                                 listed, message.body.size());
     return;
   }
   message.body = std::move(decoded->bytes);
-  message.decoded_from = *coding;
+  message.decoded_from = std::move(listed);
   message.decoded_whole = decoded->whole;
 }
 
 Result<DecodedContent> decode_content(std::string_view content_encoding, std::string_view sent,
                                       bool sent_whole, size_t max_bytes) {
-  std::vector<std::string_view> codings = codings_of(content_encoding);
+  std::vector<std::string> codings = codings_of(content_encoding);
+  if (codings.size() > kMaxCodings)
+    return Error{
+        fmt::format("{} content codings: more than tlstap decodes ({})", codings.size(), kMaxCodings)};
   DecodedContent content{std::string(sent), sent_whole};
   // Applied first to last: undone last to first.
   for (auto coding = codings.rbegin(); coding != codings.rend(); ++coding) {
     bool last = coding + 1 == codings.rend();
-    auto undone = undo(*coding, content.bytes, last ? max_bytes : kIntermediateMax);
+    auto undone = undo(*coding, content.bytes, last ? max_bytes : std::max(kIntermediateMax, max_bytes));
     if (!undone) return undone.error();
     // Whole only when its input was whole too: a stream cut short may still end early by chance.
     undone->whole = undone->whole && content.whole;
     content = std::move(*undone);
+    if (content.bytes.empty() && !content.whole) break;  // nothing for the codings before it
   }
   return content;
 }

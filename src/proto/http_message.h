@@ -45,7 +45,7 @@ struct HttpMessage {
   // Set once a body sent with a Content-Encoding (gzip, br...) is decoded
   // (decode_body): `body` then holds the first decoded bytes, up to the same
   // limit, and body_length still counts the bytes as sent.
-  std::string decoded_from;      // the Content-Encoding undone
+  std::string decoded_from;      // the codings undone, as listed ("gzip", "gzip, br")
   bool decoded_whole = false;    // `body` is the whole decoded content
   std::string decode_error;      // why it could not be: `body` is as sent
   bool headers_unknown = false;  // HTTP/2 joined mid-connection: the header block could not be decoded

@@ -134,6 +134,43 @@ TEST(ContentCoding, ChainsAreUndoneLastFirst) {
   EXPECT_TRUE(decoded->whole);
 }
 
+// Padding after the last member or frame is ignored, as curl and gzip do.
+TEST(ContentCoding, BytesAfterTheLastMemberAreIgnored) {
+  for (std::string coding : {"gzip", "zstd", "br"}) {
+    auto decoded =
+        decode_content(coding, encoded(coding, "content\n") + std::string(7, '\0') + "\n", true, 4096);
+    ASSERT_TRUE(decoded) << coding << ": " << decoded.error().message;
+    EXPECT_EQ(decoded->bytes, "content\n") << coding;
+    EXPECT_TRUE(decoded->whole) << coding;
+  }
+}
+
+// A chain of many codings would cost a decoder and its buffer each.
+TEST(ContentCoding, LongChainsAreRefused) {
+  auto decoded = decode_content("br, br, br, br, gzip", encoded("gzip", ""), true, 4096);
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().message, "5 content codings: more than tlstap decodes (4)");
+}
+
+// A coding whose kept bytes decode to nothing yet ends the chain there.
+TEST(ContentCoding, AChainStopsWhereAStepGivesNothing) {
+  const std::string sent = encoded("br", encoded("gzip", sample_text()));
+  auto decoded = decode_content("gzip, br", sent.substr(0, 10), false, 4096);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->bytes, "");
+  EXPECT_FALSE(decoded->whole);
+}
+
+// Exactly max_bytes of content that ends there is whole.
+TEST(ContentCoding, ContentOfExactlyTheLimitIsWhole) {
+  const std::string text = sample_text().substr(0, 4096);
+  for (std::string coding : {"gzip", "deflate", "br", "zstd"}) {
+    auto decoded = decode_content(coding, encoded(coding, text), true, 4096);
+    ASSERT_TRUE(decoded) << coding << ": " << decoded.error().message;
+    EXPECT_EQ(decoded->bytes, text) << coding;
+  }
+}
+
 TEST(ContentCoding, IdentityAndUnknownCodings) {
   EXPECT_FALSE(is_encoded("identity"));
   EXPECT_FALSE(is_encoded(""));
@@ -193,6 +230,33 @@ TEST(DecodeBody, APrefixThatDecodesToNothingStaysAsSent) {
   EXPECT_EQ(message.decoded_from, "");
   EXPECT_EQ(message.decode_error, "zstd: the first 100 bytes kept decode to nothing yet (raise --max-body)");
   EXPECT_TRUE(body_truncated(message));
+}
+
+// Two Content-Encoding lines list the codings as one line with both would.
+TEST(DecodeBody, RepeatedContentEncodingLinesAreOneList) {
+  const std::string text = sample_text();
+  HttpMessage message;
+  message.headers = {{"Content-Encoding", "GZIP"}, {"content-encoding", "br"}};
+  message.body = encoded("br", encoded("gzip", text));
+  message.body_length = message.body.size();
+  decode_body(message, 1 << 20);
+  EXPECT_EQ(message.decode_error, "");
+  EXPECT_EQ(message.decoded_from, "gzip, br");
+  EXPECT_EQ(message.body, text);
+}
+
+// A 206's body is a slice from the middle of the coded content.
+TEST(DecodeBody, PartialContentIsNotDecoded) {
+  HttpMessage message;
+  message.status = 206;
+  message.headers = {{"content-encoding", "gzip"}};
+  message.body = encoded("gzip", sample_text()).substr(100, 200);
+  message.body_length = 200;
+  const std::string sent = message.body;
+  decode_body(message, 4096);
+  EXPECT_EQ(message.body, sent);
+  EXPECT_EQ(message.decoded_from, "");
+  EXPECT_EQ(message.decode_error, "gzip: a 206's body is a slice of the coded content");
 }
 
 TEST(DecodeBody, NoContentEncodingOrNoBodyIsLeftAlone) {

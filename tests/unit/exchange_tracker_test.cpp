@@ -96,6 +96,26 @@ TEST(ExchangeTracker, ClientRequestPairedWithItsResponse) {
   EXPECT_EQ(c.tracker().stats().exchanges, 1u);
 }
 
+// "hello\n" as `gzip` writes it.
+constexpr std::string_view kGzipHello =
+    "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48\xcd\xc9\xc9\xe7\x02\x00\x20\x30\x3a\x36\x06\x00\x00\x00"sv;
+
+TEST(ExchangeTracker, CompressedBodiesAreReportedDecodedUnlessNoneIsShown) {
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(kGzipHello.size()) +
+      "\r\n\r\n" + std::string(kGzipHello);
+  for (bool decode : {true, false}) {
+    Connection c({.decode_bodies = decode});
+    c.send(Direction::egress, kRequest, 1'000'000);
+    c.send(Direction::ingress, response, 2'000'000);
+    ASSERT_EQ(c.out.size(), 1u);
+    const proto::HttpMessage& r = *c.out[0].exchange.response;
+    EXPECT_EQ(r.body, decode ? "hello\n" : kGzipHello);
+    EXPECT_EQ(r.decoded_from, decode ? "gzip" : "");
+    EXPECT_EQ(r.body_length, kGzipHello.size());
+  }
+}
+
 TEST(ExchangeTracker, ServerReadsRequestsAndWritesResponses) {
   Connection c;
   c.send(Direction::ingress, kRequest, 10, Role::server);
