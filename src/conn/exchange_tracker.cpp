@@ -294,10 +294,7 @@ void ExchangeTracker::stop_awaiting_responses(Connection& c) {
 
 void ExchangeTracker::report(Connection& c, proto::HttpExchange exchange) {
   ++stats_.exchanges;
-  if (limits_.decode_bodies) {
-    if (exchange.request) proto::decode_body(*exchange.request, limits_.max_body_bytes);
-    if (exchange.response) proto::decode_body(*exchange.response, limits_.max_body_bytes);
-  }
+  if (limits_.decode_bodies) proto::decode_exchange(exchange, limits_.max_body_bytes);
   emit_(ExchangeRecord{exchange, c.identity});
 }
 

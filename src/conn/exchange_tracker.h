@@ -20,8 +20,8 @@ namespace tlstap {
 struct ExchangeTrackerLimits {
   size_t max_connections = 4096;
   size_t max_body_bytes = 4096;
-  // Show bodies sent with a Content-Encoding decoded (proto/content_coding):
-  // off where no body is shown (tlstap top).
+  // Show bodies sent with a Content-Encoding, and compressed gRPC messages,
+  // decoded (proto/content_coding): off where none is shown (tlstap top).
   bool decode_bodies = true;
   // Bytes seen in each direction without recognising a protocol: give up on the connection.
   size_t detection_bytes = 64 * 1024;

@@ -168,58 +168,90 @@ std::string content_encoding_of(const Headers& headers) {
   return joined;
 }
 
-}  // namespace
-
-bool is_encoded(std::string_view content_encoding) {
-  return !codings_of(content_encoding).empty();
+// Up to kMaxCodings codings, undone last to first: each one's output is the
+// input of the one applied before it.
+Result<DecodedContent> undo_all(const std::vector<std::string>& codings, std::string_view sent,
+                                bool sent_whole, size_t max_bytes) {
+  if (codings.size() > kMaxCodings)
+    return Error{
+        fmt::format("{} content codings: more than tlstap decodes ({})", codings.size(), kMaxCodings)};
+  if (codings.empty()) return DecodedContent{std::string(sent), sent_whole};
+  DecodedContent content;
+  std::string_view input = sent;  // what the coding undone next reads: no copy of `sent`
+  bool input_whole = sent_whole;
+  for (auto coding = codings.rbegin(); coding != codings.rend(); ++coding) {
+    bool last = coding + 1 == codings.rend();
+    auto undone = undo(*coding, input, last ? max_bytes : std::max(kIntermediateMax, max_bytes));
+    if (!undone) return undone.error();
+    // Whole only when its input was whole too: a stream cut short may still end early by chance.
+    undone->whole = undone->whole && input_whole;
+    content = std::move(*undone);
+    if (content.bytes.empty() && !content.whole) break;  // nothing for the codings before it
+    input = content.bytes;
+    input_whole = content.whole;
+  }
+  return content;
 }
+
+// `bytes` (the first bytes of `sent_length` sent with `codings`) replaced by
+// their decoding, or left as they are with the reason. `what` names them.
+ContentDecoding decode_in_place(std::string& bytes, uint64_t sent_length,
+                                const std::vector<std::string>& codings, size_t max_bytes,
+                                std::string_view what) {
+  std::string listed = fmt::format("{}", fmt::join(codings, ", "));
+  bool sent_whole = bytes.size() == sent_length;
+  auto decoded = undo_all(codings, bytes, sent_whole, max_bytes);
+  if (!decoded) return ContentDecoding{.error = decoded.error().message};
+  // zstd and br decode a block at a time: a short prefix of a big block gives nothing.
+  if (decoded->bytes.empty() && !decoded->whole)
+    return ContentDecoding{
+        .error = sent_whole
+                     ? fmt::format("{}: the {} decodes to nothing", listed, what)
+                     : fmt::format("{}: the first {} bytes kept decode to nothing yet (raise --max-body)",
+                                   listed, bytes.size())};
+  bytes = std::move(decoded->bytes);
+  return ContentDecoding{.codings = std::move(listed), .whole = decoded->whole};
+}
+
+}  // namespace
 
 void decode_body(HttpMessage& message, size_t max_bytes) {
   if (message.body.empty()) return;
   std::vector<std::string> codings = codings_of(content_encoding_of(message.headers));
   if (codings.empty()) return;
-  std::string listed = fmt::format("{}", fmt::join(codings, ", "));
   if (message.status == 206) {
-    message.decode_error = fmt::format("{}: a 206's body is a slice of the coded content", listed);
+    message.decoding.error =
+        fmt::format("{}: a 206's body is a slice of the coded content", fmt::join(codings, ", "));
     return;
   }
-  bool sent_whole = message.body.size() == message.body_length;
-  auto decoded = decode_content(listed, message.body, sent_whole, max_bytes);
-  if (!decoded) {
-    message.decode_error = decoded.error().message;
-    return;
+  message.decoding = decode_in_place(message.body, message.body_length, codings, max_bytes, "body");
+}
+
+void decode_grpc_messages(std::vector<GrpcMessage>& messages, const Headers& headers, size_t max_bytes) {
+  const std::string* encoding = find_header(headers, "grpc-encoding");
+  std::vector<std::string> codings = encoding ? codings_of(*encoding) : std::vector<std::string>{};
+  for (GrpcMessage& message : messages) {
+    if (!message.compressed) continue;
+    if (codings.empty())
+      message.decoding.error = "compressed, but no grpc-encoding header names the coding";
+    else
+      message.decoding = decode_in_place(message.data, message.length, codings, max_bytes, "message");
   }
-  // zstd and br decode a block at a time: a short prefix of a big block gives nothing.
-  if (decoded->bytes.empty() && !decoded->whole) {
-    message.decode_error =
-        sent_whole ? fmt::format("{}: the body decodes to nothing", listed)
-                   : fmt::format("{}: the first {} bytes kept decode to nothing yet (raise --max-body)",
-                                 listed, message.body.size());
-    return;
-  }
-  message.body = std::move(decoded->bytes);
-  message.decoded_from = std::move(listed);
-  message.decoded_whole = decoded->whole;
+}
+
+void decode_exchange(HttpExchange& exchange, size_t max_bytes) {
+  if (exchange.request) decode_body(*exchange.request, max_bytes);
+  if (exchange.response) decode_body(*exchange.response, max_bytes);
+  if (!exchange.grpc) return;
+  if (exchange.request)
+    decode_grpc_messages(exchange.grpc->request_messages, exchange.request->headers, max_bytes);
+  if (exchange.response)
+    decode_grpc_messages(exchange.grpc->response_messages, exchange.response->headers, max_bytes);
 }
 
 Result<DecodedContent> decode_content(std::string_view content_encoding, std::string_view sent,
                                       bool sent_whole, size_t max_bytes) {
-  std::vector<std::string> codings = codings_of(content_encoding);
-  if (codings.size() > kMaxCodings)
-    return Error{
-        fmt::format("{} content codings: more than tlstap decodes ({})", codings.size(), kMaxCodings)};
-  DecodedContent content{std::string(sent), sent_whole};
-  // Applied first to last: undone last to first.
-  for (auto coding = codings.rbegin(); coding != codings.rend(); ++coding) {
-    bool last = coding + 1 == codings.rend();
-    auto undone = undo(*coding, content.bytes, last ? max_bytes : std::max(kIntermediateMax, max_bytes));
-    if (!undone) return undone.error();
-    // Whole only when its input was whole too: a stream cut short may still end early by chance.
-    undone->whole = undone->whole && content.whole;
-    content = std::move(*undone);
-    if (content.bytes.empty() && !content.whole) break;  // nothing for the codings before it
-  }
-  return content;
+  return undo_all(codings_of(content_encoding), sent, sent_whole, max_bytes);
 }
 
 }  // namespace tlstap::proto

@@ -3,6 +3,7 @@
 // messages out, no I/O.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,21 @@ inline const std::string* find_header(const Headers& headers, std::string_view n
   return nullptr;
 }
 
+// How bytes sent with a content coding (gzip, br...) were decoded for
+// showing (proto/content_coding). Empty when none was to be undone.
+struct ContentDecoding {
+  std::string codings;  // the codings undone, as listed ("gzip", "gzip, br")
+  bool whole = false;   // the decoded bytes are the whole content
+  std::string error;    // why they could not be: the bytes stay as sent
+  bool decoded() const { return !codings.empty(); }
+};
+
+// Whether `kept` bytes, of `sent` sent and then decoded as `decoding` says,
+// show less than the whole content.
+inline bool shown_in_part(const ContentDecoding& decoding, size_t kept, uint64_t sent) {
+  return decoding.decoded() ? !decoding.whole : kept < sent;
+}
+
 struct HttpMessage {
   std::string version;    // "1.0", "1.1" or "2"
   std::string method;     // requests
@@ -42,12 +58,10 @@ struct HttpMessage {
   Headers trailers;
   uint64_t body_length = 0;  // body bytes after de-chunking, whole even when not all kept
   std::string body;          // the first bytes of the body, up to the parser's limit
-  // Set once a body sent with a Content-Encoding (gzip, br...) is decoded
-  // (decode_body): `body` then holds the first decoded bytes, up to the same
-  // limit, and body_length still counts the bytes as sent.
-  std::string decoded_from;      // the codings undone, as listed ("gzip", "gzip, br")
-  bool decoded_whole = false;    // `body` is the whole decoded content
-  std::string decode_error;      // why it could not be: `body` is as sent
+  // Set when a body sent with a Content-Encoding is decoded (decode_body):
+  // `body` then holds the first decoded bytes, up to the same limit, and
+  // body_length still counts the bytes as sent.
+  ContentDecoding decoding;
   bool headers_unknown = false;  // HTTP/2 joined mid-connection: the header block could not be decoded
   uint64_t first_byte_ns = 0;    // times of the chunks holding its first and last byte
   uint64_t last_byte_ns = 0;
@@ -55,7 +69,7 @@ struct HttpMessage {
 
 // Whether `body` holds less than the whole body (decoded, where it was).
 inline bool body_truncated(const HttpMessage& m) {
-  return m.decoded_from.empty() ? m.body.size() < m.body_length : !m.decoded_whole;
+  return shown_in_part(m.decoding, m.body.size(), m.body_length);
 }
 
 }  // namespace tlstap::proto

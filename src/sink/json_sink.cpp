@@ -206,16 +206,18 @@ void put_message(ObjectWriter& object, std::string_view side, const proto::HttpM
   if (m.headers_unknown) object.flag(fmt::format("{}_headers_unknown", side));
   object.number(fmt::format("{}_body_len", side), m.body_length);
   if (!m.body.empty() && proto::body_truncated(m)) object.flag(fmt::format("{}_body_truncated", side));
-  if (!m.decoded_from.empty()) object.string(fmt::format("{}_body_decoded", side), m.decoded_from);
-  if (!m.decode_error.empty()) object.string(fmt::format("{}_body_decode_error", side), m.decode_error);
+  if (m.decoding.decoded()) object.string(fmt::format("{}_body_decoded", side), m.decoding.codings);
+  if (!m.decoding.error.empty()) object.string(fmt::format("{}_body_decode_error", side), m.decoding.error);
 }
 
 nlohmann::ordered_json grpc_messages(const std::vector<proto::GrpcMessage>& messages) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& m : messages) {
     nlohmann::ordered_json entry{{"compressed", m.compressed}, {"length", m.length}};
-    auto decoded =
-        m.compressed || m.data.size() < m.length ? std::nullopt : proto::decode_protobuf(as_bytes(m.data));
+    if (m.decoding.decoded()) entry["decoded"] = m.decoding.codings;
+    if (!m.decoding.error.empty()) entry["decode_error"] = m.decoding.error;
+    if (proto::shown_in_part(m.decoding, m.data.size(), m.length)) entry["truncated"] = true;
+    auto decoded = proto::readable_whole(m) ? proto::decode_protobuf(as_bytes(m.data)) : std::nullopt;
     if (decoded)
       entry["protobuf"] = std::move(*decoded);
     else

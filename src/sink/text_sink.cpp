@@ -72,13 +72,14 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
   } else {
     out += hexdump(body);
   }
-  if (!m.decoded_from.empty())
-    out += fmt::format("  {} (body decoded from {}: {} bytes sent{})\n", mark, terminal_field(m.decoded_from),
-                       m.body_length, m.decoded_whole ? "" : "; decoded in part");
+  if (m.decoding.decoded())
+    out += fmt::format("  {} (body decoded from {}: {} bytes sent{})\n", mark,
+                       terminal_field(m.decoding.codings), m.body_length,
+                       m.decoding.whole ? "" : "; decoded in part");
   else if (m.body.size() < m.body_length)
     out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
-  if (!m.decode_error.empty())
-    out += fmt::format("  {} (body not decoded: {})\n", mark, terminal_field(m.decode_error));
+  if (!m.decoding.error.empty())
+    out += fmt::format("  {} (body not decoded: {})\n", mark, terminal_field(m.decoding.error));
 }
 
 // " ctr:<short ID>" for a process in a container (the 12 digits `docker ps`

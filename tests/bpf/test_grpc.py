@@ -1,7 +1,8 @@
 """gRPC over TLS from three real implementations (grpc-go, python3-grpcio's C
 core on memory BIOs, node's @grpc/grpc-js on its static OpenSSL), client and
 server both traced: tlstap's "http" lines carry each call's method, status,
-messages and decoded protobuf, once on each side.
+messages and decoded protobuf, once on each side; messages sent compressed
+(grpc-encoding gzip or deflate) are shown decoded.
 
 Every client makes, on one connection, a unary call, a call failing with
 NOT_FOUND and a streaming call (testprogs/grpc/*)."""
@@ -110,11 +111,11 @@ def impl(request, cert):
     return python_impl(cert) if request.param == "python" else node_impl(cert)
 
 
-def start_server(procs, impl):
+def start_server(procs, argv):
     env = {**os.environ, "GRPC_JS_DIR": GRPC_JS_DIR}
-    proc = procs.start(impl.server_argv, stdout=subprocess.PIPE, env=env)
+    proc = procs.start(argv, stdout=subprocess.PIPE, env=env)
     first = LineReader(proc.stdout).next(RUN_TIMEOUT)
-    assert first and first.startswith("listening "), f"{impl.name} server said {first!r}"
+    assert first and first.startswith("listening "), f"{argv} said {first!r}"
     return proc, int(first.split()[1])
 
 
@@ -166,7 +167,7 @@ def assert_side(capture, pid, impl, role, local, remote):
 
 
 def test_grpc_calls_on_both_sides(procs, tlstap, cert, impl):
-    server, port = start_server(procs, impl)
+    server, port = start_server(procs, impl.server_argv)
     tap = tlstap("--comm", impl.comm)
     address = f"127.0.0.1:{port}"
     client = procs.start(impl.client_argv(address, cert.cert), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -183,3 +184,55 @@ def test_grpc_calls_on_both_sides(procs, tlstap, cert, impl):
     assert_side(capture, server.pid, impl, "server", address, client_local)
     assert_grpc_messages(capture, client.pid, impl)
     assert_grpc_messages(capture, server.pid, impl)
+
+
+# Compressible: the C core sends a message as it is when compressing would not shrink it.
+LONG_NAME = "tlstap " * 80
+
+
+@dataclass
+class CompressedCall:
+    comm: str
+    server_argv: list
+    client_argv: list  # "ADDRESS" stands for the server's address
+    output: str  # the client's stdout
+    path: str
+    request: list  # protobuf fields of the one request message
+    response: list
+
+
+def compressed_call(name, coding, cert, health=None):
+    if name == "go":  # grpc-go answers in the coding it was asked in
+        return CompressedCall("health", [health, "server", cert.cert, cert.key], [health, "gzip", "ADDRESS", "tlstap"],
+                              "SERVING\n", "/grpc.health.v1.Health/Check", [text(1, "tlstap")], [varint(1, 1)])
+    greeter = PROGS / "py_greeter.py"
+    return CompressedCall("python3", [PYTHON, greeter, "server", cert.cert, cert.key, "--compression", coding],
+                          [PYTHON, greeter, "hello", "ADDRESS", cert.cert, LONG_NAME, "--compression", coding],
+                          f"hello {LONG_NAME}\n", "/tlstap.Greeter/SayHello", [text(1, LONG_NAME)],
+                          [text(1, f"hello {LONG_NAME}")])
+
+
+@pytest.mark.parametrize("name,coding", [("python", "gzip"), ("python", "deflate"), ("go", "gzip")])
+def test_compressed_messages_are_shown_decoded(procs, tlstap, cert, request, name, coding):
+    call = compressed_call(name, coding, cert, request.getfixturevalue("health") if name == "go" else None)
+    server, port = start_server(procs, call.server_argv)
+    tap = tlstap("--comm", call.comm)
+    address = f"127.0.0.1:{port}"
+    client = procs.start([address if a == "ADDRESS" else a for a in call.client_argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    out, err = client.communicate(timeout=RUN_TIMEOUT)
+    assert (client.returncode, out.decode()) == (0, call.output), err
+    capture = tap.stop()
+
+    for pid in (client.pid, server.pid):
+        exchanges = capture.exchanges_of(pid)
+        assert [x.get("path") for x in exchanges] == [call.path], f"pid {pid}: {capture.exchanges}"
+        x = exchanges[0]
+        assert x["request_headers"]["grpc-encoding"] == coding, x
+        assert x["response_headers"]["grpc-encoding"] == coding, x
+        for side, fields in (("request", call.request), ("response", call.response)):
+            [message] = x["grpc"][f"{side}_messages"]
+            assert (message["compressed"], message.get("decoded"), message.get("protobuf")) == (True, coding, fields), x
+            assert x[f"{side}_body_len"] == 5 + message["length"], x  # the length as sent, compressed
+            if name == "python":
+                assert message["length"] < encoded_len(fields) / 4, x

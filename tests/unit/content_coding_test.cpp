@@ -8,7 +8,9 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tlstap::proto {
 namespace {
@@ -172,9 +174,10 @@ TEST(ContentCoding, ContentOfExactlyTheLimitIsWhole) {
 }
 
 TEST(ContentCoding, IdentityAndUnknownCodings) {
-  EXPECT_FALSE(is_encoded("identity"));
-  EXPECT_FALSE(is_encoded(""));
-  EXPECT_TRUE(is_encoded("identity, gzip"));
+  auto identity = decode_content("identity", "as sent", true, 4096);
+  ASSERT_TRUE(identity) << identity.error().message;
+  EXPECT_EQ(identity->bytes, "as sent");
+  EXPECT_TRUE(identity->whole);
   auto unknown = decode_content("compress", "\x1f\x9d", true, 4096);
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().message, "compress: a content coding tlstap does not decode");
@@ -200,8 +203,8 @@ TEST(DecodeBody, AnEncodedMessageIsDecodedInPlace) {
   decode_body(message, 4096);
   EXPECT_EQ(message.body, text.substr(0, 4096));
   EXPECT_EQ(message.body_length, sent);
-  EXPECT_EQ(message.decoded_from, "gzip");
-  EXPECT_FALSE(message.decoded_whole);
+  EXPECT_EQ(message.decoding.codings, "gzip");
+  EXPECT_FALSE(message.decoding.whole);
   EXPECT_TRUE(body_truncated(message));
 }
 
@@ -212,8 +215,8 @@ TEST(DecodeBody, ABodyThatIsNotItsCodingStaysAsSentAndSaysWhy) {
   message.body_length = message.body.size();
   decode_body(message, 4096);
   EXPECT_EQ(message.body, "plain text, whatever the header says");
-  EXPECT_EQ(message.decoded_from, "");
-  EXPECT_NE(message.decode_error, "");
+  EXPECT_EQ(message.decoding.codings, "");
+  EXPECT_NE(message.decoding.error, "");
   EXPECT_FALSE(body_truncated(message));
 }
 
@@ -227,8 +230,9 @@ TEST(DecodeBody, APrefixThatDecodesToNothingStaysAsSent) {
   message.body_length = sent.size();
   decode_body(message, 4096);
   EXPECT_EQ(message.body, sent.substr(0, 100));
-  EXPECT_EQ(message.decoded_from, "");
-  EXPECT_EQ(message.decode_error, "zstd: the first 100 bytes kept decode to nothing yet (raise --max-body)");
+  EXPECT_EQ(message.decoding.codings, "");
+  EXPECT_EQ(message.decoding.error,
+            "zstd: the first 100 bytes kept decode to nothing yet (raise --max-body)");
   EXPECT_TRUE(body_truncated(message));
 }
 
@@ -240,8 +244,8 @@ TEST(DecodeBody, RepeatedContentEncodingLinesAreOneList) {
   message.body = encoded("br", encoded("gzip", text));
   message.body_length = message.body.size();
   decode_body(message, 1 << 20);
-  EXPECT_EQ(message.decode_error, "");
-  EXPECT_EQ(message.decoded_from, "gzip, br");
+  EXPECT_EQ(message.decoding.error, "");
+  EXPECT_EQ(message.decoding.codings, "gzip, br");
   EXPECT_EQ(message.body, text);
 }
 
@@ -255,8 +259,8 @@ TEST(DecodeBody, PartialContentIsNotDecoded) {
   const std::string sent = message.body;
   decode_body(message, 4096);
   EXPECT_EQ(message.body, sent);
-  EXPECT_EQ(message.decoded_from, "");
-  EXPECT_EQ(message.decode_error, "gzip: a 206's body is a slice of the coded content");
+  EXPECT_EQ(message.decoding.codings, "");
+  EXPECT_EQ(message.decoding.error, "gzip: a 206's body is a slice of the coded content");
 }
 
 TEST(DecodeBody, NoContentEncodingOrNoBodyIsLeftAlone) {
@@ -269,8 +273,87 @@ TEST(DecodeBody, NoContentEncodingOrNoBodyIsLeftAlone) {
   HttpMessage head_response;  // a HEAD's or 304's: the header, no body
   head_response.headers = {{"content-encoding", "gzip"}};
   decode_body(head_response, 4096);
-  EXPECT_EQ(head_response.decoded_from, "");
-  EXPECT_EQ(head_response.decode_error, "");
+  EXPECT_EQ(head_response.decoding.codings, "");
+  EXPECT_EQ(head_response.decoding.error, "");
+}
+
+// A protobuf message of field 1 (a string): what a gRPC call carries.
+std::string protobuf_text(std::string_view text) {
+  std::string message = "\x0a";
+  for (size_t n = text.size();; n >>= 7) {  // the length, a varint
+    message += static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+    if (n < 0x80) break;
+  }
+  return message.append(text);
+}
+
+GrpcMessage grpc_message(std::string_view data, bool compressed, size_t keep = SIZE_MAX) {
+  return GrpcMessage{.compressed = compressed,
+                     .length = static_cast<uint32_t>(data.size()),
+                     .data = std::string(data.substr(0, keep))};
+}
+
+TEST(DecodeGrpcMessages, CompressedMessagesAreDecodedWithTheCodingTheHeadersName) {
+  const std::string first = protobuf_text(sample_text(600));
+  const std::string second = protobuf_text("short");
+  for (std::string coding : {"gzip", "deflate"}) {
+    std::vector<GrpcMessage> messages{grpc_message(encoded(coding, first), true),
+                                      grpc_message(second, false)};
+    decode_grpc_messages(messages, {{"content-type", "application/grpc"}, {"grpc-encoding", coding}}, 4096);
+    EXPECT_EQ(messages[0].data, first) << coding;
+    EXPECT_EQ(messages[0].decoding.codings, coding);
+    EXPECT_EQ(messages[0].decoding.error, "");
+    EXPECT_TRUE(readable_whole(messages[0])) << coding;
+    EXPECT_EQ(messages[1].data, second) << coding;  // sent as it is: the flag says so
+    EXPECT_FALSE(messages[1].decoding.decoded());
+    EXPECT_TRUE(readable_whole(messages[1]));
+  }
+}
+
+TEST(DecodeGrpcMessages, AKeptPrefixIsDecodedInPart) {
+  const std::string text = protobuf_text(sample_text());
+  std::vector<GrpcMessage> messages{grpc_message(encoded("gzip", text), true, 200)};
+  decode_grpc_messages(messages, {{"grpc-encoding", "gzip"}}, 4096);
+  EXPECT_EQ(messages[0].decoding.codings, "gzip");
+  EXPECT_FALSE(messages[0].decoding.whole);
+  ASSERT_FALSE(messages[0].data.empty());
+  EXPECT_EQ(messages[0].data, text.substr(0, messages[0].data.size()));
+  EXPECT_FALSE(readable_whole(messages[0]));
+}
+
+TEST(DecodeGrpcMessages, WhatCannotBeDecodedStaysAsSentAndSaysWhy) {
+  const std::string sent = encoded("gzip", protobuf_text("hello"));
+  std::vector<GrpcMessage> unnamed{grpc_message(sent, true)};
+  decode_grpc_messages(unnamed, {{"content-type", "application/grpc"}}, 4096);
+  EXPECT_EQ(unnamed[0].data, sent);
+  EXPECT_EQ(unnamed[0].decoding.error, "compressed, but no grpc-encoding header names the coding");
+  EXPECT_FALSE(readable_whole(unnamed[0]));
+  std::vector<GrpcMessage> snappy{grpc_message("\x05\x10hello", true)};
+  decode_grpc_messages(snappy, {{"grpc-encoding", "snappy"}}, 4096);
+  EXPECT_EQ(snappy[0].decoding.error, "snappy: a content coding tlstap does not decode");
+  EXPECT_FALSE(readable_whole(snappy[0]));
+  std::vector<GrpcMessage> not_gzip{grpc_message("plain text", true)};
+  decode_grpc_messages(not_gzip, {{"grpc-encoding", "gzip"}}, 4096);
+  EXPECT_EQ(not_gzip[0].data, "plain text");
+  EXPECT_NE(not_gzip[0].decoding.error, "");
+}
+
+TEST(DecodeExchange, BodiesAndGrpcMessagesOfBothSides) {
+  const std::string request = protobuf_text(sample_text(300));
+  const std::string response = protobuf_text(sample_text(500));
+  HttpExchange exchange;
+  exchange.request.emplace();
+  exchange.request->headers = {{"content-type", "application/grpc"}, {"grpc-encoding", "deflate"}};
+  exchange.response.emplace();
+  exchange.response->headers = {{"content-type", "application/grpc"}, {"grpc-encoding", "gzip"}};
+  exchange.grpc.emplace();
+  exchange.grpc->request_messages.push_back(grpc_message(encoded("deflate", request), true));
+  exchange.grpc->response_messages.push_back(grpc_message(encoded("gzip", response), true));
+  decode_exchange(exchange, 4096);
+  EXPECT_EQ(exchange.grpc->request_messages[0].data, request);
+  EXPECT_EQ(exchange.grpc->response_messages[0].data, response);
+  // The HTTP/2 bodies hold the length-prefixed messages: no Content-Encoding, left alone.
+  EXPECT_FALSE(exchange.request->decoding.decoded());
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ TEST(ExchangeTracker, CompressedBodiesAreReportedDecodedUnlessNoneIsShown) {
     ASSERT_EQ(c.out.size(), 1u);
     const proto::HttpMessage& r = *c.out[0].exchange.response;
     EXPECT_EQ(r.body, decode ? "hello\n" : kGzipHello);
-    EXPECT_EQ(r.decoded_from, decode ? "gzip" : "");
+    EXPECT_EQ(r.decoding.codings, decode ? "gzip" : "");
     EXPECT_EQ(r.body_length, kGzipHello.size());
   }
 }

@@ -142,10 +142,10 @@ TEST(FormatJsonExchange, DecodedBodiesNameTheirCodingAndCountTheBytesSent) {
   x.response->headers = {{"Content-Encoding", "gzip"}};
   x.response->body = "decoded text";
   x.response->body_length = 40;
-  x.response->decoded_from = "gzip";
-  x.response->decoded_whole = true;
+  x.response->decoding.codings = "gzip";
+  x.response->decoding.whole = true;
   x.request->body_length = 7;
-  x.request->decode_error = "br: PADDING_1";
+  x.request->decoding.error = "br: PADDING_1";
   json j = json::parse(format_json_exchange({x, c}, false));
   EXPECT_EQ(j["response_body"], "decoded text");
   EXPECT_EQ(j["response_body_decoded"], "gzip");
@@ -154,7 +154,7 @@ TEST(FormatJsonExchange, DecodedBodiesNameTheirCodingAndCountTheBytesSent) {
   EXPECT_EQ(j["request_body_decode_error"], "br: PADDING_1");
   EXPECT_FALSE(j.contains("request_body_decoded"));
 
-  x.response->decoded_whole = false;
+  x.response->decoding.whole = false;
   EXPECT_EQ(json::parse(format_json_exchange({x, c}, false))["response_body_truncated"], true);
 }
 
@@ -240,6 +240,32 @@ TEST(FormatJsonExchange, GrpcCallWithDecodedMessages) {
   EXPECT_EQ(j["grpc"]["response_messages"][0]["length"], 2);
   EXPECT_EQ(j["grpc"]["response_messages"][0]["compressed"], false);
   EXPECT_TRUE(j["grpc"]["response_messages"][0].contains("protobuf")) << j.dump(2);
+}
+
+TEST(FormatJsonExchange, CompressedGrpcMessagesSayHowTheyWereDecoded) {
+  proto::HttpExchange x;
+  x.version = "2";
+  x.request.emplace();
+  x.request->headers = {{"content-type", "application/grpc"}, {"grpc-encoding", "gzip"}};
+  proto::GrpcCall call;
+  call.service = "tlstap.Greeter";
+  call.method = "SayHello";
+  const std::string hello("\x0a\x02hi", 4);  // field 1, "hi"
+  proto::GrpcMessage decoded{.compressed = true, .length = 24, .data = hello};
+  decoded.decoding = {.codings = "gzip", .whole = true};
+  proto::GrpcMessage in_part{.compressed = true, .length = 9000, .data = hello.substr(0, 3)};
+  in_part.decoding = {.codings = "gzip", .whole = false};
+  proto::GrpcMessage refused{.compressed = true, .length = 3, .data = "abc"};
+  refused.decoding.error = "snappy: a content coding tlstap does not decode";
+  call.request_messages = {decoded, in_part, refused};
+  x.grpc = call;
+  json messages =
+      json::parse(format_json_exchange({x, sample_connection()}, false))["grpc"]["request_messages"];
+  EXPECT_EQ(messages, json::parse(R"([
+      {"compressed":true,"length":24,"decoded":"gzip","protobuf":[{"field":1,"wire":"len","string":"hi"}]},
+      {"compressed":true,"length":9000,"decoded":"gzip","truncated":true,"data_base64":"CgJo"},
+      {"compressed":true,"length":3,"decode_error":"snappy: a content coding tlstap does not decode",
+       "data_base64":"YWJj"}])"));
 }
 
 TEST(FormatJsonWebSocket, TextMessageEveryField) {

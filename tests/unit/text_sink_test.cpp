@@ -205,8 +205,8 @@ TEST_F(FormatTextExchange, DecodedBodiesSayFromWhatAndUndecodedOnesWhyNot) {
   x.response->headers = {{"content-encoding", "gzip"}};
   x.response->body = "hello\n";
   x.response->body_length = 26;
-  x.response->decoded_from = "gzip";
-  x.response->decoded_whole = true;
+  x.response->decoding.codings = "gzip";
+  x.response->decoding.whole = true;
   ConnectionIdentity c = connection();
   std::string shown = format_text_exchange({x, c}, {.details = true});
   EXPECT_NE(shown.find("  < content-encoding: gzip\nhello\n  < (body decoded from gzip: 26 bytes sent)\n"),
@@ -216,8 +216,8 @@ TEST_F(FormatTextExchange, DecodedBodiesSayFromWhatAndUndecodedOnesWhyNot) {
   x.response->headers = {{"content-encoding", "compress\x1b"}};
   x.response->body = "?";
   x.response->body_length = 1;
-  x.response->decoded_from.clear();
-  x.response->decode_error = "compress\x1b: a content coding tlstap does not decode";
+  x.response->decoding.codings.clear();
+  x.response->decoding.error = "compress\x1b: a content coding tlstap does not decode";
   shown = format_text_exchange({x, c}, {.details = true});
   EXPECT_NE(shown.find("  < (body not decoded: compress\\x1b: a content coding tlstap does not decode)\n"),
             std::string::npos)

@@ -12,14 +12,23 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/http_message.h"
+
 namespace tlstap::proto {
 
 struct GrpcMessage {  // one length-prefixed gRPC message
   bool compressed = false;
-  uint32_t length = 0;   // as declared in the prefix
-  std::string data;      // first bytes kept (limit given to the reader)
-  uint64_t time_ns = 0;  // time of the chunk completing it
+  uint32_t length = 0;       // as declared in the prefix
+  std::string data;          // first bytes kept (limit given to the reader)
+  uint64_t time_ns = 0;      // time of the chunk completing it
+  ContentDecoding decoding;  // a compressed message decoded: `data` holds its first decoded bytes
 };
+
+// Whether `data` is the whole message as its sender wrote it: kept whole, and
+// decoded when it was sent compressed.
+inline bool readable_whole(const GrpcMessage& m) {
+  return (!m.compressed || m.decoding.decoded()) && !shown_in_part(m.decoding, m.data.size(), m.length);
+}
 
 // Reads the messages of one direction of one stream from its DATA payload,
 // fed in order in pieces of any size: a message may span frames, a frame may

@@ -5,6 +5,8 @@
 //	health client ADDR SERVICE   waits for a line on stdin, calls Check, prints the status
 //	health calls ADDR SERVICE    Check(SERVICE), Check("missing") (NOT_FOUND), then
 //	                             Watch(SERVICE) to its end; a line each
+//	health gzip ADDR SERVICE     Check(SERVICE) with its messages gzip'd (the server
+//	                             answers in the coding it was asked in), prints the status
 //
 // The server flips a watched service to NOT_SERVING right after Watch sent its
 // first status and ends the Watch after the second, so a Watch deterministically
@@ -23,6 +25,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -95,8 +98,7 @@ func dial(ctx context.Context, address string) (*grpc.ClientConn, error) {
 	return grpc.DialContext(ctx, address, grpc.WithTransportCredentials(creds), grpc.WithBlock())
 }
 
-func check(address, service string) error {
-	bufio.NewReader(os.Stdin).ReadString('\n') // "go": tlstap is attached
+func check(address, service string, options ...grpc.CallOption) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := dial(ctx, address)
@@ -104,7 +106,8 @@ func check(address, service string) error {
 		return err
 	}
 	defer conn.Close()
-	response, err := grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: service})
+	request := &grpc_health_v1.HealthCheckRequest{Service: service}
+	response, err := grpc_health_v1.NewHealthClient(conn).Check(ctx, request, options...)
 	if err != nil {
 		return err
 	}
@@ -155,11 +158,14 @@ func main() {
 	case len(os.Args) == 4 && os.Args[1] == "server":
 		err = serve(os.Args[2], os.Args[3])
 	case len(os.Args) == 4 && os.Args[1] == "client":
+		bufio.NewReader(os.Stdin).ReadString('\n') // "go": tlstap is attached
 		err = check(os.Args[2], os.Args[3])
+	case len(os.Args) == 4 && os.Args[1] == "gzip":
+		err = check(os.Args[2], os.Args[3], grpc.UseCompressor(gzip.Name))
 	case len(os.Args) == 4 && os.Args[1] == "calls":
 		err = calls(os.Args[2], os.Args[3])
 	default:
-		err = fmt.Errorf("usage: health server CERT KEY | health client|calls ADDR SERVICE")
+		err = fmt.Errorf("usage: health server CERT KEY | health client|calls|gzip ADDR SERVICE")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
