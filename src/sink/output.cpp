@@ -6,8 +6,28 @@
 
 namespace tlstap {
 
+namespace {
+
+// Fewer, larger writes: the capture loop flushes between polls anyway.
+constexpr size_t kBufferSize = 1 << 20;
+
+// stdout outlives every Output (exit flushes it last): its buffer is never
+// freed. A terminal keeps its line buffering; a pipe or file (a pod's log)
+// gets the large buffer, set before anything was written.
+std::FILE* buffered_stdout() {
+  static bool set = [] {
+    static char buffer[kBufferSize];
+    return !isatty(STDOUT_FILENO) && std::setvbuf(stdout, buffer, _IOFBF, kBufferSize) == 0;
+  }();
+  (void)set;
+  return stdout;
+}
+
+}  // namespace
+
 Result<Output> Output::open(const std::string& path) {
-  if (path.empty() || path == "-") return Output(std::unique_ptr<std::FILE, Closer>(stdout, Closer{false}));
+  if (path.empty() || path == "-")
+    return Output(std::unique_ptr<std::FILE, Closer>(buffered_stdout(), Closer{false}));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error::from_errno("cannot create output file " + path);
   // An existing file keeps its old mode through O_CREAT: captured plaintext
@@ -25,9 +45,11 @@ Result<Output> Output::open(const std::string& path) {
     ::close(fd);
     return Error::from_errno("fdopen " + path, err);
   }
-  // Fewer, larger writes: the capture loop flushes between polls anyway.
-  std::setvbuf(file, nullptr, _IOFBF, 1 << 20);
-  return Output(std::unique_ptr<std::FILE, Closer>(file, Closer{true}));
+  Output output(std::unique_ptr<std::FILE, Closer>(file, Closer{true}));
+  // glibc ignores the size asked for unless it is given the buffer too.
+  output.buffer_ = std::make_unique<char[]>(kBufferSize);
+  std::setvbuf(file, output.buffer_.get(), _IOFBF, kBufferSize);
+  return output;
 }
 
 }  // namespace tlstap

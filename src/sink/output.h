@@ -30,6 +30,10 @@ class Output {
     }
   };
   explicit Output(std::unique_ptr<std::FILE, Closer> file) : file_(std::move(file)) {}
+  // A file's buffer (stdio's own would be st_blksize, 4 KiB: a write syscall
+  // per 4 KiB of capture). Declared first, it outlives the stream's last flush.
+  // stdout's, when not a terminal, is static.
+  std::unique_ptr<char[]> buffer_;
   std::unique_ptr<std::FILE, Closer> file_;
 };
 

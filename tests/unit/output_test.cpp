@@ -43,6 +43,25 @@ TEST(Output, ExistingReadableFileIsRestrictedAndTruncated) {
   EXPECT_EQ(test::read_text_file(path), "new");
 }
 
+// The capture loop flushes once per poll: between flushes a busy capture's
+// lines must wait in one buffer, not go out in a write syscall per 4 KiB.
+TEST(Output, LinesWaitForTheFlushInALargeBuffer) {
+  test::TempDir dir;
+  const std::string path = dir.path("capture.jsonl");
+  auto out = Output::open(path);
+  ASSERT_TRUE(out) << out.error().message;
+  const std::string line(3000, 'x');
+  for (int i = 0; i < 300; ++i) out->write(line);  // 900 KB
+  EXPECT_EQ(test::read_text_file(path).size(), 0u);
+  out->flush();
+  EXPECT_EQ(test::read_text_file(path).size(), 300 * line.size());
+  // Moved (as Result does), the stream keeps its buffer.
+  Output moved = std::move(*out);
+  moved.write(line);
+  moved.flush();
+  EXPECT_EQ(test::read_text_file(path).size(), 301 * line.size());
+}
+
 TEST(Output, UnwritablePathsAreErrors) {
   test::TempDir dir;
   auto missing_dir = Output::open(dir.path("no/such/dir/capture.txt"));
