@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/bytes.h"
 #include "common/terminal_text.h"
+#include "proto/grpc/protobuf_decode.h"
 #include "sink/secrets.h"
 
 namespace tlstap {
@@ -56,7 +58,51 @@ std::string exchange_summary(const proto::HttpExchange& x) {
   return line;
 }
 
-void append_message(std::string& out, char mark, const proto::HttpMessage& m, bool show_secrets) {
+// A message decoded without its schema, laid out as protoc --decode_raw
+// does: "field: value", nested messages in braces.
+void append_protobuf(std::string& out, char mark, const nlohmann::ordered_json& fields, size_t depth) {
+  const std::string indent(2 * depth, ' ');
+  for (const auto& field : fields) {
+    std::string head = fmt::format("  {} {}{}", mark, indent, field["field"].get<uint64_t>());
+    if (const auto nested = field.find("message"); nested != field.end()) {
+      out += head + " {\n";
+      append_protobuf(out, mark, *nested, depth + 1);
+      out += fmt::format("  {} {}}}\n", mark, indent);
+    } else if (const auto text = field.find("string"); text != field.end()) {
+      out += fmt::format("{}: \"{}\"\n", head, terminal_field(text->get<std::string>()));
+    } else if (const auto hex = field.find("hex"); hex != field.end()) {
+      out += fmt::format("{}: 0x{}\n", head, hex->get<std::string>());
+    } else {
+      out += fmt::format("{}: {}\n", head, field["value"].get<uint64_t>());
+    }
+  }
+}
+
+// A gRPC call's messages of one side, each readable one decoded, in place of
+// the length-prefixed (and maybe compressed) bytes of the HTTP/2 body.
+void append_grpc_messages(std::string& out, char mark, const std::vector<proto::GrpcMessage>& messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const proto::GrpcMessage& m = messages[i];
+    std::string line = fmt::format("  {} (grpc message {}: {}", mark, i + 1, human_bytes(m.length));
+    if (m.decoding.decoded())
+      line += fmt::format(" {} compressed, decoded", terminal_field(m.decoding.codings));
+    else if (m.compressed)
+      line += " compressed";
+    if (!m.decoding.error.empty()) line += fmt::format("; not decoded: {}", terminal_field(m.decoding.error));
+    out += line + ")\n";
+    auto fields = proto::readable_whole(m) ? proto::decode_protobuf(as_bytes(m.data)) : std::nullopt;
+    if (fields) {
+      append_protobuf(out, mark, *fields, 1);
+      continue;
+    }
+    out += hexdump(as_bytes(m.data));
+    if (proto::shown_in_part(m.decoding, m.data.size(), m.length))
+      out += fmt::format("  {} (the rest not kept)\n", mark);
+  }
+}
+
+void append_message(std::string& out, char mark, const proto::HttpMessage& m, bool show_secrets,
+                    const std::vector<proto::GrpcMessage>* grpc_messages) {
   if (m.headers_unknown) out += fmt::format("  {} (headers unknown: joined mid-connection)\n", mark);
   for (const auto& h : m.headers)
     out += fmt::format("  {} {}: {}\n", mark, terminal_field(h.name),
@@ -64,6 +110,7 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
   for (const auto& h : m.trailers)
     out += fmt::format("  {} (trailer) {}: {}\n", mark, terminal_field(h.name),
                        terminal_field(shown_header_value(h.name, h.value, show_secrets)));
+  if (grpc_messages) return append_grpc_messages(out, mark, *grpc_messages);
   if (m.body.empty()) return;
   auto body = std::span(reinterpret_cast<const std::byte*>(m.body.data()), m.body.size());
   if (is_printable_text(body)) {
@@ -140,8 +187,13 @@ std::string format_text_exchange(const ExchangeRecord& r, const TextOptions& opt
   std::string out = fmt::format("{} {}\n", connection_prefix(r.exchange.start_ns(), r.connection),
                                 exchange_summary(r.exchange));
   if (!options.details) return out;
-  if (r.exchange.request) append_message(out, '>', *r.exchange.request, options.show_secrets);
-  if (r.exchange.response) append_message(out, '<', *r.exchange.response, options.show_secrets);
+  const auto& grpc = r.exchange.grpc;
+  if (r.exchange.request)
+    append_message(out, '>', *r.exchange.request, options.show_secrets,
+                   grpc ? &grpc->request_messages : nullptr);
+  if (r.exchange.response)
+    append_message(out, '<', *r.exchange.response, options.show_secrets,
+                   grpc ? &grpc->response_messages : nullptr);
   return out;
 }
 

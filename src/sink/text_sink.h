@@ -1,6 +1,7 @@
 // Human-readable output: a header line per chunk, then the payload as text
 // when it is printable, as a hexdump otherwise; one line per HTTP exchange,
-// with its headers and bodies below when details are asked for; one line per
+// with its headers and bodies below when details are asked for (a gRPC
+// call's messages, each decoded, instead of its HTTP/2 body); one line per
 // WebSocket message, its payload below when details are asked for.
 #pragma once
 

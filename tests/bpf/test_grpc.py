@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from harness import NODE, NODE_ENV, PYTHON, RUN_TIMEOUT, TESTPROGS, LineReader, real_exe
+from harness import NODE, NODE_ENV, PYTHON, RUN_TIMEOUT, TESTPROGS, TLSTAP_BIN, LineReader, real_exe
 
 GRPC_JS_DIR = "/opt/tlstap-testdeps/node_modules"  # scripts/install-deps.sh puts @grpc/grpc-js there
 PROGS = TESTPROGS / "grpc"
@@ -236,3 +236,19 @@ def test_compressed_messages_are_shown_decoded(procs, tlstap, cert, request, nam
             assert x[f"{side}_body_len"] == 5 + message["length"], x  # the length as sent, compressed
             if name == "python":
                 assert message["length"] < encoded_len(fields) / 4, x
+
+    # The text view (here of the same capture, replayed) shows each message decoded, on both sides.
+    shown = subprocess.run([TLSTAP_BIN, "replay", tap.output, "--events", "http", "-v"], capture_output=True,
+                           text=True, timeout=RUN_TIMEOUT, check=True).stdout
+    for mark, fields in ((">", call.request), ("<", call.response)):
+        lines = [f"  {mark} (grpc message 1: "] + [f"  {mark}   {field_line(f)}" for f in fields]
+        at = [i for i, line in enumerate(shown.splitlines()) if line.startswith(lines[0])]
+        assert len(at) == 2, shown
+        for i in at:
+            assert f" {coding} compressed, decoded)" in shown.splitlines()[i], shown
+            assert shown.splitlines()[i + 1:i + len(lines)] == lines[1:], shown
+
+
+def field_line(field):
+    """A field as the text view lays it out (protoc --decode_raw's way)."""
+    return f'{field["field"]}: ' + (f'"{field["string"]}"' if "string" in field else str(field["value"]))

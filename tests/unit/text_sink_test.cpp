@@ -224,6 +224,40 @@ TEST_F(FormatTextExchange, DecodedBodiesSayFromWhatAndUndecodedOnesWhyNot) {
       << shown;
 }
 
+// Under a gRPC call's headers: its messages, each readable one decoded as
+// protoc --decode_raw lays it out, instead of the HTTP/2 body's bytes.
+TEST_F(FormatTextExchange, GrpcMessagesAreShownDecoded) {
+  auto x = exchange();
+  x.request->headers = {{"grpc-encoding", "gzip"}};
+  x.request->body = "raw length-prefixed bytes";
+  x.response->headers.clear();
+  x.grpc.emplace();
+  // field 1 "hi\nyou", field 2 {field 3: 150}, field 4 bytes ff
+  const std::string fields("\x0a\x06hi\nyou\x12\x03\x18\x96\x01\x22\x01\xff", 16);
+  proto::GrpcMessage decoded{.compressed = true, .length = 31, .data = fields};
+  decoded.decoding = {.codings = "gzip", .whole = true};
+  proto::GrpcMessage refused{.compressed = true, .length = 3, .data = "abc"};
+  refused.decoding.error = "snappy: a content coding tlstap does not decode";
+  x.grpc->request_messages = {decoded, refused};
+  proto::GrpcMessage kept_in_part{.length = 5000, .data = "\x0a"};
+  x.grpc->response_messages = {kept_in_part};
+  std::string shown = format_text_exchange({x, connection()}, {.details = true});
+  std::string_view details = std::string_view(shown).substr(shown.find('\n') + 1);
+  EXPECT_EQ(
+      details,
+      "  > grpc-encoding: gzip\n"
+      "  > (grpc message 1: 31 B gzip compressed, decoded)\n"
+      "  >   1: \"hi\\x0ayou\"\n"
+      "  >   2 {\n"
+      "  >     3: 150\n"
+      "  >   }\n"
+      "  >   4: 0xff\n"
+      "  > (grpc message 2: 3 B compressed; not decoded: snappy: a content coding tlstap does not decode)\n" +
+          hexdump(as_bytes("abc")) + "  < (grpc message 1: 4.9 KiB)\n" + hexdump(as_bytes("\x0a")) +
+          "  < (the rest not kept)\n")
+      << shown;
+}
+
 TEST_F(FormatTextExchange, WhatTheTerminalWouldObeyIsEscaped) {
   // A peer chooses targets and headers, any local user a process name.
   auto x = exchange();
