@@ -50,7 +50,7 @@ uint64_t HttpExchange::start_ns() const {
   return request ? request->first_byte_ns : response ? response->first_byte_ns : 0;
 }
 
-std::optional<GrpcCall> grpc_call_of(const Http2Stream& stream) {
+std::optional<GrpcCall> grpc_call_of(Http2Stream& stream) {
   const std::string* content_type = find_header(stream.request.headers, "content-type");
   if (!content_type || !is_grpc_content_type(*content_type)) return std::nullopt;
   GrpcCall call;
@@ -64,8 +64,10 @@ std::optional<GrpcCall> grpc_call_of(const Http2Stream& stream) {
   if (const std::string* status = find_header(trailers, "grpc-status")) call.status = parse_status(*status);
   if (const std::string* message = find_header(trailers, "grpc-message"))
     call.message = percent_decode(*message);
-  call.request_messages = stream.request_messages;
-  call.response_messages = stream.response_messages;
+  call.request_messages = std::move(stream.request_messages);
+  call.response_messages = std::move(stream.response_messages);
+  call.request_messages_dropped = stream.request_messages_dropped;
+  call.response_messages_dropped = stream.response_messages_dropped;
   return call;
 }
 

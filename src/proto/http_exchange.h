@@ -20,6 +20,9 @@ struct GrpcCall {
   std::string message;        // grpc-message
   std::vector<GrpcMessage> request_messages;
   std::vector<GrpcMessage> response_messages;
+  // Messages past Http2Session::kMaxGrpcMessages of a side: counted, not kept.
+  uint64_t request_messages_dropped = 0;
+  uint64_t response_messages_dropped = 0;
 };
 
 struct HttpExchange {
@@ -38,8 +41,9 @@ struct HttpExchange {
   uint64_t start_ns() const;  // time of the first byte seen
 };
 
-// gRPC's view of an HTTP/2 exchange: present when its content type is application/grpc*.
-std::optional<GrpcCall> grpc_call_of(const Http2Stream& stream);
+// gRPC's view of an HTTP/2 exchange: present when its content type is
+// application/grpc*. Takes the stream's messages.
+std::optional<GrpcCall> grpc_call_of(Http2Stream& stream);
 HttpExchange exchange_from_stream(Http2Stream stream);
 
 }  // namespace tlstap::proto

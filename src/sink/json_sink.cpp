@@ -235,6 +235,8 @@ nlohmann::ordered_json grpc_object(const proto::GrpcCall& call) {
   if (!call.message.empty()) j["message"] = call.message;
   j["request_messages"] = grpc_messages(call.request_messages);
   j["response_messages"] = grpc_messages(call.response_messages);
+  if (call.request_messages_dropped) j["request_messages_dropped"] = call.request_messages_dropped;
+  if (call.response_messages_dropped) j["response_messages_dropped"] = call.response_messages_dropped;
   return j;
 }
 

@@ -80,7 +80,8 @@ void append_protobuf(std::string& out, char mark, const nlohmann::ordered_json& 
 
 // A gRPC call's messages of one side, each readable one decoded, in place of
 // the length-prefixed (and maybe compressed) bytes of the HTTP/2 body.
-void append_grpc_messages(std::string& out, char mark, const std::vector<proto::GrpcMessage>& messages) {
+void append_grpc_messages(std::string& out, char mark, const std::vector<proto::GrpcMessage>& messages,
+                          uint64_t dropped) {
   for (size_t i = 0; i < messages.size(); ++i) {
     const proto::GrpcMessage& m = messages[i];
     std::string line = fmt::format("  {} (grpc message {}: {}", mark, i + 1, human_bytes(m.length));
@@ -99,10 +100,12 @@ void append_grpc_messages(std::string& out, char mark, const std::vector<proto::
     if (proto::shown_in_part(m.decoding, m.data.size(), m.length))
       out += fmt::format("  {} (the rest not kept)\n", mark);
   }
+  if (dropped) out += fmt::format("  {} ({} more grpc messages, not kept)\n", mark, dropped);
 }
 
+// Headers and trailers, then the body unless `with_body` is false.
 void append_message(std::string& out, char mark, const proto::HttpMessage& m, bool show_secrets,
-                    const std::vector<proto::GrpcMessage>* grpc_messages) {
+                    bool with_body) {
   if (m.headers_unknown) out += fmt::format("  {} (headers unknown: joined mid-connection)\n", mark);
   for (const auto& h : m.headers)
     out += fmt::format("  {} {}: {}\n", mark, terminal_field(h.name),
@@ -110,7 +113,7 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
   for (const auto& h : m.trailers)
     out += fmt::format("  {} (trailer) {}: {}\n", mark, terminal_field(h.name),
                        terminal_field(shown_header_value(h.name, h.value, show_secrets)));
-  if (grpc_messages) return append_grpc_messages(out, mark, *grpc_messages);
+  if (!with_body) return;
   if (m.body.empty()) return;
   auto body = std::span(reinterpret_cast<const std::byte*>(m.body.data()), m.body.size());
   if (is_printable_text(body)) {
@@ -187,13 +190,16 @@ std::string format_text_exchange(const ExchangeRecord& r, const TextOptions& opt
   std::string out = fmt::format("{} {}\n", connection_prefix(r.exchange.start_ns(), r.connection),
                                 exchange_summary(r.exchange));
   if (!options.details) return out;
+  // A gRPC call's messages stand for its HTTP/2 bodies.
   const auto& grpc = r.exchange.grpc;
-  if (r.exchange.request)
-    append_message(out, '>', *r.exchange.request, options.show_secrets,
-                   grpc ? &grpc->request_messages : nullptr);
-  if (r.exchange.response)
-    append_message(out, '<', *r.exchange.response, options.show_secrets,
-                   grpc ? &grpc->response_messages : nullptr);
+  if (r.exchange.request) {
+    append_message(out, '>', *r.exchange.request, options.show_secrets, !grpc);
+    if (grpc) append_grpc_messages(out, '>', grpc->request_messages, grpc->request_messages_dropped);
+  }
+  if (r.exchange.response) {
+    append_message(out, '<', *r.exchange.response, options.show_secrets, !grpc);
+    if (grpc) append_grpc_messages(out, '<', grpc->response_messages, grpc->response_messages_dropped);
+  }
   return out;
 }
 

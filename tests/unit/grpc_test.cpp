@@ -8,6 +8,7 @@
 #include "proto/grpc/grpc_messages.h"
 #include "proto/grpc/protobuf_decode.h"
 #include "proto/http2/http2_session.h"
+#include "proto/http_exchange.h"
 
 namespace tlstap::proto {
 namespace {
@@ -269,6 +270,29 @@ TEST(GrpcOverHttp2Test, NotGrpcWithoutTheContentType) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].request_messages.empty());
   EXPECT_EQ(out[0].request.body, grpc_frame("looks like grpc"));
+}
+
+// A long stream keeps its first kMaxGrpcMessages messages and says how many more there were.
+TEST(GrpcOverHttp2Test, MessagesPastTheLimitAreCounted) {
+  Nghttp2Peers peers;
+  std::string body;
+  for (size_t i = 0; i < Http2Session::kMaxGrpcMessages + 3; ++i) body += grpc_frame(std::to_string(i));
+  int32_t id = peers.request(grpc_request("/pkg.Stream/Upload"), body);
+  peers.pump();
+  peers.respond(id, {{":status", "200"}, {"content-type", "application/grpc"}}, grpc_frame("done"),
+                {{"grpc-status", "0"}});
+  peers.pump();
+  Http2Session session(1 << 16);
+  std::vector<Http2Stream> out;
+  for (const auto& c : peers.chunks()) session.feed(c.from_client, c.span(), 1, out);
+  ASSERT_EQ(out.size(), 1u);
+  HttpExchange exchange = exchange_from_stream(std::move(out[0]));
+  ASSERT_TRUE(exchange.grpc);
+  ASSERT_EQ(exchange.grpc->request_messages.size(), Http2Session::kMaxGrpcMessages);
+  EXPECT_EQ(exchange.grpc->request_messages.back().data, std::to_string(Http2Session::kMaxGrpcMessages - 1));
+  EXPECT_EQ(exchange.grpc->request_messages_dropped, 3u);
+  EXPECT_EQ(exchange.grpc->response_messages.size(), 1u);
+  EXPECT_EQ(exchange.grpc->response_messages_dropped, 0u);
 }
 
 }  // namespace

@@ -227,8 +227,11 @@ TEST(FormatJsonExchange, GrpcCallWithDecodedMessages) {
   call.request_messages.push_back({false, 0, "", 10});
   // field 1, varint 1 (SERVING)
   call.response_messages.push_back({false, 2, std::string("\x08\x01", 2), 20});
+  call.response_messages_dropped = 7;
   x.grpc = call;
   json j = json::parse(format_json_exchange({x, c}, false));
+  EXPECT_EQ(j["grpc"]["response_messages_dropped"], 7);
+  EXPECT_FALSE(j["grpc"].contains("request_messages_dropped"));
   EXPECT_EQ(j["stream_id"], 3);
   EXPECT_EQ(j["request_headers"],
             (json{{"content-type", "application/grpc"}}));  // pseudo-headers have fields

@@ -241,6 +241,7 @@ TEST_F(FormatTextExchange, GrpcMessagesAreShownDecoded) {
   x.grpc->request_messages = {decoded, refused};
   proto::GrpcMessage kept_in_part{.length = 5000, .data = "\x0a"};
   x.grpc->response_messages = {kept_in_part};
+  x.grpc->response_messages_dropped = 2;
   std::string shown = format_text_exchange({x, connection()}, {.details = true});
   std::string_view details = std::string_view(shown).substr(shown.find('\n') + 1);
   EXPECT_EQ(
@@ -254,7 +255,7 @@ TEST_F(FormatTextExchange, GrpcMessagesAreShownDecoded) {
       "  >   4: 0xff\n"
       "  > (grpc message 2: 3 B compressed; not decoded: snappy: a content coding tlstap does not decode)\n" +
           hexdump(as_bytes("abc")) + "  < (grpc message 1: 4.9 KiB)\n" + hexdump(as_bytes("\x0a")) +
-          "  < (the rest not kept)\n")
+          "  < (the rest not kept)\n" + "  < (2 more grpc messages, not kept)\n")
       << shown;
 }
 
