@@ -195,58 +195,70 @@ class CompressedCall:
     comm: str
     server_argv: list
     client_argv: list  # "ADDRESS" stands for the server's address
+    client_env: dict
     output: str  # the client's stdout
     path: str
     request: list  # protobuf fields of the one request message
     response: list
+    response_coding: str  # the server's grpc-encoding: "identity" sends its messages as they are
 
 
 def compressed_call(name, coding, cert, health=None):
     if name == "go":  # grpc-go answers in the coding it was asked in
         return CompressedCall("health", [health, "server", cert.cert, cert.key], [health, "gzip", "ADDRESS", "tlstap"],
-                              "SERVING\n", "/grpc.health.v1.Health/Check", [text(1, "tlstap")], [varint(1, 1)])
+                              None, "SERVING\n", "/grpc.health.v1.Health/Check", [text(1, "tlstap")], [varint(1, 1)],
+                              coding)
+    expected = ("/tlstap.Greeter/SayHello", [text(1, LONG_NAME)], [text(1, f"hello {LONG_NAME}")])
+    if name == "node":  # grpc-js compresses what its clients send, not what its server answers
+        greeter = PROGS / "node_greeter.js"
+        env = {**NODE_ENV, "GRPC_JS_DIR": GRPC_JS_DIR}
+        return CompressedCall("node", [NODE, greeter, "server", cert.cert, cert.key, coding],
+                              [NODE, greeter, "hello", "ADDRESS", cert.cert, LONG_NAME, coding], env,
+                              f"hello {LONG_NAME}\n", *expected, "identity")
     greeter = PROGS / "py_greeter.py"
     return CompressedCall("python3", [PYTHON, greeter, "server", cert.cert, cert.key, "--compression", coding],
-                          [PYTHON, greeter, "hello", "ADDRESS", cert.cert, LONG_NAME, "--compression", coding],
-                          f"hello {LONG_NAME}\n", "/tlstap.Greeter/SayHello", [text(1, LONG_NAME)],
-                          [text(1, f"hello {LONG_NAME}")])
+                          [PYTHON, greeter, "hello", "ADDRESS", cert.cert, LONG_NAME, "--compression", coding], None,
+                          f"hello {LONG_NAME}\n", *expected, coding)
 
 
-@pytest.mark.parametrize("name,coding", [("python", "gzip"), ("python", "deflate"), ("go", "gzip")])
+@pytest.mark.parametrize("name,coding", [("python", "gzip"), ("python", "deflate"), ("go", "gzip"), ("node", "gzip"),
+                                         ("node", "deflate")])
 def test_compressed_messages_are_shown_decoded(procs, tlstap, cert, request, name, coding):
     call = compressed_call(name, coding, cert, request.getfixturevalue("health") if name == "go" else None)
     server, port = start_server(procs, call.server_argv)
     tap = tlstap("--comm", call.comm)
     address = f"127.0.0.1:{port}"
     client = procs.start([address if a == "ADDRESS" else a for a in call.client_argv], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, env=call.client_env)
     out, err = client.communicate(timeout=RUN_TIMEOUT)
     assert (client.returncode, out.decode()) == (0, call.output), err
     capture = tap.stop()
 
+    sides = (("request", ">", coding, call.request), ("response", "<", call.response_coding, call.response))
     for pid in (client.pid, server.pid):
         exchanges = capture.exchanges_of(pid)
         assert [x.get("path") for x in exchanges] == [call.path], f"pid {pid}: {capture.exchanges}"
         x = exchanges[0]
-        assert x["request_headers"]["grpc-encoding"] == coding, x
-        assert x["response_headers"]["grpc-encoding"] == coding, x
-        for side, fields in (("request", call.request), ("response", call.response)):
+        for side, _, side_coding, fields in sides:
+            assert x[f"{side}_headers"]["grpc-encoding"] == side_coding, x
             [message] = x["grpc"][f"{side}_messages"]
-            assert (message["compressed"], message.get("decoded"), message.get("protobuf")) == (True, coding, fields), x
-            assert x[f"{side}_body_len"] == 5 + message["length"], x  # the length as sent, compressed
-            if name == "python":
+            compressed = side_coding != "identity"
+            assert (message["compressed"], message.get("protobuf")) == (compressed, fields), x
+            assert message.get("decoded") == (side_coding if compressed else None), x
+            assert x[f"{side}_body_len"] == 5 + message["length"], x  # the length as sent
+            if compressed and name != "go":
                 assert message["length"] < encoded_len(fields) / 4, x
 
     # The text view (here of the same capture, replayed) shows each message decoded, on both sides.
     shown = subprocess.run([TLSTAP_BIN, "replay", tap.output, "--events", "http", "-v"], capture_output=True,
-                           text=True, timeout=RUN_TIMEOUT, check=True).stdout
-    for mark, fields in ((">", call.request), ("<", call.response)):
+                           text=True, timeout=RUN_TIMEOUT, check=True).stdout.splitlines()
+    for _, mark, side_coding, fields in sides:
         lines = [f"  {mark} (grpc message 1: "] + [f"  {mark}   {field_line(f)}" for f in fields]
-        at = [i for i, line in enumerate(shown.splitlines()) if line.startswith(lines[0])]
+        at = [i for i, line in enumerate(shown) if line.startswith(lines[0])]
         assert len(at) == 2, shown
         for i in at:
-            assert f" {coding} compressed, decoded)" in shown.splitlines()[i], shown
-            assert shown.splitlines()[i + 1:i + len(lines)] == lines[1:], shown
+            assert shown[i].endswith(f" {side_coding} compressed, decoded)" if side_coding != "identity" else " B)"), shown
+            assert shown[i + 1:i + len(lines)] == lines[1:], shown
 
 
 def field_line(field):
