@@ -230,12 +230,18 @@ void decode_body(HttpMessage& message, size_t max_bytes) {
 void decode_grpc_messages(std::vector<GrpcMessage>& messages, const Headers& headers, size_t max_bytes) {
   const std::string* encoding = find_header(headers, "grpc-encoding");
   std::vector<std::string> codings = encoding ? codings_of(*encoding) : std::vector<std::string>{};
+  // gRPC names one coding per side. A list would make each of up to 1000
+  // messages a chain of decoders: refused, as is a flag with no coding named.
+  std::string refused = codings.empty() ? "compressed, but no grpc-encoding header names the coding"
+                        : codings.size() > 1
+                            ? fmt::format("grpc-encoding lists {} codings; gRPC uses one", codings.size())
+                            : "";
   for (GrpcMessage& message : messages) {
     if (!message.compressed) continue;
-    if (codings.empty())
-      message.decoding.error = "compressed, but no grpc-encoding header names the coding";
-    else
+    if (refused.empty())
       message.decoding = decode_in_place(message.data, message.length, codings, max_bytes, "message");
+    else
+      message.decoding.error = refused;
   }
 }
 

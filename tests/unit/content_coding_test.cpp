@@ -332,6 +332,10 @@ TEST(DecodeGrpcMessages, WhatCannotBeDecodedStaysAsSentAndSaysWhy) {
   decode_grpc_messages(snappy, {{"grpc-encoding", "snappy"}}, 4096);
   EXPECT_EQ(snappy[0].decoding.error, "snappy: a content coding tlstap does not decode");
   EXPECT_FALSE(readable_whole(snappy[0]));
+  std::vector<GrpcMessage> listed{grpc_message(sent, true)};
+  decode_grpc_messages(listed, {{"grpc-encoding", "gzip, gzip"}}, 4096);
+  EXPECT_EQ(listed[0].data, sent);
+  EXPECT_EQ(listed[0].decoding.error, "grpc-encoding lists 2 codings; gRPC uses one");
   std::vector<GrpcMessage> not_gzip{grpc_message("plain text", true)};
   decode_grpc_messages(not_gzip, {{"grpc-encoding", "gzip"}}, 4096);
   EXPECT_EQ(not_gzip[0].data, "plain text");
