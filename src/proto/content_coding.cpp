@@ -23,6 +23,9 @@ constexpr size_t kMaxCodings = 4;
 // RFC 9659: HTTP's zstd decoders need not accept windows above 8 MiB; a
 // larger one would have tlstap allocate what the peer asks for.
 constexpr int kZstdWindowLogMax = 23;
+// Decoded bytes of one side of a gRPC call, all its messages together (at
+// least one message's --max-body).
+constexpr size_t kGrpcDecodeBudget = 16 << 20;
 
 std::vector<std::string> codings_of(std::string_view content_encoding) {
   std::vector<std::string> codings;
@@ -228,20 +231,36 @@ void decode_body(HttpMessage& message, size_t max_bytes) {
 }
 
 void decode_grpc_messages(std::vector<GrpcMessage>& messages, const Headers& headers, size_t max_bytes) {
+  if (std::none_of(messages.begin(), messages.end(), [](const GrpcMessage& m) { return m.compressed; }))
+    return;
   const std::string* encoding = find_header(headers, "grpc-encoding");
   std::vector<std::string> codings = encoding ? codings_of(*encoding) : std::vector<std::string>{};
   // gRPC names one coding per side. A list would make each of up to 1000
   // messages a chain of decoders: refused, as is a flag with no coding named.
-  std::string refused = codings.empty() ? "compressed, but no grpc-encoding header names the coding"
-                        : codings.size() > 1
-                            ? fmt::format("grpc-encoding lists {} codings; gRPC uses one", codings.size())
-                            : "";
+  std::string refused;
+  if (!encoding)
+    refused = "compressed, but no grpc-encoding header names the coding";
+  else if (codings.empty())
+    refused = "compressed, but grpc-encoding is identity";
+  else if (codings.size() > 1)
+    refused = fmt::format("grpc-encoding lists {} codings; gRPC uses one", codings.size());
+  // Each message may decode to max_bytes: a side's total is bounded too, or
+  // small messages that inflate well would cost up to 1000 times max_bytes.
+  size_t budget = std::max(kGrpcDecodeBudget, max_bytes);
   for (GrpcMessage& message : messages) {
     if (!message.compressed) continue;
-    if (refused.empty())
-      message.decoding = decode_in_place(message.data, message.length, codings, max_bytes, "message");
-    else
+    if (!refused.empty()) {
       message.decoding.error = refused;
+    } else if (message.length == 0) {
+      message.decoding = ContentDecoding{.codings = codings.front(), .whole = true};  // nothing to undo
+    } else if (budget == 0) {
+      message.decoding.error =
+          fmt::format("this side's messages already decoded to {} bytes: no more are", kGrpcDecodeBudget);
+    } else {
+      message.decoding =
+          decode_in_place(message.data, message.length, codings, std::min(max_bytes, budget), "message");
+      if (message.decoding.decoded()) budget -= std::min(budget, message.data.size());
+    }
   }
 }
 

@@ -13,7 +13,7 @@ constexpr size_t kBufferSize = 1 << 20;
 
 // stdout outlives every Output (exit flushes it last): its buffer is never
 // freed. A terminal keeps its line buffering; a pipe or file (a pod's log)
-// gets the large buffer, set before anything was written.
+// gets the large buffer (glibc flushes what was written before, if anything).
 std::FILE* buffered_stdout() {
   static bool set = [] {
     static char buffer[kBufferSize];

@@ -15,6 +15,10 @@ class Output {
   // "" or "-" means stdout. Files are created (or truncated) with mode 0600.
   static Result<Output> open(const std::string& path);
 
+  Output(Output&&) = default;
+  // Assigning would free the buffer before the stream it replaces is flushed.
+  Output& operator=(Output&&) = delete;
+
   void write(std::string_view bytes) { std::fwrite(bytes.data(), 1, bytes.size(), file_.get()); }
   void flush() { std::fflush(file_.get()); }
   bool failed() const { return std::ferror(file_.get()) != 0; }

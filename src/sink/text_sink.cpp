@@ -58,49 +58,91 @@ std::string exchange_summary(const proto::HttpExchange& x) {
   return line;
 }
 
+// Bytes as a quoted string a terminal shows as it is: quotes and
+// backslashes escaped, and whatever terminal_field escapes as \xNN.
+std::string quoted_field(std::string_view bytes) {
+  std::string escaped;
+  for (char c : bytes) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  return '"' + terminal_field(escaped) + '"';
+}
+
+std::string from_hex(std::string_view hex) {
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    bytes += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+  return bytes;
+}
+
 // A message decoded without its schema, laid out as protoc --decode_raw
-// does: "field: value", nested messages in braces.
+// does: "field: value", nested messages in braces, fixed32/fixed64 in hex,
+// strings and bytes quoted.
 void append_protobuf(std::string& out, char mark, const nlohmann::ordered_json& fields, size_t depth) {
   const std::string indent(2 * depth, ' ');
   for (const auto& field : fields) {
     std::string head = fmt::format("  {} {}{}", mark, indent, field["field"].get<uint64_t>());
+    const std::string wire = field["wire"].get<std::string>();
     if (const auto nested = field.find("message"); nested != field.end()) {
       out += head + " {\n";
       append_protobuf(out, mark, *nested, depth + 1);
       out += fmt::format("  {} {}}}\n", mark, indent);
     } else if (const auto text = field.find("string"); text != field.end()) {
-      out += fmt::format("{}: \"{}\"\n", head, terminal_field(text->get<std::string>()));
+      out += fmt::format("{}: {}\n", head, quoted_field(text->get<std::string>()));
     } else if (const auto hex = field.find("hex"); hex != field.end()) {
-      out += fmt::format("{}: 0x{}\n", head, hex->get<std::string>());
+      out += fmt::format("{}: {}\n", head, quoted_field(from_hex(hex->get<std::string>())));
+    } else if (wire == "i32") {
+      out += fmt::format("{}: 0x{:08x}\n", head, field["value"].get<uint64_t>());
+    } else if (wire == "i64") {
+      out += fmt::format("{}: 0x{:016x}\n", head, field["value"].get<uint64_t>());
     } else {
       out += fmt::format("{}: {}\n", head, field["value"].get<uint64_t>());
     }
   }
 }
 
-// A gRPC call's messages of one side, each readable one decoded, in place of
-// the length-prefixed (and maybe compressed) bytes of the HTTP/2 body.
-void append_grpc_messages(std::string& out, char mark, const std::vector<proto::GrpcMessage>& messages,
-                          uint64_t dropped) {
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const proto::GrpcMessage& m = messages[i];
-    std::string line = fmt::format("  {} (grpc message {}: {}", mark, i + 1, human_bytes(m.length));
-    if (m.decoding.decoded())
-      line += fmt::format(" {} compressed, decoded", terminal_field(m.decoding.codings));
-    else if (m.compressed)
-      line += " compressed";
-    if (!m.decoding.error.empty()) line += fmt::format("; not decoded: {}", terminal_field(m.decoding.error));
-    out += line + ")\n";
-    auto fields = proto::readable_whole(m) ? proto::decode_protobuf(as_bytes(m.data)) : std::nullopt;
-    if (fields) {
-      append_protobuf(out, mark, *fields, 1);
-      continue;
-    }
-    out += hexdump(as_bytes(m.data));
-    if (proto::shown_in_part(m.decoding, m.data.size(), m.length))
-      out += fmt::format("  {} (the rest not kept)\n", mark);
+// Shows `bytes` as text when they are printable, else as a hexdump.
+void append_bytes(std::string& out, std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (!is_printable_text(as_bytes(bytes))) {
+    out += hexdump(as_bytes(bytes));
+    return;
   }
-  if (dropped) out += fmt::format("  {} ({} more grpc messages, not kept)\n", mark, dropped);
+  out += bytes;
+  if (bytes.back() != '\n') out += '\n';
+}
+
+void append_grpc_message(std::string& out, char mark, size_t number, const proto::GrpcMessage& m) {
+  std::string line = fmt::format("  {} (grpc message {}: {}", mark, number, human_bytes(m.length));
+  if (m.decoding.decoded())
+    line += fmt::format(" {} compressed, decoded", terminal_field(m.decoding.codings));
+  else if (m.compressed)
+    line += " compressed";
+  if (!m.decoding.error.empty()) line += fmt::format("; not decoded: {}", terminal_field(m.decoding.error));
+  out += line + ")\n";
+  bool whole = proto::readable_whole(m);
+  if (auto fields = whole ? proto::decode_protobuf(as_bytes(m.data)) : std::nullopt) {
+    append_protobuf(out, mark, *fields, 1);
+    return;
+  }
+  append_bytes(out, m.data);
+  if (whole && !is_printable_text(as_bytes(m.data)))
+    out += fmt::format("  {} (not a protobuf message)\n", mark);
+  else if (m.decoding.decoded() && !m.decoding.whole)
+    out += fmt::format("  {} (decoded in part)\n", mark);
+  else if (!m.decoding.decoded() && m.data.size() < m.length)
+    out += fmt::format("  {} (the rest not kept)\n", mark);
+}
+
+// Whether a side's gRPC messages hold every byte of its body (those past the
+// first 1000 are counted, not kept, and were whole). Else the body is shown
+// too: a proxy's error page, bytes after a message the stream cut short.
+bool messages_hold_body(const proto::HttpMessage& m, const std::vector<proto::GrpcMessage>& messages,
+                        uint64_t dropped) {
+  uint64_t held = 0;
+  for (const auto& message : messages) held += 5 + uint64_t{message.length};
+  return dropped > 0 || held == m.body_length;
 }
 
 // Headers and trailers, then the body unless `with_body` is false.
@@ -115,13 +157,7 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
                        terminal_field(shown_header_value(h.name, h.value, show_secrets)));
   if (!with_body) return;
   if (m.body.empty()) return;
-  auto body = std::span(reinterpret_cast<const std::byte*>(m.body.data()), m.body.size());
-  if (is_printable_text(body)) {
-    out += m.body;
-    if (m.body.back() != '\n') out += '\n';
-  } else {
-    out += hexdump(body);
-  }
+  append_bytes(out, m.body);
   if (m.decoding.decoded())
     out += fmt::format("  {} (body decoded from {}: {} bytes sent{})\n", mark,
                        terminal_field(m.decoding.codings), m.body_length,
@@ -130,6 +166,15 @@ void append_message(std::string& out, char mark, const proto::HttpMessage& m, bo
     out += fmt::format("  {} ({} more body bytes)\n", mark, m.body_length - m.body.size());
   if (!m.decoding.error.empty())
     out += fmt::format("  {} (body not decoded: {})\n", mark, terminal_field(m.decoding.error));
+}
+
+// One side of a gRPC call: its headers, then its messages, each readable one
+// decoded, in place of the length-prefixed (maybe compressed) HTTP/2 body.
+void append_grpc_side(std::string& out, char mark, const proto::HttpMessage& m,
+                      const std::vector<proto::GrpcMessage>& messages, uint64_t dropped, bool show_secrets) {
+  append_message(out, mark, m, show_secrets, !messages_hold_body(m, messages, dropped));
+  for (size_t i = 0; i < messages.size(); ++i) append_grpc_message(out, mark, i + 1, messages[i]);
+  if (dropped) out += fmt::format("  {} ({} more grpc messages, not kept)\n", mark, dropped);
 }
 
 // " ctr:<short ID>" for a process in a container (the 12 digits `docker ps`
@@ -190,15 +235,20 @@ std::string format_text_exchange(const ExchangeRecord& r, const TextOptions& opt
   std::string out = fmt::format("{} {}\n", connection_prefix(r.exchange.start_ns(), r.connection),
                                 exchange_summary(r.exchange));
   if (!options.details) return out;
-  // A gRPC call's messages stand for its HTTP/2 bodies.
   const auto& grpc = r.exchange.grpc;
   if (r.exchange.request) {
-    append_message(out, '>', *r.exchange.request, options.show_secrets, !grpc);
-    if (grpc) append_grpc_messages(out, '>', grpc->request_messages, grpc->request_messages_dropped);
+    if (grpc)
+      append_grpc_side(out, '>', *r.exchange.request, grpc->request_messages, grpc->request_messages_dropped,
+                       options.show_secrets);
+    else
+      append_message(out, '>', *r.exchange.request, options.show_secrets, true);
   }
   if (r.exchange.response) {
-    append_message(out, '<', *r.exchange.response, options.show_secrets, !grpc);
-    if (grpc) append_grpc_messages(out, '<', grpc->response_messages, grpc->response_messages_dropped);
+    if (grpc)
+      append_grpc_side(out, '<', *r.exchange.response, grpc->response_messages,
+                       grpc->response_messages_dropped, options.show_secrets);
+    else
+      append_message(out, '<', *r.exchange.response, options.show_secrets, true);
   }
   return out;
 }

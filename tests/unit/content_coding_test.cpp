@@ -353,11 +353,52 @@ TEST(DecodeExchange, BodiesAndGrpcMessagesOfBothSides) {
   exchange.grpc.emplace();
   exchange.grpc->request_messages.push_back(grpc_message(encoded("deflate", request), true));
   exchange.grpc->response_messages.push_back(grpc_message(encoded("gzip", response), true));
+  // The HTTP/2 bodies hold the length-prefixed messages, gzip'd ones included,
+  // and no Content-Encoding: left as they are.
+  exchange.request->body = "\x01" + encoded("gzip", request);
+  exchange.request->body_length = exchange.request->body.size();
+  const std::string body = exchange.request->body;
   decode_exchange(exchange, 4096);
   EXPECT_EQ(exchange.grpc->request_messages[0].data, request);
+  EXPECT_EQ(exchange.grpc->request_messages[0].decoding.codings, "deflate");
   EXPECT_EQ(exchange.grpc->response_messages[0].data, response);
-  // The HTTP/2 bodies hold the length-prefixed messages: no Content-Encoding, left alone.
+  EXPECT_EQ(exchange.grpc->response_messages[0].decoding.codings, "gzip");
+  EXPECT_EQ(exchange.request->body, body);
   EXPECT_FALSE(exchange.request->decoding.decoded());
+  EXPECT_EQ(exchange.request->decoding.error, "");
+}
+
+TEST(DecodeGrpcMessages, TheFlagWithIdentityOrAnEmptyMessage) {
+  std::vector<GrpcMessage> identity{grpc_message("\x0a\x01x", true)};
+  decode_grpc_messages(identity, {{"grpc-encoding", "identity"}}, 4096);
+  EXPECT_EQ(identity[0].decoding.error, "compressed, but grpc-encoding is identity");
+  EXPECT_FALSE(readable_whole(identity[0]));
+  // An empty message has nothing to undo: the empty protobuf message, whole.
+  std::vector<GrpcMessage> empty{grpc_message("", true)};
+  decode_grpc_messages(empty, {{"grpc-encoding", "gzip"}}, 4096);
+  EXPECT_EQ(empty[0].decoding.codings, "gzip");
+  EXPECT_EQ(empty[0].decoding.error, "");
+  EXPECT_TRUE(readable_whole(empty[0]));
+}
+
+// Messages that inflate well cannot make one side decode more than 16 MiB,
+// whatever --max-body allows each.
+TEST(DecodeGrpcMessages, ASidesDecodedBytesAreBounded) {
+  const size_t max_body = 1 << 20;
+  const std::string content(max_body, 'x');
+  const std::string sent = encoded("gzip", content);  // about a thousandth of it
+  std::vector<GrpcMessage> messages(20, grpc_message(sent, true));
+  decode_grpc_messages(messages, {{"grpc-encoding", "gzip"}}, max_body);
+  for (size_t i = 0; i < 16; ++i) {
+    EXPECT_EQ(messages[i].data.size(), max_body) << i;
+    EXPECT_EQ(messages[i].decoding.codings, "gzip") << i;
+  }
+  for (size_t i = 16; i < messages.size(); ++i) {
+    EXPECT_EQ(messages[i].data, sent) << i;
+    EXPECT_EQ(messages[i].decoding.error,
+              "this side's messages already decoded to 16777216 bytes: no more are")
+        << i;
+  }
 }
 
 }  // namespace

@@ -229,33 +229,64 @@ TEST_F(FormatTextExchange, DecodedBodiesSayFromWhatAndUndecodedOnesWhyNot) {
 TEST_F(FormatTextExchange, GrpcMessagesAreShownDecoded) {
   auto x = exchange();
   x.request->headers = {{"grpc-encoding", "gzip"}};
-  x.request->body = "raw length-prefixed bytes";
+  x.request->body = "length-prefixed";
+  x.request->body_length = (5 + 31) + (5 + 3);  // every byte in the two messages: not shown
   x.response->headers.clear();
   x.grpc.emplace();
-  // field 1 "hi\nyou", field 2 {field 3: 150}, field 4 bytes ff
-  const std::string fields("\x0a\x06hi\nyou\x12\x03\x18\x96\x01\x22\x01\xff", 16);
+  // 1 "hi\nyou \"q\"", 2 {3: 150}, 4 bytes ff, 5 fixed32 1, 6 fixed64 2
+  const std::string fields(
+      "\x0a\x0ahi\nyou \"q\"\x12\x03\x18\x96\x01\x22\x01\xff\x2d\x01\x00\x00\x00"
+      "\x31\x02\x00\x00\x00\x00\x00\x00\x00",
+      34);
   proto::GrpcMessage decoded{.compressed = true, .length = 31, .data = fields};
   decoded.decoding = {.codings = "gzip", .whole = true};
-  proto::GrpcMessage refused{.compressed = true, .length = 3, .data = "abc"};
+  proto::GrpcMessage refused{.compressed = true, .length = 3, .data = "\x1f\x8b\x08"};
   refused.decoding.error = "snappy: a content coding tlstap does not decode";
   x.grpc->request_messages = {decoded, refused};
-  proto::GrpcMessage kept_in_part{.length = 5000, .data = "\x0a"};
-  x.grpc->response_messages = {kept_in_part};
-  x.grpc->response_messages_dropped = 2;
+  proto::GrpcMessage kept_in_part{.length = 5000, .data = "\x08"};
+  proto::GrpcMessage decoded_in_part{.compressed = true, .length = 20, .data = "\x08\x01"};
+  decoded_in_part.decoding = {.codings = "deflate", .whole = false};
+  x.grpc->response_messages = {kept_in_part, decoded_in_part};
+  x.grpc->response_messages_dropped = 2;  // the response's body is then held whatever its length
   std::string shown = format_text_exchange({x, connection()}, {.details = true});
   std::string_view details = std::string_view(shown).substr(shown.find('\n') + 1);
   EXPECT_EQ(
       details,
       "  > grpc-encoding: gzip\n"
       "  > (grpc message 1: 31 B gzip compressed, decoded)\n"
-      "  >   1: \"hi\\x0ayou\"\n"
+      "  >   1: \"hi\\x0ayou \\\"q\\\"\"\n"
       "  >   2 {\n"
       "  >     3: 150\n"
       "  >   }\n"
-      "  >   4: 0xff\n"
+      "  >   4: \"\\xff\"\n"
+      "  >   5: 0x00000001\n"
+      "  >   6: 0x0000000000000002\n"
       "  > (grpc message 2: 3 B compressed; not decoded: snappy: a content coding tlstap does not decode)\n" +
-          hexdump(as_bytes("abc")) + "  < (grpc message 1: 4.9 KiB)\n" + hexdump(as_bytes("\x0a")) +
-          "  < (the rest not kept)\n" + "  < (2 more grpc messages, not kept)\n")
+          hexdump(as_bytes("\x1f\x8b\x08")) + "  < (grpc message 1: 4.9 KiB)\n" + hexdump(as_bytes("\x08")) +
+          "  < (the rest not kept)\n" + "  < (grpc message 2: 20 B deflate compressed, decoded)\n" +
+          hexdump(as_bytes("\x08\x01")) + "  < (decoded in part)\n" +
+          "  < (2 more grpc messages, not kept)\n")
+      << shown;
+}
+
+// What is not all in whole messages is shown as sent: a proxy's error page
+// answering a gRPC request, a message that is not protobuf.
+TEST_F(FormatTextExchange, GrpcSidesShowWhatNoMessageHolds) {
+  auto x = exchange();
+  x.request->headers.clear();
+  x.request->body_length = 5 + 2;
+  x.response->status = 502;
+  x.response->headers = {{"content-type", "text/html"}};
+  x.response->body = "<h1>Bad Gateway</h1>";
+  x.response->body_length = x.response->body.size();
+  x.grpc.emplace();
+  x.grpc->request_messages = {{.length = 2, .data = "{}"}, {.length = 2, .data = std::string("\x07\x07", 2)}};
+  x.request->body_length = 2 * (5 + 2);
+  std::string shown = format_text_exchange({x, connection()}, {.details = true});
+  std::string_view details = std::string_view(shown).substr(shown.find('\n') + 1);
+  EXPECT_EQ(details, "  > (grpc message 1: 2 B)\n{}\n  > (grpc message 2: 2 B)\n" +
+                         hexdump(as_bytes("\x07\x07")) +
+                         "  > (not a protobuf message)\n  < content-type: text/html\n<h1>Bad Gateway</h1>\n")
       << shown;
 }
 
