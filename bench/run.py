@@ -362,7 +362,20 @@ def bench_pingpong_c_probes(bench):
                       comm="no-such-comm")
 
 
-SITE_RE = re.compile(r"^\S+( uretprobe)? at file offset (0x[0-9a-f]+): ")
+SITE_RE = re.compile(r"^\S+( uretprobe| uprobe session)? at file offset (0x[0-9a-f]+): ")
+
+
+def counting_sites(notes):
+    """(file offset, is_return) of each probe the notes name: a session is an
+    entry probe and, for a traced call, a return probe."""
+    sites = []
+    for m in filter(None, map(SITE_RE.match, notes)):
+        offset = int(m[2], 16)
+        if m[1] != " uretprobe":
+            sites.append((offset, False))
+        if m[1]:
+            sites.append((offset, True))
+    return sites
 
 
 class KernelProbes:
@@ -396,7 +409,7 @@ def bench_pingpong_c_floor(bench):
     tap.stop()
     os.remove(tap.output)
     notes = probe_sites(tap.stderr(), library)
-    sites = [(int(m[2], 16), bool(m[1])) for m in map(SITE_RE.match, notes) if m]
+    sites = counting_sites(notes)
     if not sites:
         raise RuntimeError(f"tlstap's log names no probe site on {library}")
     result = Result("ping-pong, libssl, kernel uprobes on the same sites", "ns/round trip", False, per_call=True,

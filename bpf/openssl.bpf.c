@@ -80,18 +80,36 @@ static __always_inline u8 direction_of(u8 function)
 		   : TLSTAP_DIR_INGRESS;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(openssl_internal_enter, void *ssl, const void *buf, u64 num, u64 *processed)
+static __always_inline int internal_start(struct pt_regs *ctx, bool in_session)
 {
 	u8 function = caller_of_internal(ctx, bpf_get_attach_cookie(ctx));
 	/* on the entry instruction, and the cookie means the caller */
-	return tls_call_enter(PT_REGS_SP(ctx), ssl, buf, processed, TLSTAP_LIB_OPENSSL, function,
-			      direction_of(function));
+	return tls_call_start(PT_REGS_SP(ctx), (void *)PT_REGS_PARM1(ctx), (void *)PT_REGS_PARM2(ctx),
+			      (void *)PT_REGS_PARM4(ctx), TLSTAP_LIB_OPENSSL, function,
+			      direction_of(function), in_session);
+}
+
+SEC("uprobe")
+int openssl_internal_enter(struct pt_regs *ctx)
+{
+	return internal_start(ctx, false);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(openssl_internal_exit, int ret)
 {
+	return tls_call_exit(ret, ret > 0);
+}
+
+/* Both of the above as one uprobe session (Linux 6.13+), loaded with that
+ * attach type when the kernel has it: a call filtered out at its entry then
+ * costs its thread no return trap. */
+SEC("uprobe")
+int openssl_internal_session(struct pt_regs *ctx)
+{
+	if (!session_returning(ctx))
+		return internal_start(ctx, true);
+	int ret = (int)PT_REGS_RC(ctx);
 	return tls_call_exit(ret, ret > 0);
 }
 

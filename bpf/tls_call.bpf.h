@@ -41,26 +41,36 @@ static __always_inline bool inside_call(const struct tls_call *call, u64 frame)
 	return true;
 }
 
-/* `frame`: the stack pointer at the entry of the probed function (entry_frame). */
-static __always_inline int tls_call_enter(u64 frame, const void *conn_id, const void *buf,
-					  const void *len_ptr, u8 library, u8 function, u8 direction)
+/* What an entry program returns. In an uprobe session (entry and return one
+ * program, Linux 6.13+) TLS_CALL_UNFOLLOWED spares the call its return probe,
+ * a trap; a perf-event uprobe's return value means nothing. */
+#define TLS_CALL_FOLLOWED 0
+#define TLS_CALL_UNFOLLOWED 1
+
+/* `frame`: the stack pointer at the entry of the probed function (entry_frame).
+ * `in_session`: the return runs only when asked for (TLS_CALL_FOLLOWED). */
+static __always_inline int tls_call_start(u64 frame, const void *conn_id, const void *buf,
+					  const void *len_ptr, u8 library, u8 function, u8 direction,
+					  bool in_session)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct tls_call *call = bpf_task_storage_get(&thread_calls, task, 0, 0);
 	if (call && call->active) {
 		if (inside_call(call, frame)) {
-			call->nesting++;
-			return 0;
+			if (in_session)
+				return TLS_CALL_UNFOLLOWED;
+			call->nesting++; /* its return runs, and must be told from the outer one's */
+			return TLS_CALL_FOLLOWED;
 		}
 		count_drop(TLSTAP_DROP_RETURN_UNSEEN, 0);
 		call->active = false;
 	}
 	if (!process_is_traced(bpf_get_current_pid_tgid() >> 32))
-		return 0;
+		return TLS_CALL_UNFOLLOWED;
 	if (!call) /* the thread's first traced call */
 		call = bpf_task_storage_get(&thread_calls, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!call)
-		return 0; /* out of memory: the call goes unseen */
+		return TLS_CALL_UNFOLLOWED; /* out of memory: the call goes unseen */
 	*call = (struct tls_call){
 	    .conn_id = (u64)conn_id,
 	    .buf = (u64)buf,
@@ -73,7 +83,24 @@ static __always_inline int tls_call_enter(u64 frame, const void *conn_id, const 
 	    .direction = direction,
 	    .active = true,
 	};
-	return 0;
+	return TLS_CALL_FOLLOWED;
+}
+
+/* tls_call_start for an entry probe paired with a uretprobe. */
+static __always_inline int tls_call_enter(u64 frame, const void *conn_id, const void *buf,
+					  const void *len_ptr, u8 library, u8 function, u8 direction)
+{
+	return tls_call_start(frame, conn_id, buf, len_ptr, library, function, direction, false);
+}
+
+/* In an uprobe session: whether this run is the return's. The kernel runs the
+ * return half with the instruction pointer at the return address, while
+ * bpf_get_func_ip() names the probed function in both halves. (The
+ * bpf_session_is_return kfunc says the same, but an unresolved kfunc would
+ * stop Debian 12's libbpf from loading the object on older kernels.) */
+static __always_inline bool session_returning(struct pt_regs *ctx)
+{
+	return PT_REGS_IP(ctx) != bpf_get_func_ip(ctx);
 }
 
 struct emit_ctx {

@@ -311,6 +311,7 @@ int run_capture(const Options& options) {
     return geteuid() != 0 ? kExitNoPrivilege : kExitUnsupported;
   }
   for (const auto& warning : features->warnings) log::warn("{}", warning);
+  if (!options.uprobe_sessions) features->uprobe_session_attach_type.reset();
 
   TopStats top_stats;
   std::vector<std::unique_ptr<Sink>> views;

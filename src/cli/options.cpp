@@ -74,6 +74,9 @@ Result<Options> parse_options(int argc, const char* const* argv) {
                "Show credential headers (authorization, cookie, ...) instead of masking them");
   app.add_option("--max-body", options.max_body_bytes, "Bytes of each HTTP body (and WebSocket message) kept")
       ->check(CLI::Range(0, 1 << 24));
+  app.add_flag("!--no-uprobe-sessions", options.uprobe_sessions,
+               "Attach an entry probe and a uretprobe apart even where the kernel could run them as one "
+               "uprobe session (Linux 6.13+, which spares calls filtered out their return trap)");
   app.add_flag("-v,--verbose", options.verbose,
                "Log every probe site and every skipped file; headers and bodies under each exchange");
   app.add_flag("-q,--quiet", options.quiet, "Only log warnings and errors");

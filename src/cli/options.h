@@ -39,6 +39,7 @@ struct Options {
   bool http_events = true;           // --events: HTTP exchanges and WebSocket messages
   bool show_secrets = false;
   uint32_t max_body_bytes = 4096;  // kept per HTTP body in exchanges
+  bool uprobe_sessions = true;     // --no-uprobe-sessions: entry probes and uretprobes apart
   bool verbose = false;
   bool quiet = false;
   // --help or --version: print this and exit 0 instead of capturing.

@@ -136,25 +136,34 @@ size_t TargetAttacher::attach_plan(Tracer::UprobeGroup group, const std::string&
                                    const std::string& stable_path, const ElfImage& image,
                                    const ProbePlan& plan) {
   size_t attached = 0, instruction_probes = 0, emulated = 0;
+  auto attached_at = [&](const ProbeSite& site, std::string_view kind) {
+    ++attached;
+    // A uretprobe traps at the function's entry on every call, too: its instruction counts.
+    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), site.file_offset);
+    ++instruction_probes;
+    if (insn && insn->kernel_emulates) ++emulated;
+    log::debug("  {}{} at file offset {:#x}: {} ({})", site.symbol, kind, site.file_offset,
+               insn ? insn->text : insn.error().message,
+               insn && insn->kernel_emulates ? "emulated" : "single-stepped");
+  };
   // Return probes first: a call entering once its entry probe is in place
   // must find its return probe there too, or its return goes unseen.
   std::vector<ProbeSite> sites = plan.sites;
   std::stable_partition(sites.begin(), sites.end(), [](const ProbeSite& site) { return site.is_return; });
-  for (const auto& site : sites) {
+  std::vector<bool> in_session = attach_sessions(group, path, stable_path, sites);
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const ProbeSite& site = sites[i];
+    if (in_session[i]) {
+      if (!site.is_return) attached_at(site, " uprobe session");
+      continue;
+    }
     if (auto r = tracer_.attach_uprobe(group, site.program, stable_path, site.file_offset, site.is_return,
                                        site.cookie);
         !r) {
       log::warn("{}: {}: {}", path, site.symbol, r.error().message);
       continue;
     }
-    ++attached;
-    // A uretprobe traps at the function's entry on every call, too: its instruction counts.
-    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), site.file_offset);
-    ++instruction_probes;
-    if (insn && insn->kernel_emulates) ++emulated;
-    log::debug("  {}{} at file offset {:#x}: {} ({})", site.symbol, site.is_return ? " uretprobe" : "",
-               site.file_offset, insn ? insn->text : insn.error().message,
-               insn && insn->kernel_emulates ? "emulated" : "single-stepped");
+    attached_at(site, site.is_return ? " uretprobe" : "");
   }
   for (const auto& warning : plan.warnings) log::debug("{}: {}", path, warning);
   for (const auto& gap : plan.gaps) log::warn("{}: {}", path, gap);
@@ -165,6 +174,29 @@ size_t TargetAttacher::attach_plan(Tracer::UprobeGroup group, const std::string&
   log::info("attached {} probes to {} ({}; {} of {} instruction probes on emulated instructions)", attached,
             path, plan.description, emulated, instruction_probes);
   return attached;
+}
+
+std::vector<bool> TargetAttacher::attach_sessions(Tracer::UprobeGroup group, const std::string& path,
+                                                  const std::string& stable_path,
+                                                  const std::vector<ProbeSite>& sites) {
+  std::vector<bool> in_session(sites.size(), false);
+  for (size_t exit = 0; exit < sites.size(); ++exit) {
+    if (!sites[exit].is_return) continue;
+    for (size_t entry = 0; entry < sites.size(); ++entry) {
+      const ProbeSite& site = sites[entry];
+      if (site.is_return || in_session[entry] || site.file_offset != sites[exit].file_offset) continue;
+      auto program = tracer_.session_program(site.program, sites[exit].program);
+      if (!program) continue;
+      if (auto r = tracer_.attach_session(group, *program, stable_path, site.file_offset, site.cookie); !r) {
+        log::debug("{}: {}: {}; an entry probe and a uretprobe instead", path, site.symbol,
+                   r.error().message);
+        break;
+      }
+      in_session[entry] = in_session[exit] = true;
+      break;
+    }
+  }
+  return in_session;
 }
 
 void TargetAttacher::scan_process(uint32_t pid) {

@@ -71,6 +71,10 @@ class TargetAttacher {
   // Returns how many probes were attached.
   size_t attach_plan(Tracer::UprobeGroup group, const std::string& path, const std::string& stable_path,
                      const ElfImage& image, const ProbePlan& plan);
+  // Attaches each entry probe and uretprobe on the same instruction that the
+  // tracer can run as one uprobe session; true: that site is attached.
+  std::vector<bool> attach_sessions(Tracer::UprobeGroup group, const std::string& path,
+                                    const std::string& stable_path, const std::vector<ProbeSite>& sites);
 
   Tracer& tracer_;
   OpensslPlanOptions openssl_;

@@ -1,11 +1,13 @@
 #include "probe/kernel_features.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <string_view>
 
 namespace tlstap {
 namespace {
@@ -29,6 +31,22 @@ std::string mount_tracefs(std::vector<std::string>& notes) {
 
 bool tracepoint_exists(const std::string& tracefs, const char* category, const char* name) {
   return fs::exists(fs::path(tracefs) / "events" / category / name / "id");
+}
+
+// The value of `attach_type` in the running kernel's enum bpf_attach_type:
+// Debian 12's headers and libbpf predate some attach types it may have.
+std::optional<uint32_t> kernel_attach_type(std::string_view attach_type) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return std::nullopt;
+  std::optional<uint32_t> value;
+  int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
+  if (const btf_type* type = id > 0 ? btf__type_by_id(vmlinux, id) : nullptr) {
+    const struct btf_enum* values = btf_enum(type);
+    for (int i = 0; i < btf_vlen(type) && !value; ++i)
+      if (attach_type == btf__name_by_offset(vmlinux, values[i].name_off)) value = values[i].val;
+  }
+  btf__free(vmlinux);
+  return value;
 }
 
 }  // namespace
@@ -62,6 +80,7 @@ Result<KernelFeatures> probe_kernel_features() {
   if (!features.attach_cookies)
     features.warnings.push_back(
         "kernel lacks BPF attach cookies (Linux 5.15+): probes stay on function entries, which costs more");
+  features.uprobe_session_attach_type = kernel_attach_type("BPF_TRACE_UPROBE_SESSION");
   const auto& tracefs = features.tracefs_root;
   features.socket_length_tracepoints = tracepoint_exists(tracefs, "sock", "sock_send_length") &&
                                        tracepoint_exists(tracefs, "sock", "sock_recv_length");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,8 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.openssl_internal_enter;
     case UprobeProgram::openssl_internal_exit:
       return skel->progs.openssl_internal_exit;
+    case UprobeProgram::openssl_internal_session:
+      return skel->progs.openssl_internal_session;
     case UprobeProgram::gnutls_send_enter:
       return skel->progs.gnutls_send_enter;
     case UprobeProgram::gnutls_recv_enter:
@@ -102,7 +105,24 @@ int dispatch(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-void destroy_in_parallel(std::vector<BpfLink>& links) {
+// BPF_LINK_CREATE's attributes for an uprobe_multi link as the kernel's UAPI
+// lays them out (Linux 6.6+; Debian 12's linux/bpf.h predates them).
+struct UprobeMultiLinkAttr {
+  uint32_t prog_fd;
+  uint32_t target_fd;
+  uint32_t attach_type;
+  uint32_t link_flags;
+  uint64_t path;
+  uint64_t offsets;
+  uint64_t ref_ctr_offsets;
+  uint64_t cookies;
+  uint32_t count;
+  uint32_t flags;
+  uint32_t pid;  // 0: every process
+};
+
+template <typename Link>
+void destroy_in_parallel(std::vector<Link>& links) {
   constexpr size_t kThreads = 32;
   std::vector<std::thread> threads;
   size_t per_thread = (links.size() + kThreads - 1) / kThreads;
@@ -144,6 +164,11 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
   bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
+  if (auto session = features.uprobe_session_attach_type)
+    bpf_program__set_expected_attach_type(skel->progs.openssl_internal_session,
+                                          static_cast<bpf_attach_type>(*session));
+  bpf_program__set_autoload(skel->progs.openssl_internal_session,
+                            features.uprobe_session_attach_type.has_value());
   bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.cgroup_made, features.cgroup_tracepoints);
@@ -195,10 +220,53 @@ Result<void> Tracer::attach_uprobe(UprobeGroup group, UprobeProgram program, con
         log::warn("{}", failed->message);
       continue;
     }
-    uprobes_[group].push_back(std::move(link));
+    uprobes_[group].perf_event.push_back(std::move(link));
     ++attached;
   }
   if (attached == 0 && failed) return *failed;
+  return {};
+}
+
+std::optional<UprobeProgram> Tracer::session_program(UprobeProgram entry, UprobeProgram exit) const {
+  if (entry == UprobeProgram::openssl_internal_enter && exit == UprobeProgram::openssl_internal_exit &&
+      bpf_program__autoload(skeleton_->progs.openssl_internal_session))
+    return UprobeProgram::openssl_internal_session;
+  return std::nullopt;
+}
+
+Result<void> Tracer::attach_session(UprobeGroup group, UprobeProgram program, const std::string& path,
+                                    uint64_t file_offset, uint64_t cookie) {
+  bpf_program* prog = program_of(skeleton_.get(), program);
+  std::vector<UniqueFd> links;
+  std::optional<Error> gone;
+  for (int pid : uprobe_pids_) {
+    UprobeMultiLinkAttr attr{};
+    attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(prog));
+    attr.attach_type = bpf_program__expected_attach_type(prog);
+    attr.path = reinterpret_cast<uintptr_t>(path.c_str());
+    attr.offsets = reinterpret_cast<uintptr_t>(&file_offset);
+    attr.cookies = reinterpret_cast<uintptr_t>(&cookie);
+    attr.count = 1;
+    attr.pid = pid == -1 ? 0 : static_cast<uint32_t>(pid);
+    UniqueFd link(static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr))));
+    if (!link.valid()) {
+      int err = errno;
+      auto failed = Error::from_errno(fmt::format("uprobe session at {}+{:#x}{}", path, file_offset,
+                                                  pid == -1 ? "" : fmt::format(" in pid {}", pid)),
+                                      err);
+      // A process that exited is no reason to give up the others; anything
+      // else is all or nothing, so that the caller can attach the pair instead.
+      if (pid != -1 && err == ESRCH) {
+        gone = std::move(failed);
+        continue;
+      }
+      return failed;
+    }
+    links.push_back(std::move(link));
+  }
+  if (links.empty() && gone) return *gone;
+  auto& session = uprobes_[group].session;
+  std::move(links.begin(), links.end(), std::back_inserter(session));
   return {};
 }
 
@@ -229,21 +297,26 @@ Result<void> Tracer::watch_new_cgroups() {
 
 size_t Tracer::uprobe_count() const {
   size_t count = 0;
-  for (const auto& [group, links] : uprobes_) count += links.size();
+  for (const auto& [group, links] : uprobes_) count += links.perf_event.size() + links.session.size();
   return count;
 }
 
 void Tracer::detach_uprobes(UprobeGroup group) {
   if (auto it = uprobes_.find(group); it != uprobes_.end()) {
-    destroy_in_parallel(it->second);
+    destroy_in_parallel(it->second.perf_event);
+    destroy_in_parallel(it->second.session);
     uprobes_.erase(it);
   }
 }
 
 void Tracer::detach_uprobes() {
-  std::vector<BpfLink> all;
-  for (auto& [group, links] : uprobes_) std::move(links.begin(), links.end(), std::back_inserter(all));
-  destroy_in_parallel(all);
+  UprobeLinks all;
+  for (auto& [group, links] : uprobes_) {
+    std::move(links.perf_event.begin(), links.perf_event.end(), std::back_inserter(all.perf_event));
+    std::move(links.session.begin(), links.session.end(), std::back_inserter(all.session));
+  }
+  destroy_in_parallel(all.perf_event);
+  destroy_in_parallel(all.session);
   uprobes_.clear();
 }
 

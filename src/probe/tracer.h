@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -27,9 +28,10 @@ enum class UprobeProgram {
   openssl_read_enter,
   openssl_write_ex_enter,
   openssl_read_ex_enter,
-  openssl_call_exit,       // uretprobe
-  openssl_internal_enter,  // cookie: the internal function and its callers (openssl.bpf.c)
-  openssl_internal_exit,   // uretprobe
+  openssl_call_exit,         // uretprobe
+  openssl_internal_enter,    // cookie: the internal function and its callers (openssl.bpf.c)
+  openssl_internal_exit,     // uretprobe
+  openssl_internal_session,  // both of the above as one uprobe session
   gnutls_send_enter,
   gnutls_recv_enter,
   gnutls_recv_record_enter,  // the record layer's receive: application data only
@@ -78,6 +80,13 @@ class Tracer {
   using UprobeGroup = uint64_t;
   Result<void> attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
                              uint64_t file_offset, bool is_return, uint64_t cookie = 0);
+  // The program that runs `entry` and `exit` on one function as an uprobe
+  // session, when the kernel has sessions (6.13+): a call its entry filters
+  // out then takes no return trap. None: attach the two.
+  std::optional<UprobeProgram> session_program(UprobeProgram entry, UprobeProgram exit) const;
+  // Attaches a session program on a function's entry, like attach_uprobe.
+  Result<void> attach_session(UprobeGroup group, UprobeProgram program, const std::string& path,
+                              uint64_t file_offset, uint64_t cookie);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
   Result<void> poll(int timeout_ms);
   // Delivers the process events waiting now. The data handler calls it before
@@ -112,7 +121,11 @@ class Tracer {
   std::vector<int> uprobe_pids_{-1};  // -1: every process
   std::vector<BpfLink> tracepoints_;
   BpfLink cgroup_watch_;
-  std::unordered_map<UprobeGroup, std::vector<BpfLink>> uprobes_;
+  struct UprobeLinks {
+    std::vector<BpfLink> perf_event;  // libbpf's
+    std::vector<UniqueFd> session;    // made with BPF_LINK_CREATE (Debian 12's libbpf has no API)
+  };
+  std::unordered_map<UprobeGroup, UprobeLinks> uprobes_;
   // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.
   std::unique_ptr<std::array<EventHandler, 2>> handlers_;
   // Two managers, so process events can be read on their own, first.

@@ -5,6 +5,7 @@ every wait is bounded.
 """
 import base64
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -557,6 +558,15 @@ def remove_cgroup_tree(top):
 def in_cgroup(directory, argv):
     """argv run by a shell that first moves itself into the cgroup: same pid, already inside at exec."""
     return ["sh", "-c", f'echo $$ > {directory}/cgroup.procs && exec "$@"', "sh", *argv]
+
+
+@functools.cache
+def kernel_has_uprobe_sessions():
+    """Whether the kernel runs one program at a call's entry and return (Linux 6.13+), which
+    tlstap then uses for a function's entry and return probes: one probe where there were two."""
+    dump = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux"], check=True,
+                          capture_output=True, text=True).stdout
+    return "'BPF_TRACE_UPROBE_SESSION'" in dump
 
 
 def system_libssl():

@@ -1,10 +1,17 @@
 """--pid, --comm and --cgroup: traffic of other processes is not reported, the
 chosen process's traffic is, whole."""
+import ctypes
+import json
 import os
 import re
+import struct
+import subprocess
 
-from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, cgroup2_mount, go, http_post,
-                     in_cgroup, pattern, read_response, real_exe, start_py_client)
+import pytest
+
+from harness import (CURL, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, assert_connection, cgroup2_mount,
+                     finish_py_client, go, http_post, in_cgroup, pattern, read_response, real_exe, start_py_client,
+                     kernel_has_uprobe_sessions, system_libssl)
 
 
 def rewritten_code_kib(pid, library="libssl.so"):
@@ -137,3 +144,119 @@ def test_comm_filter_matches_the_process_not_the_thread(procs, tlstap, server, c
     assert_connection(conn, comm="python3", exe=real_exe(PYTHON), local=record.peer, remote=server.address,
                       role="client", egress=record.received, ingress=record.sent, egress_functions=PY_EGRESS,
                       ingress_functions=PY_INGRESS)
+
+
+TRACEFS = "/sys/kernel/tracing"  # conftest.py mounts it
+SYS_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+BPF_ENABLE_STATS = 32
+
+
+def enable_bpf_stats():
+    """Makes the kernel count each BPF program's runs while the returned fd stays open."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(struct.pack("I", 0), 8)  # BPF_STATS_RUN_TIME
+    fd = libc.syscall(SYS_BPF, BPF_ENABLE_STATS, attr, 4)
+    assert fd >= 0, f"BPF_ENABLE_STATS: {os.strerror(ctypes.get_errno())}"
+    return fd
+
+
+def runs_of(program):
+    """How often the loaded BPF program of that name has run (one tlstap runs at a time here)."""
+    shown = json.loads(subprocess.run(["bpftool", "prog", "show", "--json"], check=True,
+                                      capture_output=True).stdout)
+    return sum(p.get("run_cnt", 0) for p in shown if p.get("name") == program)
+
+
+def sites_in(tlstap_log, library, functions):
+    """File offsets tlstap -v says it probed `functions` at in `library`: each file's site
+    lines come before its "attached N probes to FILE" line."""
+    sites, found = [], {}
+    for line in tlstap_log:
+        if m := re.search(r"^tlstap:   (\w+) .*at file offset (0x[0-9a-f]+):", line):
+            sites.append((m[1], int(m[2], 16)))
+        elif m := re.search(r"^tlstap: attached \d+ probes to (\S+) ", line):
+            if os.path.samefile(m[1], library):
+                found = {offset for function, offset in sites if function in functions}
+            sites = []
+    return found
+
+
+class CountingUprobes:
+    """The kernel's own uprobes (tracefs) on a file's offsets: an independent count of
+    the calls there, from every process."""
+    GROUP = f"tlstap_test_{os.getpid()}"
+
+    def __init__(self, path, offsets):
+        self.names = [f"at_{offset:x}" for offset in offsets]
+        for name, offset in zip(self.names, offsets):
+            self._define(f"p:{self.GROUP}/{name} {path}:{offset:#x}")
+        self._enable(1)
+
+    @staticmethod
+    def _define(line):
+        # not open(..., "a"): Python seeks to the end, which tracefs refuses
+        events = os.open(f"{TRACEFS}/uprobe_events", os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(events, f"{line}\n".encode())
+        finally:
+            os.close(events)
+
+    def _enable(self, on):
+        with open(f"{TRACEFS}/events/{self.GROUP}/enable", "w") as enable:
+            enable.write(f"{on}\n")
+
+    def hits(self):
+        with open(f"{TRACEFS}/uprobe_profile") as profile:
+            return sum(int(line.split()[-1]) for line in profile if line.split()[1] in self.names)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._enable(0)
+        for name in self.names:
+            self._define(f"-:{self.GROUP}/{name}")
+
+
+def test_a_call_filtered_out_at_its_entry_takes_no_return_trap(procs, tlstap, server, cert, tmp_path):
+    """On a kernel with uprobe sessions (6.13+) one program runs at the entry of libssl's internal
+    write and read and, when the entry asks, at their return: a call of a process filtered out
+    asks for none. Against the kernel's own count of those calls, the program runs once per call
+    with a Python client and server filtered out and twice per call with both traced, and the
+    exchange is captured whole; --no-uprobe-sessions goes back to an entry probe and a uretprobe."""
+    if not kernel_has_uprobe_sessions():
+        pytest.skip("the kernel has no uprobe sessions (Linux 6.13+)")
+    request = tmp_path / "request"
+    request.write_bytes(http_post(server.address, pattern(3000, "session")))
+    library = system_libssl()
+    runs, hits, captures = {}, {}, {}
+    stats = enable_bpf_stats()
+    try:
+        for mode, args in (("filtered out", ("--comm", "nobody")), ("traced", ()),
+                           ("no sessions", ("--no-uprobe-sessions",))):
+            tap = tlstap("-v", *args)
+            offsets = sites_in(tap.stderr.lines, library, ("ssl_write_internal", "ssl_read_internal"))
+            assert len(offsets) == 2, f"{mode}: libssl's internal write and read not probed:\n" + \
+                "\n".join(tap.stderr.lines)
+            with CountingUprobes(library, offsets) as calls:
+                before = (runs_of("openssl_internal_session"), calls.hits())
+                client, out, local = start_py_client(procs, server.host, server.port, cert.cert, request)
+                response = finish_py_client(client, out)
+                record = server.next_connection()  # the server is done with the connection
+                runs[mode] = runs_of("openssl_internal_session") - before[0]
+                hits[mode] = calls.hits() - before[1]
+            captures[mode] = (tap.stop(), client.pid, local, record, response)
+    finally:
+        os.close(stats)
+
+    assert hits["filtered out"] > 0 and runs["filtered out"] == hits["filtered out"], (runs, hits)
+    assert runs["traced"] == 2 * hits["traced"], (runs, hits)
+    assert runs["no sessions"] == 0 and hits["no sessions"] > 0, (runs, hits)
+    for mode, placed in (("traced", "uprobe session"), ("no sessions", "uretprobe")):
+        capture, pid, local, record, response = captures[mode]
+        assert any(re.search(rf"ssl_write_internal {placed} at file offset", line) for line in capture.stderr), \
+            f"{mode}: no '{placed}' on ssl_write_internal in tlstap -v's log"
+        assert_connection(capture.connection(pid), comm="python3", exe=real_exe(PYTHON), local=local,
+                          remote=server.address, role="client", egress=record.received, ingress=response,
+                          egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+    assert not captures["filtered out"][0].events
