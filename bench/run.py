@@ -42,6 +42,7 @@ class Settings:
     round_trips: int
     bulk_bytes: int
     buffer_mib: int  # tlstap's ring buffer for the bulk runs; 0: tlstap's default
+    tlstap_args: tuple = ()  # given to every tlstap run, e.g. ("--no-uprobe-sessions",) for an A/B
 
 
 QUICK = Settings(rounds=2, wrk_seconds=3, round_trips=20000, bulk_bytes=256 << 20, buffer_mib=0)
@@ -119,8 +120,8 @@ class Bench:
 
     def tlstap(self, *args, verbose=False):
         self.runs += 1
-        return Tlstap(self.procs, self.tlstap_binary, os.path.join(self.tmp, f"capture{self.runs}.jsonl"), list(args),
-                      verbose=verbose)
+        return Tlstap(self.procs, self.tlstap_binary, os.path.join(self.tmp, f"capture{self.runs}.jsonl"),
+                      [*self.settings.tlstap_args, *args], verbose=verbose)
 
     def interleave(self, result, once):
         """once(traced) runs the workload once, with tlstap if traced."""
@@ -673,12 +674,15 @@ def main():
     parser.add_argument("--rounds", type=int, help="baseline/traced pairs per benchmark")
     parser.add_argument("--buffer-size", type=int, default=0, help="tlstap --buffer-size (MiB) for the bulk runs")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--tlstap-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument for every tlstap run (repeatable), e.g. --tlstap-arg=--no-uprobe-sessions")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run.py: tlstap needs root")
     # SIGTERM unwinds like ^C: every child is stopped, the temp dir removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("run.py: terminated"))
-    settings = dataclasses.replace(QUICK if args.quick else FULL, buffer_mib=args.buffer_size)
+    settings = dataclasses.replace(QUICK if args.quick else FULL, buffer_mib=args.buffer_size,
+                                   tlstap_args=tuple(args.tlstap_arg))
     if args.rounds:
         settings.rounds = args.rounds
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))  # wrk -c1000, inherited
