@@ -86,6 +86,20 @@ enum tlstap_function {
 #define TLSTAP_GO_SYSFD_SHIFT 24
 #define TLSTAP_GO_NETFD_FAMILY_SHIFT 48
 
+/* Cookie of a C library's call (c_call.bpf.c): the low 32 bits are how far
+ * the prologue had moved the stack pointer where the entry probe sits (0 on
+ * the entry itself), then its enum tlstap_library and enum tlstap_function,
+ * and flags. EGRESS: the call writes. COUNT_IN_ARG4: SSL_*_ex, returning 1
+ * with the count in *arg4. TYPED_RECORD: GnuTLS's record layer, (session,
+ * type, data, ...), application data only. RETURNS_LONG: an ssize_t result
+ * (else an int). */
+#define TLSTAP_C_CALL_LIBRARY_SHIFT 32
+#define TLSTAP_C_CALL_FUNCTION_SHIFT 40
+#define TLSTAP_C_CALL_EGRESS (1ULL << 48)
+#define TLSTAP_C_CALL_COUNT_IN_ARG4 (1ULL << 49)
+#define TLSTAP_C_CALL_TYPED_RECORD (1ULL << 50)
+#define TLSTAP_C_CALL_RETURNS_LONG (1ULL << 51)
+
 enum tlstap_direction {
 	TLSTAP_DIR_EGRESS = 1,	/* plaintext the process sends */
 	TLSTAP_DIR_INGRESS = 2, /* plaintext the process received */

@@ -1,7 +1,8 @@
 /* The library-independent half of a TLS probe: remember a call at its entry,
  * and at its return copy the plaintext it moved into the ring buffer, whole,
- * in chunks, tied to the connection the call used. Every TLS adapter
- * (openssl.bpf.c, ...) only extracts arguments and calls these. */
+ * in chunks, tied to the connection the call used. The programs
+ * (c_call.bpf.c, openssl.bpf.c, gotls.bpf.c) only extract arguments and call
+ * these. */
 #ifndef TLSTAP_TLS_CALL_BPF_H
 #define TLSTAP_TLS_CALL_BPF_H
 
@@ -9,11 +10,11 @@
 
 /* The stack pointer at the entry of the probed function, where x86-64 keeps
  * its return address: a probe placed further into the prologue has the
- * distance the prologue moved the stack pointer in its cookie
- * (add_cheap_entry). */
-static __always_inline u64 entry_frame(struct pt_regs *ctx)
+ * distance the prologue moved the stack pointer in the low half of its
+ * cookie (add_cheap_entry). */
+static __always_inline u64 entry_frame(struct pt_regs *ctx, u64 cookie)
 {
-	return PT_REGS_SP(ctx) + bpf_get_attach_cookie(ctx);
+	return PT_REGS_SP(ctx) + (u32)cookie;
 }
 
 /* Whether a call entering at `frame` is made from inside `call`, in progress:
@@ -41,9 +42,10 @@ static __always_inline bool inside_call(const struct tls_call *call, u64 frame)
 	return true;
 }
 
-/* What an entry program returns. In an uprobe session (entry and return one
- * program, Linux 6.13+) TLS_CALL_UNFOLLOWED spares the call its return probe,
- * a trap; a perf-event uprobe's return value means nothing. */
+/* What tls_call_start says of a call. In an uprobe session (entry and return
+ * one program, Linux 6.13+) the entry half returns it: TLS_CALL_UNFOLLOWED
+ * spares the call its return, a trap. A perf-event uprobe's program must
+ * return 0 whatever it says, or the kernel goes on to write a perf sample. */
 #define TLS_CALL_FOLLOWED 0
 #define TLS_CALL_UNFOLLOWED 1
 
@@ -84,13 +86,6 @@ static __always_inline int tls_call_start(u64 frame, const void *conn_id, const 
 	    .active = true,
 	};
 	return TLS_CALL_FOLLOWED;
-}
-
-/* tls_call_start for an entry probe paired with a uretprobe. */
-static __always_inline int tls_call_enter(u64 frame, const void *conn_id, const void *buf,
-					  const void *len_ptr, u8 library, u8 function, u8 direction)
-{
-	return tls_call_start(frame, conn_id, buf, len_ptr, library, function, direction, false);
 }
 
 /* In an uprobe session: whether this run is the return's. The kernel runs the

@@ -185,9 +185,10 @@ std::vector<bool> TargetAttacher::attach_sessions(Tracer::UprobeGroup group, con
     for (size_t entry = 0; entry < sites.size(); ++entry) {
       const ProbeSite& site = sites[entry];
       if (site.is_return || in_session[entry] || site.file_offset != sites[exit].file_offset) continue;
-      auto program = tracer_.session_program(site.program, sites[exit].program);
-      if (!program) continue;
-      if (auto r = tracer_.attach_session(group, *program, stable_path, site.file_offset, site.cookie); !r) {
+      if (!tracer_.has_session(site.program, sites[exit].program)) continue;
+      if (auto r = tracer_.attach_session(group, site.program, sites[exit].program, stable_path,
+                                          site.file_offset, site.cookie);
+          !r) {
         log::debug("{}: {}: {}; an entry probe and a uretprobe instead", path, site.symbol,
                    r.error().message);
         break;

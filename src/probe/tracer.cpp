@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/unique_fd.h"
+#include "probe/uprobe_session_link.h"
 #include "tlstap.skel.h"
 
 namespace tlstap {
@@ -27,29 +27,26 @@ namespace {
 bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
   switch (program) {
     case UprobeProgram::openssl_write_enter:
-      return skel->progs.openssl_write_enter;
     case UprobeProgram::openssl_read_enter:
-      return skel->progs.openssl_read_enter;
     case UprobeProgram::openssl_write_ex_enter:
-      return skel->progs.openssl_write_ex_enter;
     case UprobeProgram::openssl_read_ex_enter:
-      return skel->progs.openssl_read_ex_enter;
+    case UprobeProgram::gnutls_send_enter:
+    case UprobeProgram::gnutls_recv_enter:
+    case UprobeProgram::gnutls_recv_record_enter:
+    case UprobeProgram::boringssl_write_enter:
+    case UprobeProgram::boringssl_read_enter:
+    case UprobeProgram::nss_write_enter:
+    case UprobeProgram::nss_read_enter:
+    case UprobeProgram::nss_send_enter:
+    case UprobeProgram::nss_recv_enter:
+      return skel->progs.c_call_enter;
     case UprobeProgram::openssl_call_exit:
-      return skel->progs.openssl_call_exit;
+    case UprobeProgram::gnutls_call_exit:
+      return skel->progs.c_call_exit;
     case UprobeProgram::openssl_internal_enter:
       return skel->progs.openssl_internal_enter;
     case UprobeProgram::openssl_internal_exit:
       return skel->progs.openssl_internal_exit;
-    case UprobeProgram::openssl_internal_session:
-      return skel->progs.openssl_internal_session;
-    case UprobeProgram::gnutls_send_enter:
-      return skel->progs.gnutls_send_enter;
-    case UprobeProgram::gnutls_recv_enter:
-      return skel->progs.gnutls_recv_enter;
-    case UprobeProgram::gnutls_recv_record_enter:
-      return skel->progs.gnutls_recv_record_enter;
-    case UprobeProgram::gnutls_call_exit:
-      return skel->progs.gnutls_call_exit;
     case UprobeProgram::gnutls_int_result:
       return skel->progs.gnutls_int_result;
     case UprobeProgram::gnutls_free:
@@ -64,22 +61,54 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
       return skel->progs.go_tls_close;
     case UprobeProgram::openssl_free:
       return skel->progs.openssl_free;
-    case UprobeProgram::boringssl_write_enter:
-      return skel->progs.boringssl_write_enter;
-    case UprobeProgram::boringssl_read_enter:
-      return skel->progs.boringssl_read_enter;
-    case UprobeProgram::nss_write_enter:
-      return skel->progs.nss_write_enter;
-    case UprobeProgram::nss_read_enter:
-      return skel->progs.nss_read_enter;
-    case UprobeProgram::nss_send_enter:
-      return skel->progs.nss_send_enter;
-    case UprobeProgram::nss_recv_enter:
-      return skel->progs.nss_recv_enter;
     case UprobeProgram::loader_libs_changed:
       return skel->progs.loader_libs_changed;
   }
   return nullptr;
+}
+
+// What c_call.bpf.c's programs learn from the cookie about the call a probe
+// is on (events.h); none: not one of them.
+std::optional<uint64_t> c_call_cookie(UprobeProgram program) {
+  auto call = [](tlstap_library library, tlstap_function function, uint64_t flags = 0) {
+    return uint64_t{library} << TLSTAP_C_CALL_LIBRARY_SHIFT |
+           uint64_t{function} << TLSTAP_C_CALL_FUNCTION_SHIFT | flags;
+  };
+  constexpr uint64_t kEgress = TLSTAP_C_CALL_EGRESS;
+  switch (program) {
+    case UprobeProgram::openssl_write_enter:
+      return call(TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE, kEgress);
+    case UprobeProgram::openssl_read_enter:
+      return call(TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ);
+    case UprobeProgram::openssl_write_ex_enter:
+      return call(TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_WRITE_EX, kEgress | TLSTAP_C_CALL_COUNT_IN_ARG4);
+    case UprobeProgram::openssl_read_ex_enter:
+      return call(TLSTAP_LIB_OPENSSL, TLSTAP_FN_SSL_READ_EX, TLSTAP_C_CALL_COUNT_IN_ARG4);
+    case UprobeProgram::boringssl_write_enter:
+      return call(TLSTAP_LIB_BORINGSSL, TLSTAP_FN_SSL_WRITE, kEgress);
+    case UprobeProgram::boringssl_read_enter:
+      return call(TLSTAP_LIB_BORINGSSL, TLSTAP_FN_SSL_READ);
+    case UprobeProgram::gnutls_send_enter:
+      return call(TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_SEND, kEgress);
+    case UprobeProgram::gnutls_recv_enter:
+      return call(TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_RECV);
+    case UprobeProgram::gnutls_recv_record_enter:
+      return call(TLSTAP_LIB_GNUTLS, TLSTAP_FN_GNUTLS_RECORD_RECV, TLSTAP_C_CALL_TYPED_RECORD);
+    case UprobeProgram::nss_write_enter:
+      return call(TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_WRITE, kEgress);
+    case UprobeProgram::nss_read_enter:
+      return call(TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_READ);
+    case UprobeProgram::nss_send_enter:
+      return call(TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_SEND, kEgress);
+    case UprobeProgram::nss_recv_enter:
+      return call(TLSTAP_LIB_NSS, TLSTAP_FN_NSS_PR_RECV);
+    case UprobeProgram::openssl_call_exit:  // SSL_*, BoringSSL and NSS: int
+      return 0;
+    case UprobeProgram::gnutls_call_exit:
+      return TLSTAP_C_CALL_RETURNS_LONG;
+    default:
+      return std::nullopt;
+  }
 }
 
 Result<void> fill_filters(tlstap_bpf* skel, const TracerConfig& config) {
@@ -105,24 +134,7 @@ int dispatch(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-// BPF_LINK_CREATE's attributes for an uprobe_multi link as the kernel's UAPI
-// lays them out (Linux 6.6+; Debian 12's linux/bpf.h predates them).
-struct UprobeMultiLinkAttr {
-  uint32_t prog_fd;
-  uint32_t target_fd;
-  uint32_t attach_type;
-  uint32_t link_flags;
-  uint64_t path;
-  uint64_t offsets;
-  uint64_t ref_ctr_offsets;
-  uint64_t cookies;
-  uint32_t count;
-  uint32_t flags;
-  uint32_t pid;  // 0: every process
-};
-
-template <typename Link>
-void destroy_in_parallel(std::vector<Link>& links) {
+void destroy_in_parallel(std::vector<Tracer::UprobeLink>& links) {
   constexpr size_t kThreads = 32;
   std::vector<std::thread> threads;
   size_t per_thread = (links.size() + kThreads - 1) / kThreads;
@@ -164,18 +176,27 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
   bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
-  if (auto session = features.uprobe_session_attach_type)
-    bpf_program__set_expected_attach_type(skel->progs.openssl_internal_session,
-                                          static_cast<bpf_attach_type>(*session));
-  bpf_program__set_autoload(skel->progs.openssl_internal_session,
-                            features.uprobe_session_attach_type.has_value());
+  for (bpf_program* session : {skel->progs.openssl_internal_session, skel->progs.c_call_session}) {
+    if (auto type = features.uprobe_session_attach_type)
+      bpf_program__set_expected_attach_type(session, static_cast<bpf_attach_type>(*type));
+    bpf_program__set_autoload(session, features.uprobe_session_attach_type.has_value());
+  }
   bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.cgroup_made, features.cgroup_tracepoints);
   bpf_program__set_autoload(skel->progs.cgroup_joined, features.cgroup_tracepoints);
 
-  if (int err = tlstap_bpf__load(skel); err != 0)
+  if (int err = tlstap_bpf__load(skel); err != 0) {
+    if (features.uprobe_session_attach_type) {
+      // A kernel that names sessions may still refuse their programs (a partial backport).
+      log::warn("{}; trying without uprobe sessions",
+                Error::from_errno("loading BPF programs with uprobe sessions", -err).message);
+      KernelFeatures without = features;
+      without.uprobe_session_attach_type.reset();
+      return load(config, without);
+    }
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
+  }
   if (auto filled = fill_filters(skel, config); !filled) return filled.error();
   for (const auto& directory : config.cgroups)
     if (auto added = tracer.add_cgroup(directory); !added) return added.error();
@@ -200,74 +221,84 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   return tracer;
 }
 
-Result<void> Tracer::attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
-                                   uint64_t file_offset, bool is_return, uint64_t cookie) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = is_return);
+Result<void> Tracer::attach_per_process(UprobeGroup group, const std::string& what, bool all_or_nothing,
+                                        const std::function<Result<UprobeLink>(int pid)>& attach) {
+  std::vector<UprobeLink> links;
   std::optional<Error> failed;
-  size_t attached = 0;
   for (int pid : uprobe_pids_) {
-    BpfLink link(bpf_program__attach_uprobe_opts(program_of(skeleton_.get(), program), pid, path.c_str(),
-                                                 file_offset, &opts));
-    if (!link) {
-      // A process that exited is no reason to give up the others; anything else is said.
-      int err = errno;
-      failed = Error::from_errno(fmt::format("uprobe at {}+{:#x}{}", path, file_offset,
-                                             pid == -1 ? "" : fmt::format(" in pid {}", pid)),
-                                 err);
-      if (pid != -1 && err == ESRCH)
-        log::debug("{}", failed->message);
-      else if (pid != -1)
-        log::warn("{}", failed->message);
+    auto link = attach(pid);
+    if (link) {
+      links.push_back(std::move(*link));
       continue;
     }
-    uprobes_[group].perf_event.push_back(std::move(link));
-    ++attached;
-  }
-  if (attached == 0 && failed) return *failed;
-  return {};
-}
-
-std::optional<UprobeProgram> Tracer::session_program(UprobeProgram entry, UprobeProgram exit) const {
-  if (entry == UprobeProgram::openssl_internal_enter && exit == UprobeProgram::openssl_internal_exit &&
-      bpf_program__autoload(skeleton_->progs.openssl_internal_session))
-    return UprobeProgram::openssl_internal_session;
-  return std::nullopt;
-}
-
-Result<void> Tracer::attach_session(UprobeGroup group, UprobeProgram program, const std::string& path,
-                                    uint64_t file_offset, uint64_t cookie) {
-  bpf_program* prog = program_of(skeleton_.get(), program);
-  std::vector<UniqueFd> links;
-  std::optional<Error> gone;
-  for (int pid : uprobe_pids_) {
-    UprobeMultiLinkAttr attr{};
-    attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(prog));
-    attr.attach_type = bpf_program__expected_attach_type(prog);
-    attr.path = reinterpret_cast<uintptr_t>(path.c_str());
-    attr.offsets = reinterpret_cast<uintptr_t>(&file_offset);
-    attr.cookies = reinterpret_cast<uintptr_t>(&cookie);
-    attr.count = 1;
-    attr.pid = pid == -1 ? 0 : static_cast<uint32_t>(pid);
-    UniqueFd link(static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr))));
-    if (!link.valid()) {
-      int err = errno;
-      auto failed = Error::from_errno(fmt::format("uprobe session at {}+{:#x}{}", path, file_offset,
-                                                  pid == -1 ? "" : fmt::format(" in pid {}", pid)),
-                                      err);
-      // A process that exited is no reason to give up the others; anything
-      // else is all or nothing, so that the caller can attach the pair instead.
-      if (pid != -1 && err == ESRCH) {
-        gone = std::move(failed);
-        continue;
-      }
-      return failed;
+    failed = Error{
+        fmt::format("{}{}: {}", what, pid == -1 ? "" : fmt::format(" in pid {}", pid), link.error().message),
+        link.error().errno_value};
+    // A process that exited is no reason to give up the others.
+    if (pid != -1 && failed->errno_value == ESRCH) {
+      log::debug("{}", failed->message);
+      continue;
     }
-    links.push_back(std::move(link));
+    if (all_or_nothing) return *failed;
+    if (pid != -1) log::warn("{}", failed->message);
   }
-  if (links.empty() && gone) return *gone;
-  auto& session = uprobes_[group].session;
-  std::move(links.begin(), links.end(), std::back_inserter(session));
+  if (links.empty() && failed) return *failed;
+  auto& kept = uprobes_[group];
+  std::move(links.begin(), links.end(), std::back_inserter(kept));
   return {};
+}
+
+Result<void> Tracer::attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
+                                   uint64_t file_offset, bool is_return, uint64_t cookie) {
+  cookie |= c_call_cookie(program).value_or(0);
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = is_return);
+  bpf_program* prog = program_of(skeleton_.get(), program);
+  return attach_per_process(
+      group, fmt::format("uprobe at {}+{:#x}", path, file_offset), false, [&](int pid) -> Result<UprobeLink> {
+        BpfLink link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), file_offset, &opts));
+        if (!link) return Error{std::strerror(errno), errno};
+        return UprobeLink{.perf_event = std::move(link), .session = {}};
+      });
+}
+
+std::pair<bpf_program*, uint64_t> Tracer::session_for(UprobeProgram entry, UprobeProgram exit,
+                                                      uint64_t cookie) const {
+  tlstap_bpf* skel = skeleton_.get();
+  bpf_program* session = nullptr;
+  if (entry == UprobeProgram::openssl_internal_enter && exit == UprobeProgram::openssl_internal_exit) {
+    session = skel->progs.openssl_internal_session;
+  } else if (program_of(skel, entry) == skel->progs.c_call_enter &&
+             program_of(skel, exit) == skel->progs.c_call_exit) {
+    session = skel->progs.c_call_session;
+    cookie |= c_call_cookie(entry).value_or(0) | c_call_cookie(exit).value_or(0);
+  }
+  if (!session || !bpf_program__autoload(session) || sessions_refused_) return {nullptr, 0};
+  return {session, cookie};
+}
+
+bool Tracer::has_session(UprobeProgram entry, UprobeProgram exit) const {
+  return session_for(entry, exit, 0).first != nullptr;
+}
+
+Result<void> Tracer::attach_session(UprobeGroup group, UprobeProgram entry, UprobeProgram exit,
+                                    const std::string& path, uint64_t file_offset, uint64_t cookie) {
+  auto [prog, session_cookie] = session_for(entry, exit, cookie);
+  if (!prog) return Error{"no uprobe session program for these probes"};
+  uint32_t attach_type = bpf_program__expected_attach_type(prog);
+  auto attached = attach_per_process(group, fmt::format("uprobe session at {}+{:#x}", path, file_offset),
+                                     true, [&](int pid) -> Result<UprobeLink> {
+                                       auto link = create_uprobe_session_link(
+                                           bpf_program__fd(prog), attach_type, path, file_offset,
+                                           session_cookie, pid == -1 ? 0 : pid);
+                                       if (!link) return link.error();
+                                       return UprobeLink{.perf_event = {}, .session = std::move(*link)};
+                                     });
+  if (!attached) {
+    // Said once: every later pair is attached apart without asking again.
+    sessions_refused_ = true;
+    log::warn("{}; entry probes and uretprobes are attached apart from now on", attached.error().message);
+  }
+  return attached;
 }
 
 Result<void> Tracer::add_cgroup(const std::string& directory) {
@@ -297,26 +328,21 @@ Result<void> Tracer::watch_new_cgroups() {
 
 size_t Tracer::uprobe_count() const {
   size_t count = 0;
-  for (const auto& [group, links] : uprobes_) count += links.perf_event.size() + links.session.size();
+  for (const auto& [group, links] : uprobes_) count += links.size();
   return count;
 }
 
 void Tracer::detach_uprobes(UprobeGroup group) {
   if (auto it = uprobes_.find(group); it != uprobes_.end()) {
-    destroy_in_parallel(it->second.perf_event);
-    destroy_in_parallel(it->second.session);
+    destroy_in_parallel(it->second);
     uprobes_.erase(it);
   }
 }
 
 void Tracer::detach_uprobes() {
-  UprobeLinks all;
-  for (auto& [group, links] : uprobes_) {
-    std::move(links.perf_event.begin(), links.perf_event.end(), std::back_inserter(all.perf_event));
-    std::move(links.session.begin(), links.session.end(), std::back_inserter(all.session));
-  }
-  destroy_in_parallel(all.perf_event);
-  destroy_in_parallel(all.session);
+  std::vector<UprobeLink> all;
+  for (auto& [group, links] : uprobes_) std::move(links.begin(), links.end(), std::back_inserter(all));
+  destroy_in_parallel(all);
   uprobes_.clear();
 }
 

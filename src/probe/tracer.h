@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -28,10 +29,9 @@ enum class UprobeProgram {
   openssl_read_enter,
   openssl_write_ex_enter,
   openssl_read_ex_enter,
-  openssl_call_exit,         // uretprobe
-  openssl_internal_enter,    // cookie: the internal function and its callers (openssl.bpf.c)
-  openssl_internal_exit,     // uretprobe
-  openssl_internal_session,  // both of the above as one uprobe session
+  openssl_call_exit,       // uretprobe
+  openssl_internal_enter,  // cookie: the internal function and its callers (openssl.bpf.c)
+  openssl_internal_exit,   // uretprobe
   gnutls_send_enter,
   gnutls_recv_enter,
   gnutls_recv_record_enter,  // the record layer's receive: application data only
@@ -80,13 +80,14 @@ class Tracer {
   using UprobeGroup = uint64_t;
   Result<void> attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
                              uint64_t file_offset, bool is_return, uint64_t cookie = 0);
-  // The program that runs `entry` and `exit` on one function as an uprobe
-  // session, when the kernel has sessions (6.13+): a call its entry filters
-  // out then takes no return trap. None: attach the two.
-  std::optional<UprobeProgram> session_program(UprobeProgram entry, UprobeProgram exit) const;
-  // Attaches a session program on a function's entry, like attach_uprobe.
-  Result<void> attach_session(UprobeGroup group, UprobeProgram program, const std::string& path,
-                              uint64_t file_offset, uint64_t cookie);
+  // Whether `entry` and a uretprobe `exit` on the same function entry can run
+  // as one uprobe session program here (Linux 6.13+): a call its entry
+  // filters out then takes no return trap.
+  bool has_session(UprobeProgram entry, UprobeProgram exit) const;
+  // Attaches them so, like attach_uprobe (`cookie`: the entry's); all or
+  // nothing, so that the two can be attached apart instead.
+  Result<void> attach_session(UprobeGroup group, UprobeProgram entry, UprobeProgram exit,
+                              const std::string& path, uint64_t file_offset, uint64_t cookie);
   // Delivers events to the handlers; returns when a timeout passes or a signal arrives.
   Result<void> poll(int timeout_ms);
   // Delivers the process events waiting now. The data handler calls it before
@@ -111,21 +112,36 @@ class Tracer {
   void detach_uprobes(UprobeGroup group);
   void detach_uprobes();
 
+  // One probe: libbpf's perf-event link, or an uprobe session link (uprobe_session_link.h).
+  struct UprobeLink {
+    BpfLink perf_event;
+    UniqueFd session;
+    void reset() {
+      perf_event.reset();
+      session.reset();
+    }
+  };
+
   Tracer(Tracer&&) = default;
   Tracer& operator=(Tracer&&) = default;
   ~Tracer() { detach_uprobes(); }
 
  private:
   Tracer() = default;
+  // Makes a link with `attach` in each --pid process (or one for all); a
+  // process that exited is skipped. Otherwise a failure is the result when
+  // `all_or_nothing` (nothing kept), or said and skipped.
+  Result<void> attach_per_process(UprobeGroup group, const std::string& what, bool all_or_nothing,
+                                  const std::function<Result<UprobeLink>(int pid)>& attach);
+  // The session program serving `entry` and `exit` and its cookie; null when none is loaded.
+  std::pair<bpf_program*, uint64_t> session_for(UprobeProgram entry, UprobeProgram exit,
+                                                uint64_t cookie) const;
   Skeleton skeleton_;
   std::vector<int> uprobe_pids_{-1};  // -1: every process
   std::vector<BpfLink> tracepoints_;
   BpfLink cgroup_watch_;
-  struct UprobeLinks {
-    std::vector<BpfLink> perf_event;  // libbpf's
-    std::vector<UniqueFd> session;    // made with BPF_LINK_CREATE (Debian 12's libbpf has no API)
-  };
-  std::unordered_map<UprobeGroup, UprobeLinks> uprobes_;
+  std::unordered_map<UprobeGroup, std::vector<UprobeLink>> uprobes_;
+  bool sessions_refused_ = false;  // the kernel refused a session link: pairs from then on
   // Heap-allocated so the C callbacks keep a stable pointer when Tracer moves.
   std::unique_ptr<std::array<EventHandler, 2>> handlers_;
   // Two managers, so process events can be read on their own, first.
