@@ -226,9 +226,11 @@ class CaptureSession {
     if (lost == control_events_lost_) return;
     control_events_lost_ = lost;
     log::warn("process events were lost: looking at every running process again");
+    uint64_t now_ns = clock_ns(CLOCK_BOOTTIME);
     for (uint32_t pid : running_pids()) {
       if (g_stop_requested) break;
-      adopt(pid);
+      attacher_.scan_process(pid);
+      processes_.reread(pid, now_ns);  // an exec or move lost with the events
     }
     workloads_.cgroup_made();
   }

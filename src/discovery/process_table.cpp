@@ -142,4 +142,16 @@ void ProcessTable::remember(uint32_t pid) {
   if (!processes_.contains(pid)) read_new(pid);  // a known one keeps the images its execs brought
 }
 
+void ProcessTable::reread(uint32_t pid, uint64_t now_ns) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) {
+    read_new(pid);
+    return;
+  }
+  ProcessIdentity identity = read_identity(pid, namer_);
+  // Gone meanwhile, or as known: its images stand.
+  if (identity.exe.empty() || identity == it->second.back().identity) return;
+  add_image(it->second, now_ns, std::move(identity));
+}
+
 }  // namespace tlstap

@@ -32,6 +32,9 @@ class ProcessTable {
   static constexpr size_t kImagesKept = 4;
   // Reads a running process now, while it exists, unless it is known already.
   void remember(uint32_t pid);
+  // Reads a running process again after process events were lost: a known
+  // one's exec or move that went untold starts an image at boot time `now_ns`.
+  void reread(uint32_t pid, uint64_t now_ns);
 
  private:
   struct Image {

@@ -595,9 +595,15 @@ class PrivateLibsslClient:
         self.proc = None
 
     def start(self, procs, wrap=lambda argv: argv):
+        self.spawn(procs, wrap)
+        self.wait_connected()
+
+    def spawn(self, procs, wrap=lambda argv: argv):
         self.proc = procs.start(wrap(self.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 env={**os.environ, "LD_LIBRARY_PATH": str(self.library.parent)})
         self.out = LineReader(self.proc.stdout)
+
+    def wait_connected(self):
         assert self.out.next(RUN_TIMEOUT), "tls_client.py did not connect"
 
     def attached(self):

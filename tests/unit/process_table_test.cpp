@@ -127,6 +127,33 @@ TEST(ProcessTable, ExecsHandledAfterALaterOneKeepTheirOwnImages) {
   EXPECT_EQ(table.identity(child.pid(), 2000).exe, sleep);
 }
 
+// Process events were lost: a known process is not read again when
+// remembered, but is when reread, and an exec that went untold starts an
+// image from the time of that read.
+TEST(ProcessTable, AnExecLostWithItsEventIsFoundByAReread) {
+  const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
+  const std::string self = exe_of(getpid());
+  ExecingChild child({sleep.c_str(), "30"});
+  auto pid = static_cast<uint32_t>(child.pid());
+  ProcessTable table;
+  table.remember(pid);
+  table.reread(pid, 500);  // unchanged
+  ASSERT_EQ(table.identity(pid, 600).exe, self);
+
+  child.exec_and_wait(sleep);
+  table.remember(pid);
+  EXPECT_EQ(table.identity(pid, 1000).exe, self);
+  table.reread(pid, 1000);
+  EXPECT_EQ(table.identity(pid, 999).exe, self);
+  EXPECT_EQ(table.identity(pid, 1000).exe, sleep);
+  EXPECT_EQ(table.identity(pid, 1000).netns, table.identity(pid, 999).netns);
+
+  // Gone by the next read: what was known stands.
+  child.end();
+  table.reread(pid, 2000);
+  EXPECT_EQ(table.identity(pid, 2000).exe, sleep);
+}
+
 TEST(ProcessTable, OnlyTheLatestImagesAreKept) {
   const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
   const std::string images[] = {std::filesystem::canonical("/usr/bin/true").string(),
