@@ -75,11 +75,10 @@ Result<KernelFeatures> probe_kernel_features() {
       !tracepoint_exists(features.tracefs_root, "sched", "sched_process_exit"))
     return Error{"kernel lacks the sched:sched_process_exec/exit tracepoints"};
 
-  features.attach_cookies =
-      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nullptr) == 1;
-  if (!features.attach_cookies)
-    features.warnings.push_back(
-        "kernel lacks BPF attach cookies (Linux 5.15+): probes stay on function entries, which costs more");
+  // Every uprobe program reads its cookie: which call, where in the prologue (Linux 5.15+, so
+  // implied by bpf_loop; checked to say so plainly on a kernel with backports).
+  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nullptr) != 1)
+    return Error{"kernel lacks BPF attach cookies for uprobes (Linux 5.15+ required)"};
   features.uprobe_session_attach_type = kernel_attach_type("BPF_TRACE_UPROBE_SESSION");
   const auto& tracefs = features.tracefs_root;
   features.socket_length_tracepoints = tracepoint_exists(tracefs, "sock", "sock_send_length") &&

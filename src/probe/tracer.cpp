@@ -175,14 +175,11 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
   bpf_program__set_autoload(skel->progs.sock_send, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_recv, features.socket_length_tracepoints);
   bpf_program__set_autoload(skel->progs.sock_state, features.socket_state_tracepoint);
-  bpf_program__set_autoload(skel->progs.openssl_internal_enter, features.attach_cookies);
   for (bpf_program* session : {skel->progs.openssl_internal_session, skel->progs.c_call_session}) {
     if (auto type = features.uprobe_session_attach_type)
       bpf_program__set_expected_attach_type(session, static_cast<bpf_attach_type>(*type));
     bpf_program__set_autoload(session, features.uprobe_session_attach_type.has_value());
   }
-  bpf_program__set_autoload(skel->progs.go_tls_enter, features.attach_cookies);
-  bpf_program__set_autoload(skel->progs.go_tls_close, features.attach_cookies);
   bpf_program__set_autoload(skel->progs.cgroup_made, features.cgroup_tracepoints);
   bpf_program__set_autoload(skel->progs.cgroup_joined, features.cgroup_tracepoints);
 
