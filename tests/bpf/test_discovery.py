@@ -209,23 +209,27 @@ def test_deleted_library_keeps_its_probes_while_mapped_then_loses_them(procs, tl
                         egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
 
 
-def overflow_process_events(procs):
-    """Fills the control ring while tlstap is stopped: ~320 bytes per exec
-    event, 3000 fill the 256 KiB ring three times over."""
-    procs.run(["sh", "-c", 'i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done'], timeout=120)
-
-
-def test_lost_process_events_are_recovered(procs, tlstap, server, cert, tmp_path):
+@pytest.mark.parametrize("during_loss", ["started", "execd"])
+def test_lost_process_events_are_recovered(procs, tlstap, server, cert, tmp_path, during_loss):
     """The control ring overflows (tlstap stopped while thousands of processes
-    start): a client started then, with a libssl copy of its own, has its exec
-    and library events lost. tlstap counts the loss, says so, looks at every
-    running process again, attaches that copy, and captures the exchange whole."""
-    client = PrivateLibsslClient(tmp_path, server, cert, b"started while process events were lost")
+    start). Meanwhile a client with a libssl copy of its own starts, or (execd)
+    a shell tlstap knew from its start execs it: its exec and library events
+    are lost. tlstap counts the loss, says so, looks at every running process
+    again (the shell's pid anew), attaches that copy, and captures the exchange
+    whole, its lines named by python3's exe, not the shell's."""
+    client = PrivateLibsslClient(tmp_path, server, cert, f"{during_loss} while process events were lost".encode())
+    if during_loss == "execd":
+        client.spawn(procs, wrap=lambda argv: ["/bin/sh", "-c", 'read line && exec "$@"', "sh", *argv])
     tap = tlstap()
     tap.proc.send_signal(signal.SIGSTOP)
     try:
-        overflow_process_events(procs)
-        client.start(procs)
+        # ~320 bytes per exec event: 3000 fill the 256 KiB ring three times over.
+        procs.run(["sh", "-c", 'i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done'], timeout=120)
+        if during_loss == "execd":
+            go(client.proc)  # the shell reads its line and execs the client
+            client.wait_connected()
+        else:
+            client.start(procs)
     finally:
         tap.proc.send_signal(signal.SIGCONT)
     try:
@@ -239,37 +243,6 @@ def test_lost_process_events_are_recovered(procs, tlstap, server, cert, tmp_path
 
     assert response == record.sent
     assert capture.summary["dropped"]["control_event_lost"][0] > 0
-    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
-                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
-                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
-
-
-def test_an_exec_lost_with_the_process_events_is_found(procs, tlstap, server, cert, tmp_path):
-    """A shell tlstap knew from its start execs a Python client (with a libssl
-    copy of its own) while the control ring overflows, so the exec event is
-    lost: when tlstap looks at every process again it reads the shell's pid
-    anew, attaches the copy, and names the client's lines by python3's exe,
-    not the shell's."""
-    client = PrivateLibsslClient(tmp_path, server, cert, b"exec'd while process events were lost")
-    client.spawn(procs, wrap=lambda argv: ["/bin/sh", "-c", 'read line && exec "$@"', "sh", *argv])
-    tap = tlstap()
-    tap.proc.send_signal(signal.SIGSTOP)
-    try:
-        overflow_process_events(procs)
-        go(client.proc)  # the shell reads its line and execs the client
-        client.wait_connected()
-    finally:
-        tap.proc.send_signal(signal.SIGCONT)
-    try:
-        tap.stderr.wait_for(b"process events were lost: looking at every running process again", timeout=10)
-        tap.stderr.wait_for(client.attached(), timeout=30)
-        response = client.finish()
-    finally:
-        client.kill()
-    record = server.next_connection()
-    capture = tap.stop()
-
-    assert response == record.sent
     assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
                       remote=server.address, role="client", egress=record.received, ingress=record.sent,
                       egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
