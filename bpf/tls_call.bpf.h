@@ -1,8 +1,8 @@
 /* The library-independent half of a TLS probe: remember a call at its entry,
  * and at its return copy the plaintext it moved into the ring buffer, whole,
- * in chunks, tied to the connection the call used. The programs
- * (c_call.bpf.c, openssl.bpf.c, gotls.bpf.c) only extract arguments and call
- * these. */
+ * in chunks, tied to the connection the call used. The C libraries'
+ * programs (c_call.bpf.c, openssl.bpf.c, gnutls.bpf.c) only extract arguments
+ * and call these; Go's (gotls.bpf.c) use the copy. */
 #ifndef TLSTAP_TLS_CALL_BPF_H
 #define TLSTAP_TLS_CALL_BPF_H
 

@@ -149,8 +149,12 @@ void ProcessTable::reread(uint32_t pid, uint64_t now_ns) {
     return;
   }
   ProcessIdentity identity = read_identity(pid, namer_);
-  // Gone meanwhile, or as known: its images stand.
-  if (identity.exe.empty() || identity == it->second.back().identity) return;
+  const ProcessIdentity& known = it->second.back().identity;
+  // Gone meanwhile, or the same image in the same place (workload names,
+  // looked up again, may fail for a moment: not a change).
+  if (identity.exe.empty() ||
+      (identity.exe == known.exe && identity.cgroup == known.cgroup && identity.netns == known.netns))
+    return;
   add_image(it->second, now_ns, std::move(identity));
 }
 

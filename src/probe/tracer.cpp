@@ -67,6 +67,10 @@ bpf_program* program_of(tlstap_bpf* skel, UprobeProgram program) {
   return nullptr;
 }
 
+// The kernel's ENOTSUPP (not in user-space errno.h), which BPF returns for
+// features it lacks.
+constexpr int kKernelNotSupported = 524;
+
 // What c_call.bpf.c's programs learn from the cookie about the call a probe
 // is on (events.h); none: not one of them.
 std::optional<uint64_t> c_call_cookie(UprobeProgram program) {
@@ -190,6 +194,7 @@ Result<Tracer> Tracer::load(const TracerConfig& config, const KernelFeatures& fe
                 Error::from_errno("loading BPF programs with uprobe sessions", -err).message);
       KernelFeatures without = features;
       without.uprobe_session_attach_type.reset();
+      tracer.skeleton_.reset();
       return load(config, without);
     }
     return Error::from_errno("loading BPF programs (run with -v for the verifier log)", -err);
@@ -247,7 +252,12 @@ Result<void> Tracer::attach_per_process(UprobeGroup group, const std::string& wh
 
 Result<void> Tracer::attach_uprobe(UprobeGroup group, UprobeProgram program, const std::string& path,
                                    uint64_t file_offset, bool is_return, uint64_t cookie) {
-  cookie |= c_call_cookie(program).value_or(0);
+  if (auto call = c_call_cookie(program)) {
+    // The low half is the prologue's depth (c_call.bpf.c); the high half says which call.
+    if (cookie >> 32)
+      return Error{fmt::format("uprobe at {}+{:#x}: prologue depth out of range", path, file_offset)};
+    cookie |= *call;
+  }
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = is_return);
   bpf_program* prog = program_of(skeleton_.get(), program);
   return attach_per_process(
@@ -290,9 +300,11 @@ Result<void> Tracer::attach_session(UprobeGroup group, UprobeProgram entry, Upro
                                        if (!link) return link.error();
                                        return UprobeLink{.perf_event = {}, .session = std::move(*link)};
                                      });
-  if (!attached) {
-    // Said once: every later pair is attached apart without asking again.
-    sessions_refused_ = true;
+  // A kernel that refuses session links says so by these; anything else
+  // (a process gone, no memory) is this site's, which the caller attaches apart.
+  int err = attached ? 0 : attached.error().errno_value;
+  if (err == EINVAL || err == EOPNOTSUPP || err == kKernelNotSupported) {
+    sessions_refused_ = true;  // said once; later pairs are attached apart without asking
     log::warn("{}; entry probes and uretprobes are attached apart from now on", attached.error().message);
   }
   return attached;

@@ -182,8 +182,11 @@ def sites_in(tlstap_log, library, functions):
         if m := re.search(r"^tlstap:   (\w+) .*at file offset (0x[0-9a-f]+):", line):
             sites.append((m[1], int(m[2], 16)))
         elif m := re.search(r"^tlstap: attached \d+ probes to (\S+) ", line):
-            if os.path.samefile(m[1], library):
-                found = {offset for function, offset in sites if function in functions}
+            try:
+                if os.path.samefile(m[1], library):
+                    found = {offset for function, offset in sites if function in functions}
+            except OSError:
+                pass  # reached through a process that has exited since
             sites = []
     return found
 
