@@ -142,6 +142,7 @@ class CaptureSession {
     // or one's that tlstap knew as the image before (a container's entry
     // script that execs its server). Checking an empty ring costs two loads.
     (void)tracer_.consume_control();
+    run_due_scans();
     ConnectionView view = connections_.observe(*event);
     if (connections_.resumed() > 0 && !table_full_reported_) {
       table_full_reported_ = true;
@@ -184,10 +185,10 @@ class CaptureSession {
     switch (event->kind) {
       case ProcessEventKind::exec:
         processes_.refresh(*event);
-        attacher_.scan_process(event->pid);
+        scan_soon(event->pid);
         break;
       case ProcessEventKind::libs_changed:
-        attacher_.scan_process(event->pid);
+        scan_soon(event->pid);
         break;
       case ProcessEventKind::cgroup_made:
         workloads_.cgroup_made();
@@ -217,6 +218,18 @@ class CaptureSession {
     }
   }
 
+  // An exec and the library loads its loader reports before main usually
+  // arrive together: the process is scanned once for all of them, when the
+  // events at hand are read.
+  void scan_soon(uint32_t pid) {
+    if (std::find(scans_due_.begin(), scans_due_.end(), pid) == scans_due_.end()) scans_due_.push_back(pid);
+  }
+
+  void run_due_scans() {
+    for (uint32_t pid : scans_due_) attacher_.scan_process(pid);
+    scans_due_.clear();
+  }
+
   // Process events were lost (the control ring was full): the execs, library
   // loads and moves they told of are looked for again, in every running
   // process as at start, and the waited-for workloads in the cgroup tree.
@@ -239,15 +252,17 @@ class CaptureSession {
     reported_drops_ = drops;
   }
 
-  // Called between polls: flushes output, forgets processes that exited,
+  // Called between polls: scans processes, flushes output, forgets processes that exited,
   // takes probes off deleted files no longer in use.
   void housekeeping() {
+    run_due_scans();
     pipeline_.flush();
     attacher_.release_deleted_files();
     auto now = std::chrono::steady_clock::now();
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;
       processes_.forget(pid);
+      attacher_.forget_process(pid);
       connections_.forget_process(pid);
       listening_.forget(pid);
       pipeline_.forget_process(pid);
@@ -294,6 +309,7 @@ class CaptureSession {
   uint64_t control_events_lost_ = 0;
   DropCounters reported_drops_{};
   std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
+  std::vector<uint32_t> scans_due_;
 };
 
 }  // namespace

@@ -43,9 +43,8 @@ std::vector<MappedFile> parse_executable_mappings(std::string_view maps_text) {
   while (!maps_text.empty()) {
     MappedFile file;
     if (!parse_line(next_line(maps_text), file)) continue;
-    bool seen = std::any_of(files.begin(), files.end(), [&](const MappedFile& f) {
-      return f.inode == file.inode && f.dev_major == file.dev_major && f.dev_minor == file.dev_minor;
-    });
+    bool seen =
+        std::any_of(files.begin(), files.end(), [&](const MappedFile& f) { return f.id() == file.id(); });
     if (!seen) files.push_back(std::move(file));
   }
   return files;

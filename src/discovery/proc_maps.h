@@ -9,6 +9,15 @@
 
 namespace tlstap {
 
+// A mapped file as /proc/PID/maps names it: its device (which may differ
+// from what stat says, on overlayfs and btrfs) and inode number.
+struct MappingId {
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t inode = 0;
+  bool operator==(const MappingId&) const = default;
+};
+
 struct MappedFile {
   std::string path;  // as seen inside the process's mount namespace
   uint32_t dev_major = 0;
@@ -16,6 +25,7 @@ struct MappedFile {
   uint64_t inode = 0;
   bool deleted = false;  // replaced on disk since it was mapped
   bool operator==(const MappedFile&) const = default;
+  MappingId id() const { return {dev_major, dev_minor, inode}; }
 };
 
 // Each executable file mapping once, in order of first appearance.

@@ -67,28 +67,31 @@ bool TargetAttacher::known(const FileId& id, const struct stat& st) {
   return file->ctime.tv_sec == st.st_ctim.tv_sec && file->ctime.tv_nsec == st.st_ctim.tv_nsec;
 }
 
-void TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
+bool TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
   std::string path = pid ? fmt::format("/proc/{}/root{}", pid, path_in_process) : path_in_process;
+  struct stat st {};
+  // A file looked at before costs one stat, not an open, a stat and a close.
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && known({st.st_dev, st.st_ino}, st)) return true;
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st {};
-  if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (!fd.valid() || fstat(fd.get(), &st) != 0) return false;
+  if (!S_ISREG(st.st_mode)) return true;
   const FileId id{st.st_dev, st.st_ino};
-  if (known(id, st)) return;
+  if (known(id, st)) return true;
   auto real = overlay_real_file(fd.get(), st, pid, path_in_process);
   if (real && known(real->id, real->st)) {
     auto probed = probed_.find(real->id);
     looked_at_[id] = KnownFile{st.st_ctim, probed == probed_.end() ? 0 : probed->second};
     log::debug("{}: {} in an overlay layer, looked at already through another mount", path, real->path);
-    return;
+    return true;
   }
   auto group = probe(path, fd.get(), scope);
-  if (!group) return;
+  if (!group) return true;
   if (*group == 0) {
     looked_at_[id] = KnownFile{st.st_ctim, 0};
     if (real) looked_at_[real->id] = KnownFile{real->st.st_ctim, 0};
-    return;
+    return true;
   }
   AttachedFile& file = attached_[*group];
   file.ids = {id};
@@ -102,6 +105,7 @@ void TargetAttacher::consider_file(const std::string& path_in_process, Scope sco
   else if (!on_overlayfs(fd.get()))
     file.fd = std::move(fd);
   file.path = path;
+  return true;
 }
 
 std::optional<Tracer::UprobeGroup> TargetAttacher::probe(const std::string& path, int fd, Scope scope) {
@@ -201,15 +205,27 @@ std::vector<bool> TargetAttacher::attach_sessions(Tracer::UprobeGroup group, con
 }
 
 void TargetAttacher::scan_process(uint32_t pid) {
-  std::string proc = "/proc/" + std::to_string(pid);
+  std::vector<MappingId> looked_at;
+  auto before = scanned_.find(pid);
+  auto seen_before = [&](const MappingId& id) {
+    return before != scanned_.end() &&
+           std::find(before->second.begin(), before->second.end(), id) != before->second.end();
+  };
   // Empty when the process is gone already, or a kernel thread.
-  for (const auto& file : parse_executable_mappings(read_text_file(proc + "/maps"))) {
-    if (file.deleted) {
+  for (const auto& file : parse_executable_mappings(read_text_file(fmt::format("/proc/{}/maps", pid)))) {
+    if (seen_before(file.id())) {
+      looked_at.push_back(file.id());
+    } else if (file.deleted) {
       log::debug("pid {}: {} was replaced on disk since it was mapped; not probed", pid, file.path);
-      continue;
+      looked_at.push_back(file.id());
+    } else if (consider_file(file.path, Scope::all, pid)) {
+      looked_at.push_back(file.id());
     }
-    consider_file(file.path, Scope::all, pid);
   }
+  if (looked_at.empty())
+    scanned_.erase(pid);
+  else
+    scanned_[pid] = std::move(looked_at);
 }
 
 void TargetAttacher::scan_executable_directories() {

@@ -18,6 +18,7 @@
 #include "common/file_id.h"
 #include "common/lru_map.h"
 #include "common/unique_fd.h"
+#include "discovery/proc_maps.h"
 #include "probe/tracer.h"
 #include "tls/openssl.h"
 #include "tls/probe_plan.h"
@@ -28,8 +29,11 @@ class TargetAttacher {
  public:
   TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
 
-  // Every executable file mapped by pid, reached through /proc/PID/root.
+  // Every executable file mapped by pid, reached through /proc/PID/root; the
+  // files its last scan looked at are not looked at again.
   void scan_process(uint32_t pid);
+  // The process is gone: its last scan is forgotten.
+  void forget_process(uint32_t pid) { scanned_.erase(pid); }
   // libssl and ld.so in the usual library directories, for processes yet to start.
   void scan_library_directories();
   // Executables with a C TLS library built in (node) in the usual bin
@@ -38,8 +42,9 @@ class TargetAttacher {
   // Which adapters may claim a file: every one, or only the C libraries'
   // (Go programs on disk are many and attached when they run).
   enum class Scope { all, c_libraries };
-  // `path` as process `pid` sees it (0: as tlstap does).
-  void consider_file(const std::string& path, Scope scope = Scope::all, uint32_t pid = 0);
+  // `path` as process `pid` sees it (0: as tlstap does). False when the file
+  // could not be opened: worth another look later.
+  bool consider_file(const std::string& path, Scope scope = Scope::all, uint32_t pid = 0);
 
   size_t attached_files() const { return attached_.size(); }
 
@@ -84,6 +89,11 @@ class TargetAttacher {
   // forgotten is only looked at again.
   LruMap<FileId, KnownFile, FileIdHash> looked_at_{65536};
   std::unordered_map<Tracer::UprobeGroup, AttachedFile> attached_;
+  // Per process, the mappings its last scan looked at. Each library load
+  // rescans the process (and an exec's loader reports two before main), so
+  // only what is new is looked at; a mapping pins its inode, so a mapping
+  // still there is the same file.
+  std::unordered_map<uint32_t, std::vector<MappingId>> scanned_;
   Tracer::UprobeGroup next_group_ = 1;
   std::chrono::steady_clock::time_point next_release_check_{};
 };

@@ -89,6 +89,34 @@ def test_running_before_tlstap(procs, tlstap, server, cert, tmp_path):
     assert_first_call_captured(node_side, b"GET /early-node HTTP/1.1\r\n")
 
 
+# python3 -c IMPORT_LATER tls_client.py ARGS...: tls_client.py, once a line on stdin lets it import ssl.
+IMPORT_LATER = "import runpy, sys; sys.stdin.readline(); sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+
+
+def test_library_loaded_after_the_process_was_looked_at(procs, tlstap, server, cert, tmp_path):
+    """A process running before tlstap, looked at when tlstap started, loads a libssl of its own
+    only later (import ssl): the loader's report makes tlstap look at the
+    process again, and the new library is attached though the files it had
+    looked at already are not looked at again."""
+    client = PrivateLibsslClient(tmp_path, server, cert, b"from a libssl loaded after tlstap looked")
+    client.spawn(procs, wrap=lambda argv: [argv[0], "-c", IMPORT_LATER, *argv[1:]])
+    tap = tlstap()
+    try:
+        go(client.proc)  # import ssl: the loader maps the libssl copy
+        client.wait_connected()
+        tap.stderr.wait_for(client.attached(), timeout=30)
+        response = client.finish()
+    finally:
+        client.kill()
+    record = server.next_connection()
+    capture = tap.stop()
+
+    assert response == record.sent
+    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+
+
 class Paused:
     """tlstap stopped (SIGSTOP) for a while: a consumer lagging behind, as under load.
     Its probes keep firing; it reads the events only after the processes are gone."""
