@@ -21,8 +21,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from benchlib import (Processes, Spread, Tlstap, capture_volume, linked_library, make_cert, probe_sites, proc_status,
-                      reassemble, sha256_hex, stop_group, wait_idle)
+from benchlib import (Processes, Spread, Tlstap, capture_volume, linked_library, make_cert, probe_sites, proc_cpu_seconds,
+                      proc_status, reassemble, sha256_hex, stop_group, wait_idle)
 from nginx_wrk import Nginx, Served, run_wrk
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -528,6 +528,39 @@ def bench_bulk_go(bench):
     return bench.interleave(Result(f"bulk {bench.settings.bulk_bytes >> 20} MiB, Go crypto/tls", "MB/s", True), once)
 
 
+# --- 5: process starts ------------------------------------------------------------------------------
+
+PROCESS_STARTS = 500
+
+
+def bench_process_starts(bench):
+    """A shell starting a dynamic program after another (/bin/true), as on a
+    build host or a node running exec probes. Each start costs the program
+    the dynamic loader probe's traps, and tlstap a look at the new process
+    (its identity, its mapped files); the note gives tlstap's CPU per start."""
+    script = f"i=0; while [ $i -lt {PROCESS_STARTS} ]; do /bin/true; i=$((i+1)); done"
+
+    def once(traced):
+        tap = bench.tlstap() if traced else None
+        agent_cpu = []
+
+        def starts():
+            started = time.monotonic()
+            subprocess.run(["sh", "-c", script], check=True, timeout=600)
+            rate = PROCESS_STARTS / (time.monotonic() - started)
+            if tap:
+                time.sleep(0.5)  # the last starts' events read
+                agent_cpu.append(proc_cpu_seconds(tap.proc.pid) - tap.cpu_at_ready)
+            return rate
+
+        figure, agent = traced_run(tap, starts)
+        if not tap:
+            return Trial(figure)
+        return Trial(figure, Completeness(0, 0, agent.dropped_bytes, 0), agent,
+                     note=f"{agent_cpu[0] / PROCESS_STARTS * 1e6:.0f} us of tlstap CPU per start")
+    return bench.interleave(Result(f"{PROCESS_STARTS} process starts (/bin/true)", "starts/s", True), once)
+
+
 BENCHMARKS = {
     "nginx": bench_nginx,
     "pingpong-c": bench_pingpong_c,
@@ -543,6 +576,7 @@ BENCHMARKS = {
     "nginx-1000": bench_nginx_1000,
     "nginx-paced": bench_nginx_paced,
     "nginx-churn": bench_nginx_churn,
+    "process-starts": bench_process_starts,
 }
 
 

@@ -24,11 +24,11 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 	return e;
 }
 
-static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
+static __always_inline void send_process_event(u32 kind, u64 pid_tgid, u64 flags)
 {
 	struct tlstap_process_event *e = reserve_process_event(kind, pid_tgid);
 	if (e)
-		bpf_ringbuf_submit(e, 0);
+		bpf_ringbuf_submit(e, flags);
 }
 
 SEC("tp/sched/sched_process_exec")
@@ -57,15 +57,18 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	/* a thread that dies inside a TLS call never returns from it */
 	struct tls_call *call = current_call();
+	/* Neither event is urgent (user space forgets a process seconds later):
+	 * they wait for the next wake-up or poll, which spares every exiting
+	 * process the wake-up's interrupt. */
 	if (call) {
 		call->active = false;
-		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid);
+		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid, BPF_RB_NO_WAKEUP);
 	}
 	/* The process is gone with its last thread, which need not be the main
 	 * one (pthread_exit): do_exit counts live threads down before this. */
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) == 0)
-		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid);
+		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -112,13 +115,31 @@ int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_st
 	return 0;
 }
 
-/* _dl_debug_state in ld.so: the r_debug rendezvous breakpoint of debuggers. */
+/* glibc's struct r_debug on LP64: r_version, r_map, r_brk, then r_state. */
+#define R_DEBUG_STATE_OFFSET 24
+#define RT_CONSISTENT 0
+
+/* _dl_debug_state in ld.so: the r_debug rendezvous breakpoint of debuggers.
+ * The loader calls it twice for each change: announcing it (r_state RT_ADD
+ * or RT_DELETE), with nothing mapped yet, and once the link map is
+ * consistent again; only the second is reported, one event per start and
+ * per dlopen instead of two. The probe sits on the hook's first instruction,
+ * so the instruction pointer is the hook's address. Cookie: _r_debug's
+ * address less the hook's; 0 (unknown) or an unreadable state reports every
+ * call. */
 SEC("uprobe")
 int loader_libs_changed(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (process_is_traced(pid_tgid >> 32))
-		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
+	if (!process_is_traced(pid_tgid >> 32))
+		return 0;
+	u64 to_rendezvous = bpf_get_attach_cookie(ctx);
+	int state = RT_CONSISTENT; /* left 0 (consistent) by a failed read too */
+	if (to_rendezvous)
+		bpf_probe_read_user(&state, sizeof(state),
+				    (const void *)(PT_REGS_IP(ctx) + to_rendezvous + R_DEBUG_STATE_OFFSET));
+	if (state == RT_CONSISTENT)
+		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid, 0);
 	return 0;
 }
 

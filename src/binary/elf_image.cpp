@@ -62,6 +62,42 @@ void for_each_section(Elf* elf, Visit&& visit) {
   }
 }
 
+// The defined symbols of `type` (STT_FUNC, STT_OBJECT) called by one of
+// `names`, each once, the dynamic symbol table first. A function must be in
+// the file (uprobes attach to its offset); an object in .bss has offset 0.
+std::vector<ElfSymbol> find_symbols(Elf* elf, std::span<const std::string_view> names, unsigned type) {
+  std::vector<ElfSymbol> found;
+  auto wanted = [&](std::string_view name) {
+    return std::find(names.begin(), names.end(), name) != names.end() &&
+           std::none_of(found.begin(), found.end(), [&](const ElfSymbol& s) { return s.name == name; });
+  };
+  for (Elf64_Word table : {SHT_DYNSYM, SHT_SYMTAB}) {
+    for_each_section(elf, [&](Elf_Scn* scn, const GElf_Shdr& shdr) {
+      if (shdr.sh_type != table || shdr.sh_entsize == 0) return;
+      Elf_Data* data = elf_getdata(scn, nullptr);
+      if (!data) return;
+      size_t count = shdr.sh_size / shdr.sh_entsize;
+      for (size_t i = 0; i < count; ++i) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, static_cast<int>(i), &sym)) break;
+        if (GELF_ST_TYPE(sym.st_info) != type || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+        const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+        if (!name || !wanted(name)) continue;
+        auto offset = file_offset_of(elf, sym.st_value);
+        if (!offset && type == STT_FUNC) continue;
+        found.push_back({name, sym.st_value, sym.st_size, offset.value_or(0)});
+      }
+    });
+  }
+  return found;
+}
+
+std::optional<ElfSymbol> find_one_symbol(Elf* elf, std::string_view name, unsigned type) {
+  auto found = find_symbols(elf, std::span<const std::string_view>(&name, 1), type);
+  if (found.empty()) return std::nullopt;
+  return found.front();
+}
+
 // Calls visit(address, bytes) for each read-only data section (.rodata*) in the file.
 template <class Visit>
 void for_each_rodata(Elf* elf, std::span<const std::byte> file, Visit&& visit) {
@@ -191,36 +227,15 @@ ElfMachine ElfImage::machine() const {
 }
 
 std::vector<ElfSymbol> ElfImage::find_functions(std::span<const std::string_view> names) const {
-  std::vector<ElfSymbol> found;
-  auto wanted = [&](std::string_view name) {
-    return std::find(names.begin(), names.end(), name) != names.end() &&
-           std::none_of(found.begin(), found.end(), [&](const ElfSymbol& s) { return s.name == name; });
-  };
-  for (Elf64_Word table : {SHT_DYNSYM, SHT_SYMTAB}) {
-    for_each_section(state_->elf, [&](Elf_Scn* scn, const GElf_Shdr& shdr) {
-      if (shdr.sh_type != table || shdr.sh_entsize == 0) return;
-      Elf_Data* data = elf_getdata(scn, nullptr);
-      if (!data) return;
-      size_t count = shdr.sh_size / shdr.sh_entsize;
-      for (size_t i = 0; i < count; ++i) {
-        GElf_Sym sym;
-        if (!gelf_getsym(data, static_cast<int>(i), &sym)) break;
-        if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
-        const char* name = elf_strptr(state_->elf, shdr.sh_link, sym.st_name);
-        if (!name || !wanted(name)) continue;
-        auto offset = file_offset_of(state_->elf, sym.st_value);
-        if (!offset) continue;
-        found.push_back({name, sym.st_value, sym.st_size, *offset});
-      }
-    });
-  }
-  return found;
+  return find_symbols(state_->elf, names, STT_FUNC);
 }
 
 std::optional<ElfSymbol> ElfImage::find_function(std::string_view name) const {
-  auto found = find_functions(std::span<const std::string_view>(&name, 1));
-  if (found.empty()) return std::nullopt;
-  return found.front();
+  return find_one_symbol(state_->elf, name, STT_FUNC);
+}
+
+std::optional<ElfSymbol> ElfImage::find_object(std::string_view name) const {
+  return find_one_symbol(state_->elf, name, STT_OBJECT);
 }
 
 std::optional<std::string> ElfImage::soname() const {

@@ -58,6 +58,8 @@ class ElfImage {
   // Defined function symbols with one of these names (dynamic symbols first).
   std::vector<ElfSymbol> find_functions(std::span<const std::string_view> names) const;
   std::optional<ElfSymbol> find_function(std::string_view name) const;
+  // A data object's symbol; its file_offset is 0 when it has no bytes in the file (.bss).
+  std::optional<ElfSymbol> find_object(std::string_view name) const;
   std::optional<std::string> soname() const;
   // First NUL-terminated string in a read-only data section that starts with
   // prefix and, when given, is accepted by `accept`.

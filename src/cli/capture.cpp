@@ -188,6 +188,7 @@ class CaptureSession {
         scan_soon(event->pid);
         break;
       case ProcessEventKind::libs_changed:
+        log::debug("{}[{}] loaded or unloaded libraries", event->comm, event->pid);
         scan_soon(event->pid);
         break;
       case ProcessEventKind::cgroup_made:

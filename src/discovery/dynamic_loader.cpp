@@ -9,7 +9,12 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
   if (!hook) return std::nullopt;
   ProbePlan plan;
   plan.description = "dynamic loader " + *soname;
-  plan.sites.push_back({hook->name, hook->file_offset, UprobeProgram::loader_libs_changed, false});
+  // Where the loader's rendezvous (struct r_debug) lies from the hook, the
+  // same in every process, so the probe reads the loader's state: 0 when
+  // unknown, and every call is reported.
+  auto rendezvous = image.find_object("_r_debug");
+  uint64_t cookie = rendezvous ? rendezvous->address - hook->address : 0;
+  plan.sites.push_back({hook->name, hook->file_offset, UprobeProgram::loader_libs_changed, false, cookie});
   return plan;
 }
 

@@ -117,6 +117,34 @@ def test_library_loaded_after_the_process_was_looked_at(procs, tlstap, server, c
                       egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
 
 
+# python3 -c LOAD_ONE_LIBRARY LIB: says it is ready, loads LIB after a line on stdin, says so, waits for another.
+LOAD_ONE_LIBRARY = ("import ctypes, sys; print('ready', flush=True); sys.stdin.readline(); ctypes.CDLL(sys.argv[1]); "
+                    "print('loaded', flush=True); sys.stdin.readline()")
+
+
+def test_a_library_load_is_reported_once(procs, tlstap, tmp_path):
+    """The dynamic loader calls its debuggers' hook twice for a dlopen: before
+    it maps anything, and once the libraries are in place. tlstap's probe
+    reads the loader's state and reports only the second: one look at the
+    process per load, which finds the library mapped."""
+    library = tmp_path / "libssl-copy.so.3"
+    shutil.copy2(system_libssl(), library)
+    loader = procs.start([PYTHON, "-c", LOAD_ONE_LIBRARY, library], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = LineReader(loader.stdout)
+    assert out.next(RUN_TIMEOUT) == "ready"  # its own start-up loads are over
+    tap = tlstap("-v")
+    go(loader)
+    assert out.next(RUN_TIMEOUT) == "loaded"
+    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{loader.pid}/root{re.escape(str(library))} ".encode()),
+                        timeout=30)
+    go(loader)
+    loader.wait(RUN_TIMEOUT)
+    tap.stop()
+
+    reports = [line for line in tap.stderr.lines if f"[{loader.pid}] loaded or unloaded libraries" in line]
+    assert len(reports) == 1, reports
+
+
 class Paused:
     """tlstap stopped (SIGSTOP) for a while: a consumer lagging behind, as under load.
     Its probes keep firing; it reads the events only after the processes are gone."""

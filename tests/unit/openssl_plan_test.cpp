@@ -312,8 +312,12 @@ TEST(LoaderPlan, ProbesDlDebugStateOfTheSystemLoader) {
   if (path.empty() || access(path.c_str(), R_OK) != 0) GTEST_SKIP() << "no known dynamic loader here";
   auto plan = plan_loader_probe(open_elf(path));
   ASSERT_TRUE(plan);
-  ProbeSite expected{"_dl_debug_state", offset_of(path, function_address(path, "_dl_debug_state")),
-                     UprobeProgram::loader_libs_changed, false};
+  // The cookie leads the probe from the hook to the loader's r_debug, whose state it reads.
+  const uint64_t hook = function_address(path, "_dl_debug_state");
+  auto rendezvous = test::nm_symbol(path, "_r_debug", true);
+  ASSERT_TRUE(rendezvous);
+  ProbeSite expected{"_dl_debug_state", offset_of(path, hook), UprobeProgram::loader_libs_changed, false,
+                     rendezvous->address - hook};
   ASSERT_EQ(plan->sites.size(), 1u);
   EXPECT_EQ(describe(plan->sites[0]), describe(expected));
   EXPECT_EQ(plan->description, "dynamic loader " + soname);
