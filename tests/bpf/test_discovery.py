@@ -22,6 +22,26 @@ def assert_first_call_captured(conn, request_line):
     assert first["stream_offset"] == 0 and first["payload"].startswith(request_line), first
 
 
+def assert_private_client_captured(client, tap, server, *log_lines):
+    """Waits for `log_lines` in tlstap's log, then for it to attach the
+    PrivateLibsslClient's libssl copy; lets the client send, and checks that
+    the capture holds its exchange whole. Returns the capture."""
+    try:
+        for line in log_lines:
+            tap.stderr.wait_for(line, timeout=10)
+        tap.stderr.wait_for(client.attached(), timeout=30)
+        response = client.finish()
+    finally:
+        client.kill()
+    record = server.next_connection()
+    capture = tap.stop()
+    assert response == record.sent
+    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
+                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+    return capture
+
+
 def run_client(procs, client, server, cert, path):
     if client == "curl":
         return procs.run([CURL, "-sS", "--http1.1", "--cacert", cert.cert, server.url(path)])
@@ -101,20 +121,9 @@ def test_library_loaded_after_the_process_was_looked_at(procs, tlstap, server, c
     client = PrivateLibsslClient(tmp_path, server, cert, b"from a libssl loaded after tlstap looked")
     client.spawn(procs, wrap=lambda argv: [argv[0], "-c", IMPORT_LATER, *argv[1:]])
     tap = tlstap()
-    try:
-        go(client.proc)  # import ssl: the loader maps the libssl copy
-        client.wait_connected()
-        tap.stderr.wait_for(client.attached(), timeout=30)
-        response = client.finish()
-    finally:
-        client.kill()
-    record = server.next_connection()
-    capture = tap.stop()
-
-    assert response == record.sent
-    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
-                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
-                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
+    go(client.proc)  # import ssl: the loader maps the libssl copy
+    client.wait_connected()
+    assert_private_client_captured(client, tap, server)
 
 
 # python3 -c LOAD_ONE_LIBRARY LIB: says it is ready, loads LIB after a line on stdin, says so, waits for another.
@@ -288,17 +297,6 @@ def test_lost_process_events_are_recovered(procs, tlstap, server, cert, tmp_path
             client.start(procs)
     finally:
         tap.proc.send_signal(signal.SIGCONT)
-    try:
-        tap.stderr.wait_for(b"process events were lost: looking at every running process again", timeout=10)
-        tap.stderr.wait_for(client.attached(), timeout=30)
-        response = client.finish()
-    finally:
-        client.kill()
-    record = server.next_connection()
-    capture = tap.stop()
-
-    assert response == record.sent
+    capture = assert_private_client_captured(
+        client, tap, server, b"process events were lost: looking at every running process again")
     assert capture.summary["dropped"]["control_event_lost"][0] > 0
-    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
-                      remote=server.address, role="client", egress=record.received, ingress=record.sent,
-                      egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
