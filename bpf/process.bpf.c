@@ -24,11 +24,22 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 	return e;
 }
 
-static __always_inline void send_process_event(u32 kind, u64 pid_tgid, u64 flags)
+/* Exits are not urgent (user space forgets a process seconds later): they
+ * wait for the next wake-up or poll, which spares every exiting process the
+ * wake-up's interrupt. Every other event wakes user space outright: the
+ * ring's default, a wake-up only when the reader has read everything before
+ * the event, would not while an exit waits unread ahead of it. */
+static __always_inline void submit_process_event(struct tlstap_process_event *e)
+{
+	bool urgent = e->kind != TLSTAP_EVENT_EXIT && e->kind != TLSTAP_EVENT_EXIT_IN_CALL;
+	bpf_ringbuf_submit(e, urgent ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
 {
 	struct tlstap_process_event *e = reserve_process_event(kind, pid_tgid);
 	if (e)
-		bpf_ringbuf_submit(e, flags);
+		submit_process_event(e);
 }
 
 SEC("tp/sched/sched_process_exec")
@@ -47,7 +58,7 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + offset);
 	/* Tells user space whether /proc/PID/exe still shows this image, or a later exec's. */
 	e->exe_inode = bpf_get_current_task_btf()->mm->exe_file->f_inode->i_ino;
-	bpf_ringbuf_submit(e, 0);
+	submit_process_event(e);
 	return 0;
 }
 
@@ -57,18 +68,15 @@ int process_exit(struct trace_event_raw_sched_process_template *ctx)
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	/* a thread that dies inside a TLS call never returns from it */
 	struct tls_call *call = current_call();
-	/* Neither event is urgent (user space forgets a process seconds later):
-	 * they wait for the next wake-up or poll, which spares every exiting
-	 * process the wake-up's interrupt. */
 	if (call) {
 		call->active = false;
-		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid, BPF_RB_NO_WAKEUP);
+		send_process_event(TLSTAP_EVENT_EXIT_IN_CALL, pid_tgid);
 	}
 	/* The process is gone with its last thread, which need not be the main
 	 * one (pthread_exit): do_exit counts live threads down before this. */
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, signal, live.counter) == 0)
-		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid, BPF_RB_NO_WAKEUP);
+		send_process_event(TLSTAP_EVENT_EXIT, pid_tgid);
 	return 0;
 }
 
@@ -85,7 +93,7 @@ int cgroup_made(struct trace_event_raw_cgroup *ctx)
 	if (!e)
 		return 0;
 	e->cgroup_id = ctx->id;
-	bpf_ringbuf_submit(e, 0);
+	submit_process_event(e);
 	return 0;
 }
 
@@ -111,7 +119,7 @@ int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_st
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), task->comm);
 	e->netns = 0;
 	e->cgroup_id = dst->kn->id;
-	bpf_ringbuf_submit(e, 0);
+	submit_process_event(e);
 	return 0;
 }
 
@@ -121,7 +129,7 @@ int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_st
 
 /* _dl_debug_state in ld.so: the r_debug rendezvous breakpoint of debuggers.
  * The loader calls it twice for each change: announcing it (r_state RT_ADD
- * or RT_DELETE), with nothing mapped yet, and once the link map is
+ * or RT_DELETE), before it maps or unmaps anything, and once the link map is
  * consistent again; only the second is reported, one event per start and
  * per dlopen instead of two. The probe sits on the hook's first instruction,
  * so the instruction pointer is the hook's address. Cookie: _r_debug's
@@ -139,7 +147,7 @@ int loader_libs_changed(struct pt_regs *ctx)
 		bpf_probe_read_user(&state, sizeof(state),
 				    (const void *)(PT_REGS_IP(ctx) + to_rendezvous + R_DEBUG_STATE_OFFSET));
 	if (state == RT_CONSISTENT)
-		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid, 0);
+		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
 	return 0;
 }
 

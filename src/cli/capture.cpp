@@ -185,6 +185,7 @@ class CaptureSession {
     switch (event->kind) {
       case ProcessEventKind::exec:
         processes_.refresh(*event);
+        attacher_.forget_process(event->pid);  // a new image: every mapping is looked at
         scan_soon(event->pid);
         break;
       case ProcessEventKind::libs_changed:
@@ -212,6 +213,7 @@ class CaptureSession {
             std::any_of(exited_.begin(), exited_.end(), [&](const auto& e) { return e.first == event->pid; });
         if (known) break;
         log::debug("{}[{}] exited", event->comm, event->pid);
+        attacher_.forget_process(event->pid);
         // Data of the process may still sit in the other ring: forget it later.
         exited_.push_back({event->pid, std::chrono::steady_clock::now()});
         break;
@@ -240,6 +242,7 @@ class CaptureSession {
     control_events_lost_ = lost;
     log::warn("process events were lost: looking at every running process again");
     uint64_t now_ns = clock_ns(CLOCK_BOOTTIME);
+    attacher_.forget_processes();  // lost execs and exits among them
     for (uint32_t pid : running_pids()) {
       if (g_stop_requested) break;
       attacher_.scan_process(pid);
@@ -263,7 +266,6 @@ class CaptureSession {
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;
       processes_.forget(pid);
-      attacher_.forget_process(pid);
       connections_.forget_process(pid);
       listening_.forget(pid);
       pipeline_.forget_process(pid);

@@ -70,8 +70,10 @@ bool TargetAttacher::known(const FileId& id, const struct stat& st) {
 bool TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
   std::string path = pid ? fmt::format("/proc/{}/root{}", pid, path_in_process) : path_in_process;
   struct stat st {};
-  // A file looked at before costs one stat, not an open, a stat and a close.
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && known({st.st_dev, st.st_ino}, st)) return true;
+  // A file looked at before costs one stat, not an open, a stat and a close;
+  // and no other kind than a regular file is opened (a FIFO would block).
+  if (::stat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || known({st.st_dev, st.st_ino}, st)))
+    return true;
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

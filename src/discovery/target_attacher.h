@@ -32,8 +32,10 @@ class TargetAttacher {
   // Every executable file mapped by pid, reached through /proc/PID/root; the
   // files its last scan looked at are not looked at again.
   void scan_process(uint32_t pid);
-  // The process is gone: its last scan is forgotten.
+  // The process exec'd or exited: its last scan is forgotten.
   void forget_process(uint32_t pid) { scanned_.erase(pid); }
+  // Every process's last scan is forgotten: the next scans look at everything.
+  void forget_processes() { scanned_.clear(); }
   // libssl and ld.so in the usual library directories, for processes yet to start.
   void scan_library_directories();
   // Executables with a C TLS library built in (node) in the usual bin
@@ -89,10 +91,11 @@ class TargetAttacher {
   // forgotten is only looked at again.
   LruMap<FileId, KnownFile, FileIdHash> looked_at_{65536};
   std::unordered_map<Tracer::UprobeGroup, AttachedFile> attached_;
-  // Per process, the mappings its last scan looked at. Each library load
-  // rescans the process (and an exec's loader reports two before main), so
-  // only what is new is looked at; a mapping pins its inode, so a mapping
-  // still there is the same file.
+  // Per process, the mappings its last scan looked at: each library load
+  // rescans the process, and only what is new is looked at. An inode mapped
+  // at both scans is taken for the same file (a number freed and reused in
+  // between would need the file unmapped, deleted and another mapped, all
+  // between two scans); an exec or exit forgets the process's entry.
   std::unordered_map<uint32_t, std::vector<MappingId>> scanned_;
   Tracer::UprobeGroup next_group_ = 1;
   std::chrono::steady_clock::time_point next_release_check_{};
