@@ -221,9 +221,8 @@ class CaptureSession {
     }
   }
 
-  // An exec and the library loads its loader reports before main usually
-  // arrive together: the process is scanned once for all of them, when the
-  // events at hand are read.
+  // Events for one process read together (an exec and its loader's report,
+  // loads in a row) make one scan of it, once the events at hand are read.
   void scan_soon(uint32_t pid) {
     if (std::find(scans_due_.begin(), scans_due_.end(), pid) == scans_due_.end()) scans_due_.push_back(pid);
   }
@@ -266,6 +265,7 @@ class CaptureSession {
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;
       processes_.forget(pid);
+      attacher_.forget_process(pid);  // again: a scan due at its exit may have made an entry
       connections_.forget_process(pid);
       listening_.forget(pid);
       pipeline_.forget_process(pid);

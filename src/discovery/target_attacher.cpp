@@ -70,13 +70,13 @@ bool TargetAttacher::known(const FileId& id, const struct stat& st) {
 bool TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
   std::string path = pid ? fmt::format("/proc/{}/root{}", pid, path_in_process) : path_in_process;
   struct stat st {};
-  // A file looked at before costs one stat, not an open, a stat and a close;
-  // and no other kind than a regular file is opened (a FIFO would block).
+  // A file looked at before costs one stat, not an open, a stat and a close.
   if (::stat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || known({st.st_dev, st.st_ino}, st)))
     return true;
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Non-blocking: a FIFO put in its place since the stat must not block us.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid() || fstat(fd.get(), &st) != 0) return false;
   if (!S_ISREG(st.st_mode)) return true;
   const FileId id{st.st_dev, st.st_ino};

@@ -383,8 +383,8 @@ Result<void> Tracer::consume_control() {
 
 Result<void> Tracer::poll(int timeout_ms) {
   // Process events are read before the data they explain by the data
-  // handler, and here after it: what they ask for is done between polls,
-  // and unread events end the wait at once.
+  // handler, and here after it: what they ask for is done between polls.
+  // Unread events end the wait at once (exits excepted: they wake no one).
   epoll_event woken[2];
   if (epoll_wait(wakeups_.get(), woken, 2, timeout_ms) < 0 && errno != EINTR)
     return Error::from_errno("waiting for the ring buffers");

@@ -147,8 +147,9 @@ class Tracer {
   // Two managers, so process events can be read on their own, first.
   RingBuffer control_ring_;
   RingBuffer data_ring_;
-  // Both managers' epoll fds: a process event wakes the consumer as data
-  // does, so an exec is handled while its process (and container) still runs.
+  // Both managers' epoll fds: a process event (an exit aside) wakes the
+  // consumer as data does, so an exec is handled while its process (and
+  // container) still runs.
   UniqueFd wakeups_;
 };
 
