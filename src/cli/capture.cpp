@@ -213,7 +213,6 @@ class CaptureSession {
             std::any_of(exited_.begin(), exited_.end(), [&](const auto& e) { return e.first == event->pid; });
         if (known) break;
         log::debug("{}[{}] exited", event->comm, event->pid);
-        attacher_.forget_process(event->pid);
         // Data of the process may still sit in the other ring: forget it later.
         exited_.push_back({event->pid, std::chrono::steady_clock::now()});
         break;
@@ -265,7 +264,7 @@ class CaptureSession {
     while (!exited_.empty() && now - exited_.front().second > std::chrono::seconds(2)) {
       uint32_t pid = exited_.front().first;
       processes_.forget(pid);
-      attacher_.forget_process(pid);  // again: a scan due at its exit may have made an entry
+      attacher_.forget_process(pid);  // not at the exit: a scan due then would make an entry again
       connections_.forget_process(pid);
       listening_.forget(pid);
       pipeline_.forget_process(pid);
