@@ -178,8 +178,21 @@ struct tlstap_process_event {
 	tt_u64 timestamp_ns;
 	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number (CGROUP_*: the new or joined one's) */
 	tt_u64 exe_inode; /* EXEC: the new image's inode number; 0 otherwise */
+	/* EXEC: the image's interpreter is a dynamic loader tlstap has probed, so
+	 * its report at start-up follows, with the libraries mapped; 0 otherwise */
+	tt_u32 loader_will_report;
+	tt_u32 reserved;
 	char comm[TLSTAP_COMM_LEN];
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */
+};
+
+/* A dynamic loader's file whose hook user space has probed, as a process
+ * maps it: the exec of a program it interprets need not wake user space. */
+#define TLSTAP_PROBED_LOADERS_MAX 256
+struct tlstap_loader_file {
+	tt_u64 inode;
+	tt_u32 dev; /* the kernel's dev_t: major << 20 | minor */
+	tt_u32 pad;
 };
 
 #endif /* TLSTAP_EVENTS_H */

@@ -19,6 +19,8 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 	e->netns = current_netns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->exe_inode = 0;
+	e->loader_will_report = 0;
+	e->reserved = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
 	return e;
@@ -26,12 +28,16 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 
 /* Exits are not urgent (user space forgets a process seconds later): they
  * wait for the next wake-up or poll, which spares every exiting process the
- * wake-up's interrupt. Every other event wakes user space outright: the
- * ring's default, a wake-up only when the reader has read everything before
- * the event, would not while an exit waits unread ahead of it. */
+ * wake-up's interrupt. Nor is the exec of a program whose dynamic loader is
+ * probed: the loader's report at start-up, moments later, wakes user space,
+ * which then looks at the process once, its libraries mapped. Every other
+ * event wakes user space outright: the ring's default, a wake-up only when
+ * the reader has read everything before the event, would not while an exit
+ * waits unread ahead of it. */
 static __always_inline void submit_process_event(struct tlstap_process_event *e)
 {
-	bool urgent = e->kind != TLSTAP_EVENT_EXIT && e->kind != TLSTAP_EVENT_EXIT_IN_CALL;
+	bool urgent = e->kind != TLSTAP_EVENT_EXIT && e->kind != TLSTAP_EVENT_EXIT_IN_CALL &&
+		      !(e->kind == TLSTAP_EVENT_EXEC && e->loader_will_report);
 	bpf_ringbuf_submit(e, urgent ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
@@ -42,12 +48,66 @@ static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
 		submit_process_event(e);
 }
 
+/* Dynamic loaders (ld.so files) whose hook user space has probed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TLSTAP_PROBED_LOADERS_MAX);
+	__type(key, struct tlstap_loader_file);
+	__type(value, u8);
+} probed_loaders SEC(".maps");
+
+#define AT_NULL 0
+#define AT_BASE 7 /* where the kernel loaded the program's interpreter */
+#define AUXV_PAIRS_MAX 32
+
+/* The address of the interpreter the kernel loaded for the current image
+ * (its ld.so), from the auxiliary vector; 0 for a program without one. */
+static __always_inline u64 interpreter_base(struct task_struct *task)
+{
+	u64 auxv = (u64)BPF_CORE_READ(task, mm) + bpf_core_field_offset(struct mm_struct, saved_auxv);
+	for (int i = 0; i < AUXV_PAIRS_MAX; i++) {
+		u64 pair[2];
+		if (bpf_probe_read_kernel(pair, sizeof(pair), (const void *)(auxv + i * sizeof(pair))) ||
+		    pair[0] == AT_NULL)
+			return 0;
+		if (pair[0] == AT_BASE)
+			return pair[1];
+	}
+	return 0;
+}
+
+static long mapping_is_probed_loader(struct task_struct *task, struct vm_area_struct *vma, bool *probed)
+{
+	struct inode *inode = BPF_CORE_READ(vma, vm_file, f_inode);
+	if (!inode)
+		return 0;
+	struct tlstap_loader_file key = {
+		.inode = BPF_CORE_READ(inode, i_ino),
+		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
+	};
+	*probed = bpf_map_lookup_elem(&probed_loaders, &key) != 0;
+	return 0;
+}
+
+/* Whether the current image's interpreter is a loader user space probed: its
+ * report at start-up will follow. False when unsure (the mapping could not
+ * be looked up), which only costs a wake-up. */
+static __always_inline bool loader_will_report(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	u64 base = interpreter_base(task);
+	bool probed = false;
+	if (base)
+		bpf_find_vma(task, base, mapping_is_probed_loader, &probed, 0);
+	return probed;
+}
+
 SEC("tp/sched/sched_process_exec")
 int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	/* Each exec wakes user space, which reads /proc and the new image: not
-	 * for a process the filters leave out (decided on its new comm). */
+	/* User space reads /proc and the new image for each exec: not for a
+	 * process the filters leave out (decided on its new comm). */
 	if (!process_is_traced(pid_tgid >> 32))
 		return 0;
 	struct tlstap_process_event *e = reserve_process_event(TLSTAP_EVENT_EXEC, pid_tgid);
@@ -58,6 +118,7 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + offset);
 	/* Tells user space whether /proc/PID/exe still shows this image, or a later exec's. */
 	e->exe_inode = bpf_get_current_task_btf()->mm->exe_file->f_inode->i_ino;
+	e->loader_will_report = loader_will_report();
 	submit_process_event(e);
 	return 0;
 }

@@ -26,6 +26,7 @@ typedef __u32 __be32;
 typedef __u32 __wsum;
 typedef _Bool bool;
 typedef int pid_t;
+typedef u32 dev_t; /* the kernel's: major << 20 | minor */
 enum { false = 0, true = 1 };
 
 enum bpf_map_type {
@@ -140,9 +141,19 @@ struct file {
 	struct inode *f_inode;
 };
 
+struct super_block {
+	dev_t s_dev;
+};
+
 struct inode {
 	unsigned short i_mode;
 	long unsigned int i_ino;
+	struct super_block *i_sb;
+};
+
+/* A mapping of a process, as bpf_find_vma hands it to its callback. */
+struct vm_area_struct {
+	struct file *vm_file;
 };
 
 struct socket {
@@ -178,6 +189,9 @@ struct uprobes_state {
 struct mm_struct {
 	struct uprobes_state uprobes_state;
 	struct file *exe_file; /* the image of the latest exec */
+	/* The auxiliary vector of the latest exec, (type, value) pairs; only its
+	 * offset is used, the length is the kernel's. */
+	long unsigned int saved_auxv[2];
 };
 
 typedef struct {

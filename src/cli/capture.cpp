@@ -186,7 +186,13 @@ class CaptureSession {
       case ProcessEventKind::exec:
         processes_.refresh(*event);
         attacher_.forget_process(event->pid);  // a new image: every mapping is looked at
-        scan_soon(event->pid);
+        // A probed loader's report at start-up follows, with the libraries
+        // mapped: the process is looked at then, once.
+        if (event->loader_will_report)
+          log::debug("{}[{}] exec'd {}; its loader reports its libraries", event->comm, event->pid,
+                     event->filename);
+        else
+          scan_soon(event->pid);
         break;
       case ProcessEventKind::libs_changed:
         log::debug("{}[{}] loaded or unloaded libraries", event->comm, event->pid);
@@ -226,8 +232,11 @@ class CaptureSession {
     if (std::find(scans_due_.begin(), scans_due_.end(), pid) == scans_due_.end()) scans_due_.push_back(pid);
   }
 
+  // A process that maps a TLS library may send data, perhaps only after it
+  // is gone: what /proc shows of it is read now. Others are read if ever needed.
   void run_due_scans() {
-    for (uint32_t pid : scans_due_) attacher_.scan_process(pid);
+    for (uint32_t pid : scans_due_)
+      if (attacher_.scan_process(pid)) processes_.read_now(pid);
     scans_due_.clear();
   }
 

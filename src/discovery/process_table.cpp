@@ -52,7 +52,7 @@ ProcessIdentity read_identity(uint32_t pid, WorkloadNamer& namer) {
 
 }  // namespace
 
-const ProcessTable::Entry* ProcessTable::read_new(uint32_t pid) {
+ProcessTable::Entry* ProcessTable::read_new(uint32_t pid) {
   ProcessIdentity read = read_identity(pid, namer_);
   // Gone before it could be read: not kept, as its exit may have been
   // handled already and its pid may come back as another process.
@@ -62,24 +62,43 @@ const ProcessTable::Entry* ProcessTable::read_new(uint32_t pid) {
 
 const ProcessIdentity& ProcessTable::identity(uint32_t pid, uint64_t at_ns) {
   auto it = processes_.find(pid);
-  const Entry* images = it != processes_.end() ? &it->second : read_new(pid);
+  Entry* images = it != processes_.end() ? &it->second : read_new(pid);
   if (!images) return unknown_;
   auto newer =
       std::find_if(images->rbegin(), images->rend(), [&](const Image& i) { return i.since_ns <= at_ns; });
-  return newer == images->rend() ? images->front().identity : newer->identity;
+  size_t index = newer == images->rend() ? 0 : images->rend() - newer - 1;
+  return read_image(pid, *images, index);
 }
 
 void ProcessTable::refresh(const ProcessEvent& exec) {
-  Entry& images = processes_[exec.pid];
-  const ProcessIdentity& before = images.empty() ? unknown_ : images.back().identity;
-  ProcessIdentity identity = read_identity(exec.pid, namer_);
+  add_image(processes_[exec.pid], exec.boot_time_ns, {},
+            ExecFacts{exec.cgroup_id, exec.exe_inode, exec.netns, std::string(exec.filename)});
+}
+
+void ProcessTable::read_now(uint32_t pid) {
+  auto it = processes_.find(pid);
+  if (it != processes_.end()) read_image(pid, it->second, it->second.size() - 1);
+}
+
+const ProcessIdentity& ProcessTable::read_image(uint32_t pid, Entry& images, size_t index) {
+  Image& image = images[index];
+  if (image.unread) {
+    const ProcessIdentity& before = index == 0 ? unknown_ : read_image(pid, images, index - 1);
+    image.identity = read_exec(pid, *image.unread, before);
+    image.unread.reset();
+  }
+  return image.identity;
+}
+
+ProcessIdentity ProcessTable::read_exec(uint32_t pid, const ExecFacts& exec, const ProcessIdentity& before) {
+  ProcessIdentity identity = read_identity(pid, namer_);
   // /proc shows the image of the process's latest exec, which may be a later
   // one than this event's (sh -> env -> server, handled after the fact).
   struct stat exe {};
   bool later_image = !identity.exe.empty() && exec.exe_inode != 0 &&
-                     stat(proc_path(exec.pid, "exe").c_str(), &exe) == 0 && exe.st_ino != exec.exe_inode;
+                     stat(proc_path(pid, "exe").c_str(), &exe) == 0 && exe.st_ino != exec.exe_inode;
   if (identity.exe.empty()) {
-    identity = from_exec_event(exec, before);
+    identity = from_exec_event(pid, exec, before);
     // /proc/PID/exe shows the file behind symlinks; do the same for the path,
     // in tlstap's own root (the process's is gone with it): right for a host
     // process, a guess for a container's.
@@ -89,9 +108,9 @@ void ProcessTable::refresh(const ProcessEvent& exec) {
   } else if (later_image) {
     // Its placement holds (an exec keeps cgroup and namespace); its exe is the
     // path as executed: resolving it here would use tlstap's root, not the process's.
-    identity = from_exec_event(exec, identity);
+    identity = from_exec_event(pid, exec, identity);
   }
-  add_image(images, exec.boot_time_ns, std::move(identity));
+  return identity;
 }
 
 void ProcessTable::moved(const ProcessEvent& joined) {
@@ -99,9 +118,10 @@ void ProcessTable::moved(const ProcessEvent& joined) {
   if (it == processes_.end()) return;
   std::string cgroup = cgroup_names_.path_of(joined.cgroup_id);
   Entry& images = it->second;
+  const ProcessIdentity& latest = read_image(joined.pid, images, images.size() - 1);
   // Gone already (what /proc said is all there is), or no move at all.
-  if (cgroup.empty() || cgroup == images.back().identity.cgroup) return;
-  ProcessIdentity identity = images.back().identity;
+  if (cgroup.empty() || cgroup == latest.cgroup) return;
+  ProcessIdentity identity = latest;
   // On hybrid hosts a container may be named by a v1 hierarchy only, which a
   // move in v2 leaves as it was.
   ContainerIdentity named_by_v2 = container_from_cgroup(identity.cgroup);
@@ -114,8 +134,9 @@ void ProcessTable::moved(const ProcessEvent& joined) {
   add_image(images, joined.boot_time_ns, std::move(identity));
 }
 
-void ProcessTable::add_image(Entry& images, uint64_t since_ns, ProcessIdentity identity) {
-  images.push_back(Image{since_ns, std::move(identity)});
+void ProcessTable::add_image(Entry& images, uint64_t since_ns, ProcessIdentity identity,
+                             std::optional<ExecFacts> unread) {
+  images.push_back(Image{since_ns, std::move(identity), std::move(unread)});
   while (images.size() > kImagesKept) images.pop_front();
 }
 
@@ -125,13 +146,14 @@ void ProcessTable::place(ProcessIdentity& identity, std::string cgroup, uint32_t
   set_names(identity, namer_, pid);
 }
 
-ProcessIdentity ProcessTable::from_exec_event(const ProcessEvent& exec, const ProcessIdentity& before) {
+ProcessIdentity ProcessTable::from_exec_event(uint32_t pid, const ExecFacts& exec,
+                                              const ProcessIdentity& before) {
   ProcessIdentity identity;
   std::string cgroup = cgroup_names_.path_of(exec.cgroup_id);
   if (cgroup.empty()) {
     identity = before;  // its container went with it (or no cgroup v2): an exec changed no cgroup
   } else {
-    place(identity, std::move(cgroup), exec.pid);
+    place(identity, std::move(cgroup), pid);
   }
   identity.exe = exec.filename;
   if (exec.netns) identity.netns = exec.netns;  // `ip netns exec` moves a process before its exec
@@ -149,7 +171,7 @@ void ProcessTable::reread(uint32_t pid, uint64_t now_ns) {
     return;
   }
   ProcessIdentity identity = read_identity(pid, namer_);
-  const ProcessIdentity& known = it->second.back().identity;
+  const ProcessIdentity& known = read_image(pid, it->second, it->second.size() - 1);
   // Gone meanwhile, or the same image in the same place (workload names,
   // looked up again, may fail for a moment: not a change).
   if (identity.exe.empty() ||

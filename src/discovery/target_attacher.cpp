@@ -67,38 +67,52 @@ bool TargetAttacher::known(const FileId& id, const struct stat& st) {
   return file->ctime.tv_sec == st.st_ctim.tv_sec && file->ctime.tv_nsec == st.st_ctim.tv_nsec;
 }
 
-bool TargetAttacher::consider_file(const std::string& path_in_process, Scope scope, uint32_t pid) {
+TargetAttacher::Look TargetAttacher::look_of_known(const FileId& id) {
+  auto probed = probed_.find(id);
+  Tracer::UprobeGroup group = probed != probed_.end() ? probed->second : 0;
+  if (const KnownFile* file = group ? nullptr : looked_at_.find(id)) group = file->group;
+  auto attached = attached_.find(group);
+  return attached != attached_.end() && !attached->second.loader ? Look::tls_library : Look::other;
+}
+
+TargetAttacher::Look TargetAttacher::consider_file(const std::string& path_in_process, Scope scope,
+                                                   uint32_t pid) {
   std::string path = pid ? fmt::format("/proc/{}/root{}", pid, path_in_process) : path_in_process;
   struct stat st {};
   // A file looked at before costs one stat, not an open, a stat and a close.
-  if (::stat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || known({st.st_dev, st.st_ino}, st)))
-    return true;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) return Look::other;
+    if (known({st.st_dev, st.st_ino}, st)) return look_of_known({st.st_dev, st.st_ino});
+  }
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
   // Non-blocking: a FIFO put in its place since the stat must not block us.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd.valid() || fstat(fd.get(), &st) != 0) return false;
-  if (!S_ISREG(st.st_mode)) return true;
+  if (!fd.valid() || fstat(fd.get(), &st) != 0) return Look::unopened;
+  if (!S_ISREG(st.st_mode)) return Look::other;
   const FileId id{st.st_dev, st.st_ino};
-  if (known(id, st)) return true;
+  if (known(id, st)) return look_of_known(id);
   auto real = overlay_real_file(fd.get(), st, pid, path_in_process);
   if (real && known(real->id, real->st)) {
     auto probed = probed_.find(real->id);
     looked_at_[id] = KnownFile{st.st_ctim, probed == probed_.end() ? 0 : probed->second};
     log::debug("{}: {} in an overlay layer, looked at already through another mount", path, real->path);
-    return true;
+    return look_of_known(real->id);
   }
   auto group = probe(path, fd.get(), scope);
-  if (!group) return true;
+  if (!group) return Look::other;
   if (*group == 0) {
     looked_at_[id] = KnownFile{st.st_ctim, 0};
     if (real) looked_at_[real->id] = KnownFile{real->st.st_ctim, 0};
-    return true;
+    return Look::other;
   }
   AttachedFile& file = attached_[*group];
   file.ids = {id};
   if (real) file.ids.push_back(real->id);
-  for (const FileId& file_id : file.ids) probed_[file_id] = *group;
+  for (const FileId& file_id : file.ids) {
+    probed_[file_id] = *group;
+    if (file.loader) tracer_.watch_loader(file_id);
+  }
   // An fd on a container's overlay file would keep its mount alive after the
   // container is gone: without the layer's file, none is held (and the probes
   // stay).
@@ -107,7 +121,7 @@ bool TargetAttacher::consider_file(const std::string& path_in_process, Scope sco
   else if (!on_overlayfs(fd.get()))
     file.fd = std::move(fd);
   file.path = path;
-  return true;
+  return file.loader ? Look::other : Look::tls_library;
 }
 
 std::optional<Tracer::UprobeGroup> TargetAttacher::probe(const std::string& path, int fd, Scope scope) {
@@ -131,6 +145,9 @@ std::optional<Tracer::UprobeGroup> TargetAttacher::probe(const std::string& path
     size_t probes = attach_plan(group, path, "/proc/self/fd/" + std::to_string(fd), *image, **plan);
     if (probes == 0) return 0;
     attached_[group].probes = probes;
+    attached_[group].loader =
+        std::any_of((*plan)->sites.begin(), (*plan)->sites.end(),
+                    [](const ProbeSite& site) { return site.program == UprobeProgram::loader_libs_changed; });
     return group;
   } else if (named_like_libssl(path)) {
     log::warn("skipped {}: no SSL_write/SSL_read symbols (stripped or not OpenSSL)", path);
@@ -206,28 +223,29 @@ std::vector<bool> TargetAttacher::attach_sessions(Tracer::UprobeGroup group, con
   return in_session;
 }
 
-void TargetAttacher::scan_process(uint32_t pid) {
-  std::vector<MappingId> looked_at;
+bool TargetAttacher::scan_process(uint32_t pid) {
+  ScannedProcess scan;
   auto before = scanned_.find(pid);
-  auto seen_before = [&](const MappingId& id) {
-    return before != scanned_.end() &&
-           std::find(before->second.begin(), before->second.end(), id) != before->second.end();
-  };
+  const std::vector<MappingId>* seen = before != scanned_.end() ? &before->second.mappings : nullptr;
+  scan.maps_tls_library = before != scanned_.end() && before->second.maps_tls_library;
   // Empty when the process is gone already, or a kernel thread.
   for (const auto& file : parse_executable_mappings(read_text_file(fmt::format("/proc/{}/maps", pid)))) {
-    if (seen_before(file.id())) {
-      looked_at.push_back(file.id());
+    if (seen && std::find(seen->begin(), seen->end(), file.id()) != seen->end()) {
+      scan.mappings.push_back(file.id());
     } else if (file.deleted) {
       log::debug("pid {}: {} was replaced on disk since it was mapped; not probed", pid, file.path);
-      looked_at.push_back(file.id());
-    } else if (consider_file(file.path, Scope::all, pid)) {
-      looked_at.push_back(file.id());
+      scan.mappings.push_back(file.id());
+    } else if (Look look = consider_file(file.path, Scope::all, pid); look != Look::unopened) {
+      scan.mappings.push_back(file.id());
+      scan.maps_tls_library |= look == Look::tls_library;
     }
   }
-  if (looked_at.empty())
+  bool maps_tls_library = scan.maps_tls_library;
+  if (scan.mappings.empty())
     scanned_.erase(pid);
   else
-    scanned_[pid] = std::move(looked_at);
+    scanned_[pid] = std::move(scan);
+  return maps_tls_library;
 }
 
 void TargetAttacher::scan_executable_directories() {
@@ -276,7 +294,10 @@ void TargetAttacher::release_deleted_files() {
     }
     tracer_.detach_uprobes(group);
     log::info("detached {} probes from {}: deleted, and no process maps it any more", file.probes, file.path);
-    for (const FileId& id : file.ids) probed_.erase(id);  // other mounts' names for it lapse with the group
+    for (const FileId& id : file.ids) {
+      probed_.erase(id);  // other mounts' names for it lapse with the group
+      if (file.loader) tracer_.unwatch_loader(id);
+    }
     attached_.erase(group);
   }
 }

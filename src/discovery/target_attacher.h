@@ -30,8 +30,9 @@ class TargetAttacher {
   TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
 
   // Every executable file mapped by pid, reached through /proc/PID/root; the
-  // files its last scan looked at are not looked at again.
-  void scan_process(uint32_t pid);
+  // files its last scan looked at are not looked at again. True when the
+  // process maps a file with TLS probes (a dynamic loader's hook aside).
+  bool scan_process(uint32_t pid);
   // The process exec'd or exited: its last scan is forgotten.
   void forget_process(uint32_t pid) { scanned_.erase(pid); }
   // Every process's last scan is forgotten: the next scans look at everything.
@@ -44,9 +45,10 @@ class TargetAttacher {
   // Which adapters may claim a file: every one, or only the C libraries'
   // (Go programs on disk are many and attached when they run).
   enum class Scope { all, c_libraries };
-  // `path` as process `pid` sees it (0: as tlstap does). False when the file
-  // could not be opened: worth another look later.
-  bool consider_file(const std::string& path, Scope scope = Scope::all, uint32_t pid = 0);
+  // What looking at a file found; unopened: worth another look later.
+  enum class Look { unopened, other, tls_library };
+  // `path` as process `pid` sees it (0: as tlstap does).
+  Look consider_file(const std::string& path, Scope scope = Scope::all, uint32_t pid = 0);
 
   size_t attached_files() const { return attached_.size(); }
 
@@ -65,12 +67,15 @@ class TargetAttacher {
     UniqueFd fd;              // on the real file, if known: its link count says when it is deleted
     std::string path;         // as first reached, for the log
     size_t probes = 0;
+    bool loader = false;  // a dynamic loader's hook: the kernel knows the file (Tracer::watch_loader)
     std::chrono::steady_clock::time_point next_check{};
     std::chrono::seconds check_interval{5};  // doubles while processes still map it
   };
 
   // Looked at already, and still the same file.
   bool known(const FileId& id, const struct stat& st);
+  // A file looked at already: whether it has TLS probes (a loader's hook aside).
+  Look look_of_known(const FileId& id);
   // Attaches what the file implements; 0 when nothing, nullopt when it is left
   // for later (a Go program on disk, attached when it runs).
   std::optional<Tracer::UprobeGroup> probe(const std::string& path, int fd, Scope scope);
@@ -96,7 +101,11 @@ class TargetAttacher {
   // at both scans is taken for the same file (a number freed and reused in
   // between would need the file unmapped, deleted and another mapped, all
   // between two scans); an exec or exit forgets the process's entry.
-  std::unordered_map<uint32_t, std::vector<MappingId>> scanned_;
+  struct ScannedProcess {
+    std::vector<MappingId> mappings;
+    bool maps_tls_library = false;
+  };
+  std::unordered_map<uint32_t, ScannedProcess> scanned_;
   Tracer::UprobeGroup next_group_ = 1;
   std::chrono::steady_clock::time_point next_release_check_{};
 };

@@ -128,6 +128,7 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   e.cgroup_id = raw->cgroup_id;
   e.netns = raw->netns;
   e.exe_inode = raw->exe_inode;
+  e.loader_will_report = raw->loader_will_report != 0;
   e.comm = comm_view(bytes.data(), offsetof(tlstap_process_event, comm));
   const char* filename =
       reinterpret_cast<const char*>(bytes.data()) + offsetof(tlstap_process_event, filename);

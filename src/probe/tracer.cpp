@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/epoll.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -324,6 +325,32 @@ Result<void> Tracer::add_cgroup(const std::string& directory) {
   // Counted once the entry is in: a program never reads an empty slot.
   __atomic_store_n(&skel->bss->cgroup_filter_count, index + 1, __ATOMIC_RELEASE);
   return {};
+}
+
+namespace {
+
+tlstap_loader_file loader_key(const FileId& file) {
+  tlstap_loader_file key{};
+  key.inode = file.inode;
+  key.dev = static_cast<uint32_t>(major(file.device) << 20 | minor(file.device));
+  return key;
+}
+
+}  // namespace
+
+void Tracer::watch_loader(const FileId& file) {
+  if (per_process_uprobes()) return;
+  tlstap_loader_file key = loader_key(file);
+  const uint8_t yes = 1;
+  // Full (a host with hundreds of loader files): those execs wake tlstap, as before.
+  if (bpf_map__update_elem(skeleton_.get()->maps.probed_loaders, &key, sizeof(key), &yes, sizeof(yes),
+                           BPF_ANY) != 0)
+    log::debug("probed loaders: {}", std::strerror(errno));
+}
+
+void Tracer::unwatch_loader(const FileId& file) {
+  tlstap_loader_file key = loader_key(file);
+  (void)bpf_map__delete_elem(skeleton_.get()->maps.probed_loaders, &key, sizeof(key), 0);
 }
 
 Result<void> Tracer::watch_new_cgroups() {

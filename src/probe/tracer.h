@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/file_id.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "probe/bpf_handles.h"
@@ -102,6 +103,11 @@ class Tracer {
   // event: tlstap looks for the workloads it waits for at once.
   Result<void> watch_new_cgroups();
   void stop_watching_new_cgroups() { cgroup_watch_.reset(); }
+  // A dynamic loader's file (as stat names it) whose hook is attached: the
+  // exec of a program it interprets then wakes no one, the loader's report
+  // at start-up follows. Not with --pid alone, where probes are per process.
+  void watch_loader(const FileId& file);
+  void unwatch_loader(const FileId& file);
   DropCounters drop_counters() const;
   size_t uprobe_count() const;
   // Whether uprobes are planted in the --pid processes only.

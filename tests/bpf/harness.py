@@ -569,6 +569,39 @@ def kernel_has_uprobe_sessions():
     return "'BPF_TRACE_UPROBE_SESSION'" in dump
 
 
+PT_INTERP = 3
+
+
+def interp_segment(image):
+    """Where an x86-64/arm64 ELF image's PT_INTERP string lies: (offset, size)."""
+    phoff, = struct.unpack_from("<Q", image, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", image, 0x36)
+    for i in range(phnum):
+        entry = phoff + i * phentsize
+        if struct.unpack_from("<I", image, entry)[0] == PT_INTERP:
+            return struct.unpack_from("<Q", image, entry + 8)[0], struct.unpack_from("<Q", image, entry + 32)[0]
+    raise AssertionError("no PT_INTERP")
+
+
+def interpreter_of(program):
+    """The dynamic loader the kernel starts the ELF `program` with."""
+    image = Path(program).read_bytes()
+    offset, size = interp_segment(image)
+    return os.fsdecode(image[offset:offset + size].rstrip(b"\0"))
+
+
+def copy_with_interpreter(program, copy, interpreter):
+    """Copies the ELF `program` to `copy`, its PT_INTERP naming `interpreter`
+    instead: NUL-padded in place, so no longer than the original."""
+    image = bytearray(Path(program).read_bytes())
+    offset, size = interp_segment(image)
+    path = os.fsencode(interpreter)
+    assert len(path) < size, f"{interpreter} is longer than {program}'s loader path"
+    image[offset:offset + size] = path.ljust(size, b"\0")
+    Path(copy).write_bytes(image)
+    shutil.copymode(program, copy)
+
+
 def system_libssl():
     """The libssl.so.3 Python's ssl module loads, from its own memory map."""
     maps = subprocess.run([PYTHON, "-c", "import ssl; print(open('/proc/self/maps').read())"],

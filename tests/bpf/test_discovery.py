@@ -8,13 +8,15 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 
 from harness import (CURL, NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
-                     PrivateLibsslClient, assert_bytes_equal, assert_connection, assert_exchange, finish_py_client, go, http_body,
-                     http_post, pattern, read_response, real_exe, start_py_client, summarize, system_libssl)
+                     PrivateLibsslClient, assert_bytes_equal, assert_connection, assert_exchange, copy_with_interpreter,
+                     finish_py_client, go, http_body, http_post, interpreter_of, pattern, read_response, real_exe,
+                     start_py_client, summarize, system_libssl)
 
 
 def assert_first_call_captured(conn, request_line):
@@ -22,7 +24,7 @@ def assert_first_call_captured(conn, request_line):
     assert first["stream_offset"] == 0 and first["payload"].startswith(request_line), first
 
 
-def assert_private_client_captured(client, tap, server, *log_lines):
+def assert_private_client_captured(client, tap, server, *log_lines, exe=real_exe(PYTHON)):
     """Waits for `log_lines` in tlstap's log, then for it to attach the
     PrivateLibsslClient's libssl copy; lets the client send, and checks that
     the capture holds its exchange whole. Returns the capture."""
@@ -36,7 +38,7 @@ def assert_private_client_captured(client, tap, server, *log_lines):
     record = server.next_connection()
     capture = tap.stop()
     assert response == record.sent
-    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=real_exe(PYTHON), local=record.peer,
+    assert_connection(capture.connection(client.proc.pid), comm="python3", exe=exe, local=record.peer,
                       remote=server.address, role="client", egress=record.received, ingress=record.sent,
                       egress_functions=PY_EGRESS, ingress_functions=PY_INGRESS)
     return capture
@@ -124,6 +126,32 @@ def test_library_loaded_after_the_process_was_looked_at(procs, tlstap, server, c
     go(client.proc)  # import ssl: the loader maps the libssl copy
     client.wait_connected()
     assert_private_client_captured(client, tap, server)
+
+
+def test_a_program_whose_loader_is_not_probed_yet_is_looked_at_on_its_exec(procs, tlstap, server, cert, tmp_path):
+    """A program the kernel starts with a dynamic loader tlstap has not probed
+    (here a copy of ld.so, as a new container image brings one): its exec
+    wakes tlstap, which looks at the process at once and probes that loader,
+    whose reports then lead tlstap to the libssl copy the program loads. A
+    program whose loader is probed is looked at once the loader reports its
+    libraries; its exec wakes no one."""
+    # Short enough for python3's PT_INTERP (/lib64/ld-linux-x86-64.so.2): pytest's tmp_path is not.
+    loader_dir = tempfile.mkdtemp(prefix="tlstap", dir="/tmp")
+    try:
+        loader = os.path.join(loader_dir, "ld.so")
+        shutil.copy2(interpreter_of(real_exe(PYTHON)), loader)
+        python = tmp_path / "python3"
+        copy_with_interpreter(real_exe(PYTHON), python, loader)
+        tap = tlstap("-v")
+        ordinary = procs.run([PYTHON, "-c", "pass"])
+        client = PrivateLibsslClient(tmp_path, server, cert, b"through a loader probed at its exec")
+        client.start(procs, wrap=lambda argv: [python, *argv[1:]])
+        assert_private_client_captured(client, tap, server, exe=str(python))
+    finally:
+        shutil.rmtree(loader_dir)
+    execs = [line for line in tap.stderr.lines if "exec'd" in line]
+    assert f"[{ordinary.pid}] exec'd {PYTHON}; its loader reports its libraries" in "\n".join(execs)
+    assert not [line for line in execs if f"[{client.proc.pid}]" in line], execs
 
 
 # python3 -c LOAD_ONE_LIBRARY LIB: says it is ready, loads LIB after a line on stdin, says so, waits for another.

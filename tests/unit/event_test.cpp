@@ -239,6 +239,8 @@ tlstap_process_event raw_process_event(tt_u32 kind) {
   raw.netns = 4026531840;
   std::memcpy(raw.comm, "python3", 8);
   std::memcpy(raw.filename, "/usr/bin/python3.11", 20);
+  raw.exe_inode = 0xabcdef;
+  raw.loader_will_report = 1;
   return raw;
 }
 
@@ -262,7 +264,13 @@ TEST(DecodeProcessEvent, EveryKind) {
     EXPECT_EQ(e->netns, 4026531840u);
     EXPECT_EQ(e->comm, "python3");
     EXPECT_EQ(e->filename, "/usr/bin/python3.11");
+    EXPECT_EQ(e->exe_inode, 0xabcdefu);
+    EXPECT_TRUE(e->loader_will_report);
   }
+  auto raw = raw_process_event(TLSTAP_EVENT_EXEC);
+  raw.loader_will_report = 0;
+  auto bytes = serialize(raw);
+  EXPECT_FALSE(decode_process_event(bytes)->loader_will_report);
 }
 
 TEST(DecodeProcessEvent, FilenameFillingTheWholeFieldIsNotOverread) {

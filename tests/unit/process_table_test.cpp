@@ -154,6 +154,32 @@ TEST(ProcessTable, AnExecLostWithItsEventIsFoundByAReread) {
   EXPECT_EQ(table.identity(pid, 2000).exe, sleep);
 }
 
+// An exec's image is read from /proc when first needed, or when asked to
+// while the process runs; read after the process is gone, the exec event's
+// facts stand in (here its network namespace, unlike the real one).
+TEST(ProcessTable, AnExecIsReadWhenFirstNeededOrWhenAskedTo) {
+  const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
+  ExecingChild asked({sleep.c_str(), "30"});
+  ExecingChild not_asked({sleep.c_str(), "30"});
+  asked.exec_and_wait(sleep);
+  not_asked.exec_and_wait(sleep);
+  ProcessTable table;
+  const uint32_t event_netns = 4026532301;
+  for (pid_t pid : {asked.pid(), not_asked.pid()})
+    table.refresh(ProcessEvent{.pid = static_cast<uint32_t>(pid),
+                               .boot_time_ns = 1000,
+                               .netns = event_netns,
+                               .exe_inode = inode_of(sleep),
+                               .filename = sleep});
+  table.read_now(asked.pid());
+  asked.end();
+  not_asked.end();
+  EXPECT_NE(table.identity(asked.pid(), 1000).netns, event_netns);
+  EXPECT_NE(table.identity(asked.pid(), 1000).netns, 0u);
+  EXPECT_EQ(table.identity(not_asked.pid(), 1000).netns, event_netns);
+  EXPECT_EQ(table.identity(not_asked.pid(), 1000).exe, sleep);
+}
+
 TEST(ProcessTable, OnlyTheLatestImagesAreKept) {
   const std::string sleep = std::filesystem::canonical("/usr/bin/sleep").string();
   const std::string images[] = {std::filesystem::canonical("/usr/bin/true").string(),
