@@ -186,13 +186,24 @@ struct tlstap_process_event {
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */
 };
 
-/* A dynamic loader's file whose hook user space has probed, as a process
- * maps it: the exec of a program it interprets need not wake user space. */
-#define TLSTAP_PROBED_LOADERS_MAX 256
-struct tlstap_loader_file {
+/* Files user space has looked at, by the device and inode a process maps:
+ * a dynamic loader whose hook it probed (the exec of a program it interprets
+ * need not wake user space), or a file without TLS (a loader's report of
+ * libraries all looked at already need not be sent). */
+#define TLSTAP_KNOWN_FILES_MAX 16384
+enum tlstap_known_file_kind {
+	TLSTAP_FILE_WITHOUT_TLS = 1,
+	TLSTAP_FILE_PROBED_LOADER = 2,
+};
+struct tlstap_file_key {
 	tt_u64 inode;
 	tt_u32 dev; /* the kernel's dev_t: major << 20 | minor */
 	tt_u32 pad;
+};
+struct tlstap_known_file {
+	tt_u64 ctime_sec; /* as user space saw it: another file on a reused inode number has another */
+	tt_u32 ctime_nsec;
+	tt_u32 kind; /* TLSTAP_FILE_* */
 };
 
 #endif /* TLSTAP_EVENTS_H */

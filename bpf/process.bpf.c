@@ -48,13 +48,54 @@ static __always_inline void send_process_event(u32 kind, u64 pid_tgid)
 		submit_process_event(e);
 }
 
-/* Dynamic loaders (ld.so files) whose hook user space has probed. */
+/* Files user space has looked at (events.h); the least recently used go. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TLSTAP_PROBED_LOADERS_MAX);
-	__type(key, struct tlstap_loader_file);
-	__type(value, u8);
-} probed_loaders SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TLSTAP_KNOWN_FILES_MAX);
+	__type(key, struct tlstap_file_key);
+	__type(value, struct tlstap_known_file);
+} known_files SEC(".maps");
+
+/* Bits 30 and 31 of an inode's nanoseconds may be flags (multigrain timestamps). */
+#define CTIME_NSEC_MASK ((1u << 30) - 1)
+
+static __always_inline void inode_ctime(struct inode *inode, u64 *sec, u32 *nsec)
+{
+	if (bpf_core_field_exists(struct inode___ctime_fields, i_ctime_sec)) {
+		struct inode___ctime_fields *fields = (void *)inode;
+		*sec = BPF_CORE_READ(fields, i_ctime_sec);
+		*nsec = BPF_CORE_READ(fields, i_ctime_nsec);
+	} else if (bpf_core_field_exists(struct inode___ctime_private, __i_ctime)) {
+		struct inode___ctime_private *private = (void *)inode;
+		*sec = BPF_CORE_READ(private, __i_ctime.tv_sec);
+		*nsec = BPF_CORE_READ(private, __i_ctime.tv_nsec);
+	} else {
+		struct inode___ctime_timespec *timespec = (void *)inode;
+		*sec = BPF_CORE_READ(timespec, i_ctime.tv_sec);
+		*nsec = BPF_CORE_READ(timespec, i_ctime.tv_nsec);
+	}
+	*nsec &= CTIME_NSEC_MASK;
+}
+
+/* What user space found in the file a mapping shows, if it looked at that
+ * file (and it has not changed since): TLSTAP_FILE_*, or 0. */
+static __always_inline u32 known_file_kind(struct vm_area_struct *vma)
+{
+	struct inode *inode = BPF_CORE_READ(vma, vm_file, f_inode);
+	if (!inode)
+		return 0;
+	struct tlstap_file_key key = {
+		.inode = BPF_CORE_READ(inode, i_ino),
+		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
+	};
+	struct tlstap_known_file *known = bpf_map_lookup_elem(&known_files, &key);
+	if (!known)
+		return 0;
+	u64 sec;
+	u32 nsec;
+	inode_ctime(inode, &sec, &nsec);
+	return known->ctime_sec == sec && (known->ctime_nsec & CTIME_NSEC_MASK) == nsec ? known->kind : 0;
+}
 
 #define AT_NULL 0
 #define AT_BASE 7 /* where the kernel loaded the program's interpreter */
@@ -78,14 +119,7 @@ static __always_inline u64 interpreter_base(struct task_struct *task)
 
 static long mapping_is_probed_loader(struct task_struct *task, struct vm_area_struct *vma, bool *probed)
 {
-	struct inode *inode = BPF_CORE_READ(vma, vm_file, f_inode);
-	if (!inode)
-		return 0;
-	struct tlstap_loader_file key = {
-		.inode = BPF_CORE_READ(inode, i_ino),
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-	};
-	*probed = bpf_map_lookup_elem(&probed_loaders, &key) != 0;
+	*probed = known_file_kind(vma) == TLSTAP_FILE_PROBED_LOADER;
 	return 0;
 }
 
@@ -184,18 +218,66 @@ int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_st
 	return 0;
 }
 
-/* glibc's struct r_debug on LP64: r_version, r_map, r_brk, then r_state. */
+/* glibc's struct r_debug on LP64: r_version, r_map, r_brk, then r_state;
+ * its struct link_map: l_addr, l_name, l_ld (the object's dynamic section,
+ * in its mapping), l_next. */
+#define R_DEBUG_MAP_OFFSET 8
 #define R_DEBUG_STATE_OFFSET 24
+#define LINK_MAP_LD_OFFSET 16
 #define RT_CONSISTENT 0
+#define LINK_MAP_OBJECTS_MAX 64
+
+static long mapping_was_looked_at(struct task_struct *task, struct vm_area_struct *vma, bool *looked_at)
+{
+	/* A mapping without a file: the vDSO. */
+	*looked_at = !BPF_CORE_READ(vma, vm_file) || known_file_kind(vma) != 0;
+	return 0;
+}
+
+struct link_map_walk {
+	u64 object; /* the link map entry to look at next; 0 past the last */
+	bool unknown; /* an object user space has not looked at, or one that could not be read */
+};
+
+static long look_at_object(u64 index, struct link_map_walk *walk)
+{
+	if (!walk->object)
+		return 1;
+	u64 dynamic_and_next[2]; /* l_ld, l_next */
+	bool looked_at = false;
+	if (bpf_probe_read_user(dynamic_and_next, sizeof(dynamic_and_next),
+				(const void *)(walk->object + LINK_MAP_LD_OFFSET)) ||
+	    bpf_find_vma(bpf_get_current_task_btf(), dynamic_and_next[0], mapping_was_looked_at, &looked_at,
+			 0) ||
+	    !looked_at) {
+		walk->unknown = true;
+		return 1;
+	}
+	walk->object = dynamic_and_next[1];
+	return 0;
+}
+
+/* Whether user space has looked at every object in the loader's link map
+ * (at `rendezvous`) as it is: then it has nothing to learn from the report. */
+static __always_inline bool every_object_looked_at(u64 rendezvous)
+{
+	struct link_map_walk walk = {};
+	if (bpf_probe_read_user(&walk.object, sizeof(walk.object),
+				(const void *)(rendezvous + R_DEBUG_MAP_OFFSET)))
+		return false;
+	bpf_loop(LINK_MAP_OBJECTS_MAX, look_at_object, &walk, 0);
+	return !walk.unknown && !walk.object; /* more objects than walked: unsure */
+}
 
 /* _dl_debug_state in ld.so: the r_debug rendezvous breakpoint of debuggers.
  * The loader calls it twice for each change: announcing it (r_state RT_ADD
  * or RT_DELETE), before it maps or unmaps anything, and once the link map is
  * consistent again; only the second is reported, one event per start and
- * per dlopen instead of two. The probe sits on the hook's first instruction,
- * so the instruction pointer is the hook's address. Cookie: _r_debug's
- * address less the hook's; 0 (unknown) or an unreadable state reports every
- * call. */
+ * per dlopen instead of two, and only when an object in the link map is one
+ * user space has not looked at (most programs on a host start with files it
+ * knows). The probe sits on the hook's first instruction, so the instruction
+ * pointer is the hook's address. Cookie: _r_debug's address less the hook's;
+ * 0 (unknown) or an unreadable state reports every call. */
 SEC("uprobe")
 int loader_libs_changed(struct pt_regs *ctx)
 {
@@ -203,11 +285,14 @@ int loader_libs_changed(struct pt_regs *ctx)
 	if (!process_is_traced(pid_tgid >> 32))
 		return 0;
 	u64 to_rendezvous = bpf_get_attach_cookie(ctx);
+	if (!to_rendezvous) {
+		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
+		return 0;
+	}
+	u64 rendezvous = PT_REGS_IP(ctx) + to_rendezvous;
 	int state = RT_CONSISTENT; /* left 0 (consistent) by a failed read too */
-	if (to_rendezvous)
-		bpf_probe_read_user(&state, sizeof(state),
-				    (const void *)(PT_REGS_IP(ctx) + to_rendezvous + R_DEBUG_STATE_OFFSET));
-	if (state == RT_CONSISTENT)
+	bpf_probe_read_user(&state, sizeof(state), (const void *)(rendezvous + R_DEBUG_STATE_OFFSET));
+	if (state == RT_CONSISTENT && !every_object_looked_at(rendezvous))
 		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
 	return 0;
 }

@@ -151,6 +151,25 @@ struct inode {
 	struct super_block *i_sb;
 };
 
+/* An inode's change time, by kernel version (CO-RE picks the one present). */
+struct timespec64 {
+	s64 tv_sec;
+	long int tv_nsec;
+};
+
+struct inode___ctime_fields { /* 6.11+ */
+	s64 i_ctime_sec;
+	u32 i_ctime_nsec;
+};
+
+struct inode___ctime_private { /* 6.6-6.10 */
+	struct timespec64 __i_ctime;
+};
+
+struct inode___ctime_timespec { /* before 6.6 */
+	struct timespec64 i_ctime;
+};
+
 /* A mapping of a process, as bpf_find_vma hands it to its callback. */
 struct vm_area_struct {
 	struct file *vm_file;

@@ -101,17 +101,22 @@ TargetAttacher::Look TargetAttacher::consider_file(const std::string& path_in_pr
   }
   auto group = probe(path, fd.get(), scope);
   if (!group) return Look::other;
+  // The kernel is told too (by the ids its mappings show: the layer's file
+  // on overlayfs), to spare the loader's reports and the exec's wake-up.
+  std::vector<std::pair<FileId, struct timespec>> ids{{id, st.st_ctim}};
+  if (real) ids.emplace_back(real->id, real->st.st_ctim);
   if (*group == 0) {
-    looked_at_[id] = KnownFile{st.st_ctim, 0};
-    if (real) looked_at_[real->id] = KnownFile{real->st.st_ctim, 0};
+    for (const auto& [file_id, ctime] : ids) {
+      looked_at_[file_id] = KnownFile{ctime, 0};
+      tracer_.remember_file(file_id, ctime, Tracer::KnownFileKind::without_tls);
+    }
     return Look::other;
   }
   AttachedFile& file = attached_[*group];
-  file.ids = {id};
-  if (real) file.ids.push_back(real->id);
-  for (const FileId& file_id : file.ids) {
+  for (const auto& [file_id, ctime] : ids) {
+    file.ids.push_back(file_id);
     probed_[file_id] = *group;
-    if (file.loader) tracer_.watch_loader(file_id);
+    if (file.loader) tracer_.remember_file(file_id, ctime, Tracer::KnownFileKind::probed_loader);
   }
   // An fd on a container's overlay file would keep its mount alive after the
   // container is gone: without the layer's file, none is held (and the probes
@@ -296,7 +301,7 @@ void TargetAttacher::release_deleted_files() {
     log::info("detached {} probes from {}: deleted, and no process maps it any more", file.probes, file.path);
     for (const FileId& id : file.ids) {
       probed_.erase(id);  // other mounts' names for it lapse with the group
-      if (file.loader) tracer_.unwatch_loader(id);
+      if (file.loader) tracer_.forget_file(id);
     }
     attached_.erase(group);
   }

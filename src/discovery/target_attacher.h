@@ -67,7 +67,7 @@ class TargetAttacher {
     UniqueFd fd;              // on the real file, if known: its link count says when it is deleted
     std::string path;         // as first reached, for the log
     size_t probes = 0;
-    bool loader = false;  // a dynamic loader's hook: the kernel knows the file (Tracer::watch_loader)
+    bool loader = false;  // a dynamic loader's hook: the kernel knows the file (Tracer::remember_file)
     std::chrono::steady_clock::time_point next_check{};
     std::chrono::seconds check_interval{5};  // doubles while processes still map it
   };

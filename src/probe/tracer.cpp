@@ -329,8 +329,8 @@ Result<void> Tracer::add_cgroup(const std::string& directory) {
 
 namespace {
 
-tlstap_loader_file loader_key(const FileId& file) {
-  tlstap_loader_file key{};
+tlstap_file_key kernel_file_key(const FileId& file) {
+  tlstap_file_key key{};
   key.inode = file.inode;
   key.dev = static_cast<uint32_t>(major(file.device) << 20 | minor(file.device));
   return key;
@@ -338,19 +338,20 @@ tlstap_loader_file loader_key(const FileId& file) {
 
 }  // namespace
 
-void Tracer::watch_loader(const FileId& file) {
-  if (per_process_uprobes()) return;
-  tlstap_loader_file key = loader_key(file);
-  const uint8_t yes = 1;
-  // Full (a host with hundreds of loader files): those execs wake tlstap, as before.
-  if (bpf_map__update_elem(skeleton_.get()->maps.probed_loaders, &key, sizeof(key), &yes, sizeof(yes),
+void Tracer::remember_file(const FileId& file, const struct timespec& ctime, KnownFileKind kind) {
+  if (kind == KnownFileKind::probed_loader && per_process_uprobes()) return;
+  tlstap_file_key key = kernel_file_key(file);
+  tlstap_known_file known{static_cast<uint64_t>(ctime.tv_sec), static_cast<uint32_t>(ctime.tv_nsec),
+                          static_cast<uint32_t>(kind)};
+  // A failure costs the kernel's reports and wake-ups, as if it were not known.
+  if (bpf_map__update_elem(skeleton_.get()->maps.known_files, &key, sizeof(key), &known, sizeof(known),
                            BPF_ANY) != 0)
-    log::debug("probed loaders: {}", std::strerror(errno));
+    log::debug("known files: {}", std::strerror(errno));
 }
 
-void Tracer::unwatch_loader(const FileId& file) {
-  tlstap_loader_file key = loader_key(file);
-  (void)bpf_map__delete_elem(skeleton_.get()->maps.probed_loaders, &key, sizeof(key), 0);
+void Tracer::forget_file(const FileId& file) {
+  tlstap_file_key key = kernel_file_key(file);
+  (void)bpf_map__delete_elem(skeleton_.get()->maps.known_files, &key, sizeof(key), 0);
 }
 
 Result<void> Tracer::watch_new_cgroups() {

@@ -103,11 +103,19 @@ class Tracer {
   // event: tlstap looks for the workloads it waits for at once.
   Result<void> watch_new_cgroups();
   void stop_watching_new_cgroups() { cgroup_watch_.reset(); }
-  // A dynamic loader's file (as stat names it) whose hook is attached: the
-  // exec of a program it interprets then wakes no one, the loader's report
-  // at start-up follows. Not with --pid alone, where probes are per process.
-  void watch_loader(const FileId& file);
-  void unwatch_loader(const FileId& file);
+  // Tells the kernel of a file tlstap looked at, as stat showed it (its
+  // change time tells another file on a reused inode number): a file
+  // without TLS, so that a loader's report of libraries that are all known
+  // is not sent; or a dynamic loader whose hook is attached, so that the
+  // exec of a program it interprets waits for that report (not with --pid
+  // alone, where probes are per process). The kernel keeps the most
+  // recently used.
+  enum class KnownFileKind {
+    without_tls = TLSTAP_FILE_WITHOUT_TLS,
+    probed_loader = TLSTAP_FILE_PROBED_LOADER
+  };
+  void remember_file(const FileId& file, const struct timespec& ctime, KnownFileKind kind);
+  void forget_file(const FileId& file);
   DropCounters drop_counters() const;
   size_t uprobe_count() const;
   // Whether uprobes are planted in the --pid processes only.

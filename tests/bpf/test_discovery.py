@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +181,50 @@ def test_a_library_load_is_reported_once(procs, tlstap, tmp_path):
 
     reports = [line for line in tap.stderr.lines if f"[{loader.pid}] loaded or unloaded libraries" in line]
     assert len(reports) == 1, reports
+
+
+def test_a_start_with_every_file_looked_at_wakes_no_one(procs, tlstap):
+    """A program whose executable and libraries tlstap has all looked at
+    (python3: the test runner is one) starts without a loader's report: the
+    kernel knows those files, and tlstap has nothing to look at."""
+    tap = tlstap("-v")
+    procs.run([PYTHON, "-c", "pass"])
+    again = procs.run([PYTHON, "-c", "pass"])
+    tap.stderr.wait_for(f"[{again.pid}] exec'd".encode(), timeout=10)  # read at the next poll: it wakes no one
+    tap.stop()
+    assert not [line for line in tap.stderr.lines if f"[{again.pid}] loaded or unloaded libraries" in line]
+
+
+def test_a_known_file_changed_in_place_is_looked_at_again(procs, tlstap, tmp_path):
+    """The kernel knows a file tlstap looked at by its inode and its change
+    time: a library found without TLS, then rewritten in place (here with
+    libssl's bytes), is reported when loaded next, and attached."""
+    library = tmp_path / "libchanging.so"
+    shutil.copy2(os.path.join(os.path.dirname(system_libssl()), "libz.so.1"), library)
+    tap = tlstap("-v")
+
+    def load():
+        loader = procs.start([PYTHON, "-c", LOAD_ONE_LIBRARY, library], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+        out = LineReader(loader.stdout)
+        assert out.next(RUN_TIMEOUT) == "ready"
+        go(loader)
+        assert out.next(RUN_TIMEOUT) == "loaded"
+        go(loader)
+        loader.wait(RUN_TIMEOUT)
+        return loader
+
+    before = load()
+    tap.stderr.wait_for(f"[{before.pid}] loaded or unloaded libraries".encode(), timeout=10)
+    # tlstap looks at a process after reading the events at hand: once a later exec is read, it has.
+    marker = procs.run([PYTHON, "-c", "pass"])
+    tap.stderr.wait_for(f"[{marker.pid}] exec'd".encode(), timeout=10)
+    library.write_bytes(Path(system_libssl()).read_bytes())  # the same inode
+    after = load()
+    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{after.pid}/root{re.escape(str(library))} ".encode()),
+                        timeout=30)
+    tap.stop()
+    assert not [line for line in tap.stderr.lines if f"/proc/{before.pid}/root{library}" in line]
 
 
 class Paused:
