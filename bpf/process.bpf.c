@@ -218,11 +218,13 @@ int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_st
 	return 0;
 }
 
-/* glibc's struct r_debug on LP64: r_version, r_map, r_brk, then r_state;
- * its struct link_map: l_addr, l_name, l_ld (the object's dynamic section,
- * in its mapping), l_next. */
+/* glibc's struct r_debug on LP64: r_version, r_map, r_brk, r_state,
+ * r_ldbase, and from version 2 on r_next (the next link-map namespace's, for
+ * dlmopen); its struct link_map: l_addr, l_name, l_ld (the object's dynamic
+ * section, in its mapping), l_next. */
 #define R_DEBUG_MAP_OFFSET 8
 #define R_DEBUG_STATE_OFFSET 24
+#define R_DEBUG_NEXT_OFFSET 40
 #define LINK_MAP_LD_OFFSET 16
 #define RT_CONSISTENT 0
 #define LINK_MAP_OBJECTS_MAX 64
@@ -258,12 +260,20 @@ static long look_at_object(u64 index, struct link_map_walk *walk)
 }
 
 /* Whether user space has looked at every object in the loader's link map
- * (at `rendezvous`) as it is: then it has nothing to learn from the report. */
+ * (at `rendezvous`) as it is: then it has nothing to learn from the report.
+ * Only the first namespace is walked: with others (dlmopen), unsure. */
 static __always_inline bool every_object_looked_at(u64 rendezvous)
 {
+	int version = 0;
+	u64 other_namespaces = 0;
 	struct link_map_walk walk = {};
-	if (bpf_probe_read_user(&walk.object, sizeof(walk.object),
+	if (bpf_probe_read_user(&version, sizeof(version), (const void *)rendezvous) ||
+	    bpf_probe_read_user(&walk.object, sizeof(walk.object),
 				(const void *)(rendezvous + R_DEBUG_MAP_OFFSET)))
+		return false;
+	if (version >= 2 && (bpf_probe_read_user(&other_namespaces, sizeof(other_namespaces),
+						 (const void *)(rendezvous + R_DEBUG_NEXT_OFFSET)) ||
+			     other_namespaces))
 		return false;
 	bpf_loop(LINK_MAP_OBJECTS_MAX, look_at_object, &walk, 0);
 	return !walk.unknown && !walk.object; /* more objects than walked: unsure */

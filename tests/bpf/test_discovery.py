@@ -227,6 +227,30 @@ def test_a_known_file_changed_in_place_is_looked_at_again(procs, tlstap, tmp_pat
     assert not [line for line in tap.stderr.lines if f"/proc/{before.pid}/root{library}" in line]
 
 
+# python3 -c LOAD_IN_NEW_NAMESPACE LIB: dlmopen(LM_ID_NEWLM, LIB, RTLD_NOW), says so, waits for a line on stdin.
+LOAD_IN_NEW_NAMESPACE = ("import ctypes, os, sys; libc = ctypes.CDLL(None); libc.dlmopen.restype = ctypes.c_void_p; "
+                         "libc.dlmopen.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_int]; "
+                         "assert libc.dlmopen(-1, os.fsencode(sys.argv[1]), 2); print('loaded', flush=True); "
+                         "sys.stdin.readline()")
+
+
+def test_a_library_loaded_into_another_namespace_is_attached(procs, tlstap, tmp_path):
+    """dlmopen loads a library into a link-map namespace of its own, which the
+    loader's rendezvous lists apart from the first: the kernel, which walks
+    only the first to tell whether tlstap knows every object, reports the load."""
+    library = tmp_path / "libssl-namespace.so.3"
+    shutil.copy2(system_libssl(), library)
+    tap = tlstap("-v")
+    loader = procs.start([PYTHON, "-c", LOAD_IN_NEW_NAMESPACE, library], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    assert LineReader(loader.stdout).next(RUN_TIMEOUT) == "loaded"
+    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{loader.pid}/root{re.escape(str(library))} ".encode()),
+                        timeout=30)
+    go(loader)
+    loader.wait(RUN_TIMEOUT)
+    tap.stop()
+
+
 class Paused:
     """tlstap stopped (SIGSTOP) for a while: a consumer lagging behind, as under load.
     Its probes keep firing; it reads the events only after the processes are gone."""
