@@ -178,8 +178,9 @@ struct tlstap_process_event {
 	tt_u64 timestamp_ns;
 	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number (CGROUP_*: the new or joined one's) */
 	tt_u64 exe_inode; /* EXEC: the new image's inode number; 0 otherwise */
-	/* EXEC: the image's interpreter is a dynamic loader tlstap has probed, so
-	 * its report at start-up follows, with the libraries mapped; 0 otherwise */
+	/* EXEC: the image's interpreter is a dynamic loader tlstap has probed,
+	 * which reports at start-up, the libraries mapped, any file tlstap has
+	 * not looked at; 0 otherwise */
 	tt_u32 loader_will_report;
 	tt_u32 reserved;
 	char comm[TLSTAP_COMM_LEN];

@@ -29,11 +29,11 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 /* Exits are not urgent (user space forgets a process seconds later): they
  * wait for the next wake-up or poll, which spares every exiting process the
  * wake-up's interrupt. Nor is the exec of a program whose dynamic loader is
- * probed: the loader's report at start-up, moments later, wakes user space,
- * which then looks at the process once, its libraries mapped. Every other
- * event wakes user space outright: the ring's default, a wake-up only when
- * the reader has read everything before the event, would not while an exit
- * waits unread ahead of it. */
+ * probed: the loader reports at start-up, moments later, any object user
+ * space has not looked at, and that wakes it to look at the process once.
+ * Every other event wakes user space outright: the ring's default, a wake-up
+ * only when the reader has read everything before the event, would not
+ * while an exit waits unread ahead of it. */
 static __always_inline void submit_process_event(struct tlstap_process_event *e)
 {
 	bool urgent = e->kind != TLSTAP_EVENT_EXIT && e->kind != TLSTAP_EVENT_EXIT_IN_CALL &&
@@ -123,9 +123,9 @@ static long mapping_is_probed_loader(struct task_struct *task, struct vm_area_st
 	return 0;
 }
 
-/* Whether the current image's interpreter is a loader user space probed: its
- * report at start-up will follow. False when unsure (the mapping could not
- * be looked up), which only costs a wake-up. */
+/* Whether the current image's interpreter is a loader user space probed,
+ * which reports at start-up what user space must look at. False when unsure
+ * (the mapping could not be looked up), which only costs a wake-up. */
 static __always_inline bool loader_will_report(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();

@@ -186,10 +186,10 @@ class CaptureSession {
       case ProcessEventKind::exec:
         processes_.refresh(*event);
         attacher_.forget_process(event->pid);  // a new image: every mapping is looked at
-        // A probed loader's report at start-up follows, with the libraries
-        // mapped: the process is looked at then, once.
+        // A probed loader reports at start-up, once the libraries are mapped,
+        // if any is new to tlstap: the process is looked at then, if at all.
         if (event->loader_will_report)
-          log::debug("{}[{}] exec'd {}; its loader reports its libraries", event->comm, event->pid,
+          log::debug("{}[{}] exec'd {}; its loader reports files not looked at yet", event->comm, event->pid,
                      event->filename);
         else
           scan_soon(event->pid);

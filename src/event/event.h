@@ -72,8 +72,8 @@ struct ProcessEvent {
   uint64_t cgroup_id = 0;  // cgroup v2 directory's inode number (cgroup_*: the new or joined one's)
   uint32_t netns = 0;      // network namespace's inode number; 0 when unknown
   uint64_t exe_inode = 0;  // exec: the new image's inode number; 0 when unknown
-  // exec: the image's dynamic loader is one tlstap probed; its report at
-  // start-up follows, once the libraries are mapped.
+  // exec: the image's dynamic loader is one tlstap probed, which reports at
+  // start-up, once the libraries are mapped, any file not looked at yet.
   bool loader_will_report = false;
   std::string_view comm;
   std::string_view filename;  // exec: the path executed

@@ -151,7 +151,7 @@ def test_a_program_whose_loader_is_not_probed_yet_is_looked_at_on_its_exec(procs
     finally:
         shutil.rmtree(loader_dir)
     execs = [line for line in tap.stderr.lines if "exec'd" in line]
-    assert f"[{ordinary.pid}] exec'd {PYTHON}; its loader reports its libraries" in "\n".join(execs)
+    assert f"[{ordinary.pid}] exec'd {PYTHON}; its loader reports files not looked at yet" in "\n".join(execs)
     assert not [line for line in execs if f"[{client.proc.pid}]" in line], execs
 
 
