@@ -192,6 +192,9 @@ struct tlstap_process_event {
  * need not wake user space), or a file without TLS (a loader's report of
  * libraries all looked at already need not be sent). */
 #define TLSTAP_KNOWN_FILES_MAX 16384
+/* In the loader probe's cookie, beside the hook's distance to _r_debug: the
+ * loader chains every link-map namespace's rendezvous to it (glibc 2.35+). */
+#define TLSTAP_LOADER_CHAINS_NAMESPACES 0x8000000000000000ULL
 enum tlstap_known_file_kind {
 	TLSTAP_FILE_WITHOUT_TLS = 1,
 	TLSTAP_FILE_PROBED_LOADER = 2,

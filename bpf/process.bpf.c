@@ -94,7 +94,7 @@ static __always_inline u32 known_file_kind(struct vm_area_struct *vma)
 	u64 sec;
 	u32 nsec;
 	inode_ctime(inode, &sec, &nsec);
-	return known->ctime_sec == sec && (known->ctime_nsec & CTIME_NSEC_MASK) == nsec ? known->kind : 0;
+	return known->ctime_sec == sec && known->ctime_nsec == nsec ? known->kind : 0;
 }
 
 #define AT_NULL 0
@@ -140,8 +140,8 @@ SEC("tp/sched/sched_process_exec")
 int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	/* User space reads /proc and the new image for each exec: not for a
-	 * process the filters leave out (decided on its new comm). */
+	/* User space looks at each new image: not a process's the filters leave
+	 * out (decided on its new comm). */
 	if (!process_is_traced(pid_tgid >> 32))
 		return 0;
 	struct tlstap_process_event *e = reserve_process_event(TLSTAP_EVENT_EXEC, pid_tgid);
@@ -227,7 +227,18 @@ int BPF_PROG(cgroup_joined, struct cgroup *dst, const char *path, struct task_st
 #define R_DEBUG_NEXT_OFFSET 40
 #define LINK_MAP_LD_OFFSET 16
 #define RT_CONSISTENT 0
+#define RT_DELETE 2
 #define LINK_MAP_OBJECTS_MAX 64
+
+/* Processes whose loader announced an unload (dlclose): its end is always
+ * reported, so that user space forgets the mappings gone (a file mapped
+ * again later may have changed in place). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u8);
+} unloads_announced SEC(".maps");
 
 static long mapping_was_looked_at(struct task_struct *task, struct vm_area_struct *vma, bool *looked_at)
 {
@@ -283,26 +294,36 @@ static __always_inline bool every_object_looked_at(u64 rendezvous)
  * The loader calls it twice for each change: announcing it (r_state RT_ADD
  * or RT_DELETE), before it maps or unmaps anything, and once the link map is
  * consistent again; only the second is reported, one event per start and
- * per dlopen instead of two, and only when an object in the link map is one
- * user space has not looked at (most programs on a host start with files it
- * knows). The probe sits on the hook's first instruction, so the instruction
- * pointer is the hook's address. Cookie: _r_debug's address less the hook's;
- * 0 (unknown) or an unreadable state reports every call. */
+ * per dlopen instead of two; and a load is reported only when an object in
+ * the link map is one user space has not looked at (most programs on a host
+ * start with files it knows). The probe sits on the hook's first
+ * instruction, so the instruction pointer is the hook's address. Cookie:
+ * _r_debug's address less the hook's, and TLSTAP_LOADER_CHAINS_NAMESPACES;
+ * 0 (unknown) reports every call, an unreadable state counts as consistent. */
 SEC("uprobe")
 int loader_libs_changed(struct pt_regs *ctx)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!process_is_traced(pid_tgid >> 32))
+	u32 pid = pid_tgid >> 32;
+	if (!process_is_traced(pid))
 		return 0;
-	u64 to_rendezvous = bpf_get_attach_cookie(ctx);
-	if (!to_rendezvous) {
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	if (!cookie) {
 		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
 		return 0;
 	}
-	u64 rendezvous = PT_REGS_IP(ctx) + to_rendezvous;
-	int state = RT_CONSISTENT; /* left 0 (consistent) by a failed read too */
+	u64 rendezvous = PT_REGS_IP(ctx) + (cookie & ~TLSTAP_LOADER_CHAINS_NAMESPACES);
+	int state = RT_CONSISTENT;
 	bpf_probe_read_user(&state, sizeof(state), (const void *)(rendezvous + R_DEBUG_STATE_OFFSET));
-	if (state == RT_CONSISTENT && !every_object_looked_at(rendezvous))
+	if (state == RT_DELETE) {
+		u8 yes = 1;
+		bpf_map_update_elem(&unloads_announced, &pid, &yes, BPF_ANY);
+		return 0;
+	}
+	if (state != RT_CONSISTENT)
+		return 0;
+	bool unloaded = bpf_map_delete_elem(&unloads_announced, &pid) == 0;
+	if (unloaded || !(cookie & TLSTAP_LOADER_CHAINS_NAMESPACES) || !every_object_looked_at(rendezvous))
 		send_process_event(TLSTAP_EVENT_LIBS_CHANGED, pid_tgid);
 	return 0;
 }

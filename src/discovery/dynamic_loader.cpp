@@ -14,6 +14,10 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
   // unknown, and every call is reported.
   auto rendezvous = image.find_object("_r_debug");
   uint64_t cookie = rendezvous ? rendezvous->address - hook->address : 0;
+  // glibc 2.35 and later (which added __rseq_offset to the loader) chain the
+  // rendezvous of every link-map namespace (dlmopen) to the first: only then
+  // may the probe walk the link map to spare reports of files known already.
+  if (cookie && image.find_object("__rseq_offset")) cookie |= TLSTAP_LOADER_CHAINS_NAMESPACES;
   plan.sites.push_back({hook->name, hook->file_offset, UprobeProgram::loader_libs_changed, false, cookie});
   return plan;
 }

@@ -58,21 +58,25 @@ bool named_like_libssl(const std::string& path) {
 
 }  // namespace
 
-bool TargetAttacher::known(const FileId& id, const struct stat& st) {
-  // A probed file's inode is held by its probes: its number cannot be reused.
-  if (probed_.contains(id)) return true;
-  const KnownFile* file = looked_at_.find(id);
-  if (!file) return false;
-  if (file->group) return attached_.contains(file->group);  // another mount's name for a probed file
-  return file->ctime.tv_sec == st.st_ctim.tv_sec && file->ctime.tv_nsec == st.st_ctim.tv_nsec;
-}
-
-TargetAttacher::Look TargetAttacher::look_of_known(const FileId& id) {
-  auto probed = probed_.find(id);
-  Tracer::UprobeGroup group = probed != probed_.end() ? probed->second : 0;
-  if (const KnownFile* file = group ? nullptr : looked_at_.find(id)) group = file->group;
-  auto attached = attached_.find(group);
-  return attached != attached_.end() && !attached->second.loader ? Look::tls_library : Look::other;
+std::optional<TargetAttacher::Look> TargetAttacher::recall(const FileId& id, const struct stat& st) {
+  Tracer::UprobeGroup group = 0;
+  if (auto probed = probed_.find(id); probed != probed_.end()) {
+    group = probed->second;  // its inode is held by its probes: the number cannot have been reused
+  } else if (const KnownFile* file = looked_at_.find(id)) {
+    if (file->group && !attached_.contains(file->group)) return std::nullopt;
+    if (!file->group &&
+        (file->ctime.tv_sec != st.st_ctim.tv_sec || file->ctime.tv_nsec != st.st_ctim.tv_nsec))
+      return std::nullopt;
+    group = file->group;  // another mount's name for a probed file, or 0
+  } else {
+    return std::nullopt;
+  }
+  // Told to the kernel again: it keeps the most recently used files only,
+  // and a loader's change time may have changed since (a chmod).
+  if (group && !attached_.at(group).loader) return Look::tls_library;
+  tracer_.remember_file(id, st.st_ctim,
+                        group ? Tracer::KnownFileKind::probed_loader : Tracer::KnownFileKind::without_tls);
+  return Look::other;
 }
 
 TargetAttacher::Look TargetAttacher::consider_file(const std::string& path_in_process, Scope scope,
@@ -82,7 +86,7 @@ TargetAttacher::Look TargetAttacher::consider_file(const std::string& path_in_pr
   // A file looked at before costs one stat, not an open, a stat and a close.
   if (::stat(path.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode)) return Look::other;
-    if (known({st.st_dev, st.st_ino}, st)) return look_of_known({st.st_dev, st.st_ino});
+    if (auto look = recall({st.st_dev, st.st_ino}, st)) return *look;
   }
   // Hold the file open and reach it through our own fd from here on: a path
   // under /proc/PID/root vanishes when that process exits mid-attach.
@@ -91,13 +95,13 @@ TargetAttacher::Look TargetAttacher::consider_file(const std::string& path_in_pr
   if (!fd.valid() || fstat(fd.get(), &st) != 0) return Look::unopened;
   if (!S_ISREG(st.st_mode)) return Look::other;
   const FileId id{st.st_dev, st.st_ino};
-  if (known(id, st)) return look_of_known(id);
+  if (auto look = recall(id, st)) return *look;
   auto real = overlay_real_file(fd.get(), st, pid, path_in_process);
-  if (real && known(real->id, real->st)) {
+  if (auto look = real ? recall(real->id, real->st) : std::nullopt) {
     auto probed = probed_.find(real->id);
     looked_at_[id] = KnownFile{st.st_ctim, probed == probed_.end() ? 0 : probed->second};
     log::debug("{}: {} in an overlay layer, looked at already through another mount", path, real->path);
-    return look_of_known(real->id);
+    return *look;
   }
   auto group = probe(path, fd.get(), scope);
   if (!group) return Look::other;
@@ -297,12 +301,12 @@ void TargetAttacher::release_deleted_files() {
       file.check_interval = std::min(file.check_interval * 2, std::chrono::seconds(600));
       continue;
     }
+    // The kernel forgets a loader first: its exec events must not wait for a hook no longer there.
+    for (const FileId& id : file.ids)
+      if (file.loader) tracer_.forget_file(id);
     tracer_.detach_uprobes(group);
     log::info("detached {} probes from {}: deleted, and no process maps it any more", file.probes, file.path);
-    for (const FileId& id : file.ids) {
-      probed_.erase(id);  // other mounts' names for it lapse with the group
-      if (file.loader) tracer_.forget_file(id);
-    }
+    for (const FileId& id : file.ids) probed_.erase(id);  // other mounts' names for it lapse with the group
     attached_.erase(group);
   }
 }

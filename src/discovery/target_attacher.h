@@ -67,15 +67,14 @@ class TargetAttacher {
     UniqueFd fd;              // on the real file, if known: its link count says when it is deleted
     std::string path;         // as first reached, for the log
     size_t probes = 0;
-    bool loader = false;  // a dynamic loader's hook: the kernel knows the file (Tracer::remember_file)
+    bool loader = false;  // a dynamic loader's hook: the kernel is told (Tracer::remember_file)
     std::chrono::steady_clock::time_point next_check{};
     std::chrono::seconds check_interval{5};  // doubles while processes still map it
   };
 
-  // Looked at already, and still the same file.
-  bool known(const FileId& id, const struct stat& st);
-  // A file looked at already: whether it has TLS probes (a loader's hook aside).
-  Look look_of_known(const FileId& id);
+  // What looking at the file found before, if it is still the same file
+  // (nullopt: look at it); the kernel is told of it again (Tracer::remember_file).
+  std::optional<Look> recall(const FileId& id, const struct stat& st);
   // Attaches what the file implements; 0 when nothing, nullopt when it is left
   // for later (a Go program on disk, attached when it runs).
   std::optional<Tracer::UprobeGroup> probe(const std::string& path, int fd, Scope scope);

@@ -195,36 +195,38 @@ def test_a_start_with_every_file_looked_at_wakes_no_one(procs, tlstap):
     assert not [line for line in tap.stderr.lines if f"[{again.pid}] loaded or unloaded libraries" in line]
 
 
+# python3 -c LOAD_UNLOAD_LOAD LIB: after a line on stdin loads and unloads LIB, says so; after another loads it again.
+LOAD_UNLOAD_LOAD = ("import ctypes, _ctypes, sys; print('ready', flush=True); sys.stdin.readline(); "
+                    "_ctypes.dlclose(ctypes.CDLL(sys.argv[1])._handle); print('unloaded', flush=True); "
+                    "sys.stdin.readline(); ctypes.CDLL(sys.argv[1]); print('loaded', flush=True); sys.stdin.readline()")
+
+
 def test_a_known_file_changed_in_place_is_looked_at_again(procs, tlstap, tmp_path):
     """The kernel knows a file tlstap looked at by its inode and its change
-    time: a library found without TLS, then rewritten in place (here with
-    libssl's bytes), is reported when loaded next, and attached."""
+    time: a library found without TLS, unloaded, rewritten in place (here with
+    libssl's bytes) and loaded again by the same process, is reported and
+    attached. The unload is reported too, so that tlstap forgets the mapping."""
     library = tmp_path / "libchanging.so"
     shutil.copy2(os.path.join(os.path.dirname(system_libssl()), "libz.so.1"), library)
     tap = tlstap("-v")
-
-    def load():
-        loader = procs.start([PYTHON, "-c", LOAD_ONE_LIBRARY, library], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE)
-        out = LineReader(loader.stdout)
-        assert out.next(RUN_TIMEOUT) == "ready"
-        go(loader)
-        assert out.next(RUN_TIMEOUT) == "loaded"
-        go(loader)
-        loader.wait(RUN_TIMEOUT)
-        return loader
-
-    before = load()
-    tap.stderr.wait_for(f"[{before.pid}] loaded or unloaded libraries".encode(), timeout=10)
+    loader = procs.start([PYTHON, "-c", LOAD_UNLOAD_LOAD, library], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = LineReader(loader.stdout)
+    assert out.next(RUN_TIMEOUT) == "ready"
+    go(loader)
+    assert out.next(RUN_TIMEOUT) == "unloaded"
+    report = rf"\[{loader.pid}\] loaded or unloaded libraries".encode()
+    tap.stderr.wait_for(re.compile(report + rb"(.|\n)*" + report), timeout=10)
     # tlstap looks at a process after reading the events at hand: once a later exec is read, it has.
     marker = procs.run([PYTHON, "-c", "pass"])
     tap.stderr.wait_for(f"[{marker.pid}] exec'd".encode(), timeout=10)
     library.write_bytes(Path(system_libssl()).read_bytes())  # the same inode
-    after = load()
-    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{after.pid}/root{re.escape(str(library))} ".encode()),
+    go(loader)
+    assert out.next(RUN_TIMEOUT) == "loaded"
+    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{loader.pid}/root{re.escape(str(library))} ".encode()),
                         timeout=30)
+    go(loader)
+    loader.wait(RUN_TIMEOUT)
     tap.stop()
-    assert not [line for line in tap.stderr.lines if f"/proc/{before.pid}/root{library}" in line]
 
 
 # python3 -c LOAD_IN_NEW_NAMESPACE LIB: dlmopen(LM_ID_NEWLM, LIB, RTLD_NOW), says so, waits for a line on stdin.
