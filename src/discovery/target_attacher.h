@@ -95,11 +95,12 @@ class TargetAttacher {
   // forgotten is only looked at again.
   LruMap<FileId, KnownFile, FileIdHash> looked_at_{65536};
   std::unordered_map<Tracer::UprobeGroup, AttachedFile> attached_;
-  // Per process, the mappings its last scan looked at: each library load
-  // rescans the process, and only what is new is looked at. An inode mapped
-  // at both scans is taken for the same file (a number freed and reused in
-  // between would need the file unmapped, deleted and another mapped, all
-  // between two scans); an exec or exit forgets the process's entry.
+  // Per process, the mappings its last scan looked at: each report of its
+  // loader (a load of a file not known to the kernel, every unload) rescans
+  // the process, and only what is new is looked at. An inode mapped at both
+  // scans is taken for the same file (a file unmapped in between, and so
+  // perhaps rewritten or its number reused, is gone from the scan its
+  // unload's report brings); an exec or exit forgets the process's entry.
   struct ScannedProcess {
     std::vector<MappingId> mappings;
     bool maps_tls_library = false;
