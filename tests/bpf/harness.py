@@ -611,6 +611,11 @@ def system_libssl():
     return paths.pop()
 
 
+def attached_in(pid, path):
+    """tlstap's log line saying it attached the file at `path` as process `pid` maps it."""
+    return re.compile(rf"tlstap: attached \d+ probes to /proc/{pid}/root{re.escape(str(path))} ".encode())
+
+
 class PrivateLibsslClient:
     """tls_client.py with a copy of libssl that nothing else uses
     (LD_LIBRARY_PATH): it connects, then waits to be let go. tlstap sees its
@@ -641,7 +646,7 @@ class PrivateLibsslClient:
 
     def attached(self):
         """tlstap's log line saying it attached the private copy in this process."""
-        return re.compile(rf"attached \d+ probes to /proc/{self.proc.pid}/root{re.escape(str(self.library))} ".encode())
+        return attached_in(self.proc.pid, self.library)
 
     def finish(self):
         """Lets it send its request; returns the response it read."""

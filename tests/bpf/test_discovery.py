@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness import (CURL, NODE, NODE_ENV, PYTHON, PY_EGRESS, PY_INGRESS, TESTPROGS, LineReader, RUN_TIMEOUT,
-                     PrivateLibsslClient, assert_bytes_equal, assert_connection, assert_exchange, copy_with_interpreter,
+                     PrivateLibsslClient, assert_bytes_equal, assert_connection, assert_exchange, attached_in,
+                     copy_with_interpreter,
                      finish_py_client, go, http_body, http_post, interpreter_of, pattern, read_response, real_exe,
                      start_py_client, summarize, system_libssl)
 
@@ -160,6 +161,16 @@ LOAD_ONE_LIBRARY = ("import ctypes, sys; print('ready', flush=True); sys.stdin.r
                     "print('loaded', flush=True); sys.stdin.readline()")
 
 
+def load_and_exit(loader, out, tap, library):
+    """Lets a LOAD_ONE_LIBRARY or LOAD_UNLOAD_LOAD process load `library`,
+    waits for tlstap to attach it in that process, and lets the process end."""
+    go(loader)
+    assert out.next(RUN_TIMEOUT) == "loaded"
+    tap.stderr.wait_for(attached_in(loader.pid, library), timeout=30)
+    go(loader)
+    loader.wait(RUN_TIMEOUT)
+
+
 def test_a_library_load_is_reported_once(procs, tlstap, tmp_path):
     """The dynamic loader calls its debuggers' hook twice for a dlopen: before
     it maps anything, and once the libraries are in place. tlstap's probe
@@ -171,12 +182,7 @@ def test_a_library_load_is_reported_once(procs, tlstap, tmp_path):
     out = LineReader(loader.stdout)
     assert out.next(RUN_TIMEOUT) == "ready"  # its own start-up loads are over
     tap = tlstap("-v")
-    go(loader)
-    assert out.next(RUN_TIMEOUT) == "loaded"
-    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{loader.pid}/root{re.escape(str(library))} ".encode()),
-                        timeout=30)
-    go(loader)
-    loader.wait(RUN_TIMEOUT)
+    load_and_exit(loader, out, tap, library)
     tap.stop()
 
     reports = [line for line in tap.stderr.lines if f"[{loader.pid}] loaded or unloaded libraries" in line]
@@ -220,12 +226,7 @@ def test_a_known_file_changed_in_place_is_looked_at_again(procs, tlstap, tmp_pat
     marker = procs.run([PYTHON, "-c", "pass"])
     tap.stderr.wait_for(f"[{marker.pid}] exec'd".encode(), timeout=10)
     library.write_bytes(Path(system_libssl()).read_bytes())  # the same inode
-    go(loader)
-    assert out.next(RUN_TIMEOUT) == "loaded"
-    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{loader.pid}/root{re.escape(str(library))} ".encode()),
-                        timeout=30)
-    go(loader)
-    loader.wait(RUN_TIMEOUT)
+    load_and_exit(loader, out, tap, library)
     tap.stop()
 
 
@@ -246,8 +247,7 @@ def test_a_library_loaded_into_another_namespace_is_attached(procs, tlstap, tmp_
     loader = procs.start([PYTHON, "-c", LOAD_IN_NEW_NAMESPACE, library], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE)
     assert LineReader(loader.stdout).next(RUN_TIMEOUT) == "loaded"
-    tap.stderr.wait_for(re.compile(rf"attached \d+ probes to /proc/{loader.pid}/root{re.escape(str(library))} ".encode()),
-                        timeout=30)
+    tap.stderr.wait_for(attached_in(loader.pid, library), timeout=30)
     go(loader)
     loader.wait(RUN_TIMEOUT)
     tap.stop()

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness import (CURL, TESTPROGS, TLSTAP_BIN, LineReader, ProcessGroup, Tlstap, TlsServer, assert_bytes_equal,
-                     NGINX, real_exe, start_nginx)
+                     NGINX, attached_in, real_exe, start_nginx)
 
 TSHARK = "/usr/bin/tshark"
 CAPINFOS = "/usr/bin/capinfos"
@@ -146,10 +146,8 @@ def run(tmp_path_factory, cert):
 
         # The Go client waits on stdin until both tlstaps have attached to it.
         go = procs.start([go_client, cert.cert, host + GO_PATH], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        attached = re.compile(rb"tlstap: attached \d+ probes to /proc/%d/root%s " %
-                              (go.pid, re.escape(bytes(go_client))))
         for tap in (piped, tcp):
-            tap.stderr.wait_for(attached, 30)
+            tap.stderr.wait_for(attached_in(go.pid, go_client), 30)
         go_output, _ = go.communicate(b"go\n", timeout=60)
         assert go.returncode == 0, f"https_get exited {go.returncode}"
 
