@@ -296,9 +296,10 @@ static __always_inline bool every_object_looked_at(u64 rendezvous)
  * consistent again; only the second is reported, one event per start and
  * per dlopen instead of two; and a load is reported only when an object in
  * the link map is one user space has not looked at (most programs on a host
- * start with files it knows). The probe sits on the hook's first
- * instruction, so the instruction pointer is the hook's address. Cookie:
- * _r_debug's address less the hook's, and TLSTAP_LOADER_CHAINS_NAMESPACES;
+ * start with files it knows). The probe sits on each call of the hook (an
+ * instruction the kernel emulates; the hook's `ret` it single-steps), or on
+ * the hook itself when user space could not find them all. Cookie:
+ * _r_debug's address less the probe's, and TLSTAP_LOADER_CHAINS_NAMESPACES;
  * 0 (unknown) reports every call, an unreadable state counts as consistent. */
 SEC("uprobe")
 int loader_libs_changed(struct pt_regs *ctx)

@@ -1,6 +1,39 @@
 #include "discovery/dynamic_loader.h"
 
+#include <algorithm>
+
+#include "binary/instruction.h"
+
 namespace tlstap {
+namespace {
+
+// Where the loader calls its hook. The hook is a bare `ret`, which the kernel
+// single-steps; a probe on each call instead (an instruction it emulates)
+// sees the same state for a fraction of the cost, twice per process start.
+// Empty unless every reference to the hook in the loader's code is
+// understood: a direct call or jump, or an instruction that takes its address
+// (glibc's one `lea`, which stores it in r_debug.r_brk for debuggers); a
+// reference outside any function the call frames describe leaves the hook.
+std::vector<uint64_t> calls_of(const ElfImage& image, const ElfSymbol& hook) {
+  std::vector<uint64_t> calls;
+  for (const auto& section : image.code_sections())
+    for (uint64_t site :
+         find_address_references(section.bytes, image.machine(), section.address, hook.address)) {
+      auto caller = image.function_from_call_frames(site, "caller");
+      if (!caller) return {};
+      auto code = image.function_bytes(*caller);
+      // Found by its encoding: it must also be one of the caller's instructions.
+      if (!decodes_instruction_at(code, image.machine(), caller->address, site)) continue;
+      auto branches = find_direct_branches(code, image.machine(), caller->address);
+      if (std::any_of(branches.begin(), branches.end(), [&](const DirectBranch& branch) {
+            return branch.address == site && branch.target == hook.address;
+          }))
+        calls.push_back(site);
+    }
+  return calls;
+}
+
+}  // namespace
 
 std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
   auto soname = image.soname();
@@ -9,16 +42,27 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
   if (!hook) return std::nullopt;
   ProbePlan plan;
   plan.description = "dynamic loader " + *soname;
-  // Where the loader's rendezvous (struct r_debug) lies from the hook, the
-  // same in every process, so the probe reads the loader's state: 0 when
-  // unknown, and every call is reported.
   auto rendezvous = image.find_object("_r_debug");
-  uint64_t cookie = rendezvous ? rendezvous->address - hook->address : 0;
   // glibc 2.35 and later (which added __rseq_offset to the loader) chain the
   // rendezvous of every link-map namespace (dlmopen) to the first: only then
   // may the probe walk the link map to spare reports of files known already.
-  if (cookie && image.find_object("__rseq_offset")) cookie |= TLSTAP_LOADER_CHAINS_NAMESPACES;
-  plan.sites.push_back({hook->name, hook->file_offset, UprobeProgram::loader_libs_changed, false, cookie});
+  const uint64_t chains = image.find_object("__rseq_offset") ? TLSTAP_LOADER_CHAINS_NAMESPACES : 0;
+  // Where the loader's rendezvous (struct r_debug) lies from the probe, the
+  // same in every process, so the probe reads the loader's state: 0 when
+  // unknown, and every call is reported.
+  auto cookie_at = [&](uint64_t site) -> uint64_t {
+    if (!rendezvous || rendezvous->address <= site) return 0;
+    return (rendezvous->address - site) | chains;
+  };
+  for (uint64_t call : calls_of(image, *hook))
+    if (!add_site_at(plan, image, "call of " + hook->name, call, UprobeProgram::loader_libs_changed, false,
+                     cookie_at(call))) {
+      plan.sites.clear();  // a call not probed: the hook sees them all
+      break;
+    }
+  if (plan.sites.empty())
+    plan.sites.push_back(
+        {hook->name, hook->file_offset, UprobeProgram::loader_libs_changed, false, cookie_at(hook->address)});
   return plan;
 }
 

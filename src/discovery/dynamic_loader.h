@@ -1,6 +1,7 @@
 // The dynamic loader (ld.so) calls _dl_debug_state after it maps or unmaps
-// libraries, at start-up and on every dlopen/dlclose: probing it tells us
-// when to look at a process's mappings again.
+// libraries, at start-up and on every dlopen/dlclose: probing its calls (or
+// it, when they cannot all be found) tells us when to look at a process's
+// mappings again.
 #pragma once
 
 #include <optional>

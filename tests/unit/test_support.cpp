@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -116,9 +117,13 @@ std::optional<ToolSymbol> readelf_section(const std::string& path, std::string_v
   return std::nullopt;
 }
 
-std::vector<ToolInstruction> objdump_function(const std::string& path, std::string_view function) {
-  // Each file is disassembled and parsed once (a static OpenSSL takes seconds).
-  using Functions = std::map<std::string, std::vector<ToolInstruction>, std::less<>>;
+namespace {
+
+using Functions = std::map<std::string, std::vector<ToolInstruction>, std::less<>>;
+
+// `objdump -d` of a file, by function. Each file is disassembled and parsed
+// once (a static OpenSSL takes seconds).
+const Functions& disassembly(const std::string& path) {
   static std::map<std::string, Functions> files;
   auto [file, added] = files.try_emplace(path);
   if (added) {
@@ -137,18 +142,39 @@ std::vector<ToolInstruction> objdump_function(const std::string& path, std::stri
       current->push_back({std::stoull(f[0], nullptr, 16), f[1], {f.begin() + 2, f.end()}});
     }
   }
-  auto it = file->second.find(function);
-  return it == file->second.end() ? std::vector<ToolInstruction>{} : it->second;
+  return file->second;
 }
 
-std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function) {
-  std::vector<ToolBranch> branches;
-  for (const auto& insn : objdump_function(path, function)) {
+void add_direct_branches(const std::vector<ToolInstruction>& instructions,
+                         std::vector<ToolBranch>& branches) {
+  for (const auto& insn : instructions) {
     if ((insn.mnemonic != "call" && insn.mnemonic != "jmp") || insn.operands.empty()) continue;
     const std::string& target = insn.operands[0];
     if (target.find_first_not_of("0123456789abcdef") != std::string::npos) continue;  // indirect
     branches.push_back({insn.address, std::stoull(target, nullptr, 16), insn.mnemonic == "call"});
   }
+}
+
+}  // namespace
+
+std::vector<ToolInstruction> objdump_function(const std::string& path, std::string_view function) {
+  const Functions& functions = disassembly(path);
+  auto it = functions.find(function);
+  return it == functions.end() ? std::vector<ToolInstruction>{} : it->second;
+}
+
+std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function) {
+  std::vector<ToolBranch> branches;
+  add_direct_branches(objdump_function(path, function), branches);
+  return branches;
+}
+
+std::vector<ToolBranch> objdump_branches_to(const std::string& path, uint64_t target) {
+  std::vector<ToolBranch> branches;
+  for (const auto& [name, instructions] : disassembly(path)) add_direct_branches(instructions, branches);
+  std::erase_if(branches, [&](const ToolBranch& branch) { return branch.target != target; });
+  std::sort(branches.begin(), branches.end(),
+            [](const ToolBranch& a, const ToolBranch& b) { return a.address < b.address; });
   return branches;
 }
 

@@ -89,6 +89,8 @@ struct ToolBranch {
 };
 // The direct calls and jumps in `function`.
 std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function);
+// The direct calls and jumps to `target` anywhere in the file, by address.
+std::vector<ToolBranch> objdump_branches_to(const std::string& path, uint64_t target);
 
 Endpoint ipv4_endpoint(std::string_view address, uint16_t port);
 Endpoint ipv6_endpoint(std::string_view address, uint16_t port);
