@@ -170,6 +170,17 @@ struct tlstap_conn_closed_event {
 
 #define TLSTAP_PATH_MAX 256
 
+/* When user space must look at a new image's mappings. */
+enum tlstap_exec_look {
+	TLSTAP_EXEC_LOOK_NOW = 0,
+	/* Its interpreter is a dynamic loader tlstap has probed, which reports
+	 * at start-up, the libraries mapped, any file tlstap has not looked at. */
+	TLSTAP_EXEC_LOOK_AT_LOADER_REPORT = 1,
+	/* A program without an interpreter (static) that tlstap has looked at and
+	 * found without TLS: it maps nothing else to look at. */
+	TLSTAP_EXEC_LOOK_NEVER = 2,
+};
+
 struct tlstap_process_event {
 	tt_u32 kind; /* EXEC, EXIT, LIBS_CHANGED, EXIT_IN_CALL, CGROUP_MADE or CGROUP_JOINED */
 	tt_u32 pid;
@@ -178,10 +189,7 @@ struct tlstap_process_event {
 	tt_u64 timestamp_ns;
 	tt_u64 cgroup_id; /* the cgroup v2 directory's inode number (CGROUP_*: the new or joined one's) */
 	tt_u64 exe_inode; /* EXEC: the new image's inode number; 0 otherwise */
-	/* EXEC: the image's interpreter is a dynamic loader tlstap has probed,
-	 * which reports at start-up, the libraries mapped, any file tlstap has
-	 * not looked at; 0 otherwise */
-	tt_u32 loader_will_report;
+	tt_u32 look; /* EXEC: TLSTAP_EXEC_LOOK_* */
 	tt_u32 reserved;
 	char comm[TLSTAP_COMM_LEN];
 	char filename[TLSTAP_PATH_MAX]; /* EXEC: the path executed, as given to execve */

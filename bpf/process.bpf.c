@@ -19,7 +19,7 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
 	e->netns = current_netns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->exe_inode = 0;
-	e->loader_will_report = 0;
+	e->look = TLSTAP_EXEC_LOOK_NOW;
 	e->reserved = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
@@ -30,14 +30,15 @@ static __always_inline struct tlstap_process_event *reserve_process_event(u32 ki
  * wait for the next wake-up or poll, which spares every exiting process the
  * wake-up's interrupt. Nor is the exec of a program whose dynamic loader is
  * probed: the loader reports at start-up, moments later, any object user
- * space has not looked at, and that wakes it to look at the process once.
+ * space has not looked at, and that wakes it to look at the process once;
+ * nor a static program's that user space found without TLS.
  * Every other event wakes user space outright: the ring's default, a wake-up
  * only when the reader has read everything before the event, would not
  * while an exit waits unread ahead of it. */
 static __always_inline void submit_process_event(struct tlstap_process_event *e)
 {
 	bool urgent = e->kind != TLSTAP_EVENT_EXIT && e->kind != TLSTAP_EVENT_EXIT_IN_CALL &&
-		      !(e->kind == TLSTAP_EVENT_EXEC && e->loader_will_report);
+		      !(e->kind == TLSTAP_EVENT_EXEC && e->look != TLSTAP_EXEC_LOOK_NOW);
 	bpf_ringbuf_submit(e, urgent ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
@@ -77,11 +78,10 @@ static __always_inline void inode_ctime(struct inode *inode, u64 *sec, u32 *nsec
 	*nsec &= CTIME_NSEC_MASK;
 }
 
-/* What user space found in the file a mapping shows, if it looked at that
- * file (and it has not changed since): TLSTAP_FILE_*, or 0. */
-static __always_inline u32 known_file_kind(struct vm_area_struct *vma)
+/* What user space found in a file, if it looked at that file (and it has
+ * not changed since): TLSTAP_FILE_*, or 0. */
+static __always_inline u32 known_inode_kind(struct inode *inode)
 {
-	struct inode *inode = BPF_CORE_READ(vma, vm_file, f_inode);
 	if (!inode)
 		return 0;
 	struct tlstap_file_key key = {
@@ -95,6 +95,12 @@ static __always_inline u32 known_file_kind(struct vm_area_struct *vma)
 	u32 nsec;
 	inode_ctime(inode, &sec, &nsec);
 	return known->ctime_sec == sec && known->ctime_nsec == nsec ? known->kind : 0;
+}
+
+/* The same for the file a mapping shows. */
+static __always_inline u32 known_file_kind(struct vm_area_struct *vma)
+{
+	return known_inode_kind(BPF_CORE_READ(vma, vm_file, f_inode));
 }
 
 #define AT_NULL 0
@@ -123,17 +129,22 @@ static long mapping_is_probed_loader(struct task_struct *task, struct vm_area_st
 	return 0;
 }
 
-/* Whether the current image's interpreter is a loader user space probed,
- * which reports at start-up what user space must look at. False when unsure
- * (the mapping could not be looked up), which only costs a wake-up. */
-static __always_inline bool loader_will_report(void)
+/* When user space must look at the current image (TLSTAP_EXEC_LOOK_*): at
+ * once, unless its interpreter is a loader user space probed, which reports
+ * at start-up what there is to look at, or it has none and is a file user
+ * space found without TLS. At once when unsure (a mapping could not be
+ * looked up), which only costs a wake-up. */
+static __always_inline u32 exec_look(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	u64 base = interpreter_base(task);
+	if (!base)
+		return known_inode_kind(BPF_CORE_READ(task, mm, exe_file, f_inode)) == TLSTAP_FILE_WITHOUT_TLS
+			   ? TLSTAP_EXEC_LOOK_NEVER
+			   : TLSTAP_EXEC_LOOK_NOW;
 	bool probed = false;
-	if (base)
-		bpf_find_vma(task, base, mapping_is_probed_loader, &probed, 0);
-	return probed;
+	bpf_find_vma(task, base, mapping_is_probed_loader, &probed, 0);
+	return probed ? TLSTAP_EXEC_LOOK_AT_LOADER_REPORT : TLSTAP_EXEC_LOOK_NOW;
 }
 
 SEC("tp/sched/sched_process_exec")
@@ -152,7 +163,7 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + offset);
 	/* Tells user space whether /proc/PID/exe still shows this image, or a later exec's. */
 	e->exe_inode = bpf_get_current_task_btf()->mm->exe_file->f_inode->i_ino;
-	e->loader_will_report = loader_will_report();
+	e->look = exec_look();
 	submit_process_event(e);
 	return 0;
 }

@@ -186,13 +186,20 @@ class CaptureSession {
       case ProcessEventKind::exec:
         processes_.refresh(*event);
         attacher_.forget_process(event->pid);  // a new image: every mapping is looked at
-        // A probed loader reports at start-up, once the libraries are mapped,
-        // if any is new to tlstap: the process is looked at then, if at all.
-        if (event->loader_will_report)
-          log::debug("{}[{}] exec'd {}; its loader reports files not looked at yet", event->comm, event->pid,
-                     event->filename);
-        else
-          scan_soon(event->pid);
+        switch (event->look) {
+          case ExecLook::now:
+            log::debug("{}[{}] exec'd {}", event->comm, event->pid, event->filename);
+            scan_soon(event->pid);
+            break;
+          case ExecLook::at_loader_report:
+            log::debug("{}[{}] exec'd {}; its loader reports files not looked at yet", event->comm,
+                       event->pid, event->filename);
+            break;
+          case ExecLook::never:
+            log::debug("{}[{}] exec'd {}, a static program looked at already, without TLS", event->comm,
+                       event->pid, event->filename);
+            break;
+        }
         break;
       case ProcessEventKind::libs_changed:
         log::debug("{}[{}] loaded or unloaded libraries", event->comm, event->pid);

@@ -128,7 +128,19 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   e.cgroup_id = raw->cgroup_id;
   e.netns = raw->netns;
   e.exe_inode = raw->exe_inode;
-  e.loader_will_report = raw->loader_will_report != 0;
+  switch (raw->look) {
+    case TLSTAP_EXEC_LOOK_NOW:
+      e.look = ExecLook::now;
+      break;
+    case TLSTAP_EXEC_LOOK_AT_LOADER_REPORT:
+      e.look = ExecLook::at_loader_report;
+      break;
+    case TLSTAP_EXEC_LOOK_NEVER:
+      e.look = ExecLook::never;
+      break;
+    default:
+      return Error{fmt::format("unexpected exec look {}", raw->look)};
+  }
   e.comm = comm_view(bytes.data(), offsetof(tlstap_process_event, comm));
   const char* filename =
       reinterpret_cast<const char*>(bytes.data()) + offsetof(tlstap_process_event, filename);

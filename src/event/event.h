@@ -64,17 +64,21 @@ struct DataEvent {
 
 enum class ProcessEventKind : uint8_t { exec, exit, libs_changed, exit_in_call, cgroup_made, cgroup_joined };
 
+// When user space must look at a new image's mappings: at once; when its
+// dynamic loader (one tlstap probed) reports at start-up, the libraries
+// mapped, any file not looked at yet; or never, for a static program looked
+// at already and found without TLS.
+enum class ExecLook : uint8_t { now, at_loader_report, never };
+
 struct ProcessEvent {
   ProcessEventKind kind = ProcessEventKind::exec;
   uint32_t pid = 0;
   uint32_t tid = 0;
   uint64_t boot_time_ns = 0;
-  uint64_t cgroup_id = 0;  // cgroup v2 directory's inode number (cgroup_*: the new or joined one's)
-  uint32_t netns = 0;      // network namespace's inode number; 0 when unknown
-  uint64_t exe_inode = 0;  // exec: the new image's inode number; 0 when unknown
-  // exec: the image's dynamic loader is one tlstap probed, which reports at
-  // start-up, once the libraries are mapped, any file not looked at yet.
-  bool loader_will_report = false;
+  uint64_t cgroup_id = 0;         // cgroup v2 directory's inode number (cgroup_*: the new or joined one's)
+  uint32_t netns = 0;             // network namespace's inode number; 0 when unknown
+  uint64_t exe_inode = 0;         // exec: the new image's inode number; 0 when unknown
+  ExecLook look = ExecLook::now;  // exec: when to look at the new image's mappings
   std::string_view comm;
   std::string_view filename;  // exec: the path executed
 };

@@ -153,7 +153,8 @@ def test_a_program_whose_loader_is_not_probed_yet_is_looked_at_on_its_exec(procs
         shutil.rmtree(loader_dir)
     execs = [line for line in tap.stderr.lines if "exec'd" in line]
     assert f"[{ordinary.pid}] exec'd {PYTHON}; its loader reports files not looked at yet" in "\n".join(execs)
-    assert not [line for line in execs if f"[{client.proc.pid}]" in line], execs
+    assert [line for line in execs if f"[{client.proc.pid}]" in line] == [
+        f"tlstap: python3[{client.proc.pid}] exec'd {python}"], execs  # looked at at once
 
 
 # python3 -c LOAD_ONE_LIBRARY LIB: says it is ready, loads LIB after a line on stdin, says so, waits for another.
@@ -199,6 +200,30 @@ def test_a_start_with_every_file_looked_at_wakes_no_one(procs, tlstap):
     tap.stderr.wait_for(f"[{again.pid}] exec'd".encode(), timeout=10)  # read at the next poll: it wakes no one
     tap.stop()
     assert not [line for line in tap.stderr.lines if f"[{again.pid}] loaded or unloaded libraries" in line]
+
+
+# A static C program that waits for a line on stdin: no interpreter, no TLS.
+STATIC_WAITER = b"#include <unistd.h>\nint main(void) { char c; return read(0, &c, 1) < 0; }\n"
+
+
+def test_a_static_program_looked_at_already_wakes_no_one(procs, tlstap, tmp_path):
+    """A static program has no loader to report what it maps: its exec wakes
+    tlstap to look at it, unless tlstap has looked at its file already and
+    found it without TLS (the kernel knows the file then), when its start
+    wakes no one. A copy of it, another file, is looked at on its exec."""
+    program, copy = tmp_path / "static-waiter", tmp_path / "static-waiter-copy"
+    procs.run(["gcc", "-static", "-O2", "-x", "c", "-", "-o", program], input=STATIC_WAITER)
+    shutil.copy2(program, copy)
+    running = procs.start([program], stdin=subprocess.PIPE)
+    tap = tlstap("-v")  # looks at every running process before it is ready
+    again = procs.start([program], stdin=subprocess.PIPE)
+    other = procs.start([copy], stdin=subprocess.PIPE)
+    tap.stderr.wait_for(f"[{again.pid}] exec'd {program}, a static program looked at already".encode(), timeout=10)
+    tap.stderr.wait_for(f"[{other.pid}] exec'd {copy}\n".encode(), timeout=10)
+    for proc in (running, again, other):
+        go(proc)
+        proc.wait(RUN_TIMEOUT)
+    tap.stop()
 
 
 # python3 -c LOAD_UNLOAD_LOAD LIB: after a line on stdin loads and unloads LIB, says so; after another loads it again.

@@ -240,7 +240,7 @@ tlstap_process_event raw_process_event(tt_u32 kind) {
   std::memcpy(raw.comm, "python3", 8);
   std::memcpy(raw.filename, "/usr/bin/python3.11", 20);
   raw.exe_inode = 0xabcdef;
-  raw.loader_will_report = 1;
+  raw.look = TLSTAP_EXEC_LOOK_AT_LOADER_REPORT;
   return raw;
 }
 
@@ -265,12 +265,18 @@ TEST(DecodeProcessEvent, EveryKind) {
     EXPECT_EQ(e->comm, "python3");
     EXPECT_EQ(e->filename, "/usr/bin/python3.11");
     EXPECT_EQ(e->exe_inode, 0xabcdefu);
-    EXPECT_TRUE(e->loader_will_report);
+    EXPECT_EQ(e->look, ExecLook::at_loader_report);
   }
   auto raw = raw_process_event(TLSTAP_EVENT_EXEC);
-  raw.loader_will_report = 0;
+  for (auto [raw_look, expected] :
+       {std::pair{TLSTAP_EXEC_LOOK_NOW, ExecLook::now}, std::pair{TLSTAP_EXEC_LOOK_NEVER, ExecLook::never}}) {
+    raw.look = raw_look;
+    auto bytes = serialize(raw);
+    EXPECT_EQ(decode_process_event(bytes)->look, expected);
+  }
+  raw.look = 3;
   auto bytes = serialize(raw);
-  EXPECT_FALSE(decode_process_event(bytes)->loader_will_report);
+  EXPECT_FALSE(decode_process_event(bytes));
 }
 
 TEST(DecodeProcessEvent, FilenameFillingTheWholeFieldIsNotOverread) {
