@@ -101,6 +101,17 @@ Result<TracerConfig> tracer_config(const Options& options) {
 }
 
 // Everything the event handlers need, alive for the whole capture.
+// A new image's file, for when its process is gone before it is looked at.
+struct Executable {
+  std::string path;  // as given to execve
+  uint64_t inode = 0;
+};
+
+struct DueScan {
+  uint32_t pid = 0;
+  Executable exec;  // for an exec
+};
+
 class CaptureSession {
  public:
   CaptureSession(Pipeline& pipeline, Tracer& tracer, size_t max_connections, WorkloadFilter workloads)
@@ -189,7 +200,7 @@ class CaptureSession {
         switch (event->look) {
           case ExecLook::now:
             log::debug("{}[{}] exec'd {}", event->comm, event->pid, event->filename);
-            scan_soon(event->pid);
+            scan_soon(event->pid, {std::string(event->filename), event->exe_inode});
             break;
           case ExecLook::at_loader_report:
             log::debug("{}[{}] exec'd {}; its loader reports files not looked at yet", event->comm,
@@ -235,15 +246,26 @@ class CaptureSession {
 
   // Events for one process read together (an exec and its loader's report,
   // loads in a row) make one scan of it, once the events at hand are read.
-  void scan_soon(uint32_t pid) {
-    if (std::find(scans_due_.begin(), scans_due_.end(), pid) == scans_due_.end()) scans_due_.push_back(pid);
+  void scan_soon(uint32_t pid, Executable exec = {}) {
+    auto due =
+        std::find_if(scans_due_.begin(), scans_due_.end(), [&](const DueScan& d) { return d.pid == pid; });
+    if (due == scans_due_.end())
+      scans_due_.push_back({pid, std::move(exec)});
+    else if (!exec.path.empty())
+      due->exec = std::move(exec);
   }
 
   // A process that maps a TLS library may send data, perhaps only after it
-  // is gone: what /proc shows of it is read now. Others are read if ever needed.
+  // is gone: what /proc shows of it is read now. Others are read if ever
+  // needed. A program gone already is looked at through its path.
   void run_due_scans() {
-    for (uint32_t pid : scans_due_)
-      if (attacher_.scan_process(pid)) processes_.read_now(pid);
+    for (const DueScan& due : scans_due_) {
+      auto mapped = attacher_.scan_process(due.pid);
+      if (mapped == TargetAttacher::Mapped::tls_library)
+        processes_.read_now(due.pid);
+      else if (mapped == TargetAttacher::Mapped::nothing && !due.exec.path.empty())
+        attacher_.consider_executable_of_gone(due.exec.path, due.exec.inode);
+    }
     scans_due_.clear();
   }
 
@@ -327,7 +349,7 @@ class CaptureSession {
   uint64_t control_events_lost_ = 0;
   DropCounters reported_drops_{};
   std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> exited_;
-  std::vector<uint32_t> scans_due_;
+  std::vector<DueScan> scans_due_;
 };
 
 }  // namespace

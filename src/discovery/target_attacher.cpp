@@ -232,7 +232,7 @@ std::vector<bool> TargetAttacher::attach_sessions(Tracer::UprobeGroup group, con
   return in_session;
 }
 
-bool TargetAttacher::scan_process(uint32_t pid) {
+TargetAttacher::Mapped TargetAttacher::scan_process(uint32_t pid) {
   ScannedProcess scan;
   auto before = scanned_.find(pid);
   const std::vector<MappingId>* seen = before != scanned_.end() ? &before->second.mappings : nullptr;
@@ -249,12 +249,22 @@ bool TargetAttacher::scan_process(uint32_t pid) {
       scan.maps_tls_library |= look == Look::tls_library;
     }
   }
-  bool maps_tls_library = scan.maps_tls_library;
-  if (scan.mappings.empty())
+  if (scan.mappings.empty()) {
     scanned_.erase(pid);
-  else
-    scanned_[pid] = std::move(scan);
-  return maps_tls_library;
+    return Mapped::nothing;
+  }
+  Mapped mapped = scan.maps_tls_library ? Mapped::tls_library : Mapped::no_tls_library;
+  scanned_[pid] = std::move(scan);
+  return mapped;
+}
+
+void TargetAttacher::consider_executable_of_gone(const std::string& path, uint64_t inode) {
+  // A relative path was the process's, from its working directory; an
+  // absolute one may be a container's, naming another file here or none.
+  struct stat st {};
+  if (!path.starts_with('/') || ::stat(path.c_str(), &st) != 0 || st.st_ino != inode) return;
+  log::debug("{}: its process ended before it was looked at; looking at the file", path);
+  consider_file(path);
 }
 
 void TargetAttacher::scan_executable_directories() {

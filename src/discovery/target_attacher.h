@@ -29,10 +29,17 @@ class TargetAttacher {
  public:
   TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
 
+  // What a process's scan found: nothing (it is gone, or a kernel thread),
+  // or whether it maps a file with TLS probes (a dynamic loader's aside).
+  enum class Mapped { nothing, no_tls_library, tls_library };
   // Every executable file mapped by pid, reached through /proc/PID/root; the
-  // files its last scan looked at are not looked at again. True when the
-  // process maps a file with TLS probes (a dynamic loader's hook aside).
-  bool scan_process(uint32_t pid);
+  // files its last scan looked at are not looked at again.
+  Mapped scan_process(uint32_t pid);
+  // The executable of a process gone before its scan, if `path` (as given to
+  // execve) still names it on tlstap's side, by its inode: so that its next
+  // start, if it is short-lived too, finds it looked at (attached, or known
+  // without TLS).
+  void consider_executable_of_gone(const std::string& path, uint64_t inode);
   // The process exec'd or exited: its last scan is forgotten.
   void forget_process(uint32_t pid) { scanned_.erase(pid); }
   // Every process's last scan is forgotten: the next scans look at everything.

@@ -206,13 +206,17 @@ def test_a_start_with_every_file_looked_at_wakes_no_one(procs, tlstap):
 STATIC_WAITER = b"#include <unistd.h>\nint main(void) { char c; return read(0, &c, 1) < 0; }\n"
 
 
+def build_static_waiter(procs, program):
+    procs.run(["gcc", "-static", "-O2", "-x", "c", "-", "-o", program], input=STATIC_WAITER)
+
+
 def test_a_static_program_looked_at_already_wakes_no_one(procs, tlstap, tmp_path):
     """A static program has no loader to report what it maps: its exec wakes
     tlstap to look at it, unless tlstap has looked at its file already and
     found it without TLS (the kernel knows the file then), when its start
     wakes no one. A copy of it, another file, is looked at on its exec."""
     program, copy = tmp_path / "static-waiter", tmp_path / "static-waiter-copy"
-    procs.run(["gcc", "-static", "-O2", "-x", "c", "-", "-o", program], input=STATIC_WAITER)
+    build_static_waiter(procs, program)
     shutil.copy2(program, copy)
     running = procs.start([program], stdin=subprocess.PIPE)
     tap = tlstap("-v")  # looks at every running process before it is ready
@@ -223,6 +227,25 @@ def test_a_static_program_looked_at_already_wakes_no_one(procs, tlstap, tmp_path
     for proc in (running, again, other):
         go(proc)
         proc.wait(RUN_TIMEOUT)
+    tap.stop()
+
+
+def test_a_program_gone_before_it_is_looked_at_is_known_at_its_next_start(procs, tlstap, tmp_path):
+    """A short-lived program may be gone by the time tlstap reads its exec
+    (here tlstap is stopped meanwhile): tlstap looks at its file through the
+    path it was started by, so that its next start finds it known (a static
+    program without TLS, which then wakes no one; a Go program, attached)."""
+    program = tmp_path / "static-waiter"
+    build_static_waiter(procs, program)
+    tap = tlstap("-v")
+    os.kill(tap.proc.pid, signal.SIGSTOP)
+    try:
+        procs.run([program])  # its stdin is empty: it ends at once
+    finally:
+        os.kill(tap.proc.pid, signal.SIGCONT)
+    tap.stderr.wait_for(f"{program}: its process ended before it was looked at".encode(), timeout=10)
+    again = procs.run([program])
+    tap.stderr.wait_for(f"[{again.pid}] exec'd {program}, a static program looked at already".encode(), timeout=10)
     tap.stop()
 
 

@@ -9,6 +9,8 @@ stdin until tlstap logged its attach to their executable."""
 import base64
 import functools
 import hashlib
+import os
+import signal
 
 import pytest
 
@@ -91,6 +93,28 @@ def run_tlsclient(procs, tlstap, go_binary, server, cert, size, *args, **kwargs)
 def start_tlsclient(procs, go_binary, server, cert, *args, stripped=False, go=GO, env=None):
     return GoProcess(procs, go_binary("tlsclient", stripped, go),
                      ["-addr", server.address, "-cafile", cert.cert, "-wait", *args], env=env)
+
+
+def test_a_client_gone_before_it_is_looked_at_is_captured_at_its_next_start(procs, tlstap, server, cert, go_binary):
+    """A short-lived Go client may be gone by the time tlstap reads its exec
+    (here tlstap is stopped while it runs): tlstap looks at its file through
+    the path it was started by, so the next run is captured from its start."""
+    binary = go_binary("tlsclient", False)
+    tap = tlstap("-v")
+    os.kill(tap.proc.pid, signal.SIGSTOP)
+    try:
+        procs.run([binary.path, "-addr", server.address, "-cafile", cert.cert, "-size", 100])
+    finally:
+        os.kill(tap.proc.pid, signal.SIGCONT)
+    server.next_connection()
+    wait_attached(tap, binary)
+    client = start_tlsclient(procs, go_binary, server, cert, "-size", 100)
+    client.release(tap)
+    assert client.finish()["connections"][0].get("error") is None
+    record = server.next_connection()
+    capture = tap.stop()
+    assert_go_exchange(capture, server, record, client)
+    assert_no_drops(capture)
 
 
 # ---------------------------------------------------------------- net/http
