@@ -288,11 +288,19 @@ std::vector<uint64_t> ElfImage::rodata_strings_ending_with(std::string_view text
   return found;
 }
 
+void ElfImage::read_call_frames() const {
+  if (state_->call_frames) return;
+  state_->call_frames = dwarf_getcfi_elf(state_->elf);
+  if (auto header = section(".eh_frame_hdr")) state_->frame_starts = call_frame_starts(*header);
+}
+
+const std::vector<uint64_t>& ElfImage::call_frame_entry_starts() const {
+  read_call_frames();
+  return state_->frame_starts;
+}
+
 std::optional<ElfSymbol> ElfImage::function_from_call_frames(uint64_t address, std::string name) const {
-  if (!state_->call_frames) {
-    state_->call_frames = dwarf_getcfi_elf(state_->elf);
-    if (auto header = section(".eh_frame_hdr")) state_->frame_starts = call_frame_starts(*header);
-  }
+  read_call_frames();
   Dwarf_CFI* cfi = *state_->call_frames;
   const auto& starts = state_->frame_starts;
   auto next = std::upper_bound(starts.begin(), starts.end(), address);

@@ -75,6 +75,9 @@ class ElfImage {
   // entry covers it, or the entry does not begin as a called function does
   // (the return address just pushed): a part the compiler split off a function.
   std::optional<ElfSymbol> function_from_call_frames(uint64_t address, std::string name) const;
+  // Where each call-frame entry starts, sorted: the functions, and parts
+  // split off them. Empty without .eh_frame_hdr's search table.
+  const std::vector<uint64_t>& call_frame_entry_starts() const;
   // Code bytes of a function, empty if they are not in the file.
   std::span<const std::byte> function_bytes(const ElfSymbol& symbol) const;
   // A section's address and bytes (empty for SHT_NOBITS or out-of-file data).
@@ -97,6 +100,7 @@ class ElfImage {
  private:
   struct State;
   explicit ElfImage(std::unique_ptr<State> state);
+  void read_call_frames() const;  // once, when first needed
   std::unique_ptr<State> state_;
 };
 

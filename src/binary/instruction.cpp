@@ -243,6 +243,30 @@ std::vector<uint64_t> find_address_references(std::span<const std::byte> code, E
   return found;
 }
 
+std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
+                                                      uint64_t address, uint64_t target,
+                                                      std::span<const uint64_t> boundaries) {
+  if (machine != ElfMachine::x86_64) return std::nullopt;
+  std::vector<uint64_t> branches;
+  const uint64_t end = address + code.size();
+  auto boundary = std::lower_bound(boundaries.begin(), boundaries.end(), address);
+  uint64_t decoded_to = address;
+  bool in_step = true;
+  for_each_instruction(code, machine, address, Undecodable::stop, [&](csh, const cs_insn& insn) {
+    const uint64_t next = insn.address + insn.size;
+    for (; boundary != boundaries.end() && *boundary < next; ++boundary)
+      in_step &= *boundary == insn.address || std::string_view(insn.mnemonic) == "nop";
+    const cs_x86& x86 = insn.detail->x86;
+    if (in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL}) && x86.op_count == 1 &&
+        x86.operands[0].type == X86_OP_IMM && static_cast<uint64_t>(x86.operands[0].imm) == target)
+      branches.push_back(insn.address);
+    decoded_to = next;
+    return in_step;
+  });
+  if (!in_step || decoded_to != end) return std::nullopt;
+  return branches;
+}
+
 bool decodes_instruction_at(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
                             uint64_t site) {
   bool reached = false;

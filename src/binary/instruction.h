@@ -50,6 +50,16 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
 std::vector<uint64_t> find_address_references(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address, uint64_t target);
 
+// Every branch in `code` (at `address`) to `target` (call, jmp or conditional
+// jump, of any size; x86-64), by decoding `code` from its start to its end,
+// which must meet each of `boundaries` (sorted; function starts) at an
+// instruction's start or inside a nop (glibc starts a signal trampoline's
+// call frames a byte early, in the padding before it). nullopt when it does
+// not, when part of `code` cannot be decoded, or on other architectures.
+std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
+                                                      uint64_t address, uint64_t target,
+                                                      std::span<const uint64_t> boundaries);
+
 // Whether decoding `code` (at `address`) instruction by instruction from its
 // start reaches an instruction at `site`.
 bool decodes_instruction_at(std::span<const std::byte> code, ElfMachine machine, uint64_t address,

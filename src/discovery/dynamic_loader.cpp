@@ -1,7 +1,5 @@
 #include "discovery/dynamic_loader.h"
 
-#include <algorithm>
-
 #include "binary/instruction.h"
 
 namespace tlstap {
@@ -10,26 +8,21 @@ namespace {
 // Where the loader calls its hook. The hook is a bare `ret`, which the kernel
 // single-steps; a probe on each call instead (an instruction it emulates)
 // sees the same state for a fraction of the cost, twice per process start.
-// Empty unless every reference to the hook in the loader's code is
-// understood: a direct call or jump, or an instruction that takes its address
-// (glibc's one `lea`, which stores it in r_debug.r_brk for debuggers); a
-// reference outside any function the call frames describe leaves the hook.
-std::vector<uint64_t> calls_of(const ElfImage& image, const ElfSymbol& hook) {
+// Only a sure list will do, since a call missed would lose its reports: the
+// loader's code is decoded whole, every branch of any kind and size to the
+// hook counts, and the decoding must meet each function its call frames
+// start on an instruction boundary: in step with the compiler's. Its address
+// taken (glibc's `lea`, which stores it in r_debug.r_brk) is for debuggers.
+// nullopt when unsure.
+std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSymbol& hook) {
+  const auto& starts = image.call_frame_entry_starts();
+  if (starts.empty()) return std::nullopt;
   std::vector<uint64_t> calls;
-  for (const auto& section : image.code_sections())
-    for (uint64_t site :
-         find_address_references(section.bytes, image.machine(), section.address, hook.address)) {
-      auto caller = image.function_from_call_frames(site, "caller");
-      if (!caller) return {};
-      auto code = image.function_bytes(*caller);
-      // Found by its encoding: it must also be one of the caller's instructions.
-      if (!decodes_instruction_at(code, image.machine(), caller->address, site)) continue;
-      auto branches = find_direct_branches(code, image.machine(), caller->address);
-      if (std::any_of(branches.begin(), branches.end(), [&](const DirectBranch& branch) {
-            return branch.address == site && branch.target == hook.address;
-          }))
-        calls.push_back(site);
-    }
+  for (const auto& section : image.code_sections()) {
+    auto branches = find_branches_to(section.bytes, image.machine(), section.address, hook.address, starts);
+    if (section.bytes.empty() || !branches) return std::nullopt;
+    calls.insert(calls.end(), branches->begin(), branches->end());
+  }
   return calls;
 }
 
@@ -54,7 +47,7 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
     if (!rendezvous || rendezvous->address <= site) return 0;
     return (rendezvous->address - site) | chains;
   };
-  for (uint64_t call : calls_of(image, *hook))
+  for (uint64_t call : calls_of(image, *hook).value_or(std::vector<uint64_t>{}))
     if (!add_site_at(plan, image, "call of " + hook->name, call, UprobeProgram::loader_libs_changed, false,
                      cookie_at(call))) {
       plan.sites.clear();  // a call not probed: the hook sees them all

@@ -139,6 +139,28 @@ TEST(DecodesInstructionAt, OnlyWhereDecodingFromTheStartLands) {
   EXPECT_FALSE(decodes_instruction_at(bytes, ElfMachine::x86_64, kBase, kBase + 10));  // past the end
 }
 
+TEST(FindBranchesTo, EveryKindAndSizeDecodedInStepWithTheBoundaries) {
+  constexpr uint64_t kTarget = 0x1040;
+  auto bytes = code({{0xe8, 0x3b, 0x00, 0x00, 0x00},        // 0x1000 call rel32
+                     {0xe9, 0x36, 0x00, 0x00, 0x00},        // 0x1005 jmp rel32
+                     {0x0f, 0x85, 0x30, 0x00, 0x00, 0x00},  // 0x100a jne rel32
+                     {0x74, 0x2e},                          // 0x1010 je rel8
+                     {0xeb, 0x2c},                          // 0x1012 jmp rel8
+                     kCallPlus100,                          // 0x1014 elsewhere
+                     {0x0f, 0x1f, 0x40, 0x00},              // 0x1019 nopl 0x0(%rax)
+                     kRet});                                // 0x101d
+  const std::vector<uint64_t> branches = {0x1000, 0x1005, 0x100a, 0x1010, 0x1012};
+  const std::vector<uint64_t> in_step = {0x1000, 0x1014, 0x101b /* inside the nop */, 0x101d, 0x5000};
+  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, in_step), branches);
+  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, 0x2000, in_step), std::vector<uint64_t>{});
+  const std::vector<uint64_t> inside_a_call = {0x1000, 0x1016};
+  EXPECT_FALSE(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, inside_a_call));
+  auto cut = bytes;
+  cut.resize(cut.size() - 3);  // ends inside the nop
+  EXPECT_FALSE(find_branches_to(cut, ElfMachine::x86_64, kBase, kTarget, {}));
+  EXPECT_FALSE(find_branches_to(bytes, ElfMachine::aarch64, kBase, kTarget, {}));
+}
+
 TEST(FindReturns, EveryRet) {
   EXPECT_EQ(find_returns(code({kPushRbp, kRet, kJePlus2, {0xc2, 0x08, 0x00}}), ElfMachine::x86_64, kBase),
             (std::vector<uint64_t>{0x1001, 0x1004}));
