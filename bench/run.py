@@ -561,6 +561,31 @@ def bench_process_starts(bench):
     return bench.interleave(Result(f"{PROCESS_STARTS} process starts (/bin/true)", "starts/s", True), once)
 
 
+LIBRARY_LOADS = 3000
+
+
+def bench_library_loads(bench):
+    """A program loading and unloading a library (dlopen, dlclose of libz), as
+    plugins and language runtimes do: four calls of the loader's debugger hook
+    per turn, where tlstap's loader probes sit, and a report of each unload."""
+    binary = os.path.join(bench.build, "bench", "library_loads")
+    library = "libz.so.1"  # zlib1g: in every Debian
+
+    def once(traced):
+        tap = bench.tlstap() if traced else None
+
+        def turns():
+            done = subprocess.run([binary, library, str(LIBRARY_LOADS)], check=True, timeout=600,
+                                  stdout=subprocess.PIPE, text=True)
+            return float(done.stdout)
+
+        figure, agent = traced_run(tap, turns)
+        if not tap:
+            return Trial(figure)
+        return Trial(figure, Completeness(0, 0, agent.dropped_bytes, 0), agent)
+    return bench.interleave(Result(f"{LIBRARY_LOADS} library loads and unloads (libz)", "turns/s", True), once)
+
+
 BENCHMARKS = {
     "nginx": bench_nginx,
     "pingpong-c": bench_pingpong_c,
@@ -577,6 +602,7 @@ BENCHMARKS = {
     "nginx-paced": bench_nginx_paced,
     "nginx-churn": bench_nginx_churn,
     "process-starts": bench_process_starts,
+    "library-loads": bench_library_loads,
 }
 
 
