@@ -255,7 +255,8 @@ std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte>
   for_each_instruction(code, machine, address, Undecodable::stop, [&](csh, const cs_insn& insn) {
     const uint64_t next = insn.address + insn.size;
     for (; boundary != boundaries.end() && *boundary < next; ++boundary)
-      in_step &= *boundary == insn.address || std::string_view(insn.mnemonic) == "nop";
+      in_step &=
+          *boundary == insn.address || (*boundary + 1 == next && std::string_view(insn.mnemonic) == "nop");
     const cs_x86& x86 = insn.detail->x86;
     if (in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL}) && x86.op_count == 1 &&
         x86.operands[0].type == X86_OP_IMM && static_cast<uint64_t>(x86.operands[0].imm) == target)

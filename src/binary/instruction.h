@@ -53,8 +53,8 @@ std::vector<uint64_t> find_address_references(std::span<const std::byte> code, E
 // Every branch in `code` (at `address`) to `target` (call, jmp or conditional
 // jump, of any size; x86-64), by decoding `code` from its start to its end,
 // which must meet each of `boundaries` (sorted; function starts) at an
-// instruction's start or inside a nop (glibc starts a signal trampoline's
-// call frames a byte early, in the padding before it). nullopt when it does
+// instruction's start or at a nop's last byte (glibc starts a signal
+// trampoline's call frames a byte early, in the padding). nullopt when it does
 // not, when part of `code` cannot be decoded, or on other architectures.
 std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
                                                       uint64_t address, uint64_t target,

@@ -100,7 +100,6 @@ Result<TracerConfig> tracer_config(const Options& options) {
   return config;
 }
 
-// Everything the event handlers need, alive for the whole capture.
 // A new image's file, for when its process is gone before it is looked at.
 struct Executable {
   std::string path;  // as given to execve
@@ -112,6 +111,7 @@ struct DueScan {
   Executable exec;  // for an exec
 };
 
+// Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
   CaptureSession(Pipeline& pipeline, Tracer& tracer, size_t max_connections, WorkloadFilter workloads)

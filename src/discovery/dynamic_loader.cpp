@@ -1,5 +1,7 @@
 #include "discovery/dynamic_loader.h"
 
+#include <algorithm>
+
 #include "binary/instruction.h"
 
 namespace tlstap {
@@ -10,10 +12,11 @@ namespace {
 // sees the same state for a fraction of the cost, twice per process start.
 // Only a sure list will do, since a call missed would lose its reports: the
 // loader's code is decoded whole, every branch of any kind and size to the
-// hook counts, and the decoding must meet each function its call frames
-// start on an instruction boundary: in step with the compiler's. Its address
-// taken (glibc's `lea`, which stores it in r_debug.r_brk) is for debuggers.
-// nullopt when unsure.
+// hook counts (a conditional one fires taken or not: only a report more),
+// and the decoding must meet each function its call frames start on an
+// instruction boundary: in step with the compiler's. Its address may be
+// taken only by a `lea` (glibc's one stores it in r_debug.r_brk, for
+// debuggers); a `mov` of it could feed an indirect call. nullopt when unsure.
 std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSymbol& hook) {
   const auto& starts = image.call_frame_entry_starts();
   if (starts.empty()) return std::nullopt;
@@ -23,12 +26,19 @@ std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSy
     if (section.bytes.empty() || !branches) return std::nullopt;
     calls.insert(calls.end(), branches->begin(), branches->end());
   }
+  for (const auto& section : image.code_sections())
+    for (uint64_t site :
+         find_address_references(section.bytes, image.machine(), section.address, hook.address)) {
+      if (std::find(calls.begin(), calls.end(), site) != calls.end()) continue;
+      auto insn = decode_instruction(section.bytes.subspan(site - section.address), image.machine(), site);
+      if (!insn || !insn->text.starts_with("lea ")) return std::nullopt;
+    }
   return calls;
 }
 
 }  // namespace
 
-std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
+std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, bool probe_calls) {
   auto soname = image.soname();
   if (!soname || !soname->starts_with("ld-linux")) return std::nullopt;
   auto hook = image.find_function("_dl_debug_state");
@@ -47,7 +57,8 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image) {
     if (!rendezvous || rendezvous->address <= site) return 0;
     return (rendezvous->address - site) | chains;
   };
-  for (uint64_t call : calls_of(image, *hook).value_or(std::vector<uint64_t>{}))
+  auto calls = probe_calls ? calls_of(image, *hook) : std::nullopt;
+  for (uint64_t call : calls.value_or(std::vector<uint64_t>{}))
     if (!add_site_at(plan, image, "call of " + hook->name, call, UprobeProgram::loader_libs_changed, false,
                      cookie_at(call))) {
       plan.sites.clear();  // a call not probed: the hook sees them all

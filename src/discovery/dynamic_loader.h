@@ -11,6 +11,8 @@
 
 namespace tlstap {
 
-std::optional<ProbePlan> plan_loader_probe(const ElfImage& image);
+// probe_calls: whether the probes may sit on the hook's calls (not where the
+// kernel's emulation of a call would leave a shadow stack behind).
+std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, bool probe_calls = true);
 
 }  // namespace tlstap

@@ -27,6 +27,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Whether a probe may sit on a `call` in any process. The kernel emulates
+// the call; before Linux 6.18 (which added shstk_push for it) without
+// pushing the return address on the shadow stack, so a process running with
+// one (user_shstk) would die at the callee's return.
+bool calls_are_safe_to_probe() {
+  if (read_text_file("/proc/cpuinfo").find(" user_shstk") == std::string::npos) return true;
+  return read_text_file("/proc/kallsyms").find(" shstk_push\n") != std::string::npos;
+}
+
 // Asks each adapter in turn; an Error means "recognised, but cannot probe".
 Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
   if (auto plan = plan_boringssl_probes(image)) return plan;
@@ -36,7 +45,8 @@ Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOpti
   if (!nss || *nss) return nss;
   auto go = plan_go_probes(image);
   if (!go || *go) return go;
-  return plan_loader_probe(image);
+  static const bool probe_calls = calls_are_safe_to_probe();
+  return plan_loader_probe(image, probe_calls);
 }
 
 // The inode numbers of every file some process maps executable now. The
@@ -263,8 +273,9 @@ void TargetAttacher::consider_executable_of_gone(const std::string& path, uint64
   // absolute one may be a container's, naming another file here or none.
   struct stat st {};
   if (!path.starts_with('/') || ::stat(path.c_str(), &st) != 0 || st.st_ino != inode) return;
-  log::debug("{}: its process ended before it was looked at; looking at the file", path);
-  consider_file(path);
+  Look look = consider_file(path);
+  log::debug("{}: its process was gone before it was looked at; the file looked at: {}", path,
+             look == Look::tls_library ? "TLS probes attached" : "nothing to attach");
 }
 
 void TargetAttacher::scan_executable_directories() {

@@ -29,8 +29,9 @@ class TargetAttacher {
  public:
   TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
 
-  // What a process's scan found: nothing (it is gone, or a kernel thread),
-  // or whether it maps a file with TLS probes (a dynamic loader's aside).
+  // What a process's scan found: nothing (it is gone, a kernel thread, or
+  // none of its files could be opened), or whether it maps a file with TLS
+  // probes (a dynamic loader's aside).
   enum class Mapped { nothing, no_tls_library, tls_library };
   // Every executable file mapped by pid, reached through /proc/PID/root; the
   // files its last scan looked at are not looked at again.

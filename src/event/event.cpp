@@ -129,17 +129,14 @@ Result<ProcessEvent> decode_process_event(std::span<const std::byte> bytes) {
   e.netns = raw->netns;
   e.exe_inode = raw->exe_inode;
   switch (raw->look) {
-    case TLSTAP_EXEC_LOOK_NOW:
-      e.look = ExecLook::now;
-      break;
     case TLSTAP_EXEC_LOOK_AT_LOADER_REPORT:
       e.look = ExecLook::at_loader_report;
       break;
     case TLSTAP_EXEC_LOOK_NEVER:
       e.look = ExecLook::never;
       break;
-    default:
-      return Error{fmt::format("unexpected exec look {}", raw->look)};
+    default:  // TLSTAP_EXEC_LOOK_NOW, or one unknown: looking costs least
+      e.look = ExecLook::now;
   }
   e.comm = comm_view(bytes.data(), offsetof(tlstap_process_event, comm));
   const char* filename =

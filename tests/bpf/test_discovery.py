@@ -243,7 +243,8 @@ def test_a_program_gone_before_it_is_looked_at_is_known_at_its_next_start(procs,
         procs.run([program])  # its stdin is empty: it ends at once
     finally:
         os.kill(tap.proc.pid, signal.SIGCONT)
-    tap.stderr.wait_for(f"{program}: its process ended before it was looked at".encode(), timeout=10)
+    tap.stderr.wait_for(f"{program}: its process was gone before it was looked at; the file looked at: nothing to "
+                        f"attach".encode(), timeout=10)
     again = procs.run([program])
     tap.stderr.wait_for(f"[{again.pid}] exec'd {program}, a static program looked at already".encode(), timeout=10)
     tap.stop()

@@ -150,11 +150,13 @@ TEST(FindBranchesTo, EveryKindAndSizeDecodedInStepWithTheBoundaries) {
                      {0x0f, 0x1f, 0x40, 0x00},              // 0x1019 nopl 0x0(%rax)
                      kRet});                                // 0x101d
   const std::vector<uint64_t> branches = {0x1000, 0x1005, 0x100a, 0x1010, 0x1012};
-  const std::vector<uint64_t> in_step = {0x1000, 0x1014, 0x101b /* inside the nop */, 0x101d, 0x5000};
+  const std::vector<uint64_t> in_step = {0x1000, 0x1014, 0x101c /* the nop's last byte */, 0x101d, 0x5000};
   EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, in_step), branches);
   EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, 0x2000, in_step), std::vector<uint64_t>{});
   const std::vector<uint64_t> inside_a_call = {0x1000, 0x1016};
   EXPECT_FALSE(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, inside_a_call));
+  const std::vector<uint64_t> early_in_a_nop = {0x1000, 0x101b};
+  EXPECT_FALSE(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, early_in_a_nop));
   auto cut = bytes;
   cut.resize(cut.size() - 3);  // ends inside the nop
   EXPECT_FALSE(find_branches_to(cut, ElfMachine::x86_64, kBase, kTarget, {}));

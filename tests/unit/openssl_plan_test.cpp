@@ -345,6 +345,16 @@ TEST(LoaderPlan, ProbesEveryCallOfDlDebugStateInTheSystemLoader) {
 #endif
 }
 
+TEST(LoaderPlan, TheHookItselfWhereCallsMustNotBeProbed) {
+  const auto [path, soname] = system_loader();
+  if (path.empty() || access(path.c_str(), R_OK) != 0) GTEST_SKIP() << "no known dynamic loader here";
+  auto plan = plan_loader_probe(open_elf(path), /*probe_calls=*/false);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->sites.size(), 1u);
+  EXPECT_EQ(plan->sites[0].symbol, "_dl_debug_state");
+  EXPECT_EQ(plan->sites[0].file_offset, offset_of(path, function_address(path, "_dl_debug_state")));
+}
+
 TEST(LoaderPlan, OtherLibrariesAreNotTheLoader) {
   EXPECT_FALSE(plan_loader_probe(open_elf(FIXTURE_LIBSSL)));
   EXPECT_FALSE(plan_loader_probe(open_elf("/proc/self/exe")));
