@@ -24,15 +24,14 @@ std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSy
   for (const auto& section : image.code_sections()) {
     auto branches = find_branches_to(section.bytes, image.machine(), section.address, hook.address, starts);
     if (section.bytes.empty() || !branches) return std::nullopt;
-    calls.insert(calls.end(), branches->begin(), branches->end());
-  }
-  for (const auto& section : image.code_sections())
     for (uint64_t site :
          find_address_references(section.bytes, image.machine(), section.address, hook.address)) {
-      if (std::find(calls.begin(), calls.end(), site) != calls.end()) continue;
+      if (std::find(branches->begin(), branches->end(), site) != branches->end()) continue;
       auto insn = decode_instruction(section.bytes.subspan(site - section.address), image.machine(), site);
       if (!insn || !insn->text.starts_with("lea ")) return std::nullopt;
     }
+    calls.insert(calls.end(), branches->begin(), branches->end());
+  }
   return calls;
 }
 
