@@ -218,6 +218,46 @@ Result<ElfImage> ElfImage::map(int fd) {
   return image;
 }
 
+uint32_t x86_feature_bits(std::span<const std::byte> notes) {
+  auto word = [&](size_t at) {
+    uint32_t value = 0;
+    std::memcpy(&value, notes.data() + at, sizeof(value));
+    return value;
+  };
+  auto align8 = [](uint64_t n) { return (n + 7) & ~uint64_t{7}; };
+  constexpr size_t kHeader = 12;  // namesz, descsz, type
+  for (size_t at = 0; at + kHeader <= notes.size();) {
+    uint64_t name_size = word(at), desc_size = word(at + 4);
+    uint32_t type = word(at + 8);
+    uint64_t desc = at + kHeader + ((name_size + 3) & ~uint64_t{3});
+    if (desc + desc_size > notes.size()) return 0;
+    bool gnu = name_size == 4 && std::memcmp(notes.data() + at + kHeader, "GNU", 4) == 0;
+    if (gnu && type == NT_GNU_PROPERTY_TYPE_0) {
+      for (uint64_t p = desc; p + 8 <= desc + desc_size;) {  // pr_type, pr_datasz, data
+        uint32_t property = word(p), data_size = word(p + 4);
+        if (p + 8 + data_size > desc + desc_size) return 0;
+        if (property == GNU_PROPERTY_X86_FEATURE_1_AND && data_size == 4) return word(p + 8);
+        p += 8 + align8(data_size);
+      }
+    }
+    at = align8(desc + desc_size);
+  }
+  return 0;
+}
+
+bool ElfImage::marked_for_shadow_stack() const {
+  size_t count = 0;
+  if (elf_getphdrnum(state_->elf, &count) == 0) {
+    for (size_t i = 0; i < count; ++i) {
+      GElf_Phdr phdr;
+      if (gelf_getphdr(state_->elf, static_cast<int>(i), &phdr) && phdr.p_type == PT_GNU_PROPERTY)
+        return x86_feature_bits(file_bytes(phdr.p_offset, phdr.p_filesz)) & GNU_PROPERTY_X86_FEATURE_1_SHSTK;
+    }
+  }
+  auto notes = section(".note.gnu.property");
+  return notes && (x86_feature_bits(notes->bytes) & GNU_PROPERTY_X86_FEATURE_1_SHSTK);
+}
+
 ElfMachine ElfImage::machine() const {
   GElf_Ehdr ehdr;
   if (!gelf_getehdr(state_->elf, &ehdr)) return ElfMachine::other;

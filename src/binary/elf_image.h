@@ -38,6 +38,11 @@ constexpr ElfMachine host_elf_machine() {
 }
 
 // The symbol called `name` among `symbols`, or nullptr.
+// GNU_PROPERTY_X86_FEATURE_1_AND's bits (IBT, SHSTK) in the notes of a 64-bit
+// file's PT_GNU_PROPERTY segment or .note.gnu.property section; 0 when the
+// notes do not carry it, or are cut short.
+uint32_t x86_feature_bits(std::span<const std::byte> property_notes);
+
 const ElfSymbol* find_symbol(const std::vector<ElfSymbol>& symbols, std::string_view name);
 
 class ElfImage {
@@ -96,6 +101,10 @@ class ElfImage {
   bool is_own_code(uint64_t address) const;
   // Up to `size` bytes at a file offset (fewer at the end of the file).
   std::span<const std::byte> file_bytes(uint64_t offset, uint64_t size) const;
+  // Whether the file says its code keeps to shadow stacks (x86-64 SHSTK, in
+  // its GNU property note): the dynamic loader turns them on only for a
+  // program whose files all say so.
+  bool marked_for_shadow_stack() const;
 
  private:
   struct State;

@@ -304,11 +304,11 @@ std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine m
 }
 
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
-                        CallingConvention convention, int arguments) {
+                        CallingConvention convention, int arguments, bool probe_calls) {
   uint64_t chosen = address;
   auto registers = argument_registers(machine, convention, arguments);
   for_each_instruction(code, machine, address, Undecodable::stop, [&](csh handle, const cs_insn& insn) {
-    if (kernel_emulates(insn, machine)) {
+    if (kernel_emulates(insn, machine) && (probe_calls || !in_group(insn, {CS_GRP_CALL}))) {
       chosen = insn.address;
       return false;
     }

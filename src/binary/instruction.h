@@ -77,9 +77,10 @@ std::vector<uint64_t> find_returns(std::span<const std::byte> code, ElfMachine m
 // The first instruction the kernel emulates that is reached, in straight-line
 // code from the entry, before any of the first `arguments` argument registers
 // of `convention` is written: a probe there sees those arguments for less.
-// Falls back to `address`.
+// A `call` counts only where `probe_calls` (see ShadowStackSupport). Falls
+// back to `address`.
 uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uint64_t address,
-                        CallingConvention convention, int arguments = 4);
+                        CallingConvention convention, int arguments = 4, bool probe_calls = true);
 
 // How far the stack pointer has moved down when straight-line code from the
 // entry at `address` reaches `site`: what a probe there adds to the stack

@@ -114,11 +114,12 @@ struct DueScan {
 // Everything the event handlers need, alive for the whole capture.
 class CaptureSession {
  public:
-  CaptureSession(Pipeline& pipeline, Tracer& tracer, size_t max_connections, WorkloadFilter workloads)
+  CaptureSession(Pipeline& pipeline, Tracer& tracer, const KernelFeatures& features, size_t max_connections,
+                 WorkloadFilter workloads)
       : pipeline_(pipeline),
         tracer_(tracer),
         workloads_(std::move(workloads)),
-        attacher_(tracer, OpensslPlanOptions{}),
+        attacher_(tracer, features.shadow_stacks),
         // Twice the kernel's: a connection the kernel forgot is still known here when it comes back.
         connections_(
             [this](uint32_t pid, const Endpoint& local) { return listening_.is_listening(pid, local); },
@@ -388,7 +389,7 @@ int run_capture(const Options& options) {
   }
 
   workloads->watch(*tracer);
-  CaptureSession session(**pipeline, *tracer, config->max_connections, std::move(*workloads));
+  CaptureSession session(**pipeline, *tracer, *features, config->max_connections, std::move(*workloads));
   auto opened = tracer->open_ring_buffers([&](auto bytes) { session.on_data(bytes); },
                                           [&](auto bytes) { session.on_control(bytes); });
   if (!opened) {

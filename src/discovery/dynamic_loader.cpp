@@ -37,7 +37,7 @@ std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSy
 
 }  // namespace
 
-std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, bool probe_calls) {
+std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, const PlanOptions& options) {
   auto soname = image.soname();
   if (!soname || !soname->starts_with("ld-linux")) return std::nullopt;
   auto hook = image.find_function("_dl_debug_state");
@@ -56,7 +56,7 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, bool probe_cal
     if (!rendezvous || rendezvous->address <= site) return 0;
     return (rendezvous->address - site) | chains;
   };
-  auto calls = probe_calls ? calls_of(image, *hook) : std::nullopt;
+  auto calls = options.probe_calls ? calls_of(image, *hook) : std::nullopt;
   for (uint64_t call : calls.value_or(std::vector<uint64_t>{}))
     if (!add_site_at(plan, image, "call of " + hook->name, call, UprobeProgram::loader_libs_changed, false,
                      cookie_at(call))) {

@@ -11,8 +11,7 @@
 
 namespace tlstap {
 
-// probe_calls: whether the probes may sit on the hook's calls (not where the
-// kernel's emulation of a call would leave a shadow stack behind).
-std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, bool probe_calls = true);
+// The probes sit on the hook's calls where options.probe_calls allows it.
+std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, const PlanOptions& options = {});
 
 }  // namespace tlstap

@@ -27,26 +27,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Whether a probe may sit on a `call` in any process. The kernel emulates
-// the call; before Linux 6.18 (which added shstk_push for it) without
-// pushing the return address on the shadow stack, so a process running with
-// one (user_shstk) would die at the callee's return.
-bool calls_are_safe_to_probe() {
-  if (read_text_file("/proc/cpuinfo").find(" user_shstk") == std::string::npos) return true;
-  return read_text_file("/proc/kallsyms").find(" shstk_push\n") != std::string::npos;
-}
-
 // Asks each adapter in turn; an Error means "recognised, but cannot probe".
-Result<std::optional<ProbePlan>> plan_for(const ElfImage& image, OpensslPlanOptions openssl) {
-  if (auto plan = plan_boringssl_probes(image)) return plan;
-  if (auto plan = plan_openssl_probes(image, openssl)) return plan;
-  if (auto plan = plan_gnutls_probes(image)) return plan;
-  auto nss = plan_nss_probes(image);
+Result<std::optional<ProbePlan>> ask_adapters(const ElfImage& image, const PlanOptions& options) {
+  if (auto plan = plan_boringssl_probes(image, options)) return plan;
+  if (auto plan = plan_openssl_probes(image, options)) return plan;
+  if (auto plan = plan_gnutls_probes(image, options)) return plan;
+  auto nss = plan_nss_probes(image, options);
   if (!nss || *nss) return nss;
-  auto go = plan_go_probes(image);
+  auto go = plan_go_probes(image, options);
   if (!go || *go) return go;
-  static const bool probe_calls = calls_are_safe_to_probe();
-  return plan_loader_probe(image, probe_calls);
+  return plan_loader_probe(image, options);
 }
 
 // The inode numbers of every file some process maps executable now. The
@@ -67,6 +57,21 @@ bool named_like_libssl(const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::optional<ProbePlan>> plan_probes(const ElfImage& image, const ShadowStackSupport& shadow_stacks) {
+  const bool may_run_with_one = shadow_stacks.cpu_enforces && image.marked_for_shadow_stack();
+  auto plan =
+      ask_adapters(image, {.probe_calls = !may_run_with_one || shadow_stacks.kernel_pushes_at_emulated_call});
+  const bool returns_unsafe = may_run_with_one && !shadow_stacks.kernel_updates_at_return_probe;
+  if (plan && *plan && returns_unsafe &&
+      std::any_of((*plan)->sites.begin(), (*plan)->sites.end(),
+                  [](const ProbeSite& s) { return s.is_return; }))
+    return Error{fmt::format(
+        "{}: marked for shadow stacks (SHSTK), which this CPU enforces, and this kernel's return probes do "
+        "not update them (before Linux 6.10): a process running with one would die at a probed return",
+        (*plan)->description)};
+  return plan;
+}
 
 std::optional<TargetAttacher::Look> TargetAttacher::recall(const FileId& id, const struct stat& st) {
   Tracer::UprobeGroup group = 0;
@@ -154,7 +159,7 @@ std::optional<Tracer::UprobeGroup> TargetAttacher::probe(const std::string& path
     return 0;
   }
   if (scope == Scope::c_libraries && image->section(".go.buildinfo")) return std::nullopt;
-  auto plan = plan_for(*image, openssl_);
+  auto plan = plan_probes(*image, shadow_stacks_);
   if (!plan) {
     log::warn("skipped {}: {}", path, plan.error().message);
   } else if (*plan && (*plan)->sites.empty()) {

@@ -19,15 +19,27 @@
 #include "common/lru_map.h"
 #include "common/unique_fd.h"
 #include "discovery/proc_maps.h"
+#include "probe/kernel_features.h"
 #include "probe/tracer.h"
-#include "tls/openssl.h"
 #include "tls/probe_plan.h"
 
 namespace tlstap {
 
+// What the adapters plan for `image` (nullopt: none recognises it; an Error:
+// recognised, but it cannot be probed). Only a file marked for shadow stacks
+// can run in a process that has one: the dynamic loader turns them on only
+// when all of a program's files are marked (unless GLIBC_TUNABLES forces them
+// on, which tlstap cannot see). In such a file no probe sits on a call the
+// kernel would emulate without pushing on the shadow stack, and none on a
+// return the kernel would divert without updating it: a process would die at
+// the callee's or the probed function's return.
+Result<std::optional<ProbePlan>> plan_probes(const ElfImage& image, const ShadowStackSupport& shadow_stacks);
+
 class TargetAttacher {
  public:
-  TargetAttacher(Tracer& tracer, OpensslPlanOptions openssl) : tracer_(tracer), openssl_(openssl) {}
+  // shadow_stacks: what decides where probes may go in files marked for them.
+  TargetAttacher(Tracer& tracer, ShadowStackSupport shadow_stacks)
+      : tracer_(tracer), shadow_stacks_(shadow_stacks) {}
 
   // What a process's scan found: nothing (it is gone, a kernel thread, or
   // none of its files could be opened), or whether it maps a file with TLS
@@ -96,7 +108,7 @@ class TargetAttacher {
                                     const std::string& stable_path, const std::vector<ProbeSite>& sites);
 
   Tracer& tracer_;
-  OpensslPlanOptions openssl_;
+  ShadowStackSupport shadow_stacks_;
   std::unordered_map<FileId, Tracer::UprobeGroup, FileIdHash> probed_;  // the ids of attached_'s files
   // Files looked at and not probed, and other mounts' names for probed ones:
   // bounded, since containers come and go with files of their own; one

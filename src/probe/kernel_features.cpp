@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string_view>
 
+#include "common/proc.h"
+
 namespace tlstap {
 namespace {
 
@@ -50,6 +52,16 @@ std::optional<uint32_t> kernel_attach_type(std::string_view attach_type) {
 }
 
 }  // namespace
+
+ShadowStackSupport probe_shadow_stack_support() {
+  ShadowStackSupport support;
+  support.cpu_enforces = read_text_file("/proc/cpuinfo").find(" user_shstk") != std::string::npos;
+  if (!support.cpu_enforces) return support;
+  std::string symbols = read_text_file("/proc/kallsyms");
+  support.kernel_pushes_at_emulated_call = symbols.find(" shstk_push\n") != std::string::npos;
+  support.kernel_updates_at_return_probe = symbols.find(" shstk_update_last_frame\n") != std::string::npos;
+  return support;
+}
 
 Result<KernelFeatures> probe_kernel_features() {
   if (geteuid() != 0)
@@ -94,6 +106,16 @@ Result<KernelFeatures> probe_kernel_features() {
     features.warnings.push_back(
         "kernel lacks sock:sock_send_length/sock_recv_length (Linux 6.3+): "
         "connections will have no addresses");
+  features.shadow_stacks = probe_shadow_stack_support();
+  if (features.shadow_stacks.cpu_enforces && !features.shadow_stacks.kernel_updates_at_return_probe)
+    features.warnings.push_back(
+        "this CPU has user shadow stacks and this kernel's return probes do not update them (before "
+        "Linux 6.10): C TLS libraries marked for shadow stacks (SHSTK) are not probed");
+  else if (features.shadow_stacks.cpu_enforces && !features.shadow_stacks.kernel_pushes_at_emulated_call)
+    features.warnings.push_back(
+        "this CPU has user shadow stacks and this kernel emulates a probed call without pushing on "
+        "them (before Linux 6.18): in files marked for shadow stacks (SHSTK) no probe sits on a call, "
+        "and some are single-stepped instead (slower)");
   if (!features.socket_state_tracepoint)
     features.warnings.push_back(
         "kernel lacks sock:inet_sock_set_state: roles come from listening ports only");

@@ -31,7 +31,7 @@ bool is_boringssl(const ElfImage& image) {
 // returns are probed. SSL_write_ex / SSL_read_ex, where a build has them, are
 // wrappers of these two and are seen through them; SSL_peek does not consume
 // data and is not reported.
-std::optional<ProbePlan> plan_boringssl_probes(const ElfImage& image) {
+std::optional<ProbePlan> plan_boringssl_probes(const ElfImage& image, const PlanOptions& options) {
   constexpr std::array<std::string_view, 3> names = {"SSL_write", "SSL_read", "SSL_free"};
   auto symbols = image.find_functions(names);
   const ElfSymbol* write = find_symbol(symbols, "SSL_write");
@@ -43,17 +43,17 @@ std::optional<ProbePlan> plan_boringssl_probes(const ElfImage& image) {
   // The entry programs need (ssl, buf); the count comes from the return value.
   if (write)
     add_cheap_entry_and_return(plan, image, *write, UprobeProgram::boringssl_write_enter,
-                               UprobeProgram::openssl_call_exit, 2);
+                               UprobeProgram::openssl_call_exit, 2, options);
   else
     plan.warnings.push_back("SSL_write not found");
   if (read)
     add_cheap_entry_and_return(plan, image, *read, UprobeProgram::boringssl_read_enter,
-                               UprobeProgram::openssl_call_exit, 2);
+                               UprobeProgram::openssl_call_exit, 2, options);
   else
     plan.warnings.push_back("SSL_read not found");
   // The next SSL_new may return a freed SSL*'s address: same program as OpenSSL's.
   if (const ElfSymbol* free = find_symbol(symbols, "SSL_free"))
-    add_cheap_entry(plan, image, *free, UprobeProgram::openssl_free, 1);
+    add_cheap_entry(plan, image, *free, UprobeProgram::openssl_free, 1, options);
   return plan;
 }
 

@@ -14,6 +14,6 @@ namespace tlstap {
 bool is_boringssl(const ElfImage& image);
 
 // nullopt when the file is not BoringSSL or has neither SSL_write nor SSL_read.
-std::optional<ProbePlan> plan_boringssl_probes(const ElfImage& image);
+std::optional<ProbePlan> plan_boringssl_probes(const ElfImage& image, const PlanOptions& options = {});
 
 }  // namespace tlstap

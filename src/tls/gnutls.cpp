@@ -31,8 +31,9 @@ bool is_version(std::string_view s) {
 }
 
 // Entry (on the cheapest instruction that still sees session and data) and return.
-void add_call(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry) {
-  add_cheap_entry_and_return(plan, image, symbol, entry, UprobeProgram::gnutls_call_exit, 2);
+void add_call(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
+              const PlanOptions& options) {
+  add_cheap_entry_and_return(plan, image, symbol, entry, UprobeProgram::gnutls_call_exit, 2, options);
 }
 
 // The one function `symbol` tail-jumps to (a jmp out of its own code), when it is code of this file.
@@ -58,8 +59,8 @@ std::optional<uint64_t> tail_jump_target(const ElfImage& image, const ElfSymbol&
 // types), and a kTLS branch of gnutls_record_recv (a call to another function
 // of the library, same arguments) gets a probe on the call and on the
 // instruction after it. False: not that code; the caller probes the API.
-bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
-                               const std::vector<ElfSymbol>& symbols) {
+bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image, const std::vector<ElfSymbol>& symbols,
+                               const PlanOptions& options) {
   const ElfSymbol* recv = find_symbol(symbols, "gnutls_record_recv");
   if (!recv) return false;
   auto layer = tail_jump_target(image, *recv);
@@ -82,6 +83,12 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
     plan.warnings.push_back("gnutls_record_recv calls more than one function of the library: no kTLS probes");
     return true;
   }
+  if (!own_calls.empty() && !options.probe_calls) {
+    plan.warnings.push_back(
+        "gnutls_record_recv's kTLS call not probed: a process with a shadow stack could run it, and this "
+        "kernel would not push on the shadow stack for it");
+    return true;
+  }
   for (const auto& branch : own_calls) {
     auto call =
         decode_instruction(code.subspan(branch.address - recv->address), image.machine(), branch.address);
@@ -98,7 +105,7 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image,
 
 }  // namespace
 
-std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image) {
+std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image, const PlanOptions& options) {
   constexpr std::array<std::string_view, 5> names = {"gnutls_record_send2", "gnutls_record_send",
                                                      "gnutls_record_recv", "gnutls_record_recv_seq",
                                                      "gnutls_deinit"};
@@ -111,14 +118,14 @@ std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image) {
   plan.description = "gnutls " + (version ? *version : std::string("(version unknown)"));
   for (const auto& send : kSend) {
     if (const ElfSymbol* symbol = find_symbol(symbols, send.symbol)) {
-      add_call(plan, image, *symbol, send.entry);
+      add_call(plan, image, *symbol, send.entry, options);
       break;
     }
   }
-  if (!plan_record_layer_receive(plan, image, symbols)) {
+  if (!plan_record_layer_receive(plan, image, symbols, options)) {
     for (const auto& receive : kReceive)
       if (const ElfSymbol* symbol = find_symbol(symbols, receive.symbol))
-        add_call(plan, image, *symbol, receive.entry);
+        add_call(plan, image, *symbol, receive.entry, options);
   }
   if (const ElfSymbol* deinit = find_symbol(symbols, "gnutls_deinit"))
     plan.sites.push_back({deinit->name, deinit->file_offset, UprobeProgram::gnutls_free, false});

@@ -11,6 +11,6 @@
 namespace tlstap {
 
 // nullopt when the file has neither gnutls_record_send nor gnutls_record_recv.
-std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image);
+std::optional<ProbePlan> plan_gnutls_probes(const ElfImage& image, const PlanOptions& options = {});
 
 }  // namespace tlstap

@@ -111,9 +111,11 @@ class SiteBuilder {
         plan_(plan),
         code_(image.bytes_at_address(function.entry, function.end - function.entry)) {}
 
-  Result<void> build(const GoFunction* memmove) {
+  // memmove: null where no probe may sit on a call (its returns are probed instead).
+  Result<void> build(const GoFunction* memmove, const PlanOptions& options) {
     if (code_.empty()) return Error{fmt::format("code of {} is not in the file", function_.name)};
-    uint64_t entry = cheapest_entry(code_, image_.machine(), function_.entry, abi_.convention);
+    uint64_t entry =
+        cheapest_entry(code_, image_.machine(), function_.entry, abi_.convention, 4, options.probe_calls);
     bool on_stack_check = is_go_stack_check(code_, image_.machine(), function_.entry, entry);
     uint64_t check_flag = on_stack_check ? TLSTAP_GO_SITE_STACK_CHECK : 0;
     if (function_.name == kClose) return add(entry, UprobeProgram::go_tls_close, function_.name, check_flag);
@@ -149,7 +151,7 @@ class SiteBuilder {
 
 }  // namespace
 
-Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
+Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image, const PlanOptions& options) {
   auto buildinfo = image.section(".go.buildinfo");
   if (!buildinfo) return std::optional<ProbePlan>();
   auto version = parse_go_buildinfo(buildinfo->bytes, [&](uint64_t address, uint64_t size) {
@@ -177,7 +179,9 @@ Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image) {
   const GoFunction* memmove = find_function(*functions, kMemmove);
   for (const auto& function : *functions) {
     if (function.name == kMemmove) continue;
-    if (auto built = SiteBuilder(image, function, *abi, plan).build(memmove); !built)
+    if (auto built =
+            SiteBuilder(image, function, *abi, plan).build(options.probe_calls ? memmove : nullptr, options);
+        !built)
       return Error{fmt::format("{}: {}", version->text, built.error().message)};
   }
   return std::optional<ProbePlan>(std::move(plan));

@@ -14,6 +14,6 @@ namespace tlstap {
 
 // nullopt: not a Go executable, or one without crypto/tls. Error: a Go
 // executable with crypto/tls that tlstap cannot probe, and why.
-Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image);
+Result<std::optional<ProbePlan>> plan_go_probes(const ElfImage& image, const PlanOptions& options = {});
 
 }  // namespace tlstap

@@ -47,7 +47,7 @@ std::string nss_version(const ElfImage& image) {
   return std::string(rest.substr(0, rest.find(' ')));
 }
 
-Result<std::optional<ProbePlan>> plan_nss_probes(const ElfImage& image) {
+Result<std::optional<ProbePlan>> plan_nss_probes(const ElfImage& image, const PlanOptions& options) {
   if (image.find_functions(kNssSsl).size() != kNssSsl.size()) return std::optional<ProbePlan>{};
   auto methods = find_nss_layer_methods(image);
   if (!methods) return Error{"NSS's libssl3: " + methods.error().message};
@@ -57,9 +57,9 @@ Result<std::optional<ProbePlan>> plan_nss_probes(const ElfImage& image) {
   plan.description = version.empty() ? "nss (version unknown)" : "nss " + version;
   for (const auto& method : kMethods)
     add_cheap_entry_and_return(plan, image, layer_function(image, method.name, (*methods).*method.address),
-                               method.entry, UprobeProgram::openssl_call_exit, 2);
+                               method.entry, UprobeProgram::openssl_call_exit, 2, options);
   add_cheap_entry(plan, image, layer_function(image, "PR_Close", methods->close), UprobeProgram::openssl_free,
-                  1);
+                  1, options);
   return std::optional(std::move(plan));
 }
 

@@ -13,7 +13,7 @@ namespace tlstap {
 
 // nullopt when the file is not NSS's libssl3; an Error when it is, but its
 // SSL layer's functions cannot be located.
-Result<std::optional<ProbePlan>> plan_nss_probes(const ElfImage& image);
+Result<std::optional<ProbePlan>> plan_nss_probes(const ElfImage& image, const PlanOptions& options = {});
 
 // "3.87.1" from libssl3's "Version: NSS 3.87.1" string, else "".
 std::string nss_version(const ElfImage& image);

@@ -115,7 +115,7 @@ std::string openssl_version(const ElfImage& image) {
   return {};
 }
 
-std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options) {
+std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, const PlanOptions& options) {
   constexpr std::array<std::string_view, 5> names = {"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex",
                                                      "SSL_free"};
   auto symbols = image.find_functions(names);
@@ -152,7 +152,7 @@ std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanO
   // Without it a freed SSL* reused for a new connection on the same socket
   // address goes unnoticed only if the ports match too; with it, never.
   if (const ElfSymbol* free = find_symbol(symbols, "SSL_free"))
-    add_cheap_entry(plan, image, *free, UprobeProgram::openssl_free, 1);
+    add_cheap_entry(plan, image, *free, UprobeProgram::openssl_free, 1, options);
   return plan;
 }
 

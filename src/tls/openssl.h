@@ -18,14 +18,10 @@
 
 namespace tlstap {
 
-struct OpensslPlanOptions {
-  bool call_sites = true;  // needs BPF attach cookies (Linux 5.15+)
-};
-
 // nullopt when the file carries neither SSL_write nor SSL_read, or is BoringSSL.
 // A plan without sites: OpenSSL 3 without symbols, its functions not located
 // (the plan's gaps say why).
-std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, OpensslPlanOptions options = {});
+std::optional<ProbePlan> plan_openssl_probes(const ElfImage& image, const PlanOptions& options = {});
 
 // "3.0.19" from an "OpenSSL 3.0.19 ..." string, else the soname's version, else "".
 std::string openssl_version(const ElfImage& image);

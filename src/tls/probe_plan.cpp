@@ -13,9 +13,10 @@ bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uin
 }
 
 void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
-                     int arguments) {
+                     int arguments, const PlanOptions& options) {
   auto code = image.function_bytes(symbol);
-  uint64_t at = cheapest_entry(code, image.machine(), symbol.address, CallingConvention::c, arguments);
+  uint64_t at = cheapest_entry(code, image.machine(), symbol.address, CallingConvention::c, arguments,
+                               options.probe_calls);
   auto depth = stack_depth_at(code, image.machine(), symbol.address, at);
   auto offset = image.file_offset(at);
   if (!depth || !offset) {  // the frame would be unknown there
@@ -26,8 +27,9 @@ void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& sy
 }
 
 void add_cheap_entry_and_return(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol,
-                                UprobeProgram entry, UprobeProgram exit, int arguments) {
-  add_cheap_entry(plan, image, symbol, entry, arguments);
+                                UprobeProgram entry, UprobeProgram exit, int arguments,
+                                const PlanOptions& options) {
+  add_cheap_entry(plan, image, symbol, entry, arguments, options);
   plan.sites.push_back({symbol.name, symbol.file_offset, exit, true});
 }
 

@@ -27,6 +27,17 @@ struct ProbePlan {
   std::vector<std::string> gaps;
 };
 
+// What the host lets every adapter do, decided per file.
+struct PlanOptions {
+  // OpenSSL: probe the internal function both public ones call, telling its
+  // program where each call returns to (needs BPF attach cookies, 5.15+).
+  bool call_sites = true;
+  // Whether a probe may sit on a `call` the kernel emulates: not in a file a
+  // process with a shadow stack may run, where the kernel's emulation would
+  // not push on it (ShadowStackSupport; target_attacher.cpp decides).
+  bool probe_calls = true;
+};
+
 // `program` on the instruction at virtual `address`; false, nothing added,
 // when no loaded segment of the file holds that address.
 bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uint64_t address,
@@ -38,9 +49,10 @@ bool add_site_at(ProbePlan& plan, const ElfImage& image, std::string symbol, uin
 // otherwise). Its cookie is how far the prologue has moved the stack pointer
 // there, which the program adds back to find the call's frame (tls_call.bpf.h).
 void add_cheap_entry(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol, UprobeProgram entry,
-                     int arguments);
+                     int arguments, const PlanOptions& options);
 // The same, plus `exit` as a uretprobe on the function.
 void add_cheap_entry_and_return(ProbePlan& plan, const ElfImage& image, const ElfSymbol& symbol,
-                                UprobeProgram entry, UprobeProgram exit, int arguments);
+                                UprobeProgram entry, UprobeProgram exit, int arguments,
+                                const PlanOptions& options);
 
 }  // namespace tlstap

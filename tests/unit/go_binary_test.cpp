@@ -16,6 +16,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "binary/instruction.h"
 #include "test_support.h"
 #include "tls/go_tls.h"
 
@@ -404,6 +405,25 @@ TEST_P(GoExecutable, ProbesTheStackCheckAndEveryReturn) {
   EXPECT_EQ((*plan)->description, go_version_of(path()) + " crypto/tls, fd offsets from " +
                                       (param().stripped ? "the go1.9-1.22 table" : "DWARF"));
   expect_sites_of_disassembly(path(), symbols(), machine(), abi0(), **plan);
+}
+
+// Where no probe may sit on a call (a file a process with a shadow stack may
+// run, on a kernel that would not push on it): Read's returns instead of its
+// runtime.memmove call, and no entry on a call either.
+TEST_P(GoExecutable, NoProbeOnACallWhereCallsMayNotBeProbed) {
+  ElfImage image = open_elf(path());
+  auto plan = plan_go_probes(image, {.probe_calls = false});
+  if (!plan) GTEST_SKIP() << plan.error().message;  // as above
+  ASSERT_TRUE(*plan);
+  size_t read_returns = 0;
+  for (const auto& site : (*plan)->sites) {
+    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), 0);
+    ASSERT_TRUE(insn) << describe(site);
+    EXPECT_FALSE(insn->text.starts_with("call") || insn->text.starts_with("bl ")) << describe(site);
+    EXPECT_FALSE(site.symbol.ends_with(" copy")) << describe(site);
+    read_returns += site.symbol == "crypto/tls.(*Conn).Read return";
+  }
+  EXPECT_GT(read_returns, 0u);
 }
 
 // The offsets on the way from a *tls.Conn to its fd: read from DWARF when

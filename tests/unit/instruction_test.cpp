@@ -206,6 +206,16 @@ TEST(CheapestEntry, FirstEmulatedInstructionWhileArgumentsAreIntact) {
   EXPECT_EQ(cheapest_entry({}, ElfMachine::x86_64, kBase, c), kBase);
 }
 
+TEST(CheapestEntry, ACallOnlyWhereCallsMayBeProbed) {
+  const auto c = CallingConvention::c;
+  auto bytes = code({kSubRsp18, kCallPlus100, kPushRbp});
+  EXPECT_EQ(cheapest_entry(bytes, ElfMachine::x86_64, kBase, c), 0x1004u);
+  // Not on the call, and not past it (another function runs there): the entry.
+  EXPECT_EQ(cheapest_entry(bytes, ElfMachine::x86_64, kBase, c, 4, /*probe_calls=*/false), kBase);
+  EXPECT_EQ(cheapest_entry(code({kSubRsp18, kPushRbp, kCallPlus100}), ElfMachine::x86_64, kBase, c, 4, false),
+            0x1004u);
+}
+
 TEST(StackDepthAt, PrologueMovesBeforeTheSite) {
   const auto x86 = ElfMachine::x86_64;
   EXPECT_EQ(stack_depth_at(code({kEndbr64, kSubRsp18, kPushR14}), x86, kBase, 0x1008), 0x18u);

@@ -185,7 +185,7 @@ void expect_free_probe(const std::string& path, const ElfImage& image, const Pro
 
 // The plan's data sites are exactly `expected`, and its SSL_free probe is sound.
 void expect_sites(const std::string& path, const std::vector<std::string>& expected,
-                  OpensslPlanOptions options = {}) {
+                  PlanOptions options = {}) {
   ElfImage image = open_elf(path);
   auto plan = plan_openssl_probes(image, options);
   ASSERT_TRUE(plan);
@@ -348,7 +348,7 @@ TEST(LoaderPlan, ProbesEveryCallOfDlDebugStateInTheSystemLoader) {
 TEST(LoaderPlan, TheHookItselfWhereCallsMustNotBeProbed) {
   const auto [path, soname] = system_loader();
   if (path.empty() || access(path.c_str(), R_OK) != 0) GTEST_SKIP() << "no known dynamic loader here";
-  auto plan = plan_loader_probe(open_elf(path), /*probe_calls=*/false);
+  auto plan = plan_loader_probe(open_elf(path), {.probe_calls = false});
   ASSERT_TRUE(plan);
   ASSERT_EQ(plan->sites.size(), 1u);
   EXPECT_EQ(plan->sites[0].symbol, "_dl_debug_state");
