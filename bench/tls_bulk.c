@@ -1,9 +1,11 @@
 /* Bulk transfer through one TLS connection over loopback with libssl (dynamic).
  *
- *   tls_bulk send CERT KEY BYTES WRITE_SIZE
+ *   tls_bulk send CERT KEY BYTES WRITE_SIZE [staged]
  *     generates BYTES of deterministic pseudo-random data, listens on 127.0.0.1,
  *     prints "port P sha256 HEX" (flushed), accepts one connection and writes
- *     the data with SSL_write calls of WRITE_SIZE bytes.
+ *     the data with SSL_write calls of WRITE_SIZE bytes; staged: each from one
+ *     buffer the chunk is first copied to, as a file server reads a file into
+ *     its buffer, rather than from wherever it lies in the data.
  *   tls_bulk recv PORT BYTES
  *     connects, reads BYTES and prints the ns from the end of the handshake to
  *     the last byte read.
@@ -55,8 +57,10 @@ static void print_sha256(const unsigned char* data, size_t size) {
   for (unsigned int i = 0; i < digest_len; i++) printf("%02x", digest[i]);
 }
 
-static int send_data(const char* cert, const char* key, size_t size, size_t write_size) {
+static int send_data(const char* cert, const char* key, size_t size, size_t write_size, int staged) {
   unsigned char* data = make_data(size);
+  unsigned char* stage = staged ? malloc(write_size) : NULL;
+  if (staged && !stage) die("out of memory");
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
@@ -79,7 +83,9 @@ static int send_data(const char* cert, const char* key, size_t size, size_t writ
   if (SSL_accept(ssl) != 1) die("handshake");
   for (size_t sent = 0; sent < size;) {
     size_t chunk = size - sent < write_size ? size - sent : write_size;
-    int n = SSL_write(ssl, data + sent, (int)chunk);
+    const unsigned char* from = data + sent;
+    if (stage) from = memcpy(stage, from, chunk);
+    int n = SSL_write(ssl, from, (int)chunk);
     if (n <= 0) die("write");
     sent += (size_t)n;
   }
@@ -119,10 +125,11 @@ static int write_data(size_t size) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "gen") == 0) return write_data(strtoull(argv[2], NULL, 10));
-  if (argc == 6 && strcmp(argv[1], "send") == 0)
-    return send_data(argv[2], argv[3], strtoull(argv[4], NULL, 10), strtoull(argv[5], NULL, 10));
+  int staged = argc == 7 && strcmp(argv[6], "staged") == 0;
+  if ((argc == 6 || staged) && strcmp(argv[1], "send") == 0)
+    return send_data(argv[2], argv[3], strtoull(argv[4], NULL, 10), strtoull(argv[5], NULL, 10), staged);
   if (argc == 4 && strcmp(argv[1], "recv") == 0)
     return receive_data(atoi(argv[2]), strtoull(argv[3], NULL, 10));
-  fprintf(stderr, "usage: tls_bulk send CERT KEY BYTES WRITE_SIZE | recv PORT BYTES | gen BYTES\n");
+  fprintf(stderr, "usage: tls_bulk send CERT KEY BYTES WRITE_SIZE [staged] | recv PORT BYTES | gen BYTES\n");
   return 2;
 }
