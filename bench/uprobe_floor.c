@@ -18,6 +18,12 @@
  *   calls on the other CPUs are not counted), and removes them: the floor
  *   under tlstap at the very sites it chose, in a real program.
  *
+ *   uprobe_floor map FILE OFFSET...   what each mapping of FILE (as every
+ *   process maps the dynamic loader) costs with a uprobe at each OFFSET (hex),
+ *   against one without, alternately: the kernel installs each breakpoint as
+ *   the file is mapped, on a private copy of its page. Prints "map_probed ns"
+ *   (the difference per mmap and munmap).
+ *
  * Run as root (perf_event_open on a uprobe). x86-64 only. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +181,69 @@ static int hold(int argc, char **argv)
 	return 0;
 }
 
+static void report(const char *kind, double ns);
+
+/* ns per mmap and munmap of the whole file open as fd */
+static double time_mappings(int fd, size_t size, long mappings)
+{
+	double start = now_ns();
+	for (long i = 0; i < mappings; i++) {
+		void *p = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			return -1;
+		munmap(p, size);
+	}
+	return (now_ns() - start) / mappings;
+}
+
+/* Counting uprobes at each of offsets on file, in every process (one per
+ * CPU), as tlstap's are: installed at each mapping, whoever maps. */
+static int open_everywhere(const char *file, int offsets, char **offset, int *fds, int max_fds)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int count = 0;
+	for (int i = 0; i < offsets; i++) {
+		for (int cpu = 0; cpu < cpus; cpu++) {
+			int fd = count < max_fds ? open_file_uprobe(file, strtoull(offset[i], NULL, 16), 0, -1, cpu) : -1;
+			if (fd < 0) {
+				fprintf(stderr, "uprobe_floor: uprobe at %s+%s: %s\n", file, offset[i],
+					count < max_fds ? strerror(errno) : "too many");
+				while (count > 0)
+					close(fds[--count]);
+				return -1;
+			}
+			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+			fds[count++] = fd;
+		}
+	}
+	return count;
+}
+
+/* map mode: argv is FILE OFFSET... */
+static int map_cost(int argc, char **argv)
+{
+	enum { MAX_FDS = 1024, MAPPINGS = 2000, ROUNDS = 5 };
+	static int fds[MAX_FDS];
+	int file = open(argv[0], O_RDONLY);
+	struct stat st;
+	if (file < 0 || fstat(file, &st) != 0) {
+		fprintf(stderr, "uprobe_floor: %s: %s\n", argv[0], strerror(errno));
+		return 1;
+	}
+	double without = 0, with = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		without += time_mappings(file, (size_t)st.st_size, MAPPINGS);
+		int count = open_everywhere(argv[0], argc - 1, argv + 1, fds, MAX_FDS);
+		if (count < 0)
+			return 1;
+		with += time_mappings(file, (size_t)st.st_size, MAPPINGS);
+		while (count > 0)
+			close(fds[--count]);
+	}
+	report("map_probed", (with - without) / ROUNDS);
+	return 0;
+}
+
 static void report(const char *kind, double ns)
 {
 	printf("%s %.0f\n", kind, ns);
@@ -222,6 +294,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 3 && strcmp(argv[1], "hold") == 0)
 		return hold(argc - 2, argv + 2);
+	if (argc > 3 && strcmp(argv[1], "map") == 0)
+		return map_cost(argc - 2, argv + 2);
 	long calls = argc > 1 ? atol(argv[1]) : 20000;
 	int failed = 0;
 	report("call", time_calls(first_push, calls * 10));

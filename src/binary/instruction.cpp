@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <string_view>
+#include <unordered_set>
 
 #include "binary/capstone_handle.h"
 
@@ -243,11 +244,29 @@ std::vector<uint64_t> find_address_references(std::span<const std::byte> code, E
   return found;
 }
 
-std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
+namespace {
+
+std::optional<ImmediateStore> immediate_store(const cs_insn& insn) {
+  const cs_x86& x86 = insn.detail->x86;
+  if (std::string_view(insn.mnemonic) != "mov" || x86.op_count != 2 || x86.operands[0].type != X86_OP_MEM ||
+      x86.operands[0].size != 4 || x86.operands[1].type != X86_OP_IMM)
+    return std::nullopt;
+  const x86_op_mem& mem = x86.operands[0].mem;
+  if (mem.base == X86_REG_INVALID || mem.base == X86_REG_RIP || mem.index != X86_REG_INVALID ||
+      mem.segment != X86_REG_INVALID)
+    return std::nullopt;
+  return ImmediateStore{mem.disp, x86.operands[1].imm};
+}
+
+}  // namespace
+
+std::optional<std::vector<BranchTo>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
                                                       uint64_t address, uint64_t target,
                                                       std::span<const uint64_t> boundaries) {
   if (machine != ElfMachine::x86_64) return std::nullopt;
-  std::vector<uint64_t> branches;
+  std::vector<BranchTo> branches;
+  std::unordered_set<uint64_t> landed_on;  // every direct branch's target
+  std::optional<ImmediateStore> previous_store;
   const uint64_t end = address + code.size();
   auto boundary = std::lower_bound(boundaries.begin(), boundaries.end(), address);
   uint64_t decoded_to = address;
@@ -259,12 +278,18 @@ std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte>
           *boundary == insn.address || (*boundary + 1 == next && std::string_view(insn.mnemonic) == "nop");
     const cs_x86& x86 = insn.detail->x86;
     if (in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL}) && x86.op_count == 1 &&
-        x86.operands[0].type == X86_OP_IMM && static_cast<uint64_t>(x86.operands[0].imm) == target)
-      branches.push_back(insn.address);
+        x86.operands[0].type == X86_OP_IMM) {
+      const auto to = static_cast<uint64_t>(x86.operands[0].imm);
+      landed_on.insert(to);
+      if (to == target) branches.push_back({insn.address, previous_store});
+    }
+    previous_store = immediate_store(insn);
     decoded_to = next;
     return in_step;
   });
   if (!in_step || decoded_to != end) return std::nullopt;
+  for (auto& branch : branches)
+    if (landed_on.contains(branch.address)) branch.after_store.reset();
   return branches;
 }
 

@@ -50,13 +50,29 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
 std::vector<uint64_t> find_address_references(std::span<const std::byte> code, ElfMachine machine,
                                               uint64_t address, uint64_t target);
 
+// A constant stored by `mov dword ptr [reg + displacement], imm` (x86-64).
+struct ImmediateStore {
+  int64_t displacement = 0;
+  int64_t value = 0;
+  bool operator==(const ImmediateStore&) const = default;
+};
+
+struct BranchTo {
+  uint64_t address = 0;
+  // The store the instruction right before the branch makes, when it is an
+  // ImmediateStore and no direct branch in the code lands on the branch
+  // itself: every path to it but an indirect jump runs the store first.
+  std::optional<ImmediateStore> after_store;
+  bool operator==(const BranchTo&) const = default;
+};
+
 // Every branch in `code` (at `address`) to `target` (call, jmp or conditional
 // jump, of any size; x86-64), by decoding `code` from its start to its end,
 // which must meet each of `boundaries` (sorted; function starts) at an
 // instruction's start or at a nop's last byte (glibc starts a signal
 // trampoline's call frames a byte early, in the padding). nullopt when it does
 // not, when part of `code` cannot be decoded, or on other architectures.
-std::optional<std::vector<uint64_t>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
+std::optional<std::vector<BranchTo>> find_branches_to(std::span<const std::byte> code, ElfMachine machine,
                                                       uint64_t address, uint64_t target,
                                                       std::span<const uint64_t> boundaries);
 

@@ -1,11 +1,20 @@
 #include "discovery/dynamic_loader.h"
 
+#include <link.h>
+
 #include <algorithm>
+#include <cstddef>
 
 #include "binary/instruction.h"
 
 namespace tlstap {
 namespace {
+
+bool announces(const BranchTo& call) {
+  const auto& store = call.after_store;
+  return store && store->displacement == static_cast<int64_t>(offsetof(struct r_debug, r_state)) &&
+         (store->value == r_debug::RT_ADD || store->value == r_debug::RT_DELETE);
+}
 
 // Where the loader calls its hook. The hook is a bare `ret`, which the kernel
 // single-steps; a probe on each call instead (an instruction it emulates)
@@ -17,7 +26,16 @@ namespace {
 // instruction boundary: in step with the compiler's. Its address may be
 // taken only by a `lea` (glibc's one stores it in r_debug.r_brk, for
 // debuggers); a `mov` of it could feed an indirect call. nullopt when unsure.
-std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSymbol& hook) {
+//
+// glibc calls the hook twice per change: announcing it (r_state RT_ADD or
+// RT_DELETE) and once it is made (RT_CONSISTENT), and the probe reports the
+// second only. A call right after a store of RT_ADD or RT_DELETE to r_state,
+// which no direct branch reaches past that store, is an announcement: not
+// probed where the probe reads the state (`skip_announcements`), a trap less
+// per change and, in Debian 12's loader, a page less to copy into every
+// process (the probe's breakpoint makes the page the process's own).
+std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSymbol& hook,
+                                              bool skip_announcements) {
   const auto& starts = image.call_frame_entry_starts();
   if (starts.empty()) return std::nullopt;
   std::vector<uint64_t> calls;
@@ -26,11 +44,13 @@ std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSy
     if (section.bytes.empty() || !branches) return std::nullopt;
     for (uint64_t site :
          find_address_references(section.bytes, image.machine(), section.address, hook.address)) {
-      if (std::find(branches->begin(), branches->end(), site) != branches->end()) continue;
+      auto at = [&](const BranchTo& branch) { return branch.address == site; };
+      if (std::any_of(branches->begin(), branches->end(), at)) continue;
       auto insn = decode_instruction(section.bytes.subspan(site - section.address), image.machine(), site);
       if (!insn || !insn->text.starts_with("lea ")) return std::nullopt;
     }
-    calls.insert(calls.end(), branches->begin(), branches->end());
+    for (const auto& branch : *branches)
+      if (!skip_announcements || !announces(branch)) calls.push_back(branch.address);
   }
   return calls;
 }
@@ -56,7 +76,8 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, const PlanOpti
     if (!rendezvous || rendezvous->address <= site) return 0;
     return (rendezvous->address - site) | chains;
   };
-  auto calls = options.probe_calls ? calls_of(image, *hook) : std::nullopt;
+  auto calls = options.probe_calls ? calls_of(image, *hook, /*skip_announcements=*/rendezvous.has_value())
+                                   : std::nullopt;
   for (uint64_t call : calls.value_or(std::vector<uint64_t>{}))
     if (!add_site_at(plan, image, "call of " + hook->name, call, UprobeProgram::loader_libs_changed, false,
                      cookie_at(call))) {

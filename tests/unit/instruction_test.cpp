@@ -149,10 +149,10 @@ TEST(FindBranchesTo, EveryKindAndSizeDecodedInStepWithTheBoundaries) {
                      kCallPlus100,                          // 0x1014 elsewhere
                      {0x0f, 0x1f, 0x40, 0x00},              // 0x1019 nopl 0x0(%rax)
                      kRet});                                // 0x101d
-  const std::vector<uint64_t> branches = {0x1000, 0x1005, 0x100a, 0x1010, 0x1012};
+  const std::vector<BranchTo> branches = {{0x1000}, {0x1005}, {0x100a}, {0x1010}, {0x1012}};
   const std::vector<uint64_t> in_step = {0x1000, 0x1014, 0x101c /* the nop's last byte */, 0x101d, 0x5000};
   EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, in_step), branches);
-  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, 0x2000, in_step), std::vector<uint64_t>{});
+  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, 0x2000, in_step), std::vector<BranchTo>{});
   const std::vector<uint64_t> inside_a_call = {0x1000, 0x1016};
   EXPECT_FALSE(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, inside_a_call));
   const std::vector<uint64_t> early_in_a_nop = {0x1000, 0x101b};
@@ -161,6 +161,36 @@ TEST(FindBranchesTo, EveryKindAndSizeDecodedInStepWithTheBoundaries) {
   cut.resize(cut.size() - 3);  // ends inside the nop
   EXPECT_FALSE(find_branches_to(cut, ElfMachine::x86_64, kBase, kTarget, {}));
   EXPECT_FALSE(find_branches_to(bytes, ElfMachine::aarch64, kBase, kTarget, {}));
+}
+
+TEST(FindBranchesTo, TheConstantStoredRightBefore) {
+  constexpr uint64_t kTarget = 0x1100;
+  auto bytes =
+      code({{0xc7, 0x40, 0x18, 0x01, 0x00, 0x00, 0x00},        // 0x1000 mov dword ptr [rax + 0x18], 1
+            {0xe8, 0xf4, 0x00, 0x00, 0x00},                    // 0x1007 call 0x1100
+            {0xc7, 0x40, 0x18, 0x00, 0x00, 0x00, 0x00},        // 0x100c mov dword ptr [rax + 0x18], 0
+            {0xe8, 0xe8, 0x00, 0x00, 0x00},                    // 0x1013 call 0x1100
+            {0xc7, 0x43, 0x08, 0x02, 0x00, 0x00, 0x00},        // 0x1018 mov dword ptr [rbx + 8], 2
+            {0xe8, 0xdc, 0x00, 0x00, 0x00},                    // 0x101f call 0x1100
+            {0x48, 0xc7, 0x40, 0x18, 0x01, 0x00, 0x00, 0x00},  // 0x1024 mov qword ptr [rax + 0x18], 1
+            {0xe8, 0xcf, 0x00, 0x00, 0x00},                    // 0x102c call 0x1100
+            {0x89, 0x58, 0x18},                                // 0x1031 mov dword ptr [rax + 0x18], ebx
+            {0xe8, 0xc7, 0x00, 0x00, 0x00},                    // 0x1034 call 0x1100
+            {0x74, 0xdb},                                      // 0x1039 je 0x1016: not a branch's start
+            kRet});
+  const std::vector<BranchTo> expected = {{0x1007, ImmediateStore{0x18, 1}},
+                                          {0x1013, ImmediateStore{0x18, 0}},
+                                          {0x101f, ImmediateStore{8, 2}},
+                                          {0x102c, std::nullopt},   // 8 bytes wide
+                                          {0x1034, std::nullopt}};  // not a constant
+  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, {}), expected);
+  // A jump that lands on a call skips the store before it.
+  bytes.back() = std::byte{0x90};
+  bytes.push_back(std::byte{0xeb});  // 0x103c jmp 0x1007
+  bytes.push_back(std::byte{0xc9});
+  auto landed = expected;
+  landed[0].after_store.reset();
+  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, {}), landed);
 }
 
 TEST(FindReturns, EveryRet) {

@@ -320,14 +320,41 @@ TEST(LoaderPlan, ProbesEveryCallOfDlDebugStateInTheSystemLoader) {
   ASSERT_TRUE(rendezvous);
   // glibc 2.35+ (its loader exports __rseq_offset) chains every namespace's rendezvous to it.
   const uint64_t chains = test::nm_symbol(path, "__rseq_offset", true) ? TLSTAP_LOADER_CHAINS_NAMESPACES : 0;
+  // Not the calls that announce a change (r_state set to RT_ADD or RT_DELETE
+  // right before, and nothing jumping past the store): the probe reports only
+  // the calls once it is made.
+  const auto instructions = test::objdump_instructions(path);
+  auto announces = [&](uint64_t call) {
+    auto at = std::find_if(instructions.begin(), instructions.end(),
+                           [&](const test::ToolInstruction& insn) { return insn.address == call; });
+    if (at == instructions.begin() || at == instructions.end()) return false;
+    const auto& before = *std::prev(at);
+    const bool stores_add_or_delete =
+        before.mnemonic == "movl" && before.operands.size() == 1 &&
+        (before.operands[0].starts_with("$0x1,0x18(%r") || before.operands[0].starts_with("$0x2,0x18(%r"));
+    const std::string target = fmt::format("{:x}", call);
+    const bool landed_on = std::any_of(instructions.begin(), instructions.end(), [&](const auto& insn) {
+      return (insn.mnemonic.starts_with('j') || insn.mnemonic == "call") && !insn.operands.empty() &&
+             insn.operands[0] == target;
+    });
+    return stores_add_or_delete && !landed_on;
+  };
   std::vector<std::string> expected;
-  for (const auto& branch : test::objdump_branches_to(path, hook))
+  size_t announcements = 0;
+  for (const auto& branch : test::objdump_branches_to(path, hook)) {
+    if (announces(branch.address)) {
+      ++announcements;
+      continue;
+    }
     expected.push_back(describe({"call of _dl_debug_state", offset_of(path, branch.address),
                                  UprobeProgram::loader_libs_changed, false,
                                  (rendezvous->address - branch.address) | chains}));
+  }
 #if defined(__x86_64__)
-  // glibc's loader calls the hook at start-up, on dlopen and on dlclose.
+  // glibc's loader calls the hook at start-up, on dlopen and on dlclose, each
+  // announced first (Debian 12's stores RT_DELETE two instructions early: probed).
   ASSERT_GE(expected.size(), 3u);
+  EXPECT_GT(announcements, 0u);
 #endif
   if (expected.empty())  // the hook itself, where its calls are not found
     expected.push_back(describe({"_dl_debug_state", offset_of(path, hook), UprobeProgram::loader_libs_changed,

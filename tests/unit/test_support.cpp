@@ -163,6 +163,15 @@ std::vector<ToolInstruction> objdump_function(const std::string& path, std::stri
   return it == functions.end() ? std::vector<ToolInstruction>{} : it->second;
 }
 
+std::vector<ToolInstruction> objdump_instructions(const std::string& path) {
+  std::vector<ToolInstruction> all;
+  for (const auto& [name, instructions] : disassembly(path))
+    all.insert(all.end(), instructions.begin(), instructions.end());
+  std::sort(all.begin(), all.end(),
+            [](const ToolInstruction& a, const ToolInstruction& b) { return a.address < b.address; });
+  return all;
+}
+
 std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function) {
   std::vector<ToolBranch> branches;
   add_direct_branches(objdump_function(path, function), branches);

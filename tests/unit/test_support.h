@@ -87,6 +87,8 @@ struct ToolBranch {
   uint64_t target = 0;
   bool is_call = false;
 };
+// Every instruction of the file's functions, in address order.
+std::vector<ToolInstruction> objdump_instructions(const std::string& path);
 // The direct calls and jumps in `function`.
 std::vector<ToolBranch> objdump_branches(const std::string& path, std::string_view function);
 // The direct calls and jumps to `target` anywhere in the file, by address.
