@@ -8,13 +8,14 @@
 #include "binary/instruction.h"
 
 namespace tlstap {
-namespace {
 
-bool announces(const BranchTo& call) {
+bool announces_a_load(const BranchTo& call) {
   const auto& store = call.after_store;
   return store && store->displacement == static_cast<int64_t>(offsetof(struct r_debug, r_state)) &&
-         (store->value == r_debug::RT_ADD || store->value == r_debug::RT_DELETE);
+         store->value == r_debug::RT_ADD;
 }
+
+namespace {
 
 // Where the loader calls its hook. The hook is a bare `ret`, which the kernel
 // single-steps; a probe on each call instead (an instruction it emulates)
@@ -28,14 +29,14 @@ bool announces(const BranchTo& call) {
 // debuggers); a `mov` of it could feed an indirect call. nullopt when unsure.
 //
 // glibc calls the hook twice per change: announcing it (r_state RT_ADD or
-// RT_DELETE) and once it is made (RT_CONSISTENT), and the probe reports the
-// second only. A call right after a store of RT_ADD or RT_DELETE to r_state,
-// which no direct branch reaches past that store, is an announcement: not
-// probed where the probe reads the state (`skip_announcements`), a trap less
-// per change and, in Debian 12's loader, a page less to copy into every
-// process (the probe's breakpoint makes the page the process's own).
+// RT_DELETE) and once it is made (RT_CONSISTENT). The probe reports the
+// second, and of the first notes only an unload to come (process.bpf.c). A
+// call right after a store of RT_ADD to r_state, which no direct branch
+// reaches past that store, announces a load: not probed where the probe reads
+// the state (`skip_load_announcements`), a probe less to install in every
+// process that maps the loader and a trap less per start and per dlopen.
 std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSymbol& hook,
-                                              bool skip_announcements) {
+                                              bool skip_load_announcements) {
   const auto& starts = image.call_frame_entry_starts();
   if (starts.empty()) return std::nullopt;
   std::vector<uint64_t> calls;
@@ -50,7 +51,7 @@ std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSy
       if (!insn || !insn->text.starts_with("lea ")) return std::nullopt;
     }
     for (const auto& branch : *branches)
-      if (!skip_announcements || !announces(branch)) calls.push_back(branch.address);
+      if (!skip_load_announcements || !announces_a_load(branch)) calls.push_back(branch.address);
   }
   return calls;
 }
@@ -76,8 +77,9 @@ std::optional<ProbePlan> plan_loader_probe(const ElfImage& image, const PlanOpti
     if (!rendezvous || rendezvous->address <= site) return 0;
     return (rendezvous->address - site) | chains;
   };
-  auto calls = options.probe_calls ? calls_of(image, *hook, /*skip_announcements=*/rendezvous.has_value())
-                                   : std::nullopt;
+  auto calls = options.probe_calls
+                   ? calls_of(image, *hook, /*skip_load_announcements=*/rendezvous.has_value())
+                   : std::nullopt;
   for (uint64_t call : calls.value_or(std::vector<uint64_t>{}))
     if (!add_site_at(plan, image, "call of " + hook->name, call, UprobeProgram::loader_libs_changed, false,
                      cookie_at(call))) {
