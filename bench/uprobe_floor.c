@@ -237,13 +237,19 @@ static int map_cost(int argc, char **argv)
 	}
 	double without = 0, with = 0;
 	for (int round = 0; round < ROUNDS; round++) {
-		without += time_mappings(file, (size_t)st.st_size, MAPPINGS);
+		double plain = time_mappings(file, (size_t)st.st_size, MAPPINGS);
 		int count = open_everywhere(argv[0], argc - 1, argv + 1, fds, MAX_FDS);
 		if (count < 0)
 			return 1;
-		with += time_mappings(file, (size_t)st.st_size, MAPPINGS);
+		double probed = time_mappings(file, (size_t)st.st_size, MAPPINGS);
 		while (count > 0)
 			close(fds[--count]);
+		if (plain < 0 || probed < 0) {
+			fprintf(stderr, "uprobe_floor: mmap of %s: %s\n", argv[0], strerror(errno));
+			return 1;
+		}
+		without += plain;
+		with += probed;
 	}
 	report("map_probed", (with - without) / ROUNDS);
 	return 0;

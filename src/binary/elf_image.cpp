@@ -246,16 +246,24 @@ uint32_t x86_feature_bits(std::span<const std::byte> notes) {
 }
 
 bool ElfImage::marked_for_shadow_stack() const {
+  if (machine() != ElfMachine::x86_64 || gelf_getclass(state_->elf) != ELFCLASS64) return false;
+  auto marked = [](std::span<const std::byte> notes) {
+    return (x86_feature_bits(notes) & GNU_PROPERTY_X86_FEATURE_1_SHSTK) != 0;
+  };
+  std::vector<GElf_Phdr> notes;
   size_t count = 0;
   if (elf_getphdrnum(state_->elf, &count) == 0) {
     for (size_t i = 0; i < count; ++i) {
       GElf_Phdr phdr;
-      if (gelf_getphdr(state_->elf, static_cast<int>(i), &phdr) && phdr.p_type == PT_GNU_PROPERTY)
-        return x86_feature_bits(file_bytes(phdr.p_offset, phdr.p_filesz)) & GNU_PROPERTY_X86_FEATURE_1_SHSTK;
+      if (!gelf_getphdr(state_->elf, static_cast<int>(i), &phdr)) continue;
+      if (phdr.p_type == PT_GNU_PROPERTY) return marked(file_bytes(phdr.p_offset, phdr.p_filesz));
+      if (phdr.p_type == PT_NOTE && phdr.p_align == 8) notes.push_back(phdr);
     }
   }
-  auto notes = section(".note.gnu.property");
-  return notes && (x86_feature_bits(notes->bytes) & GNU_PROPERTY_X86_FEATURE_1_SHSTK);
+  for (const auto& phdr : notes)
+    if (marked(file_bytes(phdr.p_offset, phdr.p_filesz))) return true;
+  auto section_notes = section(".note.gnu.property");
+  return section_notes && marked(section_notes->bytes);
 }
 
 ElfMachine ElfImage::machine() const {

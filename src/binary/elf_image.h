@@ -37,12 +37,12 @@ constexpr ElfMachine host_elf_machine() {
 #endif
 }
 
-// The symbol called `name` among `symbols`, or nullptr.
 // GNU_PROPERTY_X86_FEATURE_1_AND's bits (IBT, SHSTK) in the notes of a 64-bit
-// file's PT_GNU_PROPERTY segment or .note.gnu.property section; 0 when the
-// notes do not carry it, or are cut short.
+// file (8-byte aligned, as in its PT_GNU_PROPERTY segment); 0 when the notes
+// do not carry it, or are cut short.
 uint32_t x86_feature_bits(std::span<const std::byte> property_notes);
 
+// The symbol called `name` among `symbols`, or nullptr.
 const ElfSymbol* find_symbol(const std::vector<ElfSymbol>& symbols, std::string_view name);
 
 class ElfImage {
@@ -103,7 +103,9 @@ class ElfImage {
   std::span<const std::byte> file_bytes(uint64_t offset, uint64_t size) const;
   // Whether the file says its code keeps to shadow stacks (x86-64 SHSTK, in
   // its GNU property note): the dynamic loader turns them on only for a
-  // program whose files all say so.
+  // program whose files all say so. Read where glibc reads it (the
+  // PT_GNU_PROPERTY segment, else 8-byte aligned PT_NOTE segments), else from
+  // the .note.gnu.property section: where unsure, marked.
   bool marked_for_shadow_stack() const;
 
  private:

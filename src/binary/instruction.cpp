@@ -133,6 +133,12 @@ bool in_group(const cs_insn& insn, std::initializer_list<uint8_t> groups) {
                      [&](uint8_t g) { return std::find(groups.begin(), groups.end(), g) != groups.end(); });
 }
 
+// By mnemonic: Capstone 4 leaves arm64's bl out of CS_GRP_CALL.
+bool is_call(const cs_insn& insn) {
+  std::string_view m = insn.mnemonic;
+  return m == "call" || m == "bl" || m == "blr";
+}
+
 bool transfers_control(const cs_insn& insn) {
   return in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT});
 }
@@ -193,11 +199,8 @@ std::vector<DirectBranch> find_direct_branches(std::span<const std::byte> code, 
   std::vector<DirectBranch> branches;
   for_each_instruction(code, machine, address, Undecodable::skip_if_fixed_size,
                        [&](csh, const cs_insn& insn) {
-                         if (auto target = direct_target(insn, machine)) {
-                           // Capstone 4 tags x86 calls with CS_GRP_CALL but not arm64's bl.
-                           std::string_view m = insn.mnemonic;
-                           branches.push_back({insn.address, *target, m == "call" || m == "bl"});
-                         }
+                         if (auto target = direct_target(insn, machine))
+                           branches.push_back({insn.address, *target, is_call(insn)});
                          return true;
                        });
   return branches;
@@ -273,9 +276,11 @@ std::optional<std::vector<BranchTo>> find_branches_to(std::span<const std::byte>
   bool in_step = true;
   for_each_instruction(code, machine, address, Undecodable::stop, [&](csh, const cs_insn& insn) {
     const uint64_t next = insn.address + insn.size;
-    for (; boundary != boundaries.end() && *boundary < next; ++boundary)
+    for (; boundary != boundaries.end() && *boundary < next; ++boundary) {
       in_step &=
           *boundary == insn.address || (*boundary + 1 == next && std::string_view(insn.mnemonic) == "nop");
+      if (*boundary == insn.address) previous_store.reset();  // that was another function's
+    }
     const cs_x86& x86 = insn.detail->x86;
     if (in_group(insn, {CS_GRP_JUMP, CS_GRP_CALL}) && x86.op_count == 1 &&
         x86.operands[0].type == X86_OP_IMM) {
@@ -333,7 +338,7 @@ uint64_t cheapest_entry(std::span<const std::byte> code, ElfMachine machine, uin
   uint64_t chosen = address;
   auto registers = argument_registers(machine, convention, arguments);
   for_each_instruction(code, machine, address, Undecodable::stop, [&](csh handle, const cs_insn& insn) {
-    if (kernel_emulates(insn, machine) && (probe_calls || !in_group(insn, {CS_GRP_CALL}))) {
+    if (kernel_emulates(insn, machine) && (probe_calls || !is_call(insn))) {
       chosen = insn.address;
       return false;
     }

@@ -34,7 +34,9 @@ namespace {
 // call right after a store of RT_ADD to r_state, which no direct branch
 // reaches past that store, announces a load: not probed where the probe reads
 // the state (`skip_load_announcements`), a probe less to install in every
-// process that maps the loader and a trap less per start and per dlopen.
+// process that maps the loader and a trap less per start and per dlopen. (An
+// indirect jump landing on the call would not be seen; the report after the
+// load would still come.)
 std::optional<std::vector<uint64_t>> calls_of(const ElfImage& image, const ElfSymbol& hook,
                                               bool skip_load_announcements) {
   const auto& starts = image.call_frame_entry_starts();

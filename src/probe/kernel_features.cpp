@@ -110,7 +110,8 @@ Result<KernelFeatures> probe_kernel_features() {
   if (features.shadow_stacks.cpu_enforces && !features.shadow_stacks.kernel_updates_at_return_probe)
     features.warnings.push_back(
         "this CPU has user shadow stacks and this kernel's return probes do not update them (before "
-        "Linux 6.10): C TLS libraries marked for shadow stacks (SHSTK) are not probed");
+        "Linux 6.10): C TLS libraries marked for shadow stacks (SHSTK) are not probed, and in other files "
+        "so marked no probe sits on a call (the dynamic loader's hook itself is probed, slower)");
   else if (features.shadow_stacks.cpu_enforces && !features.shadow_stacks.kernel_pushes_at_emulated_call)
     features.warnings.push_back(
         "this CPU has user shadow stacks and this kernel emulates a probed call without pushing on "

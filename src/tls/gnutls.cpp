@@ -69,24 +69,25 @@ bool plan_record_layer_receive(ProbePlan& plan, const ElfImage& image, const std
       seq && tail_jump_target(image, *seq) != layer)
     return false;
   auto first = decode_instruction(image.bytes_at_address(*layer, 16), image.machine(), *layer);
-  if (!first || !first->kernel_emulates) return false;
-  constexpr std::string_view kLayer = "gnutls record layer receive (from gnutls_record_recv)";
-  if (!add_site_at(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_recv_record_enter))
+  if (!first || !first->kernel_emulates || (!options.probe_calls && first->text.starts_with("call")))
     return false;
-  add_site_at(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_call_exit, true);
   auto code = image.function_bytes(*recv);
   std::vector<DirectBranch> own_calls;
   for (const auto& branch : find_direct_branches(code, image.machine(), recv->address))
     if (branch.is_call && branch.target != *layer && image.is_own_code(branch.target))
       own_calls.push_back(branch);
-  if (own_calls.size() > 1) {
-    plan.warnings.push_back("gnutls_record_recv calls more than one function of the library: no kTLS probes");
-    return true;
-  }
   if (!own_calls.empty() && !options.probe_calls) {
     plan.warnings.push_back(
-        "gnutls_record_recv's kTLS call not probed: a process with a shadow stack could run it, and this "
-        "kernel would not push on the shadow stack for it");
+        "gnutls_record_recv's kTLS call may not be probed (a process with a shadow stack could run it, and "
+        "this kernel would not push on it): gnutls_record_recv itself is");
+    return false;
+  }
+  constexpr std::string_view kLayer = "gnutls record layer receive (from gnutls_record_recv)";
+  if (!add_site_at(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_recv_record_enter))
+    return false;
+  add_site_at(plan, image, std::string(kLayer), *layer, UprobeProgram::gnutls_call_exit, true);
+  if (own_calls.size() > 1) {
+    plan.warnings.push_back("gnutls_record_recv calls more than one function of the library: no kTLS probes");
     return true;
   }
   for (const auto& branch : own_calls) {

@@ -30,7 +30,8 @@ struct ProbePlan {
 // What the host lets every adapter do, decided per file.
 struct PlanOptions {
   // OpenSSL: probe the internal function both public ones call, telling its
-  // program where each call returns to (needs BPF attach cookies, 5.15+).
+  // program where each call returns to in a cookie (tlstap requires cookies;
+  // tests turn it off to plan the public functions' entries).
   bool call_sites = true;
   // Whether a probe may sit on a `call` the kernel emulates: not in a file a
   // process with a shadow stack may run, where the kernel's emulation would

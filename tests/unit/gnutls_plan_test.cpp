@@ -64,5 +64,37 @@ TEST(GnutlsPlan, ReceiveProbesOnTheRecordLayerAndTheKtlsCall) {
   EXPECT_TRUE(first->kernel_emulates) << first->text;
 }
 
+// Where no probe may sit on a call (shadow stacks), the kTLS call is not
+// probed, and neither is the record layer without it: gnutls_record_recv's
+// own entry and return see both ways of receiving.
+TEST(GnutlsPlan, TheApiWhereTheKtlsCallMayNotBeProbed) {
+  if (access(kLibgnutls, R_OK) != 0) GTEST_SKIP() << kLibgnutls << " is not installed";
+  ElfImage image = open_elf(kLibgnutls);
+  auto plan = plan_gnutls_probes(image, {.probe_calls = false});
+  ASSERT_TRUE(plan);
+  auto recv = test::nm_function(kLibgnutls, "gnutls_record_recv", true);
+  ASSERT_TRUE(recv);
+  const uint64_t entry = test::readelf_file_offset(kLibgnutls, recv->address).value_or(0);
+  size_t on_recv = 0;
+  for (const auto& site : plan->sites) {
+    EXPECT_EQ(site.program == UprobeProgram::gnutls_int_result, false) << site.symbol;
+    EXPECT_EQ(site.symbol.find("record layer"), std::string::npos) << site.symbol;
+    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), 0);
+    ASSERT_TRUE(insn);
+    EXPECT_FALSE(insn->text.starts_with("call")) << site.symbol;
+    if (site.symbol != "gnutls_record_recv") continue;
+    ++on_recv;
+    if (site.is_return) {
+      EXPECT_EQ(site.file_offset, entry);
+    }
+  }
+  EXPECT_EQ(on_recv, 2u);  // its entry and its return
+  EXPECT_NE(std::find_if(plan->warnings.begin(), plan->warnings.end(),
+                         [](const std::string& w) {
+                           return w.find("kTLS call may not be probed") != std::string::npos;
+                         }),
+            plan->warnings.end());
+}
+
 }  // namespace
 }  // namespace tlstap

@@ -413,7 +413,10 @@ TEST_P(GoExecutable, ProbesTheStackCheckAndEveryReturn) {
 TEST_P(GoExecutable, NoProbeOnACallWhereCallsMayNotBeProbed) {
   ElfImage image = open_elf(path());
   auto plan = plan_go_probes(image, {.probe_calls = false});
-  if (!plan) GTEST_SKIP() << plan.error().message;  // as above
+  if (!plan && machine() == ElfMachine::aarch64 &&
+      plan.error().message.find("no return instruction found") != std::string::npos)
+    GTEST_SKIP() << "tlstap bug (as above): " << plan.error().message;
+  ASSERT_TRUE(plan) << plan.error().message;
   ASSERT_TRUE(*plan);
   size_t read_returns = 0;
   for (const auto& site : (*plan)->sites) {

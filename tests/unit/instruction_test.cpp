@@ -184,6 +184,11 @@ TEST(FindBranchesTo, TheConstantStoredRightBefore) {
                                           {0x102c, std::nullopt},   // 8 bytes wide
                                           {0x1034, std::nullopt}};  // not a constant
   EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, {}), expected);
+  // A call that starts a function follows no store of its own.
+  auto first_in_a_function = expected;
+  first_in_a_function[0].after_store.reset();
+  const std::vector<uint64_t> starts = {0x1000, 0x1007};
+  EXPECT_EQ(find_branches_to(bytes, ElfMachine::x86_64, kBase, kTarget, starts), first_in_a_function);
   // A jump that lands on a call skips the store before it.
   bytes.back() = std::byte{0x90};
   bytes.push_back(std::byte{0xeb});  // 0x103c jmp 0x1007
