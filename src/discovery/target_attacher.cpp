@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <unordered_set>
 
 #include "binary/elf_image.h"
@@ -56,12 +57,31 @@ bool named_like_libssl(const std::string& path) {
   return fs::path(path).filename().string().starts_with("libssl");
 }
 
+// The last word where calls may not be probed: a function whose probe an
+// adapter could not move off a call (one that begins with a call, as under
+// -pg -mfentry; a uretprobe's breakpoint sits on the first instruction) is
+// left out, all its sites, and the plan says so.
+void drop_functions_probed_on_calls(ProbePlan& plan, const ElfImage& image) {
+  std::set<std::string> on_calls;
+  for (const auto& site : plan.sites) {
+    auto insn = decode_instruction(image.file_bytes(site.file_offset, 16), image.machine(), site.file_offset);
+    if (insn && insn->text.starts_with("call")) on_calls.insert(site.symbol);
+  }
+  std::erase_if(plan.sites, [&](const ProbeSite& site) { return on_calls.contains(site.symbol); });
+  for (const auto& symbol : on_calls)
+    plan.gaps.push_back(fmt::format(
+        "{} not probed: it begins with a call, which this kernel would emulate without pushing on the shadow "
+        "stack of a process that has one",
+        symbol));
+}
+
 }  // namespace
 
 Result<std::optional<ProbePlan>> plan_probes(const ElfImage& image, const ShadowStackSupport& shadow_stacks) {
   const bool may_run_with_one = shadow_stacks.cpu_enforces && image.marked_for_shadow_stack();
-  auto plan =
-      ask_adapters(image, {.probe_calls = !may_run_with_one || shadow_stacks.kernel_pushes_at_emulated_call});
+  const bool probe_calls = !may_run_with_one || shadow_stacks.kernel_pushes_at_emulated_call;
+  auto plan = ask_adapters(image, {.probe_calls = probe_calls});
+  if (plan && *plan && !probe_calls) drop_functions_probed_on_calls(**plan, image);
   const bool returns_unsafe = may_run_with_one && !shadow_stacks.kernel_updates_at_return_probe;
   if (plan && *plan && returns_unsafe &&
       std::any_of((*plan)->sites.begin(), (*plan)->sites.end(),
